@@ -1,0 +1,265 @@
+package api
+
+import (
+	"encoding/json"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Load-balancing algorithms accepted by MeshConfig and DestinationPolicy.
+const (
+	LBRoundRobin   = "ROUND_ROBIN"
+	LBRandom       = "RANDOM"
+	LBLeastRequest = "LEAST_REQUEST"
+)
+
+// MTLSStrict is the only mutual-TLS mode weft supports today.
+const MTLSStrict = "STRICT"
+
+// Authorization actions.
+const (
+	ActionAllow = "ALLOW"
+	ActionDeny  = "DENY"
+	ActionAudit = "AUDIT"
+)
+
+// MeshConfig holds mesh-wide settings. It is cluster-scoped and there is at
+// most one, named "default".
+//
+//	apiVersion: weft.dev/v1alpha1
+//	kind: MeshConfig
+//	metadata:
+//	  name: default
+//	spec:
+//	  trustDomain: cluster.local
+//	  defaults:
+//	    loadBalancer: LEAST_REQUEST
+type MeshConfig struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the mesh-wide configuration.
+	Spec MeshConfigSpec `json:"spec"`
+}
+
+// MeshConfigSpec is the body of a MeshConfig.
+type MeshConfigSpec struct {
+	// TrustDomain is the SPIFFE trust domain of every workload identity,
+	// spiffe://<trustDomain>/ns/<namespace>/sa/<service-account>. A DNS-like
+	// name such as "cluster.local" (the default) or "prod.example.com".
+	TrustDomain string `json:"trustDomain,omitempty"`
+	// MTLS configures mutual TLS between proxies. Default: mode STRICT.
+	MTLS *MTLSConfig `json:"mtls,omitempty"`
+	// Defaults apply to every service that no DestinationPolicy overrides.
+	Defaults *MeshDefaults `json:"defaults,omitempty"`
+}
+
+// MTLSConfig configures mutual TLS between proxies.
+type MTLSConfig struct {
+	// Mode is STRICT: every hop between proxies is mutual TLS and plaintext
+	// to an inbound port is refused. STRICT is the default and, for now,
+	// the only mode.
+	Mode string `json:"mode,omitempty"`
+}
+
+// MeshDefaults are mesh-wide defaults for traffic to every service.
+type MeshDefaults struct {
+	// LoadBalancer is the algorithm that picks an endpoint: ROUND_ROBIN
+	// (the default), RANDOM or LEAST_REQUEST.
+	LoadBalancer string `json:"loadBalancer,omitempty"`
+}
+
+// DestinationPolicy tunes how clients reach one service: load balancing,
+// connection limits, outlier detection and retries.
+//
+//	apiVersion: weft.dev/v1alpha1
+//	kind: DestinationPolicy
+//	metadata:
+//	  name: payments
+//	spec:
+//	  targetRef: {kind: Service, name: payments}
+//	  loadBalancer: LEAST_REQUEST
+//	  outlierDetection: {consecutive5xx: 5, interval: 10s, baseEjectionTime: 30s}
+type DestinationPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the policy.
+	Spec DestinationPolicySpec `json:"spec"`
+}
+
+// DestinationPolicySpec is the body of a DestinationPolicy.
+type DestinationPolicySpec struct {
+	// TargetRef is the Service, in the policy's namespace, that the policy
+	// applies to. Required.
+	TargetRef PolicyTargetRef `json:"targetRef"`
+	// LoadBalancer is the algorithm that picks an endpoint: ROUND_ROBIN,
+	// RANDOM or LEAST_REQUEST. Empty means the MeshConfig default.
+	LoadBalancer string `json:"loadBalancer,omitempty"`
+	// ConnectionPool limits connections and queued requests per client proxy.
+	ConnectionPool *ConnectionPool `json:"connectionPool,omitempty"`
+	// OutlierDetection ejects endpoints that keep failing.
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	// Retry retries failed requests.
+	Retry *RetryPolicy `json:"retry,omitempty"`
+}
+
+// PolicyTargetRef names the object a policy applies to.
+type PolicyTargetRef struct {
+	// Kind of the target. Only "Service" is supported (and the default).
+	Kind string `json:"kind,omitempty"`
+	// Name of the target, in the policy's namespace. Required.
+	Name string `json:"name"`
+}
+
+// ConnectionPool limits the load one client proxy puts on a service.
+type ConnectionPool struct {
+	// MaxConnections is the most concurrent connections to the service;
+	// must be greater than 0 when set.
+	MaxConnections int32 `json:"maxConnections,omitempty"`
+	// MaxPendingRequests is the most requests that may wait for a
+	// connection; beyond it requests fail fast with 503. 0 means no limit.
+	MaxPendingRequests int32 `json:"maxPendingRequests,omitempty"`
+}
+
+// OutlierDetection ejects an endpoint from load balancing after consecutive
+// server errors, and returns it after the ejection time.
+type OutlierDetection struct {
+	// Consecutive5xx is how many 5xx responses (or connection failures) in a
+	// row eject an endpoint. Must be at least 1.
+	Consecutive5xx int32 `json:"consecutive5xx"`
+	// Interval between ejection sweeps, a duration such as "10s".
+	Interval string `json:"interval,omitempty"`
+	// BaseEjectionTime is how long an endpoint stays ejected the first time
+	// ("30s"); each further ejection multiplies it.
+	BaseEjectionTime string `json:"baseEjectionTime,omitempty"`
+	// MaxEjectionPercent caps the share of endpoints ejected at once, 0..100.
+	MaxEjectionPercent int32 `json:"maxEjectionPercent,omitempty"`
+}
+
+// Retry conditions accepted in RetryPolicy.RetryOn.
+var retryConditions = []string{"5xx", "gateway-error", "reset", "connect-failure"}
+
+// RetryPolicy retries failed requests to the service.
+type RetryPolicy struct {
+	// Attempts is the number of retries after the first try, 0..10.
+	Attempts int32 `json:"attempts"`
+	// PerTryTimeout bounds each try, a duration such as "500ms".
+	PerTryTimeout string `json:"perTryTimeout,omitempty"`
+	// RetryOn lists what is retried: 5xx, gateway-error (502, 503, 504),
+	// reset (connection reset before a response) and connect-failure.
+	RetryOn []string `json:"retryOn,omitempty"`
+}
+
+// AuthorizationPolicy allows, denies or audits requests to a service by the
+// caller's identity and namespace and the request's method, path, port and
+// headers. When any ALLOW policy targets a service, requests that match no
+// ALLOW rule are denied; DENY policies are checked first.
+//
+//	apiVersion: weft.dev/v1alpha1
+//	kind: AuthorizationPolicy
+//	metadata:
+//	  name: payments-from-orders
+//	spec:
+//	  targetRef: {kind: Service, name: payments}
+//	  action: ALLOW
+//	  rules:
+//	  - from: [{identities: ["spiffe://cluster.local/ns/default/sa/orders"]}]
+//	    to: [{methods: [POST], paths: ["/charge"]}]
+type AuthorizationPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the policy.
+	Spec AuthorizationPolicySpec `json:"spec"`
+}
+
+// AuthorizationPolicySpec is the body of an AuthorizationPolicy.
+type AuthorizationPolicySpec struct {
+	// TargetRef is the Service, in the policy's namespace, whose inbound
+	// requests the policy governs. Required.
+	TargetRef PolicyTargetRef `json:"targetRef"`
+	// Action taken when a request matches a rule: ALLOW (the default), DENY
+	// or AUDIT (log only).
+	Action string `json:"action,omitempty"`
+	// Rules match requests; a request matches the policy if it matches any
+	// rule. An ALLOW policy without rules allows nothing; a DENY policy
+	// without rules denies nothing.
+	Rules []AuthorizationRule `json:"rules,omitempty"`
+}
+
+// AuthorizationRule matches a request when every non-empty part matches:
+// one of From, one of To and all of When.
+type AuthorizationRule struct {
+	// From matches the caller; any entry may match. Empty matches any caller.
+	From []RuleFrom `json:"from,omitempty"`
+	// To matches the request; any entry may match. Empty matches any request.
+	To []RuleTo `json:"to,omitempty"`
+	// When lists extra conditions on request headers; all must hold.
+	When []RuleCondition `json:"when,omitempty"`
+}
+
+// RuleFrom matches the calling workload. Set at least one field; when both
+// are set both must match.
+type RuleFrom struct {
+	// Identities are caller SPIFFE IDs such as
+	// "spiffe://cluster.local/ns/default/sa/orders". A trailing "*" matches
+	// any suffix; "*" alone matches any authenticated caller.
+	Identities []string `json:"identities,omitempty"`
+	// Namespaces are caller namespaces; "*" matches any.
+	Namespaces []string `json:"namespaces,omitempty"`
+}
+
+// RuleTo matches the request. Set at least one field; every set field must
+// match.
+type RuleTo struct {
+	// Methods are HTTP methods such as GET or POST (gRPC calls are POST).
+	Methods []string `json:"methods,omitempty"`
+	// Paths are request paths starting with "/"; a trailing "*" matches any
+	// suffix ("/api/*"), "*" alone any path.
+	Paths []string `json:"paths,omitempty"`
+	// Ports are the service ports the request arrives on, 1..65535.
+	Ports []int32 `json:"ports,omitempty"`
+}
+
+// RuleCondition requires a request header to have one of the given values.
+type RuleCondition struct {
+	// Header is the request header name, e.g. "x-tenant".
+	Header string `json:"header"`
+	// Values are accepted values; a trailing "*" matches any suffix, "*"
+	// alone requires only that the header is present.
+	Values []string `json:"values"`
+}
+
+// DeepCopyObject implements runtime.Object.
+func (m *MeshConfig) DeepCopyObject() runtime.Object { return jsonCopy(m) }
+
+// DeepCopyObject implements runtime.Object.
+func (p *DestinationPolicy) DeepCopyObject() runtime.Object { return jsonCopy(p) }
+
+// DeepCopyObject implements runtime.Object.
+func (p *AuthorizationPolicy) DeepCopyObject() runtime.Object { return jsonCopy(p) }
+
+// jsonCopy deep-copies plain data types through JSON; the weft types hold
+// only JSON-representable fields, so it cannot fail.
+func jsonCopy[T any](in *T) *T {
+	if in == nil {
+		return nil
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		panic("api: deep copy: " + err.Error())
+	}
+	out := new(T)
+	if err := json.Unmarshal(b, out); err != nil {
+		panic("api: deep copy: " + err.Error())
+	}
+	return out
+}
+
+var (
+	_ Object = (*MeshConfig)(nil)
+	_ Object = (*DestinationPolicy)(nil)
+	_ Object = (*AuthorizationPolicy)(nil)
+)

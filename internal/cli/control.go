@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"weft.dev/weft/internal/control/controlplane"
+)
+
+func newControlCmd(g *globalFlags) *cobra.Command {
+	opts := controlplane.Options{}
+	cmd := &cobra.Command{
+		Use:   "control",
+		Short: "Run the control plane (xDS, CA, API) with its state in --data-dir",
+		Long: `Run the control plane. On first start it creates its store, CA root and
+tokens under --data-dir; later starts reuse them. It writes the connection file
+(control.json), the trust bundle (ca.pem), the join token for proxies
+(join-token) and the admin token for the CLI (admin-token) into the data dir, so
+every other weft command on this machine finds it without flags.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			opts.DataDir = g.dataDir
+			opts.Logger = log.With("component", "control")
+			return controlplane.Run(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.XDSListen, "listen", "127.0.0.1:15010", "address for xDS and the CA (gRPC over TLS)")
+	f.StringVar(&opts.APIListen, "api-listen", "127.0.0.1:15000", "address for the HTTPS API used by the CLI")
+	f.StringVar(&opts.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of the mesh (fixed when the CA is first created)")
+	f.DurationVar(&opts.CertTTL, "cert-ttl", 24*time.Hour, "lifetime of workload certificates (renewed at half-life)")
+	return cmd
+}

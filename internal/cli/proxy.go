@@ -1,0 +1,32 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"weft.dev/weft/internal/proxy/sidecar"
+)
+
+func newProxyCmd(g *globalFlags) *cobra.Command {
+	f := &sidecarFlags{}
+	cmd := &cobra.Command{
+		Use:   "proxy --service NAME [--app-port PORT]",
+		Short: "Run only the sidecar proxy of a workload (for systemd units and pods)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			opts, err := f.options(g)
+			if err != nil {
+				return err
+			}
+			opts.Logger = log.With("component", "proxy", "service", f.service)
+			return sidecar.Run(cmd.Context(), opts)
+		},
+	}
+	f.register(cmd.Flags(), [3]int{15006, 15001, 15020})
+	return cmd
+}

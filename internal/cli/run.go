@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"weft.dev/weft/internal/proxy/sidecar"
+)
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	f := &sidecarFlags{}
+	cmd := &cobra.Command{
+		Use:   "run --service NAME [--app-port PORT] -- CMD [ARGS...]",
+		Short: "Run any process with a weft sidecar: it reaches mesh services by name",
+		Long: `Start a sidecar, wait until it is ready, then start CMD with http_proxy,
+HTTPS_PROXY, grpc_proxy and WEFT_* set so that unmodified HTTP and gRPC clients
+reach mesh services by name (http://orders/, orders.shop:8080). Signals are
+forwarded to CMD; when CMD exits the sidecar stops and weft exits with CMD's
+exit code. If weft is killed, CMD receives SIGTERM.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			opts, err := f.options(g)
+			if err != nil {
+				return err
+			}
+			opts.Logger = log.With("component", "proxy", "service", f.service)
+			return runWrapped(cmd.Context(), opts, args)
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	f.register(cmd.Flags(), [3]int{0, 0, 0})
+	return cmd
+}
+
+// runWrapped runs the sidecar and the app together.
+func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error {
+	log := opts.Logger
+	sideCtx, stopSidecar := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSidecar()
+	ready := make(chan sidecar.Addrs, 1)
+	opts.Ready = func(a sidecar.Addrs) { ready <- a }
+	sideErr := make(chan error, 1)
+	go func() { sideErr <- sidecar.Run(sideCtx, opts) }()
+
+	var addrs sidecar.Addrs
+	select {
+	case addrs = <-ready:
+	case err := <-sideErr:
+		return fmt.Errorf("sidecar: %w", err)
+	case <-ctx.Done():
+		stopSidecar()
+		<-sideErr
+		return nil
+	}
+
+	proxyURL := "http://" + addrs.Outbound
+	child := exec.Command(args[0], args[1:]...)
+	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
+	child.Env = append(os.Environ(),
+		"http_proxy="+proxyURL, "HTTP_PROXY="+proxyURL,
+		"https_proxy="+proxyURL, "HTTPS_PROXY="+proxyURL,
+		"grpc_proxy="+proxyURL,
+		"no_proxy=localhost,127.0.0.1,::1", "NO_PROXY=localhost,127.0.0.1,::1",
+		"WEFT_SERVICE="+opts.Workload.Service,
+		"WEFT_NAMESPACE="+opts.Workload.Namespace,
+		"WEFT_OUTBOUND_ADDR="+addrs.Outbound,
+		"WEFT_INBOUND_ADDR="+addrs.Inbound,
+		"WEFT_ADMIN_ADDR="+addrs.Admin,
+	)
+	if opts.AppPort != 0 {
+		child.Env = append(child.Env, "WEFT_APP_PORT="+strconv.Itoa(opts.AppPort))
+	}
+	// If this process dies, even by SIGKILL, the app gets SIGTERM.
+	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := child.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", args[0], err)
+	}
+	log.Info("started app", "cmd", args[0], "pid", child.Process.Pid, "outbound", addrs.Outbound, "inbound", addrs.Inbound, "admin", addrs.Admin)
+	childDone := make(chan error, 1)
+	go func() { childDone <- child.Wait() }()
+
+	var childErr error
+	select {
+	case childErr = <-childDone:
+	case err := <-sideErr:
+		_ = child.Process.Signal(syscall.SIGTERM)
+		waitOrKill(child, childDone, 10*time.Second)
+		return fmt.Errorf("sidecar stopped: %w", err)
+	case <-ctx.Done():
+		_ = child.Process.Signal(syscall.SIGTERM)
+		childErr = waitOrKill(child, childDone, 10*time.Second)
+	}
+	stopSidecar()
+	<-sideErr
+	var ee *exec.ExitError
+	if errors.As(childErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return exitError{code: 128 + int(ws.Signal())}
+		}
+		return exitError{code: ee.ExitCode()}
+	}
+	return childErr
+}
+
+func waitOrKill(child *exec.Cmd, done <-chan error, grace time.Duration) error {
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(grace):
+		_ = child.Process.Kill()
+		return <-done
+	}
+}

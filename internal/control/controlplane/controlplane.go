@@ -1,0 +1,239 @@
+// Package controlplane assembles `weft control`: the store, the CA, the
+// workload registry, the xDS server and the HTTPS API, and writes the
+// connection file through which other commands on the machine find it.
+package controlplane
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"weft.dev/weft/internal/connfile"
+	"weft.dev/weft/internal/control/apiserver"
+	"weft.dev/weft/internal/control/ca"
+	"weft.dev/weft/internal/control/registry"
+	"weft.dev/weft/internal/control/store"
+	"weft.dev/weft/internal/control/xds"
+	"weft.dev/weft/internal/xdsapi/weftv1"
+)
+
+// ServerName is the DNS name in the control plane's certificate that
+// clients verify, whatever address they dial.
+const ServerName = "weft-control"
+
+// Options configure a control plane.
+type Options struct {
+	DataDir     string
+	XDSListen   string
+	APIListen   string
+	TrustDomain string
+	// CertTTL is the lifetime of workload certificates (default 24h).
+	CertTTL time.Duration
+	// RestoreGrace is how long restored workloads keep their endpoints
+	// after a restart while their proxies reconnect (default 20s).
+	RestoreGrace time.Duration
+	Logger       *slog.Logger
+	// Ready, if set, is called once both listeners are serving.
+	Ready func(connfile.Connection)
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, opts Options) error {
+	if opts.CertTTL == 0 {
+		opts.CertTTL = 24 * time.Hour
+	}
+	if opts.RestoreGrace == 0 {
+		opts.RestoreGrace = 20 * time.Second
+	}
+	log := opts.Logger
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(opts.DataDir, connfile.StoreFile))
+	if err != nil {
+		return fmt.Errorf("opening store: %w", err)
+	}
+	defer st.Close()
+
+	authority, err := ca.New(ctx, st, opts.TrustDomain, log.With("component", "ca"))
+	if err != nil {
+		return fmt.Errorf("starting CA: %w", err)
+	}
+	joinToken, err := ensureToken(opts.DataDir, connfile.JoinTokenFile)
+	if err != nil {
+		return err
+	}
+	adminToken, err := ensureToken(opts.DataDir, connfile.AdminTokenFile)
+	if err != nil {
+		return err
+	}
+	if err := connfile.WriteFileAtomic(filepath.Join(opts.DataDir, connfile.BundleFile), connfile.EncodePEMCerts(authority.Bundle()), 0o644); err != nil {
+		return fmt.Errorf("writing trust bundle: %w", err)
+	}
+
+	reg, err := registry.New(st, opts.RestoreGrace, log.With("component", "registry"))
+	if err != nil {
+		return err
+	}
+	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds")})
+
+	serverCert, err := authority.ServerCertificate([]string{ServerName, "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
+	if err != nil {
+		return fmt.Errorf("issuing control plane certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	for _, c := range authority.Bundle() {
+		roots.AddCert(c)
+	}
+	tlsConf := &tls.Config{
+		Certificates: []tls.Certificate{*serverCert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    roots,
+		MinVersion:   tls.VersionTLS12,
+	}
+
+	xdsLn, err := net.Listen("tcp", opts.XDSListen)
+	if err != nil {
+		return fmt.Errorf("listening for xDS on %s: %w", opts.XDSListen, err)
+	}
+	apiLn, err := net.Listen("tcp", opts.APIListen)
+	if err != nil {
+		xdsLn.Close()
+		return fmt.Errorf("listening for the API on %s: %w", opts.APIListen, err)
+	}
+
+	grpcSrv := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsConf)),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * time.Second, Timeout: 3 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxConcurrentStreams(1<<16),
+	)
+	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopXDS()
+	xdsSrv.Register(xdsCtx, grpcSrv)
+	weftv1.RegisterCertificateAuthorityServer(grpcSrv, ca.NewService(authority, joinToken, opts.CertTTL))
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api")))
+	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
+	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return xdsSrv.Proxies() })))
+	apiSrv := &http.Server{Handler: mux, TLSConfig: tlsConf.Clone(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+
+	conn := connfile.Connection{XDS: xdsLn.Addr().String(), API: apiLn.Addr().String(), TrustDomain: authority.TrustDomain().String(), PID: os.Getpid()}
+	if err := connfile.Write(opts.DataDir, conn); err != nil {
+		return fmt.Errorf("writing connection file: %w", err)
+	}
+
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	g, gctx := errgroup.WithContext(loopCtx)
+	g.Go(func() error { return xdsSrv.Run(gctx) })
+	g.Go(func() error { return reg.Run(gctx) })
+	g.Go(func() error {
+		if err := grpcSrv.Serve(xdsLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serving xDS: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := apiSrv.ServeTLS(apiLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving API: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		// Stop the update loop before streams close so that proxies keep
+		// their endpoints, and persist the registry for the next start.
+		stopLoops()
+		if err := reg.Freeze(); err != nil {
+			log.Error("saving workload registry", "err", err)
+		}
+		stopXDS()
+		grpcSrv.Stop()
+		shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return apiSrv.Shutdown(shutCtx)
+	})
+	log.Info("control plane serving", "xds", conn.XDS, "api", "https://"+conn.API, "trust_domain", conn.TrustDomain, "data_dir", opts.DataDir)
+	if opts.Ready != nil {
+		opts.Ready(conn)
+	}
+	return g.Wait()
+}
+
+func ensureToken(dir, name string) (string, error) {
+	if t, err := connfile.ReadToken(dir, name); err == nil && t != "" {
+		return t, nil
+	}
+	t, err := ca.NewToken()
+	if err != nil {
+		return "", err
+	}
+	if err := connfile.WriteFileAtomic(filepath.Join(dir, name), []byte(t+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	return t, nil
+}
+
+func authed(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !apiserver.Authorized(r, token) {
+			http.Error(w, `{"error":"missing or wrong admin token"}`, http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func jsonHandler(f func() any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(f())
+	})
+}
+
+// meshHandler serves the current services and their endpoints.
+func meshHandler(x *xds.Server) http.Handler {
+	type endpoint struct {
+		Workload string `json:"workload"`
+		Address  string `json:"address"`
+		Identity string `json:"identity"`
+		Version  string `json:"version,omitempty"`
+	}
+	type service struct {
+		Name      string     `json:"name"`
+		Namespace string     `json:"namespace"`
+		Declared  bool       `json:"declared"`
+		Endpoints []endpoint `json:"endpoints"`
+	}
+	return jsonHandler(func() any {
+		snap := x.Snapshot()
+		out := []service{}
+		for _, key := range snap.Keys {
+			s := snap.Services[key]
+			svc := service{Name: s.Name, Namespace: s.Namespace, Declared: s.Declared, Endpoints: []endpoint{}}
+			for _, w := range snap.Endpoints[key] {
+				svc.Endpoints = append(svc.Endpoints, endpoint{Workload: w.ID, Address: w.Address, Identity: w.Identity, Version: w.Version})
+			}
+			out = append(out, svc)
+		}
+		return map[string]any{"trustDomain": snap.TrustDomain, "services": out}
+	})
+}

@@ -1,0 +1,147 @@
+// Package mesh builds the control plane's one immutable view of the mesh —
+// services, the workloads behind them, routes and policies — from the stored
+// configuration and the workload registry. Everything downstream (xDS
+// generation, the API, the dashboard) reads a Snapshot and never the inputs.
+package mesh
+
+import (
+	"maps"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"weft.dev/weft/internal/api"
+)
+
+// DefaultTrustDomain is used when no MeshConfig sets one.
+const DefaultTrustDomain = "cluster.local"
+
+// Workload is one registered proxy and the app behind it.
+type Workload struct {
+	// ID is the proxy's xDS node ID, unique per running proxy.
+	ID             string            `json:"id"`
+	Service        string            `json:"service"`
+	Namespace      string            `json:"namespace"`
+	ServiceAccount string            `json:"serviceAccount"`
+	Version        string            `json:"version,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	// Address is host:port of the proxy's mTLS inbound listener; empty for
+	// a workload that only makes calls.
+	Address string `json:"address,omitempty"`
+	// Identity is the verified SPIFFE ID of the proxy.
+	Identity string `json:"identity"`
+	// Connected is when the proxy's current xDS stream opened.
+	Connected time.Time `json:"connected"`
+}
+
+// Service is a mesh service: implicit (the --service of registered
+// workloads, selecting app=<name>) or declared by a Service resource.
+type Service struct {
+	Name      string
+	Namespace string
+	Selector  map[string]string
+	Ports     []corev1.ServicePort
+	// Declared is true for services defined by a Service resource.
+	Declared bool
+}
+
+// Key is the "<name>.<namespace>" key of the service.
+func (s *Service) Key() string { return s.Name + "." + s.Namespace }
+
+// Snapshot is one immutable, consistent view of the mesh. Callers must not
+// modify anything reachable from it.
+type Snapshot struct {
+	TrustDomain string
+	// Services by key, and Keys in sorted order.
+	Services map[string]*Service
+	Keys     []string
+	// Endpoints by service key: the workloads selected by each service
+	// that have an inbound address, sorted by address.
+	Endpoints map[string][]*Workload
+	// Workloads sorted by ID.
+	Workloads []*Workload
+	// Config is the stored configuration the snapshot was built from.
+	Config *api.Set
+}
+
+// Build assembles a Snapshot. It is a pure function of its inputs.
+func Build(cfg *api.Set, workloads []Workload) *Snapshot {
+	if cfg == nil {
+		cfg = &api.Set{}
+	}
+	snap := &Snapshot{
+		TrustDomain: DefaultTrustDomain,
+		Services:    map[string]*Service{},
+		Endpoints:   map[string][]*Workload{},
+		Config:      cfg,
+	}
+	if mc := cfg.MeshConfig; mc != nil && mc.Spec.TrustDomain != "" {
+		snap.TrustDomain = mc.Spec.TrustDomain
+	}
+	ws := make([]*Workload, len(workloads))
+	for i := range workloads {
+		w := workloads[i]
+		w.Labels = maps.Clone(w.Labels)
+		ws[i] = &w
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
+	snap.Workloads = ws
+
+	for _, w := range ws {
+		s := &Service{Name: w.Service, Namespace: w.Namespace, Selector: map[string]string{"app": w.Service}}
+		snap.Services[s.Key()] = s
+	}
+	for _, svc := range cfg.Services {
+		s := &Service{
+			Name:      svc.Name,
+			Namespace: svc.Namespace,
+			Selector:  svc.Spec.Selector,
+			Ports:     svc.Spec.Ports,
+			Declared:  true,
+		}
+		snap.Services[s.Key()] = s
+	}
+	for key, s := range snap.Services {
+		snap.Keys = append(snap.Keys, key)
+		var eps []*Workload
+		for _, w := range ws {
+			if w.Address != "" && w.Namespace == s.Namespace && selects(s.Selector, w.Labels) {
+				eps = append(eps, w)
+			}
+		}
+		sort.Slice(eps, func(i, j int) bool {
+			if eps[i].Address != eps[j].Address {
+				return eps[i].Address < eps[j].Address
+			}
+			return eps[i].ID < eps[j].ID
+		})
+		snap.Endpoints[key] = eps
+	}
+	sort.Strings(snap.Keys)
+	return snap
+}
+
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// WorkloadLabels are the labels a workload carries: app=<service>,
+// version=<version> (when set), plus extra labels.
+func WorkloadLabels(service, version string, extra map[string]string) map[string]string {
+	l := make(map[string]string, len(extra)+2)
+	maps.Copy(l, extra)
+	l["app"] = service
+	if version != "" {
+		l["version"] = version
+	}
+	return l
+}

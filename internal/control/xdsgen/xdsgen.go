@@ -1,0 +1,271 @@
+// Package xdsgen translates a mesh snapshot into weft's xDS resources. It is a
+// pure function of the snapshot: no clock, no I/O, no shared state, so the
+// same snapshot always yields the same resources (checked by golden files).
+package xdsgen
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"weft.dev/weft/internal/api"
+	"weft.dev/weft/internal/control/mesh"
+	"weft.dev/weft/internal/xdsapi/weftv1"
+)
+
+// Resources is the generated xDS state, keyed by resource name.
+type Resources struct {
+	Services  map[string]*weftv1.Service
+	Endpoints map[string]*weftv1.Endpoints
+}
+
+// Generate builds every Service and Endpoints resource of the snapshot. Every
+// service gets an Endpoints resource, empty when it has no ready workloads,
+// so a proxy that asks for it learns that at once instead of waiting.
+func Generate(snap *mesh.Snapshot) Resources {
+	out := Resources{
+		Services:  make(map[string]*weftv1.Service, len(snap.Services)),
+		Endpoints: make(map[string]*weftv1.Endpoints, len(snap.Services)),
+	}
+	routes := compileRoutes(snap)
+	lbs, defLB := loadBalancers(snap.Config)
+	for _, key := range snap.Keys {
+		s := snap.Services[key]
+		lb, ok := lbs[key]
+		if !ok {
+			lb = defLB
+		}
+		svc := &weftv1.Service{
+			Name:         s.Name,
+			Namespace:    s.Namespace,
+			Routes:       routes[key],
+			LoadBalancer: lb,
+		}
+		for _, p := range s.Ports {
+			svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})
+		}
+		out.Services[key] = svc
+		eps := &weftv1.Endpoints{Service: s.Name, Namespace: s.Namespace}
+		for _, w := range snap.Endpoints[key] {
+			eps.Endpoints = append(eps.Endpoints, &weftv1.Endpoint{
+				Address:  w.Address,
+				Identity: w.Identity,
+				Workload: w.ID,
+				Labels:   w.Labels,
+			})
+		}
+		out.Endpoints[key] = eps
+	}
+	return out
+}
+
+func portProtocol(name string, appProtocol *string) string {
+	p := name
+	if appProtocol != nil {
+		p = *appProtocol
+	}
+	p = strings.ToLower(p)
+	for _, known := range []string{"grpc", "http2", "http", "tcp"} {
+		if p == known || strings.HasPrefix(p, known+"-") {
+			return known
+		}
+	}
+	return ""
+}
+
+// loadBalancers returns the algorithm each DestinationPolicy selects, by
+// service key, and the MeshConfig default for every other service.
+func loadBalancers(cfg *api.Set) (map[string]weftv1.LoadBalancer, weftv1.LoadBalancer) {
+	def := weftv1.LoadBalancer_ROUND_ROBIN
+	if mc := cfg.MeshConfig; mc != nil && mc.Spec.Defaults != nil {
+		def = lbFromString(mc.Spec.Defaults.LoadBalancer, def)
+	}
+	out := map[string]weftv1.LoadBalancer{}
+	for _, dp := range cfg.DestinationPolicies {
+		key := weftv1.ResourceName(dp.Spec.TargetRef.Name, dp.Namespace)
+		out[key] = lbFromString(dp.Spec.LoadBalancer, def)
+	}
+	return out, def
+}
+
+func lbFromString(s string, def weftv1.LoadBalancer) weftv1.LoadBalancer {
+	if v, ok := weftv1.LoadBalancer_value[strings.ToUpper(s)]; ok {
+		return weftv1.LoadBalancer(v)
+	}
+	return def
+}
+
+// flatRoute is one route match with what is needed to order it.
+type flatRoute struct {
+	route    *weftv1.Route
+	created  time.Time
+	source   string
+	rule     int
+	matchIdx int
+}
+
+// compileRoutes turns HTTPRoutes and GRPCRoutes attached to services (the
+// GAMMA convention) into per-service route lists, one entry per match,
+// ordered by Gateway API precedence: exact path, longest prefix, method,
+// most headers, then oldest route and rule order.
+func compileRoutes(snap *mesh.Snapshot) map[string][]*weftv1.Route {
+	flat := map[string][]flatRoute{}
+	for _, hr := range snap.Config.HTTPRoutes {
+		for _, parent := range serviceParents(hr.Namespace, hr.Spec.ParentRefs) {
+			for ri, rule := range hr.Spec.Rules {
+				backends := httpBackends(hr.Namespace, rule.BackendRefs)
+				timeout := uint32(0)
+				if rule.Timeouts != nil && rule.Timeouts.Request != nil {
+					if d, err := time.ParseDuration(string(*rule.Timeouts.Request)); err == nil {
+						timeout = uint32(d.Milliseconds())
+					}
+				}
+				name := fmt.Sprintf("%s/%s/%d", hr.Namespace, hr.Name, ri)
+				matches := rule.Matches
+				if len(matches) == 0 {
+					matches = []gatewayv1.HTTPRouteMatch{{}}
+				}
+				for mi, m := range matches {
+					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout}
+					flat[parent] = append(flat[parent], flatRoute{r, hr.CreationTimestamp.Time, "http/" + hr.Namespace + "/" + hr.Name, ri, mi})
+				}
+			}
+		}
+	}
+	for _, gr := range snap.Config.GRPCRoutes {
+		for _, parent := range serviceParents(gr.Namespace, gr.Spec.ParentRefs) {
+			for ri, rule := range gr.Spec.Rules {
+				var refs []gatewayv1.HTTPBackendRef
+				for _, b := range rule.BackendRefs {
+					refs = append(refs, gatewayv1.HTTPBackendRef{BackendRef: b.BackendRef})
+				}
+				backends := httpBackends(gr.Namespace, refs)
+				name := fmt.Sprintf("%s/%s/%d", gr.Namespace, gr.Name, ri)
+				matches := rule.Matches
+				if len(matches) == 0 {
+					matches = []gatewayv1.GRPCRouteMatch{{}}
+				}
+				for mi, m := range matches {
+					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends}
+					flat[parent] = append(flat[parent], flatRoute{r, gr.CreationTimestamp.Time, "grpc/" + gr.Namespace + "/" + gr.Name, ri, mi})
+				}
+			}
+		}
+	}
+	out := make(map[string][]*weftv1.Route, len(flat))
+	for key, rs := range flat {
+		sort.SliceStable(rs, func(i, j int) bool { return precedes(rs[i], rs[j]) })
+		list := make([]*weftv1.Route, len(rs))
+		for i, r := range rs {
+			list[i] = r.route
+		}
+		out[key] = list
+	}
+	return out
+}
+
+func precedes(a, b flatRoute) bool {
+	am, bm := a.route.Matches[0], b.route.Matches[0]
+	ak, bk := pathRank(am), pathRank(bm)
+	if ak != bk {
+		return ak > bk
+	}
+	if al, bl := len(am.GetPath().GetValue()), len(bm.GetPath().GetValue()); al != bl {
+		return al > bl
+	}
+	if (am.Method != "") != (bm.Method != "") {
+		return am.Method != ""
+	}
+	if len(am.Headers) != len(bm.Headers) {
+		return len(am.Headers) > len(bm.Headers)
+	}
+	if !a.created.Equal(b.created) {
+		return a.created.Before(b.created)
+	}
+	if a.source != b.source {
+		return a.source < b.source
+	}
+	if a.rule != b.rule {
+		return a.rule < b.rule
+	}
+	return a.matchIdx < b.matchIdx
+}
+
+func pathRank(m *weftv1.RouteMatch) int {
+	switch {
+	case m.Path == nil:
+		return 0
+	case m.Path.Kind == weftv1.PathMatch_EXACT:
+		return 2
+	default:
+		return 1
+	}
+}
+
+// serviceParents returns the keys of the Services a route attaches to.
+func serviceParents(ns string, refs []gatewayv1.ParentReference) []string {
+	var keys []string
+	for _, p := range refs {
+		if p.Kind == nil || string(*p.Kind) != "Service" {
+			continue
+		}
+		pns := ns
+		if p.Namespace != nil {
+			pns = string(*p.Namespace)
+		}
+		keys = append(keys, weftv1.ResourceName(string(p.Name), pns))
+	}
+	return keys
+}
+
+func httpBackends(ns string, refs []gatewayv1.HTTPBackendRef) []*weftv1.Backend {
+	var out []*weftv1.Backend
+	for _, b := range refs {
+		bns := ns
+		if b.Namespace != nil {
+			bns = string(*b.Namespace)
+		}
+		w := uint32(1)
+		if b.Weight != nil {
+			w = uint32(*b.Weight)
+		}
+		out = append(out, &weftv1.Backend{Service: string(b.Name), Namespace: bns, Weight: w})
+	}
+	return out
+}
+
+func httpMatch(m gatewayv1.HTTPRouteMatch) *weftv1.RouteMatch {
+	out := &weftv1.RouteMatch{}
+	if m.Path != nil && m.Path.Value != nil {
+		kind := weftv1.PathMatch_PREFIX
+		if m.Path.Type != nil && *m.Path.Type == gatewayv1.PathMatchExact {
+			kind = weftv1.PathMatch_EXACT
+		}
+		out.Path = &weftv1.PathMatch{Kind: kind, Value: *m.Path.Value}
+	}
+	for _, h := range m.Headers {
+		out.Headers = append(out.Headers, &weftv1.HeaderMatch{Name: string(h.Name), Value: h.Value})
+	}
+	if m.Method != nil {
+		out.Method = string(*m.Method)
+	}
+	return out
+}
+
+func grpcMatch(m gatewayv1.GRPCRouteMatch) *weftv1.RouteMatch {
+	out := &weftv1.RouteMatch{}
+	if mm := m.Method; mm != nil && mm.Service != nil {
+		if mm.Method != nil {
+			out.Path = &weftv1.PathMatch{Kind: weftv1.PathMatch_EXACT, Value: "/" + *mm.Service + "/" + *mm.Method}
+		} else {
+			out.Path = &weftv1.PathMatch{Kind: weftv1.PathMatch_PREFIX, Value: "/" + *mm.Service}
+		}
+	}
+	for _, h := range m.Headers {
+		out.Headers = append(out.Headers, &weftv1.HeaderMatch{Name: string(h.Name), Value: h.Value})
+	}
+	return out
+}

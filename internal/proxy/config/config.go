@@ -1,0 +1,340 @@
+// Package config is the proxy's validated, immutable view of the mesh: the
+// services it can call, their routes and endpoints. The xDS client builds a new
+// Config from received resources with Build and swaps it in atomically; the
+// request path only ever reads one Config.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"weft.dev/weft/internal/xdsapi/weftv1"
+)
+
+// LoadBalancer is the endpoint-picking algorithm of a service.
+type LoadBalancer int
+
+// Load-balancing algorithms.
+const (
+	RoundRobin LoadBalancer = iota
+	Random
+	LeastRequest
+)
+
+// Config is one immutable snapshot of the mesh as this proxy sees it.
+type Config struct {
+	// Version identifies the snapshot (for config dumps and metrics).
+	Version string
+	// Services by key "<name>.<namespace>".
+	Services map[string]*Service
+	// Endpoints by service key. A missing key means the proxy has not
+	// subscribed to (or not yet received) that service's endpoints; a
+	// present key with an empty slice means the service has none.
+	Endpoints map[string][]Endpoint
+}
+
+// Service is a mesh service and its compiled routes.
+type Service struct {
+	Key       string
+	Name      string
+	Namespace string
+	// Ports the service accepts; empty means any.
+	Ports        []Port
+	Routes       []Route
+	LoadBalancer LoadBalancer
+}
+
+// Port is one declared service port.
+type Port struct {
+	Name     string
+	Number   uint32
+	Protocol string
+}
+
+// Route is one compiled HTTPRoute rule.
+type Route struct {
+	Name     string
+	Matches  []Match
+	Backends []Backend
+	// Timeout bounds the whole request; zero means none.
+	Timeout     time.Duration
+	totalWeight uint32
+}
+
+// Match is one request match; all set fields must hold.
+type Match struct {
+	PathExact bool
+	Path      string // "" matches any path
+	Headers   []HeaderMatch
+	Method    string
+}
+
+// HeaderMatch requires a header to have an exact value.
+type HeaderMatch struct {
+	Name  string // canonical form
+	Value string
+}
+
+// Backend is a weighted destination service key.
+type Backend struct {
+	Service string // key "<name>.<namespace>"
+	Weight  uint32
+}
+
+// Endpoint is one peer proxy inbound listener.
+type Endpoint struct {
+	Address  string
+	Identity spiffeid.ID
+	Workload string
+	Labels   map[string]string
+}
+
+// Empty returns a Config with no services.
+func Empty() *Config {
+	return &Config{Services: map[string]*Service{}, Endpoints: map[string][]Endpoint{}}
+}
+
+// Build validates xDS resources and compiles them into a Config. The error
+// names the resource and the field that is wrong, for the NACK message.
+func Build(version string, services []*weftv1.Service, endpoints []*weftv1.Endpoints) (*Config, error) {
+	c := &Config{
+		Version:   version,
+		Services:  make(map[string]*Service, len(services)),
+		Endpoints: make(map[string][]Endpoint, len(endpoints)),
+	}
+	for _, s := range services {
+		svc, err := buildService(s)
+		if err != nil {
+			return nil, fmt.Errorf("Service %q: %w", weftv1.ResourceName(s.GetName(), s.GetNamespace()), err)
+		}
+		if _, dup := c.Services[svc.Key]; dup {
+			return nil, fmt.Errorf("Service %q: duplicate", svc.Key)
+		}
+		c.Services[svc.Key] = svc
+	}
+	for _, e := range endpoints {
+		key := weftv1.ResourceName(e.GetService(), e.GetNamespace())
+		eps, err := buildEndpoints(e)
+		if err != nil {
+			return nil, fmt.Errorf("Endpoints %q: %w", key, err)
+		}
+		c.Endpoints[key] = eps
+	}
+	return c, nil
+}
+
+func buildService(s *weftv1.Service) (*Service, error) {
+	if s.GetName() == "" {
+		return nil, fmt.Errorf("name: must not be empty")
+	}
+	if s.GetNamespace() == "" {
+		return nil, fmt.Errorf("namespace: must not be empty")
+	}
+	svc := &Service{
+		Key:          weftv1.ResourceName(s.GetName(), s.GetNamespace()),
+		Name:         s.GetName(),
+		Namespace:    s.GetNamespace(),
+		LoadBalancer: LoadBalancer(s.GetLoadBalancer()),
+	}
+	if svc.LoadBalancer < RoundRobin || svc.LoadBalancer > LeastRequest {
+		return nil, fmt.Errorf("load_balancer: unknown algorithm %d", s.GetLoadBalancer())
+	}
+	for i, p := range s.GetPorts() {
+		if p.GetPort() == 0 || p.GetPort() > 65535 {
+			return nil, fmt.Errorf("ports[%d].port: %d out of range", i, p.GetPort())
+		}
+		switch p.GetProtocol() {
+		case "", "http", "http2", "grpc", "tcp":
+		default:
+			return nil, fmt.Errorf("ports[%d].protocol: unknown protocol %q", i, p.GetProtocol())
+		}
+		svc.Ports = append(svc.Ports, Port{Name: p.GetName(), Number: p.GetPort(), Protocol: p.GetProtocol()})
+	}
+	for i, r := range s.GetRoutes() {
+		route, err := buildRoute(r)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+		svc.Routes = append(svc.Routes, route)
+	}
+	return svc, nil
+}
+
+func buildRoute(r *weftv1.Route) (Route, error) {
+	route := Route{Name: r.GetName(), Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond}
+	for i, m := range r.GetMatches() {
+		match := Match{Method: m.GetMethod()}
+		if p := m.GetPath(); p != nil {
+			if !strings.HasPrefix(p.GetValue(), "/") {
+				return route, fmt.Errorf("matches[%d].path.value: %q must start with /", i, p.GetValue())
+			}
+			match.PathExact = p.GetKind() == weftv1.PathMatch_EXACT
+			match.Path = p.GetValue()
+			if !match.PathExact && match.Path == "/" {
+				match.Path = ""
+			}
+		}
+		for j, h := range m.GetHeaders() {
+			if h.GetName() == "" {
+				return route, fmt.Errorf("matches[%d].headers[%d].name: must not be empty", i, j)
+			}
+			match.Headers = append(match.Headers, HeaderMatch{Name: http.CanonicalHeaderKey(h.GetName()), Value: h.GetValue()})
+		}
+		route.Matches = append(route.Matches, match)
+	}
+	if len(r.GetBackends()) == 0 {
+		return route, fmt.Errorf("backends: must not be empty")
+	}
+	for i, b := range r.GetBackends() {
+		if b.GetService() == "" || b.GetNamespace() == "" {
+			return route, fmt.Errorf("backends[%d]: service and namespace are required", i)
+		}
+		route.Backends = append(route.Backends, Backend{Service: weftv1.ResourceName(b.GetService(), b.GetNamespace()), Weight: b.GetWeight()})
+		route.totalWeight += b.GetWeight()
+	}
+	return route, nil
+}
+
+func buildEndpoints(e *weftv1.Endpoints) ([]Endpoint, error) {
+	eps := make([]Endpoint, 0, len(e.GetEndpoints()))
+	for i, ep := range e.GetEndpoints() {
+		if _, _, err := net.SplitHostPort(ep.GetAddress()); err != nil {
+			return nil, fmt.Errorf("endpoints[%d].address: %w", i, err)
+		}
+		id, err := spiffeid.FromString(ep.GetIdentity())
+		if err != nil {
+			return nil, fmt.Errorf("endpoints[%d].identity: %w", i, err)
+		}
+		eps = append(eps, Endpoint{Address: ep.GetAddress(), Identity: id, Workload: ep.GetWorkload(), Labels: ep.GetLabels()})
+	}
+	sort.Slice(eps, func(i, j int) bool { return eps[i].Address < eps[j].Address })
+	return eps, nil
+}
+
+// Resolve maps a request authority ("orders", "orders.shop:8080",
+// "orders.shop.svc.cluster.local") to a mesh service. Names without a
+// namespace are looked up in defaultNamespace. It returns nil when the host is
+// not a mesh service (the caller passes such traffic through).
+func (c *Config) Resolve(authority, defaultNamespace string) *Service {
+	host := authority
+	port := uint32(0)
+	if h, p, err := net.SplitHostPort(authority); err == nil {
+		host = h
+		if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+			port = uint32(n)
+		}
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	host = strings.TrimSuffix(host, ".svc.cluster.local")
+	host = strings.TrimSuffix(host, ".svc")
+	name, ns, found := strings.Cut(host, ".")
+	if !found {
+		ns = defaultNamespace
+	} else if strings.Contains(ns, ".") {
+		return nil
+	}
+	svc := c.Services[name+"."+ns]
+	if svc == nil || !svc.acceptsPort(port) {
+		return nil
+	}
+	return svc
+}
+
+func (s *Service) acceptsPort(port uint32) bool {
+	if port == 0 || port == 80 || len(s.Ports) == 0 {
+		return true
+	}
+	for _, p := range s.Ports {
+		if p.Number == port {
+			return true
+		}
+	}
+	return false
+}
+
+// Match returns the first route whose matches accept r, or nil when the
+// service has routes and none matches. A service without routes yields a
+// default route to itself.
+func (s *Service) Match(r *http.Request) *Route {
+	if len(s.Routes) == 0 {
+		return nil
+	}
+	for i := range s.Routes {
+		if s.Routes[i].accepts(r) {
+			return &s.Routes[i]
+		}
+	}
+	return nil
+}
+
+func (rt *Route) accepts(r *http.Request) bool {
+	if len(rt.Matches) == 0 {
+		return true
+	}
+	for i := range rt.Matches {
+		if rt.Matches[i].accepts(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Match) accepts(r *http.Request) bool {
+	if m.Method != "" && m.Method != r.Method {
+		return false
+	}
+	if m.Path != "" {
+		p := r.URL.Path
+		if m.PathExact {
+			if p != m.Path {
+				return false
+			}
+		} else if !pathPrefixMatch(p, m.Path) {
+			return false
+		}
+	}
+	for _, h := range m.Headers {
+		if r.Header.Get(h.Name) != h.Value {
+			return false
+		}
+	}
+	return true
+}
+
+// pathPrefixMatch implements Gateway API PathPrefix: element-wise prefix.
+func pathPrefixMatch(path, prefix string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
+// PickBackend chooses a backend service key by weight; n is a uniformly
+// distributed random number. It returns "" when every weight is zero.
+func (rt *Route) PickBackend(n uint32) string {
+	if len(rt.Backends) == 1 {
+		if rt.totalWeight == 0 {
+			return ""
+		}
+		return rt.Backends[0].Service
+	}
+	if rt.totalWeight == 0 {
+		return ""
+	}
+	n %= rt.totalWeight
+	for _, b := range rt.Backends {
+		if n < b.Weight {
+			return b.Service
+		}
+		n -= b.Weight
+	}
+	return rt.Backends[len(rt.Backends)-1].Service
+}

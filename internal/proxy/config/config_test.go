@@ -1,0 +1,153 @@
+package config
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"weft.dev/weft/internal/xdsapi/weftv1"
+)
+
+func svc(name string, routes ...*weftv1.Route) *weftv1.Service {
+	return &weftv1.Service{Name: name, Namespace: "default", Routes: routes}
+}
+
+func TestBuildRejectsBadResources(t *testing.T) {
+	tests := []struct {
+		name      string
+		services  []*weftv1.Service
+		endpoints []*weftv1.Endpoints
+		wantErr   string
+	}{
+		{"empty name", []*weftv1.Service{{Namespace: "default"}}, nil, `Service ".default": name: must not be empty`},
+		{"bad port", []*weftv1.Service{{Name: "a", Namespace: "default", Ports: []*weftv1.ServicePort{{Port: 70000}}}}, nil, `Service "a.default": ports[0].port: 70000 out of range`},
+		{"bad protocol", []*weftv1.Service{{Name: "a", Namespace: "default", Ports: []*weftv1.ServicePort{{Port: 80, Protocol: "smtp"}}}}, nil, `ports[0].protocol: unknown protocol "smtp"`},
+		{"path without slash", []*weftv1.Service{svc("a", &weftv1.Route{Matches: []*weftv1.RouteMatch{{Path: &weftv1.PathMatch{Value: "x"}}}, Backends: []*weftv1.Backend{{Service: "a", Namespace: "default", Weight: 1}}})}, nil, `routes[0]: matches[0].path.value: "x" must start with /`},
+		{"route without backends", []*weftv1.Service{svc("a", &weftv1.Route{})}, nil, `routes[0]: backends: must not be empty`},
+		{"bad endpoint address", nil, []*weftv1.Endpoints{{Service: "a", Namespace: "default", Endpoints: []*weftv1.Endpoint{{Address: "nope", Identity: "spiffe://cluster.local/ns/default/sa/a"}}}}, `Endpoints "a.default": endpoints[0].address`},
+		{"bad identity", nil, []*weftv1.Endpoints{{Service: "a", Namespace: "default", Endpoints: []*weftv1.Endpoint{{Address: "127.0.0.1:1", Identity: "http://x"}}}}, `endpoints[0].identity`},
+		{"duplicate service", []*weftv1.Service{svc("a"), svc("a")}, nil, `Service "a.default": duplicate`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Build("1", tt.services, tt.endpoints)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Build error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	c, err := Build("1", []*weftv1.Service{
+		svc("orders"),
+		{Name: "pay", Namespace: "shop", Ports: []*weftv1.ServicePort{{Port: 8080}}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		authority string
+		want      string
+	}{
+		{"orders", "orders.default"},
+		{"orders:80", "orders.default"},
+		{"ORDERS.default", "orders.default"},
+		{"orders.default.svc.cluster.local:9000", "orders.default"},
+		{"pay.shop:8080", "pay.shop"},
+		{"pay.shop:9090", ""},
+		{"pay", ""},
+		{"example.com", ""},
+		{"127.0.0.1:8080", ""},
+		{"a.b.c.d", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.authority, func(t *testing.T) {
+			got := ""
+			if s := c.Resolve(tt.authority, "default"); s != nil {
+				got = s.Key
+			}
+			if got != tt.want {
+				t.Errorf("Resolve(%q) = %q, want %q", tt.authority, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMatch(t *testing.T) {
+	be := []*weftv1.Backend{{Service: "x", Namespace: "default", Weight: 1}}
+	c, err := Build("1", []*weftv1.Service{svc("a",
+		&weftv1.Route{Name: "exact", Matches: []*weftv1.RouteMatch{{Path: &weftv1.PathMatch{Kind: weftv1.PathMatch_EXACT, Value: "/exact"}}}, Backends: be},
+		&weftv1.Route{Name: "hdr", Matches: []*weftv1.RouteMatch{{Headers: []*weftv1.HeaderMatch{{Name: "x-canary", Value: "1"}}}}, Backends: be},
+		&weftv1.Route{Name: "api", Matches: []*weftv1.RouteMatch{{Path: &weftv1.PathMatch{Value: "/api/"}, Method: "POST"}}, Backends: be},
+	)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services["a.default"]
+	tests := []struct {
+		method, path string
+		header       string
+		want         string
+	}{
+		{"GET", "/exact", "", "exact"},
+		{"GET", "/exact/more", "", ""},
+		{"GET", "/", "1", "hdr"},
+		{"POST", "/api", "", "api"},
+		{"POST", "/api/v1", "", "api"},
+		{"POST", "/apiv1", "", ""},
+		{"GET", "/api/v1", "", ""},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(tt.method, "http://a"+tt.path, nil)
+		if tt.header != "" {
+			r.Header.Set("X-Canary", tt.header)
+		}
+		got := ""
+		if rt := s.Match(r); rt != nil {
+			got = rt.Name
+		}
+		if got != tt.want {
+			t.Errorf("%s %s (canary=%q) matched %q, want %q", tt.method, tt.path, tt.header, got, tt.want)
+		}
+	}
+}
+
+func TestPickBackendWeights(t *testing.T) {
+	c, err := Build("1", []*weftv1.Service{svc("a", &weftv1.Route{Backends: []*weftv1.Backend{
+		{Service: "v1", Namespace: "default", Weight: 90},
+		{Service: "v2", Namespace: "default", Weight: 10},
+		{Service: "v3", Namespace: "default", Weight: 0},
+	}})}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &c.Services["a.default"].Routes[0]
+	counts := map[string]int{}
+	for n := uint32(0); n < 100; n++ {
+		counts[rt.PickBackend(n)]++
+	}
+	if counts["v1.default"] != 90 || counts["v2.default"] != 10 || counts["v3.default"] != 0 {
+		t.Errorf("split = %v, want v1 90, v2 10, v3 0", counts)
+	}
+}
+
+func BenchmarkRouteMatch(b *testing.B) {
+	be := []*weftv1.Backend{{Service: "x", Namespace: "default", Weight: 1}}
+	var routes []*weftv1.Route
+	for _, p := range []string{"/a", "/b", "/c", "/d", "/api"} {
+		routes = append(routes, &weftv1.Route{Matches: []*weftv1.RouteMatch{{Path: &weftv1.PathMatch{Value: p}}}, Backends: be})
+	}
+	c, err := Build("1", []*weftv1.Service{svc("a", routes...)}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "http://a/api/v1/items", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := c.Resolve("a", "default")
+		if s.Match(r) == nil {
+			b.Fatal("no match")
+		}
+	}
+}

@@ -1,0 +1,296 @@
+// Package inbound is the proxy's inbound listener: it terminates mutual TLS
+// from peer proxies (only identities of the mesh trust domain) and forwards
+// to the local app on 127.0.0.1:<app-port>, branching on the negotiated
+// ALPN protocol:
+//
+//   - h2: HTTP/2 to the app over h2c (gRPC);
+//   - http/1.1: HTTP/1.1 to the app;
+//   - weft-tcp: the opaque byte stream to the app port.
+//
+// Every HTTP request gets x-forwarded-client-cert: By=<own id>;URI=<peer id>,
+// replacing whatever the caller sent.
+package inbound
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/upstream"
+)
+
+// Options configure the inbound listener.
+type Options struct {
+	Logger *slog.Logger
+	// Identity is this proxy's SVID source (required).
+	Identity *identity.Source
+	// Metrics records requests and TCP connections; nil records nothing.
+	Metrics *telemetry.Metrics
+	// ServiceName and Namespace name this workload's service.
+	ServiceName string
+	Namespace   string
+	// AppPort is the local app's port; 0 means the workload serves nothing
+	// and requests get 503.
+	AppPort int
+	// AppHost is where the app listens (default 127.0.0.1).
+	AppHost string
+	// HandshakeTimeout bounds a peer's TLS handshake (default 10s).
+	HandshakeTimeout time.Duration
+}
+
+// Listener is the inbound listener.
+type Listener struct {
+	opts    Options
+	log     *slog.Logger
+	dest    string // "<name>.<namespace>"
+	appAddr string
+	h1      *httputil.ReverseProxy
+	h2      *httputil.ReverseProxy
+	dialer  net.Dialer
+}
+
+// New validates opts and returns a Listener.
+func New(opts Options) (*Listener, error) {
+	if opts.Identity == nil {
+		return nil, errors.New("inbound: Identity is required")
+	}
+	if opts.ServiceName == "" || opts.Namespace == "" {
+		return nil, errors.New("inbound: ServiceName and Namespace are required")
+	}
+	if opts.AppPort < 0 || opts.AppPort > 65535 {
+		return nil, fmt.Errorf("inbound: AppPort %d out of range", opts.AppPort)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.AppHost == "" {
+		opts.AppHost = "127.0.0.1"
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	l := &Listener{
+		opts:    opts,
+		log:     opts.Logger.With("component", "inbound"),
+		dest:    opts.ServiceName + "." + opts.Namespace,
+		appAddr: net.JoinHostPort(opts.AppHost, strconv.Itoa(opts.AppPort)),
+		dialer:  net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
+	}
+	h1 := &http.Transport{
+		Proxy:               nil,
+		DialContext:         l.dialer.DialContext,
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+	h2 := &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return l.dialer.DialContext(ctx, network, addr)
+		},
+		DisableCompression: true,
+		IdleConnTimeout:    90 * time.Second,
+	}
+	l.h1 = l.reverseProxy(h1)
+	l.h2 = l.reverseProxy(h2)
+	return l, nil
+}
+
+func (l *Listener) reverseProxy(rt http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:       l.rewrite,
+		Transport:     rt,
+		FlushInterval: -1,
+		BufferPool:    upstream.BufferPool,
+		ErrorLog:      slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+		ErrorHandler:  l.proxyError,
+	}
+}
+
+// peerInfo is what one mTLS connection's requests share.
+type peerInfo struct {
+	id   string // peer SPIFFE ID
+	xfcc string
+}
+
+type peerKey struct{}
+
+// Serve accepts peer connections on ln until ctx ends, then closes ln and
+// every connection and returns once all its goroutines have ended.
+func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
+	conns := newConnListener(ln.Addr())
+	srv := &http.Server{
+		Handler:           l,
+		Protocols:         new(http.Protocols),
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){identity.ALPNTCP: l.serveTCP},
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       l.connContext,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(conns) })
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		srv.Close()
+		l.h1.Transport.(*http.Transport).CloseIdleConnections()
+		l.h2.Transport.(*http2.Transport).CloseIdleConnections()
+	})
+	defer stop()
+
+	tlsCfg := l.opts.Identity.ServerTLS(identity.ALPNHTTP2, identity.ALPNHTTP1, identity.ALPNTCP)
+	var err error
+	for {
+		var c net.Conn
+		c, err = ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				err = nil
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			err = fmt.Errorf("inbound: accepting: %w", err)
+			break
+		}
+		wg.Go(func() { l.handshake(ctx, tls.Server(c, tlsCfg), conns) })
+	}
+	ln.Close()
+	srv.Close()
+	wg.Wait()
+	return err
+}
+
+// handshake completes the peer's TLS handshake before any byte reaches the
+// HTTP server, so plaintext clients and foreign identities are dropped
+// without a response.
+func (l *Listener) handshake(ctx context.Context, c *tls.Conn, conns *connListener) {
+	hctx, cancel := context.WithTimeout(ctx, l.opts.HandshakeTimeout)
+	err := c.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		l.log.Debug("peer handshake failed", "remote", c.RemoteAddr().String(), "error", err)
+		c.Close()
+		return
+	}
+	if !conns.push(ctx, c) {
+		c.Close()
+	}
+}
+
+func (l *Listener) connContext(ctx context.Context, c net.Conn) context.Context {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return ctx
+	}
+	cs := tc.ConnectionState()
+	peer, err := identity.PeerID(&cs)
+	if err != nil { // cannot happen after a verified mTLS handshake
+		return ctx
+	}
+	id := peer.String()
+	return context.WithValue(ctx, peerKey{}, &peerInfo{
+		id:   id,
+		xfcc: "By=" + l.opts.Identity.ID().String() + ";URI=" + id,
+	})
+}
+
+// ServeHTTP forwards one request from a peer to the app.
+func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	peer, _ := r.Context().Value(peerKey{}).(*peerInfo)
+	if peer == nil {
+		upstream.WriteError(w, r, http.StatusForbidden, "weft: request without a verified peer identity")
+		return
+	}
+	sw := upstream.NewStatusWriter(w)
+	defer sw.Release()
+	switch {
+	case l.opts.AppPort == 0:
+		upstream.WriteError(sw, r, http.StatusServiceUnavailable, "weft: this workload has no --app-port")
+	case r.ProtoMajor == 2:
+		l.h2.ServeHTTP(sw, r)
+	default:
+		if r.ProtoMajor == 1 {
+			// Let bidirectional HTTP/1.1 streams flow.
+			http.NewResponseController(w).EnableFullDuplex()
+		}
+		l.h1.ServeHTTP(sw, r)
+	}
+	l.opts.Metrics.ServerRequest(telemetry.ServerLabels{
+		SourceIdentity:     peer.id,
+		DestinationService: l.dest,
+		Method:             r.Method,
+		Status:             sw.Status,
+	}, time.Since(start))
+}
+
+func (l *Listener) rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = l.appAddr
+	restoreForwarded(pr)
+	peer := pr.In.Context().Value(peerKey{}).(*peerInfo)
+	pr.Out.Header["X-Forwarded-Client-Cert"] = []string{peer.xfcc}
+}
+
+// restoreForwarded puts back the X-Forwarded-* headers ReverseProxy strips
+// before Rewrite: weft forwards requests unchanged.
+func restoreForwarded(pr *httputil.ProxyRequest) {
+	for _, k := range [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := pr.In.Header[k]; ok {
+			pr.Out.Header[k] = v
+		}
+	}
+}
+
+func (l *Listener) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	var op *net.OpError
+	switch {
+	case errors.As(err, &op) && op.Op == "dial":
+		upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: local app unreachable: "+err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		upstream.WriteError(w, r, http.StatusGatewayTimeout, "weft: local app timed out: "+err.Error())
+	default:
+		upstream.WriteError(w, r, http.StatusBadGateway, "weft: local app: "+err.Error())
+	}
+}
+
+// serveTCP forwards a weft-tcp stream to the app port.
+func (l *Listener) serveTCP(_ *http.Server, c *tls.Conn, h http.Handler) {
+	ctx := context.Background()
+	if bc, ok := h.(interface{ BaseContext() context.Context }); ok {
+		ctx = bc.BaseContext()
+	}
+	defer c.Close()
+	if l.opts.AppPort == 0 {
+		l.log.Debug("dropping tcp stream: no app port", "remote", c.RemoteAddr().String())
+		return
+	}
+	app, err := l.dialer.DialContext(ctx, "tcp", l.appAddr)
+	if err != nil {
+		l.log.Debug("local app unreachable for tcp stream", "error", err)
+		return
+	}
+	up, down := upstream.Pipe(ctx, c, app)
+	l.opts.Metrics.TCPConnection(telemetry.TCPLabels{Listener: "inbound", DestinationService: l.dest}, up, down)
+}

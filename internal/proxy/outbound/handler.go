@@ -1,0 +1,200 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httputil"
+	"time"
+
+	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/upstream"
+)
+
+// serving is the state of one Serve call; it is the servers' handler.
+type serving struct {
+	l       *Listener
+	ctx     context.Context
+	tunnels *connListener
+	group   group
+}
+
+// ServeHTTP handles one request from the app.
+func (s *serving) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		s.connect(w, r)
+		return
+	}
+	cfg := s.l.opts.Provider.Load()
+	var svc *config.Service
+	if key, ok := r.Context().Value(tunnelKey{}).(string); ok {
+		if svc = cfg.Services[key]; svc == nil {
+			upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: service "+key+" left the mesh")
+			return
+		}
+	} else if svc = cfg.Resolve(r.Host, s.l.opts.Namespace); svc == nil {
+		s.l.passthroughHTTP(w, r)
+		return
+	}
+	s.l.forward(w, r, cfg, svc)
+}
+
+// reqState carries one mesh request through ReverseProxy. It is the
+// request's context itself, saving a context.WithValue allocation.
+type reqState struct {
+	context.Context
+	lease upstream.Lease
+	dest  string
+}
+
+type stateKey struct{}
+
+func (st *reqState) Value(k any) any {
+	if k == (stateKey{}) {
+		return st
+	}
+	return st.Context.Value(k)
+}
+
+// forward sends a request for mesh service svc to a peer proxy.
+func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.Config, svc *config.Service) {
+	start := time.Now()
+	sw := upstream.NewStatusWriter(w)
+	defer sw.Release()
+	labels := telemetry.ClientLabels{SourceService: l.source, DestinationService: svc.Key, Method: r.Method, TLS: true}
+	defer func() {
+		labels.Status = sw.Status
+		l.opts.Metrics.ClientRequest(labels, time.Since(start))
+	}()
+
+	key := svc.Key
+	ctx := r.Context()
+	if route := svc.Match(r); route != nil {
+		labels.Route = route.Name
+		if key = route.PickBackend(rand.Uint32()); key == "" {
+			upstream.WriteError(sw, r, http.StatusServiceUnavailable, fmt.Sprintf("weft: route %q on %s has no backend with weight", route.Name, svc.Key))
+			return
+		}
+		if route.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, route.Timeout)
+			defer cancel()
+		}
+	} else if len(svc.Routes) > 0 {
+		upstream.WriteError(sw, r, http.StatusNotFound, "weft: no route for "+r.URL.Path+" on "+svc.Key)
+		return
+	}
+	labels.DestinationService = key
+
+	lease, err := l.pick(ctx, cfg, key)
+	if err != nil {
+		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	defer lease.Done()
+	st := &reqState{Context: ctx, lease: lease, dest: key}
+	r = r.WithContext(st)
+	if r.ProtoMajor == 2 {
+		l.h2.ServeHTTP(sw, r)
+		return
+	}
+	if r.ProtoMajor == 1 {
+		// Let bidirectional HTTP/1.1 streams flow.
+		http.NewResponseController(w).EnableFullDuplex()
+	}
+	l.h1.ServeHTTP(sw, r)
+}
+
+// pick waits (bounded) for the endpoints of service key and picks one.
+func (l *Listener) pick(ctx context.Context, cfg *config.Config, key string) (upstream.Lease, error) {
+	var eps []config.Endpoint
+	var err error
+	if e, ok := cfg.Endpoints[key]; ok {
+		eps = e // already known: no need to ask the provider and wait
+	} else {
+		wctx, cancel := context.WithTimeout(ctx, l.opts.EndpointsTimeout)
+		eps, err = l.opts.Provider.Endpoints(wctx, key)
+		cancel()
+		if err != nil {
+			return upstream.Lease{}, fmt.Errorf("weft: no healthy endpoints for %s: %w", key, err)
+		}
+	}
+	if len(eps) == 0 {
+		return upstream.Lease{}, errors.New("weft: no healthy endpoints for " + key)
+	}
+	lb := config.RoundRobin
+	if b := cfg.Services[key]; b != nil {
+		lb = b.LoadBalancer
+	}
+	return l.pool.Pick(key, lb, eps)
+}
+
+// leaseTransport sends a request over the picked endpoint's pool.
+type leaseTransport struct{ h2 bool }
+
+func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := req.Context().Value(stateKey{}).(*reqState)
+	if t.h2 {
+		return st.lease.HTTP2().RoundTrip(req)
+	}
+	return st.lease.HTTP1().RoundTrip(req)
+}
+
+func rewriteMesh(pr *httputil.ProxyRequest) {
+	st := pr.In.Context().Value(stateKey{}).(*reqState)
+	pr.Out.URL.Scheme = "https"
+	pr.Out.URL.Host = st.lease.Endpoint.Address
+	restoreForwarded(pr)
+}
+
+func (l *Listener) meshError(w http.ResponseWriter, r *http.Request, err error) {
+	st := r.Context().Value(stateKey{}).(*reqState)
+	ep := st.lease.Endpoint
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(st.Err(), context.DeadlineExceeded):
+		upstream.WriteError(w, r, http.StatusGatewayTimeout, fmt.Sprintf("weft: %s timed out (endpoint %s)", st.dest, ep.Address))
+	default:
+		upstream.WriteError(w, r, http.StatusBadGateway, fmt.Sprintf("weft: upstream %s at %s (%s): %v", st.dest, ep.Address, ep.Identity, err))
+	}
+}
+
+// passthroughHTTP forwards a request for a non-mesh destination unchanged.
+func (l *Listener) passthroughHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Scheme == "" || r.URL.Host == "" {
+		// Origin form to a name outside the mesh: there is nowhere to send
+		// it but back to ourselves.
+		upstream.WriteError(w, r, http.StatusNotFound, "weft: "+r.Host+" is not a mesh service; send absolute-form proxy requests to reach other hosts")
+		return
+	}
+	start := time.Now()
+	sw := upstream.NewStatusWriter(w)
+	defer sw.Release()
+	if r.ProtoMajor == 1 {
+		http.NewResponseController(w).EnableFullDuplex()
+	}
+	l.passthrough.ServeHTTP(sw, r)
+	l.opts.Metrics.ClientRequest(telemetry.ClientLabels{
+		SourceService: l.source, DestinationService: "passthrough", Method: r.Method, Status: sw.Status,
+	}, time.Since(start))
+}
+
+func rewritePassthrough(pr *httputil.ProxyRequest) {
+	restoreForwarded(pr) // the URL is already absolute; Host stays as sent
+}
+
+func passthroughError(w http.ResponseWriter, r *http.Request, err error) {
+	upstream.WriteError(w, r, http.StatusBadGateway, "weft: passthrough to "+r.Host+": "+err.Error())
+}
+
+// restoreForwarded puts back the X-Forwarded-* headers ReverseProxy strips
+// before Rewrite: weft forwards requests unchanged.
+func restoreForwarded(pr *httputil.ProxyRequest) {
+	for _, k := range [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := pr.In.Header[k]; ok {
+			pr.Out.Header[k] = v
+		}
+	}
+}

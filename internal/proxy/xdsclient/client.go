@@ -1,0 +1,337 @@
+// Package xdsclient keeps a proxy's config in step with the control plane
+// over delta ADS. It subscribes to every Service and, on demand, to the
+// Endpoints of services the proxy actually calls. Each response is validated
+// by building a complete new config: a good one is swapped in atomically and
+// ACKed; a bad one is NACKed with the reason and the last good config keeps
+// serving. The stream reconnects with backoff, and the proxy keeps working
+// on its last config while the control plane is away.
+package xdsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/xdsapi/weftv1"
+	"weft.dev/weft/internal/xdsmeta"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Conn reaches the control plane (mTLS with the proxy's SVID).
+	Conn grpc.ClientConnInterface
+	// NodeID is unique to this proxy process.
+	NodeID string
+	// Workload is registered through the node metadata.
+	Workload xdsmeta.Workload
+	Logger   *slog.Logger
+	// EndpointWait bounds how long a request waits for the endpoints of a
+	// newly called service (default 5s).
+	EndpointWait time.Duration
+}
+
+// Client is the proxy's xDS client and its config.Provider.
+type Client struct {
+	opts Options
+	node *corev3.Node
+	cfg  atomic.Pointer[config.Config]
+
+	mu        sync.Mutex
+	services  map[string]*weftv1.Service
+	endpoints map[string]*weftv1.Endpoints
+	versions  map[string]map[string]string // type URL → name → version
+	wanted    map[string]bool
+	stream    discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	updated   chan struct{}
+	ready     bool
+	connected bool
+	lastNACK  string
+	acks      uint64
+	nacks     uint64
+}
+
+var _ config.Provider = (*Client)(nil)
+
+// New creates a Client; Run connects it.
+func New(opts Options) (*Client, error) {
+	if opts.EndpointWait == 0 {
+		opts.EndpointWait = 5 * time.Second
+	}
+	md, err := xdsmeta.Encode(opts.Workload)
+	if err != nil {
+		return nil, fmt.Errorf("encoding node metadata: %w", err)
+	}
+	c := &Client{
+		opts:      opts,
+		node:      &corev3.Node{Id: opts.NodeID, Cluster: opts.Workload.Service, Metadata: md, UserAgentName: "weft"},
+		services:  map[string]*weftv1.Service{},
+		endpoints: map[string]*weftv1.Endpoints{},
+		versions:  map[string]map[string]string{weftv1.ServiceType: {}, weftv1.EndpointsType: {}},
+		wanted:    map[string]bool{},
+		updated:   make(chan struct{}),
+	}
+	c.cfg.Store(config.Empty())
+	return c, nil
+}
+
+// Load implements config.Provider.
+func (c *Client) Load() *config.Config { return c.cfg.Load() }
+
+// Ready reports nil once the first config from the control plane is applied.
+func (c *Client) Ready() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ready {
+		return errors.New("waiting for first config from the control plane")
+	}
+	return nil
+}
+
+// Endpoints implements config.Provider: it subscribes to the endpoints of
+// key on first use and waits until they arrive.
+func (c *Client) Endpoints(ctx context.Context, key string) ([]config.Endpoint, error) {
+	if eps, ok := c.cfg.Load().Endpoints[key]; ok {
+		return eps, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.EndpointWait)
+	defer cancel()
+	for {
+		c.mu.Lock()
+		if eps, ok := c.cfg.Load().Endpoints[key]; ok {
+			c.mu.Unlock()
+			return eps, nil
+		}
+		if !c.wanted[key] {
+			c.wanted[key] = true
+			if c.stream != nil {
+				if err := c.stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: weftv1.EndpointsType, ResourceNamesSubscribe: []string{key}}); err != nil {
+					c.opts.Logger.Debug("subscribing to endpoints", "service", key, "err", err)
+				}
+			}
+		}
+		ch := c.updated
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("endpoints of %s not received from the control plane: %w", key, ctx.Err())
+		}
+	}
+}
+
+// Run connects and reconnects until ctx ends.
+func (c *Client) Run(ctx context.Context) error {
+	backoff := 250 * time.Millisecond
+	for {
+		start := time.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 250 * time.Millisecond
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		c.opts.Logger.Warn("xds stream ended; keeping last config and reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func (c *Client) session(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.opts.Conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		return fmt.Errorf("opening ADS stream: %w", err)
+	}
+	c.mu.Lock()
+	reqs := []*discoveryv3.DeltaDiscoveryRequest{{
+		Node:                    c.node,
+		TypeUrl:                 weftv1.ServiceType,
+		ResourceNamesSubscribe:  []string{"*"},
+		InitialResourceVersions: maps.Clone(c.versions[weftv1.ServiceType]),
+	}}
+	if len(c.wanted) > 0 {
+		names := make([]string, 0, len(c.wanted))
+		for k := range c.wanted {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		reqs = append(reqs, &discoveryv3.DeltaDiscoveryRequest{
+			TypeUrl:                 weftv1.EndpointsType,
+			ResourceNamesSubscribe:  names,
+			InitialResourceVersions: maps.Clone(c.versions[weftv1.EndpointsType]),
+		})
+	}
+	for _, r := range reqs {
+		if err := stream.Send(r); err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("sending subscription: %w", err)
+		}
+	}
+	c.stream = stream
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.stream = nil
+		c.connected = false
+		c.mu.Unlock()
+	}()
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if err := c.handle(stream, resp); err != nil {
+			return err
+		}
+	}
+}
+
+// handle applies one response and ACKs or NACKs it.
+func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient, resp *discoveryv3.DeltaDiscoveryResponse) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.connected = true
+	services, endpoints := c.services, c.endpoints
+	versions := maps.Clone(c.versions[resp.GetTypeUrl()])
+	err := func() error {
+		switch resp.GetTypeUrl() {
+		case weftv1.ServiceType:
+			services = maps.Clone(services)
+			return apply(services, versions, resp, func() *weftv1.Service { return &weftv1.Service{} })
+		case weftv1.EndpointsType:
+			endpoints = maps.Clone(endpoints)
+			return apply(endpoints, versions, resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
+		default:
+			return fmt.Errorf("unexpected type %s", resp.GetTypeUrl())
+		}
+	}()
+	var cfg *config.Config
+	if err == nil {
+		cfg, err = config.Build(resp.GetSystemVersionInfo(), sortedValues(services), sortedValues(endpoints))
+	}
+	ack := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
+	if err != nil {
+		c.nacks++
+		c.lastNACK = err.Error()
+		c.opts.Logger.Error("rejecting config from control plane; keeping last good config", "type", resp.GetTypeUrl(), "err", err)
+		ack.ErrorDetail = &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
+	} else {
+		c.acks++
+		c.services, c.endpoints = services, endpoints
+		c.versions[resp.GetTypeUrl()] = versions
+		cfg.Version = c.versionLocked()
+		c.cfg.Store(cfg)
+		if resp.GetTypeUrl() == weftv1.ServiceType {
+			c.ready = true
+		}
+		close(c.updated)
+		c.updated = make(chan struct{})
+	}
+	if err := stream.Send(ack); err != nil {
+		return fmt.Errorf("sending ack: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) versionLocked() string {
+	return fmt.Sprintf("acks=%d", c.acks)
+}
+
+func apply[T proto.Message](m map[string]T, versions map[string]string, resp *discoveryv3.DeltaDiscoveryResponse, newT func() T) error {
+	for _, r := range resp.GetResources() {
+		msg := newT()
+		if r.GetResource() == nil {
+			return fmt.Errorf("resource %q: empty", r.GetName())
+		}
+		if err := r.GetResource().UnmarshalTo(msg); err != nil {
+			return fmt.Errorf("resource %q: %w", r.GetName(), err)
+		}
+		m[r.GetName()] = msg
+		versions[r.GetName()] = r.GetVersion()
+	}
+	for _, name := range resp.GetRemovedResources() {
+		delete(m, name)
+		delete(versions, name)
+	}
+	return nil
+}
+
+func sortedValues[T any](m map[string]T) []T {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]T, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
+}
+
+// Status is the client's state for /config_dump and /ready.
+type Status struct {
+	Connected bool     `json:"connected"`
+	ACKs      uint64   `json:"acks"`
+	NACKs     uint64   `json:"nacks"`
+	LastNACK  string   `json:"lastNack,omitempty"`
+	Wanted    []string `json:"subscribedEndpoints"`
+}
+
+// Dump returns the active config and client status as JSON-friendly values.
+func (c *Client) Dump() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := Status{Connected: c.connected, ACKs: c.acks, NACKs: c.nacks, LastNACK: c.lastNACK}
+	for k := range c.wanted {
+		st.Wanted = append(st.Wanted, k)
+	}
+	sort.Strings(st.Wanted)
+	mo := protojson.MarshalOptions{UseProtoNames: true}
+	raw := func(m proto.Message) rawJSON {
+		b, _ := mo.Marshal(m)
+		return rawJSON(b)
+	}
+	svcs := map[string]rawJSON{}
+	for k, v := range c.services {
+		svcs[k] = raw(v)
+	}
+	eps := map[string]rawJSON{}
+	for k, v := range c.endpoints {
+		eps[k] = raw(v)
+	}
+	return map[string]any{"status": st, "services": svcs, "endpoints": eps, "workload": c.opts.Workload, "node": c.opts.NodeID}
+}
+
+type rawJSON []byte
+
+func (r rawJSON) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return []byte(strings.TrimSpace(string(r))), nil
+}
