@@ -338,11 +338,11 @@ func (c *control) apply(yaml string) {
 
 // workload is a `weft run` process.
 type workload struct {
-	t                               *testing.T
-	service, version, namespace     string
-	app, inbound, outbound, admin   int
-	proc                            *proc
-	client                          *http.Client // through this workload's outbound proxy
+	t                             *testing.T
+	service, version, namespace   string
+	app, inbound, outbound, admin int
+	proc                          *proc
+	client                        *http.Client // through this workload's outbound proxy
 }
 
 // wlOpts describes a workload to start.

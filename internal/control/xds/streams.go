@@ -181,5 +181,5 @@ func (s *streams) OnStreamRequest(int64, *discoveryv3.DiscoveryRequest) error {
 }
 func (s *streams) OnStreamResponse(context.Context, int64, *discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {
 }
-func (s *streams) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error { return nil }
+func (s *streams) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error           { return nil }
 func (s *streams) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}

@@ -209,7 +209,9 @@ func pathRank(m *weftv1.RouteMatch) int {
 func serviceParents(ns string, refs []gatewayv1.ParentReference) []string {
 	var keys []string
 	for _, p := range refs {
-		if p.Kind == nil || string(*p.Kind) != "Service" {
+		// A Service parent is core/v1: group "" (Gateway API's default
+		// group for a nil pointer is its own).
+		if p.Kind == nil || string(*p.Kind) != "Service" || p.Group == nil || (*p.Group != "" && *p.Group != "core") {
 			continue
 		}
 		pns := ns

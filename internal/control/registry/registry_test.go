@@ -1,0 +1,110 @@
+package registry
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"weft.dev/weft/internal/control/mesh"
+)
+
+type memBlobs struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (m *memBlobs) GetBlob(k string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[k], nil
+}
+
+func (m *memBlobs) PutBlob(k string, v []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[k] = v
+	return nil
+}
+
+func ids(ws []mesh.Workload) []string {
+	out := []string{}
+	for _, w := range ws {
+		out = append(out, w.ID)
+	}
+	return out
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestConnectDisconnect(t *testing.T) {
+	r, err := New(&memBlobs{m: map[string][]byte{}}, time.Minute, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Connect(mesh.Workload{ID: "a", Address: "127.0.0.1:1"})
+	r.Connect(mesh.Workload{ID: "b", Address: "127.0.0.1:2"})
+	select {
+	case <-r.Changes():
+	default:
+		t.Fatal("no change notification")
+	}
+	// A second stream of the same workload keeps it alive when the first closes.
+	r.Connect(mesh.Workload{ID: "a", Address: "127.0.0.1:1"})
+	r.Disconnect("a")
+	if diff := cmp.Diff([]string{"a", "b"}, ids(r.List())); diff != "" {
+		t.Errorf("after one of two streams closed (-want +got):\n%s", diff)
+	}
+	r.Disconnect("a")
+	if diff := cmp.Diff([]string{"b"}, ids(r.List())); diff != "" {
+		t.Errorf("after last stream closed (-want +got):\n%s", diff)
+	}
+	// A new workload at b's address replaces b (its process is gone).
+	r.Connect(mesh.Workload{ID: "c", Address: "127.0.0.1:2"})
+	if diff := cmp.Diff([]string{"c"}, ids(r.List())); diff != "" {
+		t.Errorf("after address reuse (-want +got):\n%s", diff)
+	}
+	r.Disconnect("unknown") // must not panic or change anything
+}
+
+func TestRestoreWithLease(t *testing.T) {
+	blobs := &memBlobs{m: map[string][]byte{}}
+	r1, err := New(blobs, time.Minute, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1.Connect(mesh.Workload{ID: "a", Address: "127.0.0.1:1"})
+	r1.Connect(mesh.Workload{ID: "b", Address: "127.0.0.1:2"})
+	if err := r1.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	// Streams closing during shutdown do not reach the persisted set.
+	r1.Disconnect("a")
+	r1.Disconnect("b")
+
+	r2, err := New(blobs, 50*time.Millisecond, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, ids(r2.List())); diff != "" {
+		t.Fatalf("restored (-want +got):\n%s", diff)
+	}
+	// a reconnects and holds its lease; b never does and expires.
+	r2.Connect(mesh.Workload{ID: "a", Address: "127.0.0.1:1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r2.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r2.List()) != 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if diff := cmp.Diff([]string{"a"}, ids(r2.List())); diff != "" {
+		t.Errorf("after lease expiry (-want +got):\n%s", diff)
+	}
+}
