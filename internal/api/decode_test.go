@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -267,3 +268,5 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

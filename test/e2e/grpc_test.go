@@ -99,8 +99,8 @@ func TestGRPCThroughMesh(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if got := sum(ms, "http_client_request_duration_seconds_count", map[string]string{"destination_service": "greeter"}); got < 2 {
-				return fmt.Errorf("http_client_request_duration_seconds_count{destination_service=greeter} = %v, want >= 2", got)
+			if got := sum(ms, "http_client_request_duration_seconds_count", map[string]string{"destination_service": destService("greeter")}); got < 2 {
+				return fmt.Errorf("http_client_request_duration_seconds_count{destination_service=greeter} = %v, want >= 2; have:%s", got, describe(ms, "http_client_request_duration_seconds_count"))
 			}
 			return nil
 		})

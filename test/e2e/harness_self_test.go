@@ -30,6 +30,7 @@ up 1
 		{map[string]string{"destination_service": "backend"}, 5},
 		{map[string]string{"destination_service": "backend", "http_response_status_code": "200"}, 3},
 		{nil, 12},
+		{map[string]string{"destination_service": "backend|other", "http_response_status_code": "200"}, 10},
 	} {
 		if got := sum(ms, "http_client_request_duration_seconds_count", tc.want); got != tc.sum {
 			t.Errorf("sum(%v) = %v, want %v", tc.want, got, tc.sum)

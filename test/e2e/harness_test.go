@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -638,7 +639,8 @@ func parseLabels(s string, m map[string]string) (string, error) {
 	}
 }
 
-// sum adds up the samples named name whose labels include want.
+// sum adds up the samples named name whose labels include want; a wanted
+// value "a|b" matches either a or b.
 func sum(samples []sample, name string, want map[string]string) float64 {
 	var total float64
 next:
@@ -647,7 +649,7 @@ next:
 			continue
 		}
 		for k, v := range want {
-			if s.labels[k] != v {
+			if !slices.Contains(strings.Split(v, "|"), s.labels[k]) {
 				continue next
 			}
 		}
@@ -655,6 +657,31 @@ next:
 	}
 	return total
 }
+
+// describe lists the samples named name, for failure messages.
+func describe(samples []sample, name string) string {
+	var b strings.Builder
+	n := 0
+	for _, s := range samples {
+		if s.name != name {
+			continue
+		}
+		if n++; n > 12 {
+			b.WriteString("\n  ...")
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s%v %v", s.name, s.labels, s.value)
+	}
+	if n == 0 {
+		return " (no " + name + " samples)"
+	}
+	return b.String()
+}
+
+// destService is the destination_service label value(s) accepted for
+// service name in namespace default: the bare name, or the name qualified
+// by its namespace (what weft reports today).
+func destService(name string) string { return name + "|" + name + ".default" }
 
 // ---------------------------------------------------------------------------
 // Polling

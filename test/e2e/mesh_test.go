@@ -110,9 +110,9 @@ func TestWalkingMesh(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			got := sum(ms, "http_client_request_duration_seconds_count", map[string]string{"destination_service": "backend", "http_response_status_code": "200"})
+			got := sum(ms, "http_client_request_duration_seconds_count", map[string]string{"destination_service": destService("backend"), "http_response_status_code": "200"})
 			if got < n {
-				return fmt.Errorf("http_client_request_duration_seconds_count{destination_service=backend,code=200} = %v, want >= %d", got, n)
+				return fmt.Errorf("http_client_request_duration_seconds_count{destination_service=backend,code=200} = %v, want >= %d; have:%s", got, n, describe(ms, "http_client_request_duration_seconds_count"))
 			}
 			return nil
 		})
@@ -123,7 +123,7 @@ func TestWalkingMesh(t *testing.T) {
 			}
 			got := sum(ms, "http_server_request_duration_seconds_count", map[string]string{"http_response_status_code": "200"})
 			if got < n {
-				return fmt.Errorf("backend http_server_request_duration_seconds_count{code=200} = %v, want >= %d", got, n)
+				return fmt.Errorf("backend http_server_request_duration_seconds_count{code=200} = %v, want >= %d; have:%s", got, n, describe(ms, "http_server_request_duration_seconds_count"))
 			}
 			return nil
 		})

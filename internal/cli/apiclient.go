@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"weft.dev/weft/internal/api"
+	"weft.dev/weft/internal/connfile"
+	"weft.dev/weft/internal/control/apiserver"
+	"weft.dev/weft/internal/control/controlplane"
+)
+
+// apiClient talks to the control plane's HTTPS API with the admin token.
+type apiClient struct {
+	base  string // https://host:port
+	token string
+	http  *http.Client
+}
+
+// newAPIClient finds the control plane API at controlAPI (host:port) or, if
+// empty, through the connection file in dataDir; it trusts the bundle in
+// dataDir and authenticates with the admin token there ($WEFT_ADMIN_TOKEN
+// overrides it).
+func newAPIClient(dataDir, controlAPI string) (*apiClient, error) {
+	addr := controlAPI
+	if addr == "" {
+		conn, err := connfile.Read(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		addr = conn.API
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("control plane API address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1" // a wildcard listen address: reach it over loopback
+	}
+	certs, err := connfile.ReadBundle(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the control plane writes it into its --data-dir)", err)
+	}
+	roots := x509.NewCertPool()
+	for _, c := range certs {
+		roots.AddCert(c)
+	}
+	token := os.Getenv("WEFT_ADMIN_TOKEN")
+	if token == "" {
+		if token, err = connfile.ReadToken(dataDir, connfile.AdminTokenFile); err != nil {
+			return nil, fmt.Errorf("%w (set WEFT_ADMIN_TOKEN or use the control plane's --data-dir)", err)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// The server certificate always names the control plane by this DNS
+	// name, whatever address it is reached at; verify against the bundle.
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, ServerName: controlplane.ServerName, MinVersion: tls.VersionTLS12}
+	tr.Proxy = nil
+	return &apiClient{
+		base:  "https://" + net.JoinHostPort(host, port),
+		token: token,
+		http:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
+	}, nil
+}
+
+// do sends a request and decodes a 2xx JSON answer into out (if not nil); a
+// non-2xx answer becomes an error carrying the server's message.
+func (c *apiClient) do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/yaml")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("reaching the control plane at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading control plane response: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e apiserver.ErrorResponse
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("control plane answered %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decoding control plane response: %w", err)
+	}
+	return nil
+}
+
+// getJSON GETs path and decodes the JSON answer into out.
+func (c *apiClient) getJSON(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+// apply sends one file's content, applied all-or-nothing.
+func (c *apiClient) apply(ctx context.Context, content []byte) ([]apiserver.Change, error) {
+	var resp apiserver.ApplyResponse
+	if err := c.do(ctx, http.MethodPost, "/api/v1/apply", content, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Changes, nil
+}
+
+func resourcePath(kind, namespace, name string) string {
+	p := "/api/v1/resources/" + url.PathEscape(kind)
+	if namespace != "" {
+		p += "/" + url.PathEscape(namespace)
+	}
+	return p + "/" + url.PathEscape(name)
+}
+
+// get returns one object; namespace is ignored for cluster-scoped kinds.
+func (c *apiClient) get(ctx context.Context, kind, namespace, name string) (api.Object, error) {
+	var raw json.RawMessage
+	if err := c.getJSON(ctx, resourcePath(kind, namespace, name), &raw); err != nil {
+		return nil, err
+	}
+	return api.Unmarshal(raw)
+}
+
+// list returns the objects of kind in namespace ("" for all namespaces).
+func (c *apiClient) list(ctx context.Context, kind, namespace string) ([]api.Object, error) {
+	path := "/api/v1/resources/" + url.PathEscape(kind)
+	if namespace != "" {
+		path += "?namespace=" + url.QueryEscape(namespace)
+	}
+	var resp apiserver.ListResponse
+	if err := c.getJSON(ctx, path, &resp); err != nil {
+		return nil, err
+	}
+	objs := make([]api.Object, 0, len(resp.Items))
+	for _, raw := range resp.Items {
+		o, err := api.Unmarshal(raw)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o)
+	}
+	return objs, nil
+}
+
+// delete removes one object.
+func (c *apiClient) delete(ctx context.Context, kind, namespace, name string) error {
+	return c.do(ctx, http.MethodDelete, resourcePath(kind, namespace, name), nil, nil)
+}

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+type cobraCommand = cobra.Command
+
+const applyTestRoutes = `apiVersion: v1
+kind: Service
+metadata: {name: orders-v2, namespace: shop}
+spec:
+  selector: {app: orders, version: v2}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: orders, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: orders}]
+  rules:
+  - backendRefs: [{name: orders, port: 8080, weight: 90}, {name: orders-v2, port: 8080, weight: 10}]
+`
+
+const applyTestPolicy = `apiVersion: weft.dev/v1alpha1
+kind: MeshConfig
+metadata: {name: default}
+spec: {trustDomain: example.org}
+---
+apiVersion: weft.dev/v1alpha1
+kind: DestinationPolicy
+metadata: {name: orders, namespace: shop}
+spec: {targetRef: {name: orders}, loadBalancer: LEAST_REQUEST}
+---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: orders, namespace: shop}
+spec:
+  targetRef: {name: orders}
+  rules: [{from: [{namespaces: [shop]}]}]
+`
+
+func applyTestWrite(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestApplyCmd(t *testing.T) {
+	g, st := apiTestControlPlane(t)
+	dir := t.TempDir()
+	applyTestWrite(t, dir, "10-routes.yaml", applyTestRoutes)
+	applyTestWrite(t, dir, "20-policy.yml", applyTestPolicy)
+	applyTestWrite(t, dir, "README.md", "not config")
+
+	out, _, err := apiTestRun(t, g, newApplyCmd, "-f", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Again, with one change.
+	changed := applyTestWrite(t, t.TempDir(), "routes.yaml", strings.Replace(applyTestRoutes, "weight: 10", "weight: 20", 1))
+	out2, _, err := apiTestRun(t, g, newApplyCmd, "-f", changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiTestGolden(t, "apply.txt", out+"--- second apply\n"+out2)
+	// One revision per file with changes.
+	if st.Revision() != 3 {
+		t.Errorf("Revision = %d, want 3", st.Revision())
+	}
+}
+
+func TestApplyCmdRejects(t *testing.T) {
+	g, st := apiTestControlPlane(t)
+	dir := t.TempDir()
+	bad := applyTestWrite(t, dir, "bad.yaml", applyTestRoutes+"---\n"+strings.Replace(applyTestPolicy, "LEAST_REQUEST", "FASTEST", 1))
+	good := applyTestWrite(t, dir, "good.yaml", applyTestRoutes)
+
+	out, errOut, err := apiTestRun(t, g, newApplyCmd, "-f", bad, "-f", good)
+	if err == nil {
+		t.Fatal("apply of an invalid file succeeded")
+	}
+	want := bad + `: document 4: DestinationPolicy "orders": spec.loadBalancer: must be one of ROUND_ROBIN, RANDOM, LEAST_REQUEST, got "FASTEST"`
+	if !strings.Contains(errOut, want) {
+		t.Errorf("stderr %q\ndoes not contain %q", errOut, want)
+	}
+	if !strings.Contains(err.Error(), bad) {
+		t.Errorf("error %q does not name %s", err, bad)
+	}
+	// The bad file stored nothing; the good one was still applied.
+	if !strings.Contains(out, "service/orders-v2 created") || strings.Contains(out, "meshconfig") {
+		t.Errorf("stdout = %q", out)
+	}
+	if st.Revision() != 1 {
+		t.Errorf("Revision = %d, want 1", st.Revision())
+	}
+
+	for _, args := range [][]string{{}, {"-f", filepath.Join(dir, "missing.yaml")}, {"-f", t.TempDir()}} {
+		if _, _, err := apiTestRun(t, g, newApplyCmd, args...); err == nil {
+			t.Errorf("apply %v succeeded", args)
+		}
+	}
+}
+
+func TestApplyCmdStdin(t *testing.T) {
+	g, _ := apiTestControlPlane(t)
+	cmd := newApplyCmd(g)
+	var out strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetIn(strings.NewReader(applyTestPolicy))
+	cmd.SetArgs([]string{"-f", "-"})
+	if err := cmd.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "meshconfig.weft.dev/default created") {
+		t.Errorf("stdout = %q", out.String())
+	}
+}

@@ -1,0 +1,226 @@
+// Package apiserver serves the control plane's JSON API for the CLI: apply,
+// get, list and delete configuration resources. The caller mounts the
+// handler on the control plane's HTTPS server.
+package apiserver
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"weft.dev/weft/internal/api"
+	"weft.dev/weft/internal/control/store"
+)
+
+// MaxApplyBytes bounds the body of an apply request.
+const MaxApplyBytes = 8 << 20
+
+// Change is one entry of an ApplyResponse.
+type Change struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Action is created, configured or unchanged.
+	Action string `json:"action"`
+}
+
+// ApplyResponse answers POST /api/v1/apply.
+type ApplyResponse struct {
+	Changes []Change `json:"changes"`
+}
+
+// ListResponse answers GET /api/v1/resources/{kind}.
+type ListResponse struct {
+	Items []json.RawMessage `json:"items"`
+}
+
+// DeleteResponse answers DELETE /api/v1/resources/{kind}/{namespace}/{name}.
+type DeleteResponse struct {
+	Deleted api.Key `json:"deleted"`
+}
+
+// ErrorResponse is the body of every error response.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+// New returns the API handler. Every request must carry
+// "Authorization: Bearer <adminToken>".
+//
+//	POST   /api/v1/apply                                  body: YAML or JSON, applied all-or-nothing
+//	GET    /api/v1/resources/{kind}[?namespace=NS]        list (all namespaces by default)
+//	GET    /api/v1/resources/{kind}/{namespace}/{name}    one object
+//	GET    /api/v1/resources/{kind}/{name}                cluster-scoped kinds, or namespace "default"
+//	DELETE /api/v1/resources/{kind}/{namespace}/{name}    (and the two-segment form)
+func New(st *store.Store, adminToken string, logger *slog.Logger) http.Handler {
+	h := &handler{st: st, log: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/apply", h.apply)
+	mux.HandleFunc("GET /api/v1/resources/{kind}", h.list)
+	mux.HandleFunc("GET /api/v1/resources/{kind}/{name}", h.get)
+	mux.HandleFunc("GET /api/v1/resources/{kind}/{namespace}/{name}", h.get)
+	mux.HandleFunc("DELETE /api/v1/resources/{kind}/{name}", h.delete)
+	mux.HandleFunc("DELETE /api/v1/resources/{kind}/{namespace}/{name}", h.delete)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !Authorized(r, adminToken) {
+			writeError(w, http.StatusUnauthorized, "missing or wrong admin token (see the admin-token file in the control plane's data dir, or set WEFT_ADMIN_TOKEN)")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Authorized reports whether r carries "Authorization: Bearer <token>". An
+// empty token authorizes nothing. The comparison is constant-time.
+func Authorized(r *http.Request, token string) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) == 1
+}
+
+type handler struct {
+	st  *store.Store
+	log *slog.Logger
+}
+
+func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxApplyBytes))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("reading request: %v", err))
+		return
+	}
+	objs, err := api.Decode(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(objs) == 0 {
+		writeError(w, http.StatusBadRequest, "no objects to apply")
+		return
+	}
+	changes, err := h.st.Apply(objs)
+	if err != nil {
+		var inv *api.InvalidError
+		if errors.As(err, &inv) {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		h.log.Error("apply failed", "err", err)
+		writeError(w, http.StatusInternalServerError, "storing objects: "+err.Error())
+		return
+	}
+	resp := ApplyResponse{Changes: make([]Change, len(changes))}
+	for i, c := range changes {
+		resp.Changes[i] = Change{Kind: c.Key.Kind, Namespace: c.Key.Namespace, Name: c.Key.Name, Action: c.Action}
+		if c.Action != store.Unchanged {
+			h.log.Info("applied", "kind", c.Key.Kind, "namespace", c.Key.Namespace, "name", c.Key.Name, "action", c.Action)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	kind, err := api.NormalizeKind(r.PathValue("kind"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	objs, err := h.st.List(kind, r.URL.Query().Get("namespace"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	resp := ListResponse{Items: make([]json.RawMessage, 0, len(objs))}
+	for _, o := range objs {
+		b, err := api.Marshal(o)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		resp.Items = append(resp.Items, b)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// key builds the object key from the path, or writes an error.
+func key(w http.ResponseWriter, r *http.Request) (api.Key, bool) {
+	kind, err := api.NormalizeKind(r.PathValue("kind"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return api.Key{}, false
+	}
+	info, _ := api.LookupKind(kind)
+	k := api.Key{Kind: kind, Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
+	switch {
+	case !info.Namespaced:
+		k.Namespace = ""
+	case k.Namespace == "":
+		k.Namespace = api.DefaultNS
+	}
+	return k, true
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	k, ok := key(w, r)
+	if !ok {
+		return
+	}
+	o, err := h.st.Get(k)
+	if err != nil {
+		writeStoreError(w, k, err)
+		return
+	}
+	b, err := api.Marshal(o)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, json.RawMessage(b))
+}
+
+func (h *handler) delete(w http.ResponseWriter, r *http.Request) {
+	k, ok := key(w, r)
+	if !ok {
+		return
+	}
+	if err := h.st.Delete(k); err != nil {
+		writeStoreError(w, k, err)
+		return
+	}
+	h.log.Info("deleted", "kind", k.Kind, "namespace", k.Namespace, "name", k.Name)
+	writeJSON(w, http.StatusOK, DeleteResponse{Deleted: k})
+}
+
+func writeStoreError(w http.ResponseWriter, k api.Key, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		where := ""
+		if k.Namespace != "" {
+			where = fmt.Sprintf(" in namespace %q", k.Namespace)
+		}
+		writeError(w, http.StatusNotFound, fmt.Sprintf("%s %q not found%s", k.Kind, k.Name, where))
+		return
+	}
+	writeError(w, http.StatusInternalServerError, err.Error())
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, ErrorResponse{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
