@@ -74,7 +74,7 @@ func Run(ctx context.Context, opts Options) error {
 		return cmd, nil
 	}
 
-	ports, err := freePorts(12)
+	ports, err := freePorts(24)
 	if err != nil {
 		return err
 	}
@@ -184,22 +184,31 @@ type proc struct {
 	done chan struct{}
 }
 
-// stopAll sends SIGTERM to every child in reverse start order, waits, and
-// kills those still running after a grace period.
+// stopAll stops the workloads first (SIGTERM, in reverse start order) and
+// the control plane (the first process) last, so that no proxy sees its
+// control plane vanish; anything still running after a grace period is
+// killed.
 func stopAll(procs []*proc, log *slog.Logger) {
-	for i := len(procs) - 1; i >= 0; i-- {
-		_ = procs[i].cmd.Process.Signal(syscall.SIGTERM)
+	if len(procs) == 0 {
+		return
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, p := range procs {
-		select {
-		case <-p.done:
-		case <-time.After(time.Until(deadline)):
-			log.Warn("killing demo process that did not stop", "name", p.name)
-			_ = p.cmd.Process.Kill()
-			<-p.done
+	stop := func(ps []*proc) {
+		for i := len(ps) - 1; i >= 0; i-- {
+			_ = ps[i].cmd.Process.Signal(syscall.SIGTERM)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for _, p := range ps {
+			select {
+			case <-p.done:
+			case <-time.After(time.Until(deadline)):
+				log.Warn("killing demo process that did not stop", "name", p.name)
+				_ = p.cmd.Process.Kill()
+				<-p.done
+			}
 		}
 	}
+	stop(procs[1:])
+	stop(procs[:1])
 }
 
 func freePorts(n int) ([]int, error) {

@@ -299,13 +299,29 @@ func TestControlPlaneRestart(t *testing.T) {
 
 	stopTraffic()
 	mu.Lock()
-	defer mu.Unlock()
 	t.Logf("%d requests during and after the restart, %d failed", total, len(failures))
 	if len(failures) > 0 {
 		max := min(len(failures), 20)
 		t.Errorf("%d of %d requests failed across the control-plane restart, want 0; first %d:\n%s",
 			len(failures), total, max, strings.Join(failures[:max], "\n"))
 	}
+	mu.Unlock()
+
+	// The proxy that lived through the restart resubscribed: a change made
+	// after the restart reaches it.
+	if r := c.cli("delete", "httproute", "backend-to-v2"); r.code != 0 {
+		t.Fatalf("weft delete httproute backend-to-v2:\n%s", r)
+	}
+	eventually(t, 5*time.Second, 50*time.Millisecond, "old client sees the route deleted after the restart", func() error {
+		br, err := client.getBackend("http://backend/")
+		if err != nil {
+			return err
+		}
+		if br.Version != "v1" {
+			return fmt.Errorf("still only v2")
+		}
+		return nil
+	})
 }
 
 // TestBadApply: an invalid file is rejected as a whole, with an error that

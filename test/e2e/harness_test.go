@@ -117,6 +117,10 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	}()
 	t.Cleanup(func() {
 		p.stop(3 * time.Second)
+		// With WEFT_E2E_RACE=1 the binary reports data races on stderr.
+		if _, e := p.output(); strings.Contains(e, "WARNING: DATA RACE") {
+			t.Errorf("%s: the race detector found a data race (see its stderr below)", p.name)
+		}
 		if t.Failed() {
 			p.dump(t)
 		}

@@ -36,7 +36,7 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	if svc == nil {
 		var err error
 		if target, err = l.dialer.DialContext(r.Context(), "tcp", r.Host); err != nil {
-			upstream.WriteError(w, r, http.StatusBadGateway, "weft: passthrough to "+r.Host+": "+err.Error())
+			upstream.WriteError(w, r, http.StatusBadGateway, passthroughMessage(r.Host, err))
 			return
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"time"
@@ -186,7 +187,18 @@ func rewritePassthrough(pr *httputil.ProxyRequest) {
 }
 
 func passthroughError(w http.ResponseWriter, r *http.Request, err error) {
-	upstream.WriteError(w, r, http.StatusBadGateway, "weft: passthrough to "+r.Host+": "+err.Error())
+	upstream.WriteError(w, r, http.StatusBadGateway, passthroughMessage(r.Host, err))
+}
+
+// passthroughMessage explains a failed pass-through. A name that resolves
+// nowhere is most often a mistyped or not yet registered mesh service, so
+// the message says so instead of only quoting the DNS error.
+func passthroughMessage(host string, err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return "weft: " + host + " is not a mesh service (no workload registered it and no Service resource declares it) and does not resolve outside the mesh"
+	}
+	return "weft: passthrough to " + host + ": " + err.Error()
 }
 
 // restoreForwarded puts back the X-Forwarded-* headers ReverseProxy strips
