@@ -1,11 +1,8 @@
-// Package e2e holds weft's end-to-end tests: they build the weft binary once,
-// start a control plane and workloads under `weft run` as real processes on
-// loopback, and check the mesh's behaviour from the outside.
-//
 // Run with: go test -race -count=1 ./test/e2e/ -v
 //
-// Set WEFT_E2E_RACE=1 to also build the weft binary with -race (slower; the
-// processes' race reports then land in their captured stderr).
+// Set WEFT_E2E_RACE=1 to also build the weft binary with -race (slower; a
+// data race reported by any weft process then fails its test).
+
 package e2e
 
 import (

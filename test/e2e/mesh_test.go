@@ -81,6 +81,14 @@ func TestWalkingMesh(t *testing.T) {
 	})
 
 	t.Run("unknown mesh name", func(t *testing.T) {
+		passthrough := func() float64 {
+			ms, err := client.metrics()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sum(ms, "http_client_request_duration_seconds_count", map[string]string{"destination_service": "passthrough"})
+		}
+		before := passthrough()
 		r, err := client.get("http://nosuch.default/")
 		if err != nil {
 			t.Fatalf("GET http://nosuch.default/: %v (want a 5xx answer from the sidecar)", err)
@@ -95,6 +103,18 @@ func TestWalkingMesh(t *testing.T) {
 		// the service does not exist rather than try it as an outside host.
 		if strings.Contains(r.body, "passthrough") || strings.Contains(r.body, "lookup") {
 			t.Errorf("GET http://nosuch.default/: sent out of the mesh as a passthrough instead of being rejected as an unknown mesh service: %d %.300q", r.code, r.body)
+		}
+		// The sidecar counts requests it sends out of the mesh under
+		// destination_service="passthrough": this one must not be among them.
+		// The count may be recorded just after the reply is written: watch
+		// it for a second.
+		after := passthrough()
+		for end := time.Now().Add(time.Second); after == before && time.Now().Before(end); {
+			time.Sleep(100 * time.Millisecond)
+			after = passthrough()
+		}
+		if after != before {
+			t.Errorf("GET http://nosuch.default/ was passed through out of the mesh (passthrough request count %v -> %v); a name.namespace host must be rejected as an unknown mesh service, not resolved with DNS", before, after)
 		}
 	})
 
@@ -221,6 +241,16 @@ func TestSIGKILLRemovesEndpoint(t *testing.T) {
 	if _, err := v2.proc.wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+
+	// `weft run` promises its command SIGTERM when it dies, even by SIGKILL.
+	eventually(t, 5*time.Second, 50*time.Millisecond, "the killed workload's app stops", func() error {
+		conn, err := net.DialTimeout("tcp", addr(v2.app), time.Second)
+		if err != nil {
+			return nil
+		}
+		conn.Close()
+		return fmt.Errorf("the app of the SIGKILLed weft run still listens on %s", addr(v2.app))
+	})
 
 	// Poll until 20 requests in a row succeed and reach v1 only.
 	const streak = 20

@@ -38,6 +38,8 @@ type Config struct {
 	// subscribed to (or not yet received) that service's endpoints; a
 	// present key with an empty slice means the service has none.
 	Endpoints map[string][]Endpoint
+	// Namespaces that hold at least one service.
+	Namespaces map[string]bool
 }
 
 // Service is a mesh service and its compiled routes.
@@ -98,16 +100,17 @@ type Endpoint struct {
 
 // Empty returns a Config with no services.
 func Empty() *Config {
-	return &Config{Services: map[string]*Service{}, Endpoints: map[string][]Endpoint{}}
+	return &Config{Services: map[string]*Service{}, Endpoints: map[string][]Endpoint{}, Namespaces: map[string]bool{}}
 }
 
 // Build validates xDS resources and compiles them into a Config. The error
 // names the resource and the field that is wrong, for the NACK message.
 func Build(version string, services []*weftv1.Service, endpoints []*weftv1.Endpoints) (*Config, error) {
 	c := &Config{
-		Version:   version,
-		Services:  make(map[string]*Service, len(services)),
-		Endpoints: make(map[string][]Endpoint, len(endpoints)),
+		Version:    version,
+		Services:   make(map[string]*Service, len(services)),
+		Endpoints:  make(map[string][]Endpoint, len(endpoints)),
+		Namespaces: map[string]bool{},
 	}
 	for _, s := range services {
 		svc, err := buildService(s)
@@ -118,6 +121,7 @@ func Build(version string, services []*weftv1.Service, endpoints []*weftv1.Endpo
 			return nil, fmt.Errorf("Service %q: duplicate", svc.Key)
 		}
 		c.Services[svc.Key] = svc
+		c.Namespaces[svc.Namespace] = true
 	}
 	for _, e := range endpoints {
 		key := weftv1.ResourceName(e.GetService(), e.GetNamespace())
@@ -245,6 +249,34 @@ func (c *Config) Resolve(authority, defaultNamespace string) *Service {
 		return nil
 	}
 	return svc
+}
+
+// MeshName reports whether an authority that Resolve did not find is
+// nevertheless a name in the mesh's namespace: "<name>.<namespace>" for a
+// namespace that has services, or anything under ".svc" or
+// ".svc.cluster.local". Such names are mistyped or not yet registered mesh
+// services and must not leak out of the mesh. It returns "<name>.<namespace>".
+func (c *Config) MeshName(authority string) (string, bool) {
+	host := authority
+	if h, _, err := net.SplitHostPort(authority); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	svcDomain := false
+	for _, suffix := range []string{".svc.cluster.local", ".svc"} {
+		if strings.HasSuffix(host, suffix) {
+			host, svcDomain = strings.TrimSuffix(host, suffix), true
+			break
+		}
+	}
+	name, ns, found := strings.Cut(host, ".")
+	if !found || name == "" || strings.Contains(ns, ".") {
+		return "", false
+	}
+	if !svcDomain && !c.Namespaces[ns] {
+		return "", false
+	}
+	return name + "." + ns, true
 }
 
 func (s *Service) acceptsPort(port uint32) bool {

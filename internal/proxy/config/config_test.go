@@ -151,3 +151,30 @@ func BenchmarkRouteMatch(b *testing.B) {
 		}
 	}
 }
+
+func TestMeshName(t *testing.T) {
+	c, err := Build("1", []*weftv1.Service{svc("orders"), {Name: "pay", Namespace: "shop"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		authority string
+		want      string
+		ok        bool
+	}{
+		{"nosuch.default", "nosuch.default", true},
+		{"nosuch.shop:8080", "nosuch.shop", true},
+		{"nosuch.other.svc.cluster.local", "nosuch.other", true},
+		{"nosuch.other.svc", "nosuch.other", true},
+		{"nosuch.other", "", false},
+		{"example.com", "", false},
+		{"nosuch", "", false},
+		{"a.b.c", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := c.MeshName(tt.authority)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("MeshName(%q) = %q, %v; want %q, %v", tt.authority, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -34,6 +34,10 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 
 	var target net.Conn
 	if svc == nil {
+		if name, ok := cfg.MeshName(r.Host); ok {
+			upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: no mesh service "+name+" (no workload registered it and no Service resource declares it)")
+			return
+		}
 		var err error
 		if target, err = l.dialer.DialContext(r.Context(), "tcp", r.Host); err != nil {
 			upstream.WriteError(w, r, http.StatusBadGateway, passthroughMessage(r.Host, err))

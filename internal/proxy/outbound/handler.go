@@ -37,6 +37,10 @@ func (s *serving) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if svc = cfg.Resolve(r.Host, s.l.opts.Namespace); svc == nil {
+		if name, ok := cfg.MeshName(r.Host); ok {
+			upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: no mesh service "+name+" (no workload registered it and no Service resource declares it)")
+			return
+		}
 		s.l.passthroughHTTP(w, r)
 		return
 	}
@@ -49,6 +53,10 @@ type reqState struct {
 	context.Context
 	lease upstream.Lease
 	dest  string
+	// For connect-failure retries on another endpoint.
+	lb   config.LoadBalancer
+	eps  []config.Endpoint
+	pool *upstream.Pool
 }
 
 type stateKey struct{}
@@ -90,13 +98,19 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	}
 	labels.DestinationService = key
 
-	lease, err := l.pick(ctx, cfg, key)
+	eps, err := l.endpoints(ctx, cfg, key)
 	if err != nil {
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	defer lease.Done()
-	st := &reqState{Context: ctx, lease: lease, dest: key}
+	lb := lbFor(cfg, key)
+	lease, err := l.pool.Pick(key, lb, eps)
+	if err != nil {
+		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool}
+	defer func() { st.lease.Done() }()
 	r = r.WithContext(st)
 	if r.ProtoMajor == 2 {
 		l.h2.ServeHTTP(sw, r)
@@ -109,39 +123,88 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	l.h1.ServeHTTP(sw, r)
 }
 
-// pick waits (bounded) for the endpoints of service key and picks one.
-func (l *Listener) pick(ctx context.Context, cfg *config.Config, key string) (upstream.Lease, error) {
-	var eps []config.Endpoint
-	var err error
-	if e, ok := cfg.Endpoints[key]; ok {
-		eps = e // already known: no need to ask the provider and wait
-	} else {
+// endpoints returns the endpoints of service key, waiting (bounded) for
+// them when the proxy has not subscribed to them yet.
+func (l *Listener) endpoints(ctx context.Context, cfg *config.Config, key string) ([]config.Endpoint, error) {
+	eps, ok := cfg.Endpoints[key]
+	if !ok {
 		wctx, cancel := context.WithTimeout(ctx, l.opts.EndpointsTimeout)
+		var err error
 		eps, err = l.opts.Provider.Endpoints(wctx, key)
 		cancel()
 		if err != nil {
-			return upstream.Lease{}, fmt.Errorf("weft: no healthy endpoints for %s: %w", key, err)
+			return nil, fmt.Errorf("weft: no healthy endpoints for %s: %w", key, err)
 		}
 	}
 	if len(eps) == 0 {
-		return upstream.Lease{}, errors.New("weft: no healthy endpoints for " + key)
+		return nil, errors.New("weft: no healthy endpoints for " + key)
 	}
-	lb := config.RoundRobin
-	if b := cfg.Services[key]; b != nil {
-		lb = b.LoadBalancer
+	return eps, nil
+}
+
+// pick waits (bounded) for the endpoints of service key and picks one.
+func (l *Listener) pick(ctx context.Context, cfg *config.Config, key string) (upstream.Lease, error) {
+	eps, err := l.endpoints(ctx, cfg, key)
+	if err != nil {
+		return upstream.Lease{}, err
 	}
+	lb := lbFor(cfg, key)
 	return l.pool.Pick(key, lb, eps)
+}
+
+// lbFor is the load-balancing algorithm of service key.
+func lbFor(cfg *config.Config, key string) config.LoadBalancer {
+	if b := cfg.Services[key]; b != nil {
+		return b.LoadBalancer
+	}
+	return config.RoundRobin
 }
 
 // leaseTransport sends a request over the picked endpoint's pool.
 type leaseTransport struct{ h2 bool }
 
+// RoundTrip sends req to the leased endpoint. When the connection to it
+// cannot be established — nothing was sent, so this is safe for any
+// request — it tries up to two other endpoints before giving up.
 func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := req.Context().Value(stateKey{}).(*reqState)
-	if t.h2 {
-		return st.lease.HTTP2().RoundTrip(req)
+	tried := 0
+	for {
+		rt := st.lease.HTTP1()
+		if t.h2 {
+			rt = st.lease.HTTP2()
+		}
+		resp, err := rt.RoundTrip(req)
+		if err == nil || tried >= 2 || !isConnectError(err) || req.Context().Err() != nil {
+			return resp, err
+		}
+		failed := st.lease.Endpoint.Address
+		others := make([]config.Endpoint, 0, len(st.eps))
+		for _, e := range st.eps {
+			if e.Address != failed {
+				others = append(others, e)
+			}
+		}
+		if len(others) == 0 {
+			return resp, err
+		}
+		next, perr := st.pool.Pick(st.dest, st.lb, others)
+		if perr != nil {
+			return resp, err
+		}
+		st.lease.Done()
+		st.lease, st.eps = next, others
+		req = req.Clone(req.Context())
+		req.URL.Host = next.Endpoint.Address
+		tried++
 	}
-	return st.lease.HTTP1().RoundTrip(req)
+}
+
+// isConnectError reports whether err happened while connecting, before any
+// byte of the request was written.
+func isConnectError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func rewriteMesh(pr *httputil.ProxyRequest) {

@@ -378,3 +378,30 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// TestConnectFailureTriesAnotherEndpoint: an endpoint that refuses
+// connections (its proxy just died) costs no request: the outbound tries
+// another endpoint, and a mesh-looking name that is not a service is refused
+// instead of leaking out of the mesh.
+func TestConnectFailureTriesAnotherEndpoint(t *testing.T) {
+	m := newMesh(t)
+	m.addService(svc("api"))
+	dead := listen(t)
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	// Round robin over one dead and one live endpoint: half of the requests
+	// are first sent to the dead one.
+	m.addEndpoint("api", deadAddr, m.ca.ID("default", "api").String())
+	m.addWorkload(t, "api", startApp(t, echoApp("api")))
+	m.commit(t)
+	m.startOutbound(t, nil)
+	for i := range 6 {
+		if code, body, _ := m.get(t, "http://api/"); code != 200 {
+			t.Fatalf("request %d: %d %q, want 200 via the live endpoint", i, code, body)
+		}
+	}
+	code, body, _ := m.get(t, "http://nosuch.default/")
+	if code != 503 || !strings.Contains(body, "no mesh service nosuch.default") {
+		t.Errorf("unknown mesh name: %d %q, want 503 naming nosuch.default", code, body)
+	}
+}
