@@ -270,3 +270,59 @@ func FuzzDecode(f *testing.F) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func TestCheckSupported(t *testing.T) {
+	tests := []struct {
+		name, doc, wantField string
+	}{
+		{"regex path", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{matches: [{path: {type: RegularExpression, value: "/a.*"}}], backendRefs: [{name: a}]}]
+`, "spec.rules[0].matches[0].path.type"},
+		{"filters", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x, value: "v"}]}}], backendRefs: [{name: a}]}]
+`, "spec.rules[0].filters"},
+		{"outlier detection", `apiVersion: weft.dev/v1alpha1
+kind: DestinationPolicy
+metadata: {name: p}
+spec: {targetRef: {name: a}, outlierDetection: {consecutive5xx: 3}}
+`, "spec.outlierDetection"},
+		{"authorization", `apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: p}
+spec: {targetRef: {name: a}, rules: [{from: [{namespaces: [x]}]}]}
+`, "kind"},
+		{"supported route", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{matches: [{path: {type: PathPrefix, value: /a}, headers: [{name: x, value: "1"}]}], backendRefs: [{name: a}]}]
+`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, err := Decode([]byte(tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = CheckSupported(objs[0])
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantField+": ") || !strings.Contains(err.Error(), "not enforced") {
+				t.Fatalf("err = %v, want it to name %s as not enforced", err, tt.wantField)
+			}
+		})
+	}
+}

@@ -36,13 +36,6 @@ apiVersion: weft.dev/v1alpha1
 kind: DestinationPolicy
 metadata: {name: orders, namespace: shop}
 spec: {targetRef: {name: orders}, loadBalancer: LEAST_REQUEST}
----
-apiVersion: weft.dev/v1alpha1
-kind: AuthorizationPolicy
-metadata: {name: orders, namespace: shop}
-spec:
-  targetRef: {name: orders}
-  rules: [{from: [{namespaces: [shop]}]}]
 `
 
 func applyTestWrite(t *testing.T, dir, name, content string) string {

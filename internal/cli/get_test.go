@@ -47,7 +47,7 @@ func TestGetCmd(t *testing.T) {
 		{args: []string{"httproutes", "-A"}, want: []string{"PARENTS", "Service/orders"}},
 		{args: []string{"meshconfig"}, want: []string{"TRUST DOMAIN", "example.org", "STRICT"}},
 		{args: []string{"dp", "orders", "-n", "shop"}, want: []string{"Service/orders", "LEAST_REQUEST"}},
-		{args: []string{"authz", "-A", "-o", "json"}, want: []string{`"kind": "List"`, `"action": "ALLOW"`}},
+		{args: []string{"dp", "-A", "-o", "json"}, want: []string{`"kind": "List"`, `"loadBalancer": "LEAST_REQUEST"`}},
 		{args: []string{"httproute", "orders", "-n", "shop", "-o", "yaml"}, want: []string{"kind: HTTPRoute", "weight: 10", "uid:"}},
 		{args: []string{"svc", "-A", "-o", "yaml"}, want: []string{"name: orders-v2"}},
 		{args: []string{"svc", "nope", "-n", "shop"}, wantErr: `Service "nope" not found in namespace "shop"`},

@@ -108,6 +108,12 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "no objects to apply")
 		return
 	}
+	for i, o := range objs {
+		if err := api.CheckSupported(o); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("document %d: %v", i+1, err))
+			return
+		}
+	}
 	changes, err := h.st.Apply(objs)
 	if err != nil {
 		var inv *api.InvalidError
