@@ -226,13 +226,15 @@ type control struct {
 	xds     int
 	api     int
 	proc    *proc
+	// args are extra flags of `weft control`.
+	args []string
 }
 
 // startControl starts a control plane in a fresh data dir on free ports and
-// waits until it serves.
-func startControl(t *testing.T) *control {
+// waits until it serves. args are extra flags.
+func startControl(t *testing.T, args ...string) *control {
 	t.Helper()
-	c := &control{t: t, dataDir: filepath.Join(t.TempDir(), "data"), xds: freePort(t), api: freePort(t)}
+	c := &control{t: t, dataDir: filepath.Join(t.TempDir(), "data"), xds: freePort(t), api: freePort(t), args: args}
 	c.start()
 	return c
 }
@@ -241,8 +243,8 @@ func startControl(t *testing.T) *control {
 func (c *control) start() {
 	t := c.t
 	t.Helper()
-	c.proc = startProc(t, "control", nil, weftBin, "control",
-		"--data-dir", c.dataDir, "--listen", addr(c.xds), "--api-listen", addr(c.api))
+	c.proc = startProc(t, "control", nil, append([]string{weftBin, "control",
+		"--data-dir", c.dataDir, "--listen", addr(c.xds), "--api-listen", addr(c.api)}, c.args...)...)
 	eventually(t, 20*time.Second, 100*time.Millisecond, "control plane ready", func() error {
 		if c.proc.exited() {
 			return stopErr{fmt.Errorf("control plane exited: %v", c.proc.err)}

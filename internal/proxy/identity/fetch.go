@@ -99,11 +99,7 @@ func (f *Fetcher) Rotate(ctx context.Context, src *Source, logger *slog.Logger) 
 	backoff := time.Second
 	for {
 		exp := src.Expiry()
-		var wait time.Duration
-		if v, err := src.GetX509SVID(); err == nil {
-			start := v.Certificates[0].NotBefore
-			wait = time.Until(start.Add(exp.Sub(start) / 2))
-		}
+		wait := time.Until(src.RenewAt())
 		t := time.NewTimer(max(wait, 0))
 		select {
 		case <-ctx.Done():

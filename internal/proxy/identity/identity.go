@@ -31,6 +31,8 @@ const (
 type Source struct {
 	svid   atomic.Pointer[x509svid.SVID]
 	bundle atomic.Pointer[x509bundle.Bundle]
+	// installed is when the current SVID was set (Unix nanoseconds).
+	installed atomic.Int64
 }
 
 var (
@@ -42,6 +44,37 @@ var (
 func (s *Source) Set(svid *x509svid.SVID, bundle *x509bundle.Bundle) {
 	s.bundle.Store(bundle)
 	s.svid.Store(svid)
+	s.installed.Store(time.Now().UnixNano())
+}
+
+// RenewAt is when the current certificate should be renewed: half-way
+// between its installation and its expiry. (Not half-way from NotBefore: CAs
+// backdate NotBefore for clock skew, which would make short-lived
+// certificates look half-expired on arrival.)
+func (s *Source) RenewAt() time.Time {
+	exp := s.Expiry()
+	if exp.IsZero() {
+		return time.Time{}
+	}
+	installed := time.Unix(0, s.installed.Load())
+	return installed.Add(exp.Sub(installed) / 2)
+}
+
+// Status describes the current certificate for config dumps.
+type Status struct {
+	ID      string    `json:"id"`
+	Serial  string    `json:"serial"`
+	Expires time.Time `json:"expires"`
+	RenewAt time.Time `json:"renewAt"`
+}
+
+// Status returns the current certificate's description.
+func (s *Source) Status() Status {
+	v := s.svid.Load()
+	if v == nil || len(v.Certificates) == 0 {
+		return Status{}
+	}
+	return Status{ID: v.ID.String(), Serial: v.Certificates[0].SerialNumber.Text(16), Expires: v.Certificates[0].NotAfter, RenewAt: s.RenewAt()}
 }
 
 // GetX509SVID returns the current SVID.

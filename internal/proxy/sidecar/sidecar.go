@@ -167,7 +167,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	adminSrv := &http.Server{
-		Handler:           admin.New(reg, func() error { return ready(src, xc) }, xc.Dump),
+		Handler: admin.New(reg, func() error { return ready(src, xc) }, func() any {
+			return map[string]any{"identity": src.Status(), "xds": xc.Dump()}
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 
