@@ -102,11 +102,30 @@ func Build(cfg *api.Set, workloads []Workload) *Snapshot {
 		}
 		snap.Services[s.Key()] = s
 	}
+	// Index workloads with an inbound address by namespace and by
+	// (namespace, app): most selectors name an app, so selecting endpoints
+	// stays proportional to the workloads of that app, not of the mesh.
+	byNS := map[string][]*Workload{}
+	byApp := map[[2]string][]*Workload{}
+	for _, w := range ws {
+		if w.Address == "" {
+			continue
+		}
+		byNS[w.Namespace] = append(byNS[w.Namespace], w)
+		if app, ok := w.Labels["app"]; ok {
+			k := [2]string{w.Namespace, app}
+			byApp[k] = append(byApp[k], w)
+		}
+	}
 	for key, s := range snap.Services {
 		snap.Keys = append(snap.Keys, key)
+		candidates := byNS[s.Namespace]
+		if app, ok := s.Selector["app"]; ok {
+			candidates = byApp[[2]string{s.Namespace, app}]
+		}
 		var eps []*Workload
-		for _, w := range ws {
-			if w.Address != "" && w.Namespace == s.Namespace && selects(s.Selector, w.Labels) {
+		for _, w := range candidates {
+			if selects(s.Selector, w.Labels) {
 				eps = append(eps, w)
 			}
 		}
