@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -152,4 +153,22 @@ func compact(t *testing.T, b []byte) json.RawMessage {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// BenchmarkGenerate: 500 services of 10 workloads each.
+func BenchmarkGenerate(b *testing.B) {
+	var ws []mesh.Workload
+	for s := range 500 {
+		name := fmt.Sprintf("svc-%d", s)
+		for i := range 10 {
+			ws = append(ws, mesh.Workload{ID: fmt.Sprintf("%s-%d", name, i), Service: name, Namespace: "default",
+				Address: fmt.Sprintf("10.0.%d.%d:15006", s/200, i+s%200), Identity: "spiffe://cluster.local/ns/default/sa/" + name,
+				Labels: mesh.WorkloadLabels(name, "v1", nil)})
+		}
+	}
+	snap := mesh.Build(&api.Set{}, ws)
+	b.ReportAllocs()
+	for b.Loop() {
+		Generate(snap)
+	}
 }
