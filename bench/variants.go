@@ -400,7 +400,7 @@ func (e *dpEnv) startNginx(ctx context.Context) (*variant, error) {
 // h2 over TLS with ALPN between the pair).
 const haproxyCommon = `global
   nbthread {{.Threads}}
-  maxconn 20000
+  maxconn 4096
   tune.ssl.default-dh-param 2048
 defaults
   mode http
@@ -489,6 +489,11 @@ func (e *dpEnv) startCaddy(ctx context.Context) (*variant, error) {
 		s := map[string]any{
 			"listen": []string{addrOf(port)}, "protocols": protocols, "routes": []any{route},
 			"automatic_https": map[string]any{"disable": true},
+		}
+		if mtls {
+			// Caddy turns on strict SNI/Host matching with client auth;
+			// the Host header is the mesh name "echo", not the TLS name.
+			s["strict_sni_host"] = false
 		}
 		if mtls {
 			s["tls_connection_policies"] = []any{map[string]any{
