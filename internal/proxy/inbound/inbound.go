@@ -88,13 +88,18 @@ func New(opts Options) (*Listener, error) {
 		appAddr: net.JoinHostPort(opts.AppHost, strconv.Itoa(opts.AppPort)),
 		dialer:  net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
 	}
-	h1 := &http.Transport{
-		Proxy:               nil,
-		DialContext:         l.dialer.DialContext,
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+	h1 := &upstream.H1Transport{
+		Dial:        func(ctx context.Context) (net.Conn, error) { return l.dialer.DialContext(ctx, "tcp", l.appAddr) },
+		MaxIdle:     64,
+		IdleTimeout: 30 * time.Second,
+		Fallback: &http.Transport{
+			Proxy:               nil,
+			DialContext:         l.dialer.DialContext,
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+			TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		},
 	}
 	h2 := &http2.Transport{
 		AllowHTTP: true,
@@ -113,7 +118,7 @@ func (l *Listener) reverseProxy(rt http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:       l.rewrite,
 		Transport:     rt,
-		FlushInterval: -1,
+		FlushInterval: 0, // responses without a Content-Length (gRPC, streams) still flush at once
 		BufferPool:    upstream.BufferPool,
 		ErrorLog:      slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 		ErrorHandler:  l.proxyError,
@@ -150,7 +155,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
 		srv.Close()
-		l.h1.Transport.(*http.Transport).CloseIdleConnections()
+		l.h1.Transport.(*upstream.H1Transport).CloseIdleConnections()
 		l.h2.Transport.(*http2.Transport).CloseIdleConnections()
 	})
 	defer stop()
@@ -229,7 +234,9 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case l.opts.AppPort == 0:
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, "weft: this workload has no --app-port")
 	case r.ProtoMajor == 2:
+		r, cancel := upstream.WithGRPCDeadline(r)
 		l.h2.ServeHTTP(sw, r)
+		cancel()
 	default:
 		if r.ProtoMajor == 1 {
 			// Let bidirectional HTTP/1.1 streams flow.
@@ -268,7 +275,7 @@ func (l *Listener) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case errors.As(err, &op) && op.Op == "dial":
 		upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: local app unreachable: "+err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded):
 		upstream.WriteError(w, r, http.StatusGatewayTimeout, "weft: local app timed out: "+err.Error())
 	default:
 		upstream.WriteError(w, r, http.StatusBadGateway, "weft: local app: "+err.Error())

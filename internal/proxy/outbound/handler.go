@@ -80,6 +80,11 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	}()
 
 	key := svc.Key
+	if r.ProtoMajor == 2 {
+		var cancel context.CancelFunc
+		r, cancel = upstream.WithGRPCDeadline(r)
+		defer cancel()
+	}
 	ctx := r.Context()
 	if route := svc.Match(r); route != nil {
 		labels.Route = route.Name

@@ -103,8 +103,8 @@ func New(opts Options) (*Listener, error) {
 		l.pool = upstream.New(upstream.Options{Logger: opts.Logger, Identity: opts.Identity})
 	}
 	errLog := slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)
-	l.h1 = &httputil.ReverseProxy{Rewrite: rewriteMesh, Transport: leaseTransport{}, FlushInterval: -1, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: l.meshError}
-	l.h2 = &httputil.ReverseProxy{Rewrite: rewriteMesh, Transport: leaseTransport{h2: true}, FlushInterval: -1, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: l.meshError}
+	l.h1 = &httputil.ReverseProxy{Rewrite: rewriteMesh, Transport: leaseTransport{}, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: l.meshError}
+	l.h2 = &httputil.ReverseProxy{Rewrite: rewriteMesh, Transport: leaseTransport{h2: true}, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: l.meshError}
 	l.passTr = &http.Transport{
 		Proxy:               nil,
 		DialContext:         l.dialer.DialContext,
@@ -113,7 +113,7 @@ func New(opts Options) (*Listener, error) {
 		IdleConnTimeout:     90 * time.Second,
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
-	l.passthrough = &httputil.ReverseProxy{Rewrite: rewritePassthrough, Transport: l.passTr, FlushInterval: -1, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: passthroughError}
+	l.passthrough = &httputil.ReverseProxy{Rewrite: rewritePassthrough, Transport: l.passTr, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: passthroughError}
 	return l, nil
 }
 

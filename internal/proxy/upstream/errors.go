@@ -1,9 +1,11 @@
 package upstream
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // WriteError answers r with a weft error: msg as a plain-text body with the
@@ -64,4 +66,34 @@ func grpcEncode(msg string) string {
 		b.WriteByte(hex[c&15])
 	}
 	return b.String()
+}
+
+// WithGRPCDeadline bounds the context of a gRPC request by its grpc-timeout
+// header, so that a call whose deadline passes in the proxy ends with
+// DEADLINE_EXCEEDED rather than an upstream reset reported as UNAVAILABLE.
+// The returned cancel must be called; r is returned unchanged when there is
+// no deadline.
+func WithGRPCDeadline(r *http.Request) (*http.Request, context.CancelFunc) {
+	d, ok := grpcTimeout(r.Header.Get("Grpc-Timeout"))
+	if !ok || !IsGRPC(r) {
+		return r, func() {}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d)
+	return r.WithContext(ctx), cancel
+}
+
+// grpcTimeout parses the gRPC wire format: up to 8 digits and a unit.
+func grpcTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
+	if unit == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
 }

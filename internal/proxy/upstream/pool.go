@@ -80,7 +80,7 @@ type peer struct {
 	addr     string
 	id       spiffeid.ID
 	inflight atomic.Int64
-	h1       *http.Transport
+	h1       *H1Transport
 	h2       *http2.Transport
 	pool     *Pool
 	tls      [3]*tls.Config // by ALPN: h1, h2, tcp
@@ -115,16 +115,21 @@ func (p *Pool) newPeer(addr string, id spiffeid.ID) *peer {
 	for i, alpn := range []string{identity.ALPNHTTP1, identity.ALPNHTTP2, identity.ALPNTCP} {
 		pr.tls[i] = p.opts.Identity.ClientTLS(id, alpn)
 	}
-	pr.h1 = &http.Transport{
-		Proxy: nil,
-		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return pr.dial(ctx, 0)
+	pr.h1 = &H1Transport{
+		Dial:        func(ctx context.Context) (net.Conn, error) { return pr.dial(ctx, 0) },
+		MaxIdle:     p.opts.MaxIdleConnsPerEndpoint,
+		IdleTimeout: p.opts.IdleConnTimeout,
+		Fallback: &http.Transport{
+			Proxy: nil,
+			DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return pr.dial(ctx, 0)
+			},
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: p.opts.MaxIdleConnsPerEndpoint,
+			IdleConnTimeout:     p.opts.IdleConnTimeout,
+			// A non-nil empty map keeps this pool on HTTP/1.1.
+			TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 		},
-		DisableCompression:  true,
-		MaxIdleConnsPerHost: p.opts.MaxIdleConnsPerEndpoint,
-		IdleConnTimeout:     p.opts.IdleConnTimeout,
-		// A non-nil empty map keeps this pool on HTTP/1.1.
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
 	pr.h2 = &http2.Transport{
 		DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
