@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"weft.dev/weft/internal/proxy/h1fast"
 
 	"golang.org/x/net/http2"
 
@@ -136,7 +137,7 @@ type peerKey struct{}
 // Serve accepts peer connections on ln until ctx ends, then closes ln and
 // every connection and returns once all its goroutines have ended.
 func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
-	conns := newConnListener(ln.Addr())
+	conns := h1fast.NewConnListener(ln.Addr())
 	srv := &http.Server{
 		Handler:           l,
 		Protocols:         new(http.Protocols),
@@ -150,10 +151,19 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 
+	// HTTP/1.1 peers take the fast lane; HTTP/2 and anything unusual go
+	// to the full net/http server.
+	fast := &h1fast.Server{
+		Handler:     l,
+		Handoff:     func(c net.Conn) bool { return conns.Push(ctx, c) },
+		ConnContext: l.connContext,
+		IdleTimeout: 5 * time.Minute,
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(conns) })
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
+		fast.Close()
 		srv.Close()
 		l.h1.Transport.(*upstream.H1Transport).CloseIdleConnections()
 		l.h2.Transport.(*http2.Transport).CloseIdleConnections()
@@ -178,7 +188,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 			err = fmt.Errorf("inbound: accepting: %w", err)
 			break
 		}
-		wg.Go(func() { l.handshake(ctx, tls.Server(c, tlsCfg), conns) })
+		wg.Go(func() { l.handshake(ctx, tls.Server(c, tlsCfg), conns, fast) })
 	}
 	ln.Close()
 	srv.Close()
@@ -189,7 +199,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 // handshake completes the peer's TLS handshake before any byte reaches the
 // HTTP server, so plaintext clients and foreign identities are dropped
 // without a response.
-func (l *Listener) handshake(ctx context.Context, c *tls.Conn, conns *connListener) {
+func (l *Listener) handshake(ctx context.Context, c *tls.Conn, conns *h1fast.ConnListener, fast *h1fast.Server) {
 	hctx, cancel := context.WithTimeout(ctx, l.opts.HandshakeTimeout)
 	err := c.HandshakeContext(hctx)
 	cancel()
@@ -198,13 +208,17 @@ func (l *Listener) handshake(ctx context.Context, c *tls.Conn, conns *connListen
 		c.Close()
 		return
 	}
-	if !conns.push(ctx, c) {
+	if c.ConnectionState().NegotiatedProtocol == identity.ALPNHTTP1 {
+		fast.ServeConn(ctx, c)
+		return
+	}
+	if !conns.Push(ctx, c) {
 		c.Close()
 	}
 }
 
 func (l *Listener) connContext(ctx context.Context, c net.Conn) context.Context {
-	tc, ok := c.(*tls.Conn)
+	tc, ok := c.(interface{ ConnectionState() tls.ConnectionState })
 	if !ok {
 		return ctx
 	}

@@ -77,7 +77,7 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	kind := sniff(app.r)
 	conn.SetReadDeadline(time.Time{})
 	if kind == sniffedHTTP {
-		if !s.tunnels.push(s.ctx, &tunnelConn{bufConn: app, service: svc.Key}) {
+		if !s.tunnels.Push(s.ctx, &tunnelConn{bufConn: app, service: svc.Key}) {
 			app.Close()
 		}
 		return
@@ -198,45 +198,6 @@ func tunnelContext(ctx context.Context, c net.Conn) context.Context {
 	}
 	return ctx
 }
-
-// connListener hands tunnels to the tunnel http.Server.
-type connListener struct {
-	addr   net.Addr
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newConnListener(addr net.Addr) *connListener {
-	return &connListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *connListener) push(ctx context.Context, c net.Conn) bool {
-	select {
-	case l.conns <- c:
-		return true
-	case <-l.closed:
-		return false
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (l *connListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *connListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *connListener) Addr() net.Addr { return l.addr }
 
 // group tracks hijacked streams so Serve can wait for them; once closed it
 // admits no more.

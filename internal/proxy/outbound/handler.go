@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"time"
+	"weft.dev/weft/internal/proxy/h1fast"
 
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/telemetry"
@@ -19,7 +20,7 @@ import (
 type serving struct {
 	l       *Listener
 	ctx     context.Context
-	tunnels *connListener
+	tunnels *h1fast.ConnListener
 	group   group
 }
 

@@ -22,6 +22,7 @@ import (
 	"net/http/httputil"
 	"sync"
 	"time"
+	"weft.dev/weft/internal/proxy/h1fast"
 
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/identity"
@@ -122,7 +123,7 @@ func New(opts Options) (*Listener, error) {
 func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &serving{l: l, ctx: ctx, tunnels: newConnListener(ln.Addr())}
+	s := &serving{l: l, ctx: ctx, tunnels: h1fast.NewConnListener(ln.Addr())}
 	newServer := func(connCtx func(context.Context, net.Conn) context.Context) *http.Server {
 		srv := &http.Server{
 			Handler:           s,
@@ -137,14 +138,41 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		srv.Protocols.SetUnencryptedHTTP2(true)
 		return srv
 	}
+	// Plain HTTP/1.1 requests take the fast lane; CONNECT, h2c and
+	// anything unusual go to the full net/http server.
+	handedOff := h1fast.NewConnListener(ln.Addr())
 	main := newServer(nil)
 	tunnel := newServer(tunnelContext)
+	fast := &h1fast.Server{
+		Handler:     s,
+		Handoff:     func(c net.Conn) bool { return handedOff.Push(ctx, c) },
+		IdleTimeout: 5 * time.Minute,
+	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() { tunnel.Serve(s.tunnels) })
+	wg.Go(func() { main.Serve(handedOff) })
 	wg.Go(func() { l.pool.Run(ctx, l.opts.Provider, time.Second) })
 	errc := make(chan error, 1)
-	wg.Go(func() { errc <- main.Serve(ln) })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if ctx.Err() != nil {
+					errc <- nil
+					return
+				}
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				errc <- err
+				return
+			}
+			wg.Go(func() { fast.ServeConn(ctx, c) })
+		}
+	})
 
 	var err error
 	select {
@@ -153,6 +181,8 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		err = fmt.Errorf("outbound: serving: %w", err)
 	}
 	cancel()
+	ln.Close()
+	fast.Close()
 	main.Close()
 	tunnel.Close()
 	s.group.close() // waits for hijacked streams; they end with ctx
