@@ -5,6 +5,7 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -14,7 +15,9 @@ import (
 //
 //   - GET /ready: 200 "ready", or 503 with the reason ready returned;
 //   - GET /metrics: the Prometheus metrics of reg;
-//   - GET /config_dump: dump() as indented JSON.
+//   - GET /config_dump: dump() as indented JSON;
+//   - /debug/pprof/: Go profiles of the proxy (the admin port listens on
+//     loopback only), e.g. `go tool pprof http://127.0.0.1:PORT/debug/pprof/profile?seconds=10`.
 func New(reg *prometheus.Registry, ready func() error, dump func() any) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
@@ -36,5 +39,10 @@ func New(reg *prometheus.Registry, ready func() error, dump func() any) http.Han
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(append(b, '\n'))
 	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }

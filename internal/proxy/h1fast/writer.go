@@ -150,6 +150,10 @@ func (w *responseWriter) FlushError() error {
 	return w.bw.Flush()
 }
 
+// EnableFullDuplex implements http.ResponseController's method: the fast
+// lane lets a handler read the request body while it writes the response.
+func (w *responseWriter) EnableFullDuplex() error { return nil }
+
 // Flush implements http.Flusher.
 func (w *responseWriter) Flush() { w.FlushError() }
 
@@ -189,15 +193,19 @@ func (w *responseWriter) finish() error {
 }
 
 // httpDate caches the Date header value for a second.
-var dateCache atomic.Pointer[[2]string]
+var dateCache atomic.Pointer[cachedDate]
+
+type cachedDate struct {
+	sec int64
+	v   string
+}
 
 func httpDate() string {
 	now := time.Now().Unix()
-	key := strconv.FormatInt(now, 10)
-	if c := dateCache.Load(); c != nil && c[0] == key {
-		return c[1]
+	if c := dateCache.Load(); c != nil && c.sec == now {
+		return c.v
 	}
 	v := time.Unix(now, 0).UTC().Format(http.TimeFormat)
-	dateCache.Store(&[2]string{key, v})
+	dateCache.Store(&cachedDate{now, v})
 	return v
 }
