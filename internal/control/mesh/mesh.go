@@ -6,6 +6,7 @@ package mesh
 
 import (
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -33,6 +34,9 @@ type Workload struct {
 	Identity string `json:"identity"`
 	// Connected is when the proxy's current xDS stream opened.
 	Connected time.Time `json:"connected"`
+	// Revision changes whenever the registry records a new version of
+	// this workload; generators compare revisions instead of contents.
+	Revision uint64 `json:"-"`
 }
 
 // Service is a mesh service: implicit (the --service of registered
@@ -65,8 +69,10 @@ type Snapshot struct {
 	Config *api.Set
 }
 
-// Build assembles a Snapshot. It is a pure function of its inputs.
-func Build(cfg *api.Set, workloads []Workload) *Snapshot {
+// Build assembles a Snapshot. It is a pure function of its inputs. The
+// workloads are shared with the snapshot, not copied: callers must treat
+// them as immutable (the registry replaces, never mutates, a workload).
+func Build(cfg *api.Set, workloads []*Workload) *Snapshot {
 	if cfg == nil {
 		cfg = &api.Set{}
 	}
@@ -79,13 +85,11 @@ func Build(cfg *api.Set, workloads []Workload) *Snapshot {
 	if mc := cfg.MeshConfig; mc != nil && mc.Spec.TrustDomain != "" {
 		snap.TrustDomain = mc.Spec.TrustDomain
 	}
-	ws := make([]*Workload, len(workloads))
-	for i := range workloads {
-		w := workloads[i]
-		w.Labels = maps.Clone(w.Labels)
-		ws[i] = &w
+	ws := workloads
+	if !sort.SliceIsSorted(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID }) {
+		ws = slices.Clone(ws)
+		sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
 	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
 	snap.Workloads = ws
 
 	for _, w := range ws {

@@ -10,8 +10,8 @@ import (
 	"weft.dev/weft/internal/api"
 )
 
-func workload(id, svc, ns, version, addr string) Workload {
-	return Workload{ID: id, Service: svc, Namespace: ns, Address: addr, Labels: WorkloadLabels(svc, version, nil), Identity: "spiffe://cluster.local/ns/" + ns + "/sa/" + svc}
+func workload(id, svc, ns, version, addr string) *Workload {
+	return &Workload{ID: id, Service: svc, Namespace: ns, Address: addr, Labels: WorkloadLabels(svc, version, nil), Identity: "spiffe://cluster.local/ns/" + ns + "/sa/" + svc}
 }
 
 func TestBuildSelectsEndpoints(t *testing.T) {
@@ -20,7 +20,7 @@ func TestBuildSelectsEndpoints(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "everything", Namespace: "default"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"tier": "x"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "empty-selector", Namespace: "default"}},
 	}}
-	ws := []Workload{
+	ws := []*Workload{
 		workload("o1", "orders", "default", "v1", "127.0.0.1:1"),
 		workload("o2", "orders", "default", "v2", "127.0.0.1:2"),
 		workload("o3", "orders", "shop", "v2", "127.0.0.1:3"),
@@ -62,7 +62,7 @@ func TestBuildSelectsEndpoints(t *testing.T) {
 // BenchmarkBuild: 500 services of 10 workloads each, plus 100 declared
 // per-version services.
 func BenchmarkBuild(b *testing.B) {
-	var ws []Workload
+	var ws []*Workload
 	set := &api.Set{}
 	for s := range 500 {
 		name := fmt.Sprintf("svc-%d", s)

@@ -28,7 +28,8 @@ type Persistence interface {
 }
 
 type entry struct {
-	w mesh.Workload
+	// w is immutable once stored; a new registration replaces it.
+	w *mesh.Workload
 	// streams counts open xDS streams of this workload.
 	streams int
 	// expires is set for workloads restored from persistence that have not
@@ -43,10 +44,12 @@ type Registry struct {
 	grace   time.Duration
 	now     func() time.Time
 
-	mu      sync.Mutex
-	entries map[string]*entry
-	dirty   bool
-	notify  chan struct{}
+	mu       sync.Mutex
+	entries  map[string]*entry
+	byAddr   map[string]string // inbound address -> workload ID
+	revision uint64
+	dirty    bool
+	notify   chan struct{}
 }
 
 // New loads the persisted workloads, each with a lease of grace.
@@ -57,6 +60,7 @@ func New(p Persistence, grace time.Duration, logger *slog.Logger) (*Registry, er
 		grace:   grace,
 		now:     time.Now,
 		entries: map[string]*entry{},
+		byAddr:  map[string]string{},
 		notify:  make(chan struct{}, 1),
 	}
 	b, err := p.GetBlob(persistKey)
@@ -70,7 +74,12 @@ func New(p Persistence, grace time.Duration, logger *slog.Logger) (*Registry, er
 		}
 		exp := r.now().Add(grace)
 		for _, w := range ws {
-			r.entries[w.ID] = &entry{w: w, expires: exp}
+			r.revision++
+			w.Revision = r.revision
+			r.entries[w.ID] = &entry{w: &w, expires: exp}
+			if w.Address != "" {
+				r.byAddr[w.Address] = w.ID
+			}
 		}
 		if len(ws) > 0 {
 			logger.Info("restored workloads; they keep their endpoints until their proxies reconnect", "count", len(ws), "grace", grace)
@@ -89,21 +98,35 @@ func (r *Registry) Connect(w mesh.Workload) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if w.Address != "" {
-		for id, e := range r.entries {
-			if id != w.ID && e.w.Address == w.Address {
-				delete(r.entries, id)
-			}
+		if id, ok := r.byAddr[w.Address]; ok && id != w.ID {
+			r.removeLocked(id)
 		}
 	}
 	e, ok := r.entries[w.ID]
 	if !ok {
 		e = &entry{}
 		r.entries[w.ID] = e
+	} else if e.w.Address != w.Address {
+		delete(r.byAddr, e.w.Address)
 	}
-	e.w = w
+	r.revision++
+	w.Revision = r.revision
+	e.w = &w
+	if w.Address != "" {
+		r.byAddr[w.Address] = w.ID
+	}
 	e.streams++
 	e.expires = time.Time{}
 	r.changedLocked()
+}
+
+func (r *Registry) removeLocked(id string) {
+	if e, ok := r.entries[id]; ok {
+		if r.byAddr[e.w.Address] == id {
+			delete(r.byAddr, e.w.Address)
+		}
+		delete(r.entries, id)
+	}
 }
 
 // Disconnect records that one stream of workload id closed. When it was
@@ -119,15 +142,16 @@ func (r *Registry) Disconnect(id string) {
 	if e.streams > 0 {
 		return
 	}
-	delete(r.entries, id)
+	r.removeLocked(id)
 	r.changedLocked()
 }
 
-// List returns the live workloads sorted by ID.
-func (r *Registry) List() []mesh.Workload {
+// List returns the live workloads sorted by ID. They are shared and must
+// not be modified.
+func (r *Registry) List() []*mesh.Workload {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]mesh.Workload, 0, len(r.entries))
+	out := make([]*mesh.Workload, 0, len(r.entries))
 	for _, e := range r.entries {
 		out = append(out, e.w)
 	}
@@ -169,6 +193,7 @@ func (r *Registry) Freeze() error {
 	r.mu.Lock()
 	r.persist = frozen{}
 	r.entries = map[string]*entry{}
+	r.byAddr = map[string]string{}
 	r.mu.Unlock()
 	return err
 }
@@ -185,7 +210,7 @@ func (r *Registry) expire() {
 	for id, e := range r.entries {
 		if !e.expires.IsZero() && now.After(e.expires) {
 			r.logger.Info("workload lease expired", "workload", id)
-			delete(r.entries, id)
+			r.removeLocked(id)
 			r.changedLocked()
 		}
 	}
@@ -200,7 +225,7 @@ func (r *Registry) save() error {
 	r.dirty = false
 	ws := make([]mesh.Workload, 0, len(r.entries))
 	for _, e := range r.entries {
-		ws = append(ws, e.w)
+		ws = append(ws, *e.w)
 	}
 	p := r.persist
 	r.mu.Unlock()

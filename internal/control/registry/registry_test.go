@@ -31,7 +31,7 @@ func (m *memBlobs) PutBlob(k string, v []byte) error {
 	return nil
 }
 
-func ids(ws []mesh.Workload) []string {
+func ids(ws []*mesh.Workload) []string {
 	out := []string{}
 	for _, w := range ws {
 		out = append(out, w.ID)

@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +59,10 @@ type Server struct {
 
 	mu   sync.Mutex
 	last xdsgen.Resources
+	// lastEps fingerprints each published Endpoints resource by the IDs and
+	// revisions of its workloads, so unchanged ones are recognised without
+	// comparing their contents.
+	lastEps map[string]string
 }
 
 // New creates a Server; call Run to start its update loop and Register to
@@ -160,15 +166,22 @@ func (s *Server) rebuild() error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n1, err := update(s.services, s.last.Services, gen.Services)
+	n1, err := update(s.services, s.last.Services, gen.Services, func(_ string, o, r *weftv1.Service) bool { return proto.Equal(o, r) })
 	if err != nil {
 		return fmt.Errorf("updating services: %w", err)
 	}
-	n2, err := update(s.endpoints, s.last.Endpoints, gen.Endpoints)
+	eps := make(map[string]string, len(snap.Endpoints))
+	for key, ws := range snap.Endpoints {
+		eps[key] = fingerprint(ws)
+	}
+	n2, err := update(s.endpoints, s.last.Endpoints, gen.Endpoints, func(name string, _, _ *weftv1.Endpoints) bool {
+		old, ok := s.lastEps[name]
+		return ok && old == eps[name]
+	})
 	if err != nil {
 		return fmt.Errorf("updating endpoints: %w", err)
 	}
-	s.last = gen
+	s.last, s.lastEps = gen, eps
 	if n1+n2 > 0 {
 		s.pushes.Add(1)
 		s.opts.Logger.Debug("pushed mesh update", "services", n1, "endpoints", n2, "workloads", len(snap.Workloads))
@@ -176,11 +189,24 @@ func (s *Server) rebuild() error {
 	return nil
 }
 
-// update hands the cache the resources that differ between old and new.
-func update[T proto.Message](c *cachev3.LinearCache, old, cur map[string]T) (int, error) {
+// fingerprint identifies a list of endpoints by workload IDs and revisions.
+func fingerprint(ws []*mesh.Workload) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString(w.ID)
+		b.WriteByte('@')
+		b.WriteString(strconv.FormatUint(w.Revision, 36))
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// update hands the cache the resources that differ between old and new;
+// same reports whether a resource present in both is unchanged.
+func update[T proto.Message](c *cachev3.LinearCache, old, cur map[string]T, same func(name string, old, cur T) bool) (int, error) {
 	changed := map[string]types.Resource{}
 	for name, r := range cur {
-		if o, ok := old[name]; !ok || !proto.Equal(o, r) {
+		if o, ok := old[name]; !ok || !same(name, o, r) {
 			changed[name] = r
 		}
 	}

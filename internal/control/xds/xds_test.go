@@ -3,6 +3,7 @@ package xds
 import (
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -127,5 +128,38 @@ func TestWorkloadFromNode(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// BenchmarkRebuildOneEndpointChange: 500 services x 10 workloads; each
+// iteration one workload leaves or comes back, as when a pod restarts.
+func BenchmarkRebuildOneEndpointChange(b *testing.B) {
+	reg, err := registry.New(&blobs{m: map[string][]byte{}}, 0, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{Config: staticConfig{&api.Set{}}, Registry: reg, Logger: quiet})
+	var ws []mesh.Workload
+	for i := range 5000 {
+		svc := "svc-" + strconv.Itoa(i/10)
+		w := mesh.Workload{ID: svc + "-" + strconv.Itoa(i), Service: svc, Namespace: "default", Address: "10.0.0.1:" + strconv.Itoa(10000+i), Identity: "spiffe://cluster.local/ns/default/sa/" + svc, Labels: map[string]string{"app": svc}}
+		ws = append(ws, w)
+		reg.Connect(w)
+	}
+	if err := s.rebuild(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%2 == 0 {
+			reg.Disconnect(ws[0].ID)
+		} else {
+			reg.Connect(ws[0])
+		}
+		i++
+		if err := s.rebuild(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -100,7 +100,7 @@ func readSet(t *testing.T, path string) *api.Set {
 	return set
 }
 
-func readWorkloads(t *testing.T, path string) []mesh.Workload {
+func readWorkloads(t *testing.T, path string) []*mesh.Workload {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -110,10 +110,12 @@ func readWorkloads(t *testing.T, path string) []mesh.Workload {
 	if err := json.Unmarshal(b, &ws); err != nil {
 		t.Fatalf("decoding %s: %v", path, err)
 	}
+	out := make([]*mesh.Workload, len(ws))
 	for i := range ws {
 		ws[i].Labels = mesh.WorkloadLabels(ws[i].Service, ws[i].Version, ws[i].Labels)
+		out[i] = &ws[i]
 	}
-	return ws
+	return out
 }
 
 // render prints resources as stable, indented JSON.
@@ -157,11 +159,11 @@ func compact(t *testing.T, b []byte) json.RawMessage {
 
 // BenchmarkGenerate: 500 services of 10 workloads each.
 func BenchmarkGenerate(b *testing.B) {
-	var ws []mesh.Workload
+	var ws []*mesh.Workload
 	for s := range 500 {
 		name := fmt.Sprintf("svc-%d", s)
 		for i := range 10 {
-			ws = append(ws, mesh.Workload{ID: fmt.Sprintf("%s-%d", name, i), Service: name, Namespace: "default",
+			ws = append(ws, &mesh.Workload{ID: fmt.Sprintf("%s-%d", name, i), Service: name, Namespace: "default",
 				Address: fmt.Sprintf("10.0.%d.%d:15006", s/200, i+s%200), Identity: "spiffe://cluster.local/ns/default/sa/" + name,
 				Labels: mesh.WorkloadLabels(name, "v1", nil)})
 		}
