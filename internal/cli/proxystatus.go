@@ -8,19 +8,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-)
 
-// proxyStatus mirrors the control plane's /api/v1/proxies entries.
-type proxyStatus struct {
-	ID        string            `json:"id"`
-	Service   string            `json:"service"`
-	Namespace string            `json:"namespace"`
-	Identity  string            `json:"identity"`
-	Address   string            `json:"address"`
-	Connected time.Time         `json:"connected"`
-	Acked     map[string]string `json:"acked"`
-	Nacked    map[string]string `json:"nacked"`
-}
+	"weft.dev/weft/internal/control/xds"
+)
 
 func newProxyStatusCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
@@ -32,7 +22,7 @@ func newProxyStatusCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ps []proxyStatus
+			var ps []xds.ProxyStatus
 			if err := c.getJSON(cmd.Context(), "/api/v1/proxies", &ps); err != nil {
 				return err
 			}

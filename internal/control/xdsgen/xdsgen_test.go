@@ -13,8 +13,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
-	corev1 "k8s.io/api/core/v1"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/mesh"
@@ -78,24 +76,9 @@ func readSet(t *testing.T, path string) *api.Set {
 	if err != nil {
 		t.Fatalf("decoding %s: %v", path, err)
 	}
-	set := &api.Set{}
-	for _, o := range objs {
-		switch o := o.(type) {
-		case *corev1.Service:
-			set.Services = append(set.Services, o)
-		case *gatewayv1.HTTPRoute:
-			set.HTTPRoutes = append(set.HTTPRoutes, o)
-		case *gatewayv1.GRPCRoute:
-			set.GRPCRoutes = append(set.GRPCRoutes, o)
-		case *api.MeshConfig:
-			set.MeshConfig = o
-		case *api.DestinationPolicy:
-			set.DestinationPolicies = append(set.DestinationPolicies, o)
-		case *api.AuthorizationPolicy:
-			set.AuthorizationPolicies = append(set.AuthorizationPolicies, o)
-		default:
-			t.Fatalf("unexpected object %T", o)
-		}
+	set, err := api.NewSet(objs)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	return set
 }
