@@ -18,13 +18,14 @@ import (
 	"weft.dev/weft/internal/control/mesh"
 )
 
-// persistKey is the blob under which the registry is saved.
-const persistKey = "registry/workloads"
+// persistPrefix prefixes the blob keys of persisted workloads, one each, so
+// that saving writes only the workloads that changed.
+const persistPrefix = "registry/workload/"
 
 // Persistence stores the registry between restarts.
 type Persistence interface {
-	GetBlob(key string) ([]byte, error)
-	PutBlob(key string, val []byte) error
+	BlobsWithPrefix(prefix string) (map[string][]byte, error)
+	UpdateBlobs(put map[string][]byte, del []string) error
 }
 
 type entry struct {
@@ -48,8 +49,9 @@ type Registry struct {
 	entries  map[string]*entry
 	byAddr   map[string]string // inbound address -> workload ID
 	revision uint64
-	dirty    bool
-	notify   chan struct{}
+	// dirty holds the IDs changed since the last save.
+	dirty  map[string]bool
+	notify chan struct{}
 }
 
 // New loads the persisted workloads, each with a lease of grace.
@@ -61,16 +63,21 @@ func New(p Persistence, grace time.Duration, logger *slog.Logger) (*Registry, er
 		now:     time.Now,
 		entries: map[string]*entry{},
 		byAddr:  map[string]string{},
+		dirty:   map[string]bool{},
 		notify:  make(chan struct{}, 1),
 	}
-	b, err := p.GetBlob(persistKey)
+	blobs, err := p.BlobsWithPrefix(persistPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("loading workload registry: %w", err)
 	}
-	if len(b) > 0 {
-		var ws []mesh.Workload
-		if err := json.Unmarshal(b, &ws); err != nil {
-			return nil, fmt.Errorf("decoding workload registry: %w", err)
+	if len(blobs) > 0 {
+		ws := make([]mesh.Workload, 0, len(blobs))
+		for k, b := range blobs {
+			var w mesh.Workload
+			if err := json.Unmarshal(b, &w); err != nil {
+				return nil, fmt.Errorf("decoding workload %s: %w", k, err)
+			}
+			ws = append(ws, w)
 		}
 		exp := r.now().Add(grace)
 		for _, w := range ws {
@@ -117,7 +124,7 @@ func (r *Registry) Connect(w mesh.Workload) {
 	}
 	e.streams++
 	e.expires = time.Time{}
-	r.changedLocked()
+	r.changedLocked(w.ID)
 }
 
 func (r *Registry) removeLocked(id string) {
@@ -126,6 +133,7 @@ func (r *Registry) removeLocked(id string) {
 			delete(r.byAddr, e.w.Address)
 		}
 		delete(r.entries, id)
+		r.dirty[id] = true
 	}
 }
 
@@ -143,7 +151,7 @@ func (r *Registry) Disconnect(id string) {
 		return
 	}
 	r.removeLocked(id)
-	r.changedLocked()
+	r.changedLocked(id)
 }
 
 // List returns the live workloads sorted by ID. They are shared and must
@@ -159,8 +167,8 @@ func (r *Registry) List() []*mesh.Workload {
 	return out
 }
 
-func (r *Registry) changedLocked() {
-	r.dirty = true
+func (r *Registry) changedLocked(id string) {
+	r.dirty[id] = true
 	select {
 	case r.notify <- struct{}{}:
 	default:
@@ -194,14 +202,15 @@ func (r *Registry) Freeze() error {
 	r.persist = frozen{}
 	r.entries = map[string]*entry{}
 	r.byAddr = map[string]string{}
+	r.dirty = map[string]bool{}
 	r.mu.Unlock()
 	return err
 }
 
 type frozen struct{}
 
-func (frozen) GetBlob(string) ([]byte, error) { return nil, nil }
-func (frozen) PutBlob(string, []byte) error   { return nil }
+func (frozen) BlobsWithPrefix(string) (map[string][]byte, error) { return nil, nil }
+func (frozen) UpdateBlobs(map[string][]byte, []string) error     { return nil }
 
 func (r *Registry) expire() {
 	r.mu.Lock()
@@ -211,28 +220,45 @@ func (r *Registry) expire() {
 		if !e.expires.IsZero() && now.After(e.expires) {
 			r.logger.Info("workload lease expired", "workload", id)
 			r.removeLocked(id)
-			r.changedLocked()
+			r.changedLocked(id)
 		}
 	}
 }
 
+// save writes the workloads changed since the last save, and deletes the
+// ones that left.
 func (r *Registry) save() error {
 	r.mu.Lock()
-	if !r.dirty {
+	if len(r.dirty) == 0 {
 		r.mu.Unlock()
 		return nil
 	}
-	r.dirty = false
-	ws := make([]mesh.Workload, 0, len(r.entries))
-	for _, e := range r.entries {
-		ws = append(ws, *e.w)
+	put := map[string][]byte{}
+	var del []string
+	for id := range r.dirty {
+		if e, ok := r.entries[id]; ok {
+			b, err := json.Marshal(e.w)
+			if err != nil {
+				r.mu.Unlock()
+				return err
+			}
+			put[persistPrefix+id] = b
+		} else {
+			del = append(del, persistPrefix+id)
+		}
 	}
+	ids := r.dirty
+	r.dirty = map[string]bool{}
 	p := r.persist
 	r.mu.Unlock()
-	sort.Slice(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID })
-	b, err := json.Marshal(ws)
-	if err != nil {
+	if err := p.UpdateBlobs(put, del); err != nil {
+		// Keep them dirty for the next attempt.
+		r.mu.Lock()
+		for id := range ids {
+			r.dirty[id] = true
+		}
+		r.mu.Unlock()
 		return err
 	}
-	return p.PutBlob(persistKey, b)
+	return nil
 }

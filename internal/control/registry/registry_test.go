@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,16 +19,27 @@ type memBlobs struct {
 	m  map[string][]byte
 }
 
-func (m *memBlobs) GetBlob(k string) ([]byte, error) {
+func (m *memBlobs) BlobsWithPrefix(prefix string) (map[string][]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.m[k], nil
+	out := map[string][]byte{}
+	for k, v := range m.m {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = v
+		}
+	}
+	return out, nil
 }
 
-func (m *memBlobs) PutBlob(k string, v []byte) error {
+func (m *memBlobs) UpdateBlobs(put map[string][]byte, del []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.m[k] = v
+	for k, v := range put {
+		m.m[k] = v
+	}
+	for _, k := range del {
+		delete(m.m, k)
+	}
 	return nil
 }
 
@@ -106,5 +118,46 @@ func TestRestoreWithLease(t *testing.T) {
 	<-done
 	if diff := cmp.Diff([]string{"a"}, ids(r2.List())); diff != "" {
 		t.Errorf("after lease expiry (-want +got):\n%s", diff)
+	}
+}
+
+// countingBlobs counts the blobs each save writes and deletes.
+type countingBlobs struct {
+	memBlobs
+	puts, dels int
+}
+
+func (c *countingBlobs) UpdateBlobs(put map[string][]byte, del []string) error {
+	c.puts += len(put)
+	c.dels += len(del)
+	return c.memBlobs.UpdateBlobs(put, del)
+}
+
+func TestSaveWritesOnlyChanges(t *testing.T) {
+	blobs := &countingBlobs{memBlobs: memBlobs{m: map[string][]byte{}}}
+	r, err := New(blobs, time.Minute, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		r.Connect(mesh.Workload{ID: id, Address: "127.0.0.1:" + id})
+	}
+	if err := r.save(); err != nil {
+		t.Fatal(err)
+	}
+	r.Connect(mesh.Workload{ID: "d", Address: "127.0.0.1:d"})
+	r.Disconnect("a")
+	if err := r.save(); err != nil {
+		t.Fatal(err)
+	}
+	if blobs.puts != 4 || blobs.dels != 1 {
+		t.Errorf("puts=%d dels=%d, want 4 puts (a, b, c, then d) and 1 delete (a)", blobs.puts, blobs.dels)
+	}
+	r2, err := New(blobs, time.Minute, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"b", "c", "d"}, ids(r2.List())); diff != "" {
+		t.Errorf("restored (-want +got):\n%s", diff)
 	}
 }

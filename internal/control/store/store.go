@@ -308,6 +308,38 @@ func (s *Store) PutBlob(key string, val []byte) error {
 	})
 }
 
+// BlobsWithPrefix returns every blob whose key starts with prefix.
+func (s *Store) BlobsWithPrefix(prefix string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBlobs).Cursor()
+		p := []byte(prefix)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			out[string(k)] = bytes.Clone(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UpdateBlobs stores put and deletes del in one transaction.
+func (s *Store) UpdateBlobs(put map[string][]byte, del []string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBlobs)
+		for k, v := range put {
+			if err := b.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		for _, k := range del {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // kindBucket returns the bucket for kind, creating it if create is set; nil
 // if it does not exist yet.
 func kindBucket(tx *bolt.Tx, kind string, create bool) (*bolt.Bucket, error) {

@@ -280,3 +280,24 @@ func TestConcurrentApply(t *testing.T) {
 		t.Errorf("List = %d, want 8", len(list))
 	}
 }
+
+func TestBlobsWithPrefix(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "weft.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.UpdateBlobs(map[string][]byte{"r/a": []byte("1"), "r/b": []byte("2"), "s/c": []byte("3")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateBlobs(nil, []string{"r/a"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.BlobsWithPrefix("r/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string][]byte{"r/b": []byte("2")}, got); diff != "" {
+		t.Errorf("BlobsWithPrefix (-want +got):\n%s", diff)
+	}
+}

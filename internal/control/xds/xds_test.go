@@ -25,16 +25,27 @@ type blobs struct {
 	m  map[string][]byte
 }
 
-func (b *blobs) GetBlob(k string) ([]byte, error) {
+func (b *blobs) BlobsWithPrefix(prefix string) (map[string][]byte, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.m[k], nil
+	out := map[string][]byte{}
+	for k, v := range b.m {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = v
+		}
+	}
+	return out, nil
 }
 
-func (b *blobs) PutBlob(k string, v []byte) error {
+func (b *blobs) UpdateBlobs(put map[string][]byte, del []string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.m[k] = v
+	for k, v := range put {
+		b.m[k] = v
+	}
+	for _, k := range del {
+		delete(b.m, k)
+	}
 	return nil
 }
 
