@@ -13,7 +13,9 @@ import (
 
 // start serves ln with the fast lane and hands other connections to a
 // net/http server with the same handler.
-func start(t *testing.T, h http.Handler) string {
+func start(t *testing.T, h http.Handler) string { return startB(t, h) }
+
+func startB(t testing.TB, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
