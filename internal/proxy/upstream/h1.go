@@ -3,11 +3,13 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -69,7 +71,7 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody
 	for attempt := 0; ; attempt++ {
-		pc, reused, err := t.get(req.Context())
+		pc, reused, err := t.get(req.Context(), !replayable)
 		if err != nil {
 			return nil, err
 		}
@@ -189,8 +191,10 @@ func (b *h1Body) Close() error {
 	return nil
 }
 
-// get returns an idle connection or dials a new one.
-func (t *H1Transport) get(ctx context.Context) (*h1Conn, bool, error) {
+// get returns an idle connection or dials a new one. With probe, an idle
+// connection is first checked for having been closed by the other side:
+// a request that cannot be replayed must not be sent on a dead connection.
+func (t *H1Transport) get(ctx context.Context, probe bool) (*h1Conn, bool, error) {
 	idleTimeout := t.IdleTimeout
 	if idleTimeout <= 0 {
 		idleTimeout = 90 * time.Second
@@ -200,7 +204,7 @@ func (t *H1Transport) get(ctx context.Context) (*h1Conn, bool, error) {
 	for n := len(t.idle); n > 0; n = len(t.idle) {
 		pc := t.idle[n-1]
 		t.idle = t.idle[:n-1]
-		if now.Sub(pc.lastUsed) < idleTimeout {
+		if now.Sub(pc.lastUsed) < idleTimeout && (!probe || idleAlive(pc.c)) {
 			t.mu.Unlock()
 			return pc, true, nil
 		}
@@ -216,6 +220,31 @@ func (t *H1Transport) get(ctx context.Context) (*h1Conn, bool, error) {
 	bw := h1WriterPool.Get().(*bufio.Writer)
 	bw.Reset(c)
 	return &h1Conn{t: t, c: c, br: br, bw: bw}, false, nil
+}
+
+// idleAlive reports whether an idle keep-alive connection is still open: a
+// non-blocking peek must find nothing to read (no FIN, no alert, no stray
+// bytes). One syscall; Linux.
+func idleAlive(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	alive := false
+	var buf [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = rerr == syscall.EAGAIN
+		return true // never wait
+	})
+	return err == nil && alive
 }
 
 func (t *H1Transport) put(pc *h1Conn) {

@@ -153,3 +153,32 @@ func TestH1TransportFallbackAndCancel(t *testing.T) {
 		t.Errorf("after cancel: %q", got)
 	}
 }
+
+// TestH1TransportProbesBeforeBody: a request with a body cannot be replayed,
+// so a pooled connection the server closed must be noticed before sending.
+func TestH1TransportProbesBeforeBody(t *testing.T) {
+	srv, conns := h1Server(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, string(b))
+	})
+	tr := h1Transport(srv)
+	defer tr.CloseIdleConnections()
+	if _, got := do(t, tr, "POST", srv.URL, "one"); got != "one" {
+		t.Fatal(got)
+	}
+	srv.CloseClientConnections()
+	time.Sleep(50 * time.Millisecond)
+	if code, got := do(t, tr, "POST", srv.URL, "two"); code != 200 || got != "two" {
+		t.Fatalf("POST after the server closed the pooled connection: %d %q", code, got)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("connections = %d, want 2", n)
+	}
+	// A live idle connection passes the probe and is reused.
+	if _, got := do(t, tr, "POST", srv.URL, "three"); got != "three" {
+		t.Fatal(got)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("connections after a reuse = %d, want still 2", n)
+	}
+}
