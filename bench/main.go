@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is weft's performance harness. It measures the data plane
 // (weft's sidecar pair against direct calls and nginx, HAProxy and Caddy
 // pairs, side by side in one run) and the control plane (N simulated xDS

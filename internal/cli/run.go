@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"weft.dev/weft/internal/childproc"
 	"weft.dev/weft/internal/proxy/sidecar"
 )
 
@@ -82,8 +83,8 @@ func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error 
 	if opts.AppPort != 0 {
 		child.Env = append(child.Env, "WEFT_APP_PORT="+strconv.Itoa(opts.AppPort))
 	}
-	// If this process dies, even by SIGKILL, the app gets SIGTERM.
-	child.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// On Linux, if this process dies, even by SIGKILL, the app gets SIGTERM.
+	child.SysProcAttr = childproc.Attr(syscall.SIGTERM)
 	if err := child.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", args[0], err)
 	}

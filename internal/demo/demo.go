@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"weft.dev/weft/internal/childproc"
 	"weft.dev/weft/internal/connfile"
 )
 
@@ -60,7 +61,7 @@ func Run(ctx context.Context, opts Options) error {
 		defer lf.Close()
 		cmd := exec.Command(opts.Exe, append([]string{"--data-dir", opts.DataDir}, args...)...)
 		cmd.Stdout, cmd.Stderr = lf, lf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		cmd.SysProcAttr = childproc.Attr(syscall.SIGTERM)
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("starting %s: %w", name, err)
 		}
