@@ -35,7 +35,7 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	var target net.Conn
 	if svc == nil {
 		if name, ok := cfg.MeshName(r.Host); ok {
-			upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: no mesh service "+name+" (no workload registered it and no Service resource declares it)")
+			upstream.WriteError(w, r, http.StatusServiceUnavailable, unknownServiceMessage(name))
 			return
 		}
 		var err error

@@ -39,7 +39,7 @@ func (s *serving) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	} else if svc = cfg.Resolve(r.Host, s.l.opts.Namespace); svc == nil {
 		if name, ok := cfg.MeshName(r.Host); ok {
-			upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: no mesh service "+name+" (no workload registered it and no Service resource declares it)")
+			upstream.WriteError(w, r, http.StatusServiceUnavailable, unknownServiceMessage(name))
 			return
 		}
 		s.l.passthroughHTTP(w, r)
@@ -257,6 +257,11 @@ func rewritePassthrough(pr *httputil.ProxyRequest) {
 
 func passthroughError(w http.ResponseWriter, r *http.Request, err error) {
 	upstream.WriteError(w, r, http.StatusBadGateway, passthroughMessage(r.Host, err))
+}
+
+// unknownServiceMessage explains a mesh-looking name that is no service.
+func unknownServiceMessage(name string) string {
+	return "weft: no mesh service " + name + " (no workload registered it and no Service resource declares it)"
 }
 
 // passthroughMessage explains a failed pass-through. A name that resolves
