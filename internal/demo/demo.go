@@ -136,6 +136,24 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	printSummary(opts.Out, opts.DataDir, conn, ws)
 
+	// Every 5 s, what the loadgen and frontend sidecars saw.
+	var admins []string
+	for _, w := range ws {
+		if w.service == "loadgen" || w.service == "frontend" {
+			admins = append(admins, "127.0.0.1:"+strconv.Itoa(w.adminPort))
+		}
+	}
+	reportCtx, stopReport := context.WithCancel(ctx)
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		reportTraffic(reportCtx, opts.Out, admins, 5*time.Second)
+	}()
+	defer func() {
+		stopReport()
+		<-reported
+	}()
+
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(opts.Out, "\nstopping the demo...")
@@ -169,7 +187,7 @@ func printSummary(out io.Writer, dataDir string, conn connfile.Connection, ws []
 	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d http://frontend/          # through the frontend's sidecar\n", front.outboundPort)
 	fmt.Fprintf(out, "  go run ./cmd/weft get services --data-dir %s\n", dataDir)
 	fmt.Fprintf(out, "  go run ./cmd/weft proxy-status --data-dir %s\n", dataDir)
-	fmt.Fprintf(out, "  logs: %s\n\nPress Ctrl-C to stop everything.\n", filepath.Join(dataDir, "logs"))
+	fmt.Fprintf(out, "  logs: %s\n\nPress Ctrl-C to stop everything. Traffic the sidecars see, every 5 s:\n", filepath.Join(dataDir, "logs"))
 }
 
 func orDash(s string) string {
