@@ -57,8 +57,8 @@ type Listener struct {
 	log     *slog.Logger
 	dest    string // "<name>.<namespace>"
 	appAddr string
-	h1      *httputil.ReverseProxy
-	h2      *httputil.ReverseProxy
+	h1      *upstream.Forwarder    // HTTP/1.1 to the app
+	h2      *httputil.ReverseProxy // HTTP/2 and gRPC (h2c) to the app
 	dialer  net.Dialer
 }
 
@@ -110,7 +110,7 @@ func New(opts Options) (*Listener, error) {
 		DisableCompression: true,
 		IdleConnTimeout:    90 * time.Second,
 	}
-	l.h1 = l.reverseProxy(h1)
+	l.h1 = &upstream.Forwarder{Transport: h1, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
 	l.h2 = l.reverseProxy(h2)
 	return l, nil
 }
@@ -264,6 +264,16 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method:             r.Method,
 		Status:             sw.Status,
 	}, time.Since(start))
+}
+
+// rewriteRequest points an HTTP/1.1 request at the app and sets the
+// caller's identity, replacing any XFCC the caller sent.
+func (l *Listener) rewriteRequest(out *http.Request) {
+	u := *out.URL
+	u.Scheme, u.Host = "http", l.appAddr
+	out.URL = &u
+	peer := out.Context().Value(peerKey{}).(*peerInfo)
+	out.Header["X-Forwarded-Client-Cert"] = []string{peer.xfcc}
 }
 
 func (l *Listener) rewrite(pr *httputil.ProxyRequest) {

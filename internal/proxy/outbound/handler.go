@@ -213,6 +213,14 @@ func isConnectError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// rewriteMeshRequest points an HTTP/1.1 request at the picked endpoint.
+func rewriteMeshRequest(out *http.Request) {
+	st := out.Context().Value(stateKey{}).(*reqState)
+	u := *out.URL
+	u.Scheme, u.Host = "https", st.lease.Endpoint.Address
+	out.URL = &u
+}
+
 func rewriteMesh(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(stateKey{}).(*reqState)
 	pr.Out.URL.Scheme = "https"

@@ -65,7 +65,8 @@ type Listener struct {
 	pool   *upstream.Pool
 	dialer net.Dialer
 
-	h1, h2      *httputil.ReverseProxy // to peer proxies
+	h1          *upstream.Forwarder    // HTTP/1.1 to peer proxies
+	h2          *httputil.ReverseProxy // HTTP/2 and gRPC to peer proxies
 	passthrough *httputil.ReverseProxy // to non-mesh destinations
 	passTr      *http.Transport
 }
@@ -104,7 +105,7 @@ func New(opts Options) (*Listener, error) {
 		l.pool = upstream.New(upstream.Options{Logger: opts.Logger, Identity: opts.Identity})
 	}
 	errLog := slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)
-	l.h1 = &httputil.ReverseProxy{Rewrite: rewriteMesh, Transport: leaseTransport{}, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: l.meshError}
+	l.h1 = &upstream.Forwarder{Rewrite: rewriteMeshRequest, Transport: leaseTransport{}, ErrorHandler: l.meshError}
 	l.h2 = &httputil.ReverseProxy{Rewrite: rewriteMesh, Transport: leaseTransport{h2: true}, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: l.meshError}
 	l.passTr = &http.Transport{
 		Proxy:               nil,

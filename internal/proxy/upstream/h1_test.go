@@ -182,3 +182,51 @@ func TestH1TransportProbesBeforeBody(t *testing.T) {
 		t.Errorf("connections after a reuse = %d, want still 2", n)
 	}
 }
+
+// TestForwarder: hop-by-hop headers are dropped both ways, end-to-end ones
+// and trailers pass, and a failed round trip reaches the error handler.
+func TestForwarder(t *testing.T) {
+	srv, _ := h1Server(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Keep-Alive") != "" || r.Header.Get("X-Hop") != "" || r.Header.Get("Proxy-Authorization") != "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("X-End", r.Header.Get("X-End"))
+		io.WriteString(w, "body")
+		w.Header().Set("X-Sum", "42")
+	})
+	tr := h1Transport(srv)
+	defer tr.CloseIdleConnections()
+	f := &Forwarder{
+		Transport: tr,
+		Rewrite: func(out *http.Request) {
+			u := *out.URL
+			u.Scheme, u.Host = "http", srv.Listener.Addr().String()
+			out.URL = &u
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, "fwd: "+err.Error(), http.StatusBadGateway)
+		},
+	}
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Connection", "X-Hop")
+	req.Header.Set("X-Hop", "1")
+	req.Header.Set("Keep-Alive", "timeout=5")
+	req.Header.Set("Proxy-Authorization", "secret")
+	req.Header.Set("X-End", "kept")
+	rec := httptest.NewRecorder()
+	f.ServeHTTP(rec, req)
+	res := rec.Result()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(b) != "body" || res.Header.Get("X-End") != "kept" || res.Trailer.Get("X-Sum") != "42" {
+		t.Errorf("got %d %q X-End=%q trailer=%v", res.StatusCode, b, res.Header.Get("X-End"), res.Trailer)
+	}
+
+	srv.Close()
+	rec = httptest.NewRecorder()
+	f.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusBadGateway || !strings.HasPrefix(rec.Body.String(), "fwd: ") {
+		t.Errorf("after the upstream closed: %d %q", rec.Code, rec.Body.String())
+	}
+}
