@@ -90,6 +90,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("control plane did not start (see %s): %w", filepath.Join(logDir, "control.log"), err)
 	}
+	if err := applyConfig(ctx, opts.Exe, opts.DataDir); err != nil {
+		return err
+	}
 
 	ws := []*workload{
 		{service: "backend", version: "v1", app: []string{"backend", "--version", "v1", "--fail-rate", "0.05", "--slow-rate", "0.05"}},
@@ -182,10 +185,12 @@ func printSummary(out io.Writer, dataDir string, conn connfile.Connection, ws []
 		}
 	}
 	fmt.Fprintf(out, "\ncontrol plane: xDS %s, API https://%s (data dir %s)\n", conn.XDS, conn.API, dataDir)
-	fmt.Fprintf(out, "loadgen sends 5 requests/s to http://frontend/, which calls backend (v1, v2: sometimes failing or slow) and greeter (gRPC).\n\n")
+	fmt.Fprintf(out, "loadgen sends 5 requests/s to http://frontend/, which calls greeter (gRPC) and backend (v1, v2: sometimes\n")
+	fmt.Fprintf(out, "failing or slow). An HTTPRoute sends 80%% of backend calls to v1, 20%% and all calls with x-canary: 1 to v2.\n\n")
 	fmt.Fprintf(out, "Try it:\n")
-	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d http://frontend/          # through the frontend's sidecar\n", front.outboundPort)
-	fmt.Fprintf(out, "  go run ./cmd/weft get services --data-dir %s\n", dataDir)
+	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d http://frontend/                    # through the frontend's sidecar\n", front.outboundPort)
+	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d -H 'x-canary: 1' http://backend/    # always v2\n", front.outboundPort)
+	fmt.Fprintf(out, "  go run ./cmd/weft get httproutes --data-dir %s\n", dataDir)
 	fmt.Fprintf(out, "  go run ./cmd/weft proxy-status --data-dir %s\n", dataDir)
 	fmt.Fprintf(out, "  logs: %s\n\nPress Ctrl-C to stop everything. Traffic the sidecars see, every 5 s:\n", filepath.Join(dataDir, "logs"))
 }
