@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -573,4 +572,3 @@ func (v *variant) check(ctx context.Context, protos []string) error {
 	return nil
 }
 
-var errSkipped = errors.New("skipped")

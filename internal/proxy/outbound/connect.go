@@ -119,11 +119,10 @@ var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 func sniff(br *bufio.Reader) sniffKind {
 	n := 1
 	for {
-		b, err := br.Peek(n)
-		if err != nil {
+		if _, err := br.Peek(n); err != nil {
 			return sniffedOpaque
 		}
-		b, _ = br.Peek(br.Buffered())
+		b, _ := br.Peek(br.Buffered())
 		if k := classify(b); k != undecided {
 			return k
 		}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +220,3 @@ func backend(name string, weight uint32) *weftv1.Backend {
 	return &weftv1.Backend{Service: name, Namespace: "default", Weight: weight}
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -159,7 +159,7 @@ func TestH1TransportFallbackAndCancel(t *testing.T) {
 func TestH1TransportProbesBeforeBody(t *testing.T) {
 	srv, conns := h1Server(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		io.WriteString(w, string(b))
+		w.Write(b)
 	})
 	tr := h1Transport(srv)
 	defer tr.CloseIdleConnections()
