@@ -571,4 +571,3 @@ func (v *variant) check(ctx context.Context, protos []string) error {
 	}
 	return nil
 }
-

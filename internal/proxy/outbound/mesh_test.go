@@ -219,4 +219,3 @@ func svc(name string, routes ...*weftv1.Route) *weftv1.Service {
 func backend(name string, weight uint32) *weftv1.Backend {
 	return &weftv1.Backend{Service: name, Namespace: "default", Weight: weight}
 }
-
