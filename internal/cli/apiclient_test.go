@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -96,7 +97,15 @@ func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(apiserver.New(st, apiTestToken, slog.New(slog.DiscardHandler)))
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", apiserver.New(st, apiTestToken, slog.New(slog.DiscardHandler)))
+	// The mesh view the control plane derives from running workloads.
+	mux.HandleFunc("GET /api/v1/mesh", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"services":[{"name":"orders","namespace":"shop","declared":false,"endpoints":[{},{}]},`+
+			`{"name":"orders-v2","namespace":"shop","declared":true,"endpoints":[{}]},`+
+			`{"name":"web","namespace":"default","declared":false,"endpoints":[]}]}`)
+	})
+	srv := httptest.NewUnstartedServer(mux)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 	srv.StartTLS()

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -77,9 +78,13 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 						where = fmt.Sprintf(" in namespace %q", ns)
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "No %s found%s.\n", info.Plural, where)
-					return nil
+				} else if err := getPrintTable(out, info, objs, time.Now()); err != nil {
+					return err
 				}
-				return getPrintTable(out, info, objs, time.Now())
+				if kind == api.KindService {
+					return getPrintWorkloadServices(cmd.Context(), out, c, ns)
+				}
+				return nil
 			case "json":
 				return getPrintJSONList(out, objs)
 			default:
@@ -284,4 +289,35 @@ func getAge(now, t time.Time) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// getPrintWorkloadServices lists the services that exist because workloads
+// run with --service (selector app=<name>) and that no Service resource
+// declares: on a laptop these are most of the mesh.
+func getPrintWorkloadServices(ctx context.Context, out io.Writer, c *apiClient, ns string) error {
+	var mesh struct {
+		Services []struct {
+			Name      string            `json:"name"`
+			Namespace string            `json:"namespace"`
+			Declared  bool              `json:"declared"`
+			Endpoints []json.RawMessage `json:"endpoints"`
+		} `json:"services"`
+	}
+	if err := c.getJSON(ctx, "/api/v1/mesh", &mesh); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
+	n := 0
+	for _, s := range mesh.Services {
+		if s.Declared || (ns != "" && s.Namespace != ns) {
+			continue
+		}
+		if n == 0 {
+			fmt.Fprintln(out, "\nServices of running workloads (selector app=NAME):")
+			fmt.Fprintln(tw, "NAMESPACE\tNAME\tENDPOINTS")
+		}
+		n++
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", s.Namespace, s.Name, len(s.Endpoints))
+	}
+	return tw.Flush()
 }

@@ -42,8 +42,8 @@ func TestGetCmd(t *testing.T) {
 		want    []string // substrings of stdout
 		wantErr string
 	}{
-		{args: []string{"svc"}, want: []string{"No services found"}}, // default namespace is empty; message on stderr
-		{args: []string{"svc", "-n", "shop"}, want: []string{"NAMESPACE", "SELECTOR", "shop", "orders-v2", "app=orders,version=v2", "8080/TCP"}},
+		{args: []string{"svc"}, want: []string{"No services found", "Services of running workloads", "web "}}, // declared: none in default; implicit: web
+		{args: []string{"svc", "-n", "shop"}, want: []string{"NAMESPACE", "SELECTOR", "shop", "orders-v2", "app=orders,version=v2", "8080/TCP", "Services of running workloads", "shop        orders   2"}},
 		{args: []string{"httproutes", "-A"}, want: []string{"PARENTS", "Service/orders"}},
 		{args: []string{"meshconfig"}, want: []string{"TRUST DOMAIN", "example.org", "STRICT"}},
 		{args: []string{"dp", "orders", "-n", "shop"}, want: []string{"Service/orders", "LEAST_REQUEST"}},
