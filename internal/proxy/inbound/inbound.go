@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"strconv"
 	"sync"
 	"time"
@@ -57,8 +56,8 @@ type Listener struct {
 	log     *slog.Logger
 	dest    string // "<name>.<namespace>"
 	appAddr string
-	h1      *upstream.Forwarder    // HTTP/1.1 to the app
-	h2      *httputil.ReverseProxy // HTTP/2 and gRPC (h2c) to the app
+	h1      *upstream.Forwarder // HTTP/1.1 to the app
+	h2      *upstream.Forwarder // HTTP/2 and gRPC (h2c) to the app
 	dialer  net.Dialer
 }
 
@@ -111,19 +110,8 @@ func New(opts Options) (*Listener, error) {
 		IdleConnTimeout:    90 * time.Second,
 	}
 	l.h1 = &upstream.Forwarder{Transport: h1, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
-	l.h2 = l.reverseProxy(h2)
+	l.h2 = &upstream.Forwarder{Transport: h2, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
 	return l, nil
-}
-
-func (l *Listener) reverseProxy(rt http.RoundTripper) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite:       l.rewrite,
-		Transport:     rt,
-		FlushInterval: 0, // responses without a Content-Length (gRPC, streams) still flush at once
-		BufferPool:    upstream.BufferPool,
-		ErrorLog:      slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
-		ErrorHandler:  l.proxyError,
-	}
 }
 
 // peerInfo is what one mTLS connection's requests share.
@@ -274,24 +262,6 @@ func (l *Listener) rewriteRequest(out *http.Request) {
 	out.URL = &u
 	peer := out.Context().Value(peerKey{}).(*peerInfo)
 	out.Header["X-Forwarded-Client-Cert"] = []string{peer.xfcc}
-}
-
-func (l *Listener) rewrite(pr *httputil.ProxyRequest) {
-	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = l.appAddr
-	restoreForwarded(pr)
-	peer := pr.In.Context().Value(peerKey{}).(*peerInfo)
-	pr.Out.Header["X-Forwarded-Client-Cert"] = []string{peer.xfcc}
-}
-
-// restoreForwarded puts back the X-Forwarded-* headers ReverseProxy strips
-// before Rewrite: weft forwards requests unchanged.
-func restoreForwarded(pr *httputil.ProxyRequest) {
-	for _, k := range [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		if v, ok := pr.In.Header[k]; ok {
-			pr.Out.Header[k] = v
-		}
-	}
 }
 
 func (l *Listener) proxyError(w http.ResponseWriter, r *http.Request, err error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"testing"
 )
 
@@ -15,18 +14,11 @@ func TestRewrite(t *testing.T) {
 	in := httptest.NewRequest("GET", "/x", nil)
 	in.Header.Set("X-Forwarded-Client-Cert", "URI=spiffe://evil/ns/x/sa/x")
 	in = in.WithContext(context.WithValue(in.Context(), peerKey{}, &peerInfo{id: "spiffe://cluster.local/ns/default/sa/web", xfcc: "By=spiffe://cluster.local/ns/default/sa/api;URI=spiffe://cluster.local/ns/default/sa/web"}))
-	out := in.Clone(in.Context())
-	l.rewrite(&httputil.ProxyRequest{In: in, Out: out})
-	h1 := *in
-	h1.Header = in.Header.Clone()
-	l.rewriteRequest(&h1)
-	for _, out := range []*http.Request{out, &h1} {
-		checkRewritten(t, out)
+	out := *in
+	l.rewriteRequest(&out)
+	if in.URL.Host == "127.0.0.1:8080" {
+		t.Error("the incoming request's URL was modified")
 	}
-}
-
-func checkRewritten(t *testing.T, out *http.Request) {
-	t.Helper()
 	if out.URL.Host != "127.0.0.1:8080" || out.URL.Scheme != "http" {
 		t.Errorf("URL = %s", out.URL)
 	}

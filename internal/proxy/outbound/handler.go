@@ -221,13 +221,6 @@ func rewriteMeshRequest(out *http.Request) {
 	out.URL = &u
 }
 
-func rewriteMesh(pr *httputil.ProxyRequest) {
-	st := pr.In.Context().Value(stateKey{}).(*reqState)
-	pr.Out.URL.Scheme = "https"
-	pr.Out.URL.Host = st.lease.Endpoint.Address
-	restoreForwarded(pr)
-}
-
 func (l *Listener) meshError(w http.ResponseWriter, r *http.Request, err error) {
 	st := r.Context().Value(stateKey{}).(*reqState)
 	ep := st.lease.Endpoint

@@ -66,7 +66,7 @@ type Listener struct {
 	dialer net.Dialer
 
 	h1          *upstream.Forwarder    // HTTP/1.1 to peer proxies
-	h2          *httputil.ReverseProxy // HTTP/2 and gRPC to peer proxies
+	h2          *upstream.Forwarder    // HTTP/2 and gRPC to peer proxies
 	passthrough *httputil.ReverseProxy // to non-mesh destinations
 	passTr      *http.Transport
 }
@@ -106,7 +106,7 @@ func New(opts Options) (*Listener, error) {
 	}
 	errLog := slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)
 	l.h1 = &upstream.Forwarder{Rewrite: rewriteMeshRequest, Transport: leaseTransport{}, ErrorHandler: l.meshError}
-	l.h2 = &httputil.ReverseProxy{Rewrite: rewriteMesh, Transport: leaseTransport{h2: true}, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: l.meshError}
+	l.h2 = &upstream.Forwarder{Rewrite: rewriteMeshRequest, Transport: leaseTransport{h2: true}, ErrorHandler: l.meshError}
 	l.passTr = &http.Transport{
 		Proxy:               nil,
 		DialContext:         l.dialer.DialContext,

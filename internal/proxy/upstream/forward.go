@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// Forwarder proxies HTTP/1.1 requests: it is httputil.ReverseProxy without
-// the per-request copies. ReverseProxy clones the request, its header map
-// and URL, and wraps the context, to protect a caller that may reuse the
-// incoming request; a sidecar's incoming request is its own, so Forwarder
-// edits the header in place and makes one shallow copy of the request.
-// HTTP/2 and gRPC keep using ReverseProxy.
+// Forwarder proxies requests (HTTP/1.1, HTTP/2, gRPC): it is
+// httputil.ReverseProxy without the per-request copies. ReverseProxy clones
+// the request, its header map and URL, and wraps the context, to protect a
+// caller that may reuse the incoming request; a sidecar's incoming request is
+// its own, so Forwarder edits the header in place and makes one shallow copy
+// of the request. Bodies stream both ways, so gRPC streams work.
 type Forwarder struct {
 	// Transport sends the outgoing request.
 	Transport http.RoundTripper
@@ -43,6 +43,17 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
+func teTrailers(h http.Header) bool {
+	for _, v := range h["Te"] {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "trailers") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ServeHTTP implements http.Handler.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := *r
@@ -51,7 +62,12 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength == 0 {
 		out.Body = nil // no body: lets the transport replay the request
 	}
+	trailers := teTrailers(out.Header)
 	removeHopHeaders(out.Header)
+	if trailers {
+		// gRPC requires it; it is the one TE value a proxy passes on.
+		out.Header["Te"] = []string{"trailers"}
+	}
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header["User-Agent"] = []string{""} // do not add Go's default
 	}
