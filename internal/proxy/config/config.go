@@ -222,30 +222,52 @@ func buildEndpoints(e *weftv1.Endpoints) ([]Endpoint, error) {
 	return eps, nil
 }
 
+// authority is a request authority split into the parts name resolution
+// uses.
+type authority struct {
+	name, namespace string // namespace "" when the host has one label
+	port            uint32 // 0 when absent
+	svcDomain       bool   // the host ended in .svc or .svc.cluster.local
+	ok              bool   // at most name.namespace after the suffix
+}
+
+func parseAuthority(a string) authority {
+	host := a
+	var out authority
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		host = h
+		if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+			out.port = uint32(n)
+		}
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, suffix := range []string{".svc.cluster.local", ".svc"} {
+		if strings.HasSuffix(host, suffix) {
+			host, out.svcDomain = strings.TrimSuffix(host, suffix), true
+			break
+		}
+	}
+	name, ns, _ := strings.Cut(host, ".")
+	out.name, out.namespace = name, ns
+	out.ok = name != "" && !strings.Contains(ns, ".")
+	return out
+}
+
 // Resolve maps a request authority ("orders", "orders.shop:8080",
 // "orders.shop.svc.cluster.local") to a mesh service. Names without a
 // namespace are looked up in defaultNamespace. It returns nil when the host is
 // not a mesh service (the caller passes such traffic through).
 func (c *Config) Resolve(authority, defaultNamespace string) *Service {
-	host := authority
-	port := uint32(0)
-	if h, p, err := net.SplitHostPort(authority); err == nil {
-		host = h
-		if n, err := strconv.ParseUint(p, 10, 16); err == nil {
-			port = uint32(n)
-		}
-	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	host = strings.TrimSuffix(host, ".svc.cluster.local")
-	host = strings.TrimSuffix(host, ".svc")
-	name, ns, found := strings.Cut(host, ".")
-	if !found {
-		ns = defaultNamespace
-	} else if strings.Contains(ns, ".") {
+	a := parseAuthority(authority)
+	if !a.ok {
 		return nil
 	}
-	svc := c.Services[name+"."+ns]
-	if svc == nil || !svc.acceptsPort(port) {
+	ns := a.namespace
+	if ns == "" {
+		ns = defaultNamespace
+	}
+	svc := c.Services[a.name+"."+ns]
+	if svc == nil || !svc.acceptsPort(a.port) {
 		return nil
 	}
 	return svc
@@ -257,26 +279,11 @@ func (c *Config) Resolve(authority, defaultNamespace string) *Service {
 // ".svc.cluster.local". Such names are mistyped or not yet registered mesh
 // services and must not leak out of the mesh. It returns "<name>.<namespace>".
 func (c *Config) MeshName(authority string) (string, bool) {
-	host := authority
-	if h, _, err := net.SplitHostPort(authority); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	svcDomain := false
-	for _, suffix := range []string{".svc.cluster.local", ".svc"} {
-		if strings.HasSuffix(host, suffix) {
-			host, svcDomain = strings.TrimSuffix(host, suffix), true
-			break
-		}
-	}
-	name, ns, found := strings.Cut(host, ".")
-	if !found || name == "" || strings.Contains(ns, ".") {
+	a := parseAuthority(authority)
+	if !a.ok || a.namespace == "" || (!a.svcDomain && !c.Namespaces[a.namespace]) {
 		return "", false
 	}
-	if !svcDomain && !c.Namespaces[ns] {
-		return "", false
-	}
-	return name + "." + ns, true
+	return a.name + "." + a.namespace, true
 }
 
 func (s *Service) acceptsPort(port uint32) bool {

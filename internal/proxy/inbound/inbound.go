@@ -265,9 +265,8 @@ func (l *Listener) rewriteRequest(out *http.Request) {
 }
 
 func (l *Listener) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	var op *net.OpError
 	switch {
-	case errors.As(err, &op) && op.Op == "dial":
+	case upstream.IsConnectError(err):
 		upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: local app unreachable: "+err.Error())
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded):
 		upstream.WriteError(w, r, http.StatusGatewayTimeout, "weft: local app timed out: "+err.Error())

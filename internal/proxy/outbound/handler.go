@@ -181,7 +181,7 @@ func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rt = st.lease.HTTP2()
 		}
 		resp, err := rt.RoundTrip(req)
-		if err == nil || tried >= 2 || !isConnectError(err) || req.Context().Err() != nil {
+		if err == nil || tried >= 2 || !upstream.IsConnectError(err) || req.Context().Err() != nil {
 			return resp, err
 		}
 		failed := st.lease.Endpoint.Address
@@ -204,13 +204,6 @@ func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.URL.Host = next.Endpoint.Address
 		tried++
 	}
-}
-
-// isConnectError reports whether err happened while connecting, before any
-// byte of the request was written.
-func isConnectError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // rewriteMeshRequest points an HTTP/1.1 request at the picked endpoint.
