@@ -31,6 +31,7 @@ import (
 	"weft.dev/weft/internal/proxy/inbound"
 	"weft.dev/weft/internal/proxy/outbound"
 	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/textpages"
 	"weft.dev/weft/internal/proxy/xdsclient"
 	"weft.dev/weft/internal/xdsmeta"
 )
@@ -201,6 +202,13 @@ func Run(ctx context.Context, opts Options) error {
 		log.Info("sidecar ready", "inbound", addrs.Inbound, "outbound", addrs.Outbound, "admin", addrs.Admin, "node", nodeID)
 		if opts.Ready != nil {
 			opts.Ready(addrs)
+		}
+		// Startup ran the initialisers of the whole weft binary; drop
+		// those code pages so the resident set is the proxy's own.
+		if st, err := textpages.Release(); err != nil {
+			log.Warn("releasing startup code pages", "err", err)
+		} else {
+			log.Debug("released startup code pages", "mappings", st.Mappings, "bytes", st.Bytes)
 		}
 		return nil
 	})
