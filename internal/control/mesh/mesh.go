@@ -35,7 +35,8 @@ type Workload struct {
 	// Connected is when the proxy's current xDS stream opened.
 	Connected time.Time `json:"connected"`
 	// Revision changes whenever the registry records a new version of
-	// this workload; generators compare revisions instead of contents.
+	// this workload. A new version is always a new *Workload, so the
+	// control plane tells versions apart by pointer.
 	Revision uint64 `json:"-"`
 }
 
@@ -51,7 +52,9 @@ type Service struct {
 }
 
 // Key is the "<name>.<namespace>" key of the service.
-func (s *Service) Key() string { return s.Name + "." + s.Namespace }
+func (s *Service) Key() string { return serviceKey(s.Name, s.Namespace) }
+
+func serviceKey(name, namespace string) string { return name + "." + namespace }
 
 // Snapshot is one immutable, consistent view of the mesh. Callers must not
 // modify anything reachable from it.

@@ -50,8 +50,10 @@ type Registry struct {
 	byAddr   map[string]string // inbound address -> workload ID
 	revision uint64
 	// dirty holds the IDs changed since the last save.
-	dirty  map[string]bool
-	notify chan struct{}
+	dirty map[string]bool
+	// changed holds the IDs changed since the last TakeChanges.
+	changed map[string]bool
+	notify  chan struct{}
 }
 
 // New loads the persisted workloads, each with a lease of grace.
@@ -64,6 +66,7 @@ func New(p Persistence, grace time.Duration, logger *slog.Logger) (*Registry, er
 		entries: map[string]*entry{},
 		byAddr:  map[string]string{},
 		dirty:   map[string]bool{},
+		changed: map[string]bool{},
 		notify:  make(chan struct{}, 1),
 	}
 	blobs, err := p.BlobsWithPrefix(persistPrefix)
@@ -97,6 +100,30 @@ func New(p Persistence, grace time.Duration, logger *slog.Logger) (*Registry, er
 
 // Changes receives a value after the workload set changes.
 func (r *Registry) Changes() <-chan struct{} { return r.notify }
+
+// TakeChanges returns the workloads that changed since the previous call and
+// forgets them: by ID, the current workload, or nil for one that left. The
+// workloads are shared and must not be modified; a workload that changes is
+// replaced, so a consumer can tell versions apart by pointer. A consumer
+// that starts from List calls TakeChanges first: a change that lands
+// between the two calls then shows in both, never in neither.
+func (r *Registry) TakeChanges() map[string]*mesh.Workload {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.changed) == 0 {
+		return nil
+	}
+	out := make(map[string]*mesh.Workload, len(r.changed))
+	for id := range r.changed {
+		if e, ok := r.entries[id]; ok {
+			out[id] = e.w
+		} else {
+			out[id] = nil
+		}
+	}
+	clear(r.changed)
+	return out
+}
 
 // Connect records an open stream of workload w. A different workload
 // registered at the same inbound address is replaced: the address now
@@ -134,6 +161,7 @@ func (r *Registry) removeLocked(id string) {
 		}
 		delete(r.entries, id)
 		r.dirty[id] = true
+		r.changed[id] = true
 	}
 }
 
@@ -169,6 +197,7 @@ func (r *Registry) List() []*mesh.Workload {
 
 func (r *Registry) changedLocked(id string) {
 	r.dirty[id] = true
+	r.changed[id] = true
 	select {
 	case r.notify <- struct{}{}:
 	default:
@@ -203,6 +232,9 @@ func (r *Registry) Freeze() error {
 	r.entries = map[string]*entry{}
 	r.byAddr = map[string]string{}
 	r.dirty = map[string]bool{}
+	// Pending changes are dropped too: the workloads are not gone, so the
+	// mesh should not see them leave.
+	r.changed = map[string]bool{}
 	r.mu.Unlock()
 	return err
 }

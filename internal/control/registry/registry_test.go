@@ -161,3 +161,62 @@ func TestSaveWritesOnlyChanges(t *testing.T) {
 		t.Errorf("restored (-want +got):\n%s", diff)
 	}
 }
+
+// TestTakeChanges: each call returns the workloads changed since the
+// previous one, current version or nil, and forgets them.
+func TestTakeChanges(t *testing.T) {
+	r, err := New(&memBlobs{m: map[string][]byte{}}, time.Minute, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// revs renders changes as ID -> revision, 0 for a workload that left.
+	revs := func(m map[string]*mesh.Workload) map[string]uint64 {
+		out := map[string]uint64{}
+		for id, w := range m {
+			if w == nil {
+				out[id] = 0
+			} else {
+				out[id] = w.Revision
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		do   func()
+		want map[string]uint64
+	}{
+		{"nothing yet", func() {}, map[string]uint64{}},
+		{"two connect", func() {
+			r.Connect(mesh.Workload{ID: "a", Address: "127.0.0.1:1"})
+			r.Connect(mesh.Workload{ID: "b", Address: "127.0.0.1:2"})
+		}, map[string]uint64{"a": 1, "b": 2}},
+		{"taken once", func() {}, map[string]uint64{}},
+		{"second stream is a new version", func() {
+			r.Connect(mesh.Workload{ID: "a", Address: "127.0.0.1:1"})
+		}, map[string]uint64{"a": 3}},
+		{"one of two streams closes: no change", func() { r.Disconnect("a") }, map[string]uint64{}},
+		{"leave and come back: the last version", func() {
+			r.Disconnect("b")
+			r.Connect(mesh.Workload{ID: "b", Address: "127.0.0.1:2"})
+		}, map[string]uint64{"b": 4}},
+		{"address taken over: both change", func() {
+			r.Connect(mesh.Workload{ID: "c", Address: "127.0.0.1:2"})
+		}, map[string]uint64{"b": 0, "c": 5}},
+		{"last stream closes", func() { r.Disconnect("a") }, map[string]uint64{"a": 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.do()
+			if diff := cmp.Diff(tt.want, revs(r.TakeChanges())); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The last versions taken are the ones List returns.
+	r.Connect(mesh.Workload{ID: "d", Address: "127.0.0.1:4"})
+	taken := r.TakeChanges()
+	if list := r.List(); len(list) != 2 || list[1] != taken["d"] {
+		t.Errorf("List %v does not hold the taken version of d", ids(list))
+	}
+}

@@ -1,18 +1,20 @@
 // Package xds serves weft's resources to proxies over delta ADS, using
 // go-control-plane's gRPC server and its LinearCache (one per weft type URL,
 // combined by a MuxCache). A single update loop owns the mesh snapshot: it
-// debounces config and registry events, rebuilds the snapshot, regenerates
-// resources and hands the cache only the resources that changed, so only the
-// proxies subscribed to them receive a push.
+// debounces config and registry events and hands the cache only the
+// resources that changed, so only the proxies subscribed to them receive a
+// push. A batch of registry events is applied incrementally: the snapshot is
+// patched with the workloads that changed and only the resources of the
+// services they affect are regenerated. A configuration change rebuilds the
+// snapshot and every Service resource.
 package xds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -57,12 +59,14 @@ type Server struct {
 	snapshot  atomic.Pointer[mesh.Snapshot]
 	pushes    atomic.Uint64
 
-	mu   sync.Mutex
-	last xdsgen.Resources
-	// lastEps fingerprints each published Endpoints resource by the IDs and
-	// revisions of its workloads, so unchanged ones are recognised without
-	// comparing their contents.
-	lastEps map[string]string
+	// The update state below is owned by the goroutine running Run.
+
+	// builder holds the latest snapshot and derives the next one.
+	builder *mesh.Builder
+	// routing is compiled from the configuration of the latest snapshot.
+	routing *xdsgen.Routing
+	// published is what the caches hold.
+	published xdsgen.Resources
 }
 
 // New creates a Server; call Run to start its update loop and Register to
@@ -78,7 +82,8 @@ func New(opts Options) *Server {
 		opts:      opts,
 		services:  cachev3.NewLinearCache(weftv1.ServiceType),
 		endpoints: cachev3.NewLinearCache(weftv1.EndpointsType),
-		last:      xdsgen.Resources{Services: map[string]*weftv1.Service{}, Endpoints: map[string]*weftv1.Endpoints{}},
+		builder:   mesh.NewBuilder(nil, nil),
+		published: xdsgen.Resources{Services: map[string]*weftv1.Service{}, Endpoints: map[string]*weftv1.Endpoints{}},
 	}
 	s.mux = &cachev3.MuxCache{
 		Classify:      func(r *cachev3.Request) string { return r.GetTypeUrl() },
@@ -89,7 +94,8 @@ func New(opts Options) *Server {
 		},
 	}
 	s.streams = newStreams(opts.Registry, opts.Logger)
-	s.snapshot.Store(mesh.Build(nil, nil))
+	s.routing = xdsgen.NewRouting(nil)
+	s.snapshot.Store(s.builder.Snapshot())
 	return s
 }
 
@@ -108,17 +114,22 @@ func (s *Server) Proxies() []ProxyStatus { return s.streams.status() }
 // Pushes counts resource updates handed to the cache.
 func (s *Server) Pushes() uint64 { return s.pushes.Load() }
 
-// Run rebuilds and publishes the snapshot on every change until ctx ends.
+// Run publishes a new snapshot after every batch of changes until ctx
+// ends: rebuilt when the batch includes a configuration change, patched
+// with the changed workloads otherwise.
 func (s *Server) Run(ctx context.Context) error {
 	changes, cancel := s.opts.Config.Subscribe()
 	defer cancel()
-	if err := s.rebuild(); err != nil {
+	if _, err := s.rebuild(); err != nil {
 		return err
 	}
 	var (
 		timer    *time.Timer
 		timerC   <-chan time.Time
 		deadline time.Time
+		// configChanged is set while a configuration change waits for
+		// a rebuild (or a failed one for a retry).
+		configChanged bool
 	)
 	event := func() {
 		now := time.Now()
@@ -142,82 +153,134 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-changes:
+			configChanged = true
 			event()
 		case <-s.opts.Registry.Changes():
 			event()
 		case <-timerC:
 			timer, timerC = nil, nil
-			if err := s.rebuild(); err != nil {
-				s.opts.Logger.Error("rebuilding mesh snapshot", "err", err)
+			if configChanged {
+				_, err := s.rebuild()
+				configChanged = err != nil
+				if err != nil {
+					s.opts.Logger.Error("rebuilding mesh snapshot", "err", err)
+				}
+			} else if _, err := s.applyWorkloads(); err != nil {
+				s.opts.Logger.Error("updating mesh snapshot", "err", err)
 			}
 		}
 	}
 }
 
-// rebuild builds a new snapshot and pushes the resources that changed.
-func (s *Server) rebuild() error {
+// push records what one update generated and handed the caches.
+type push struct {
+	// generated counts the resources generated, changed or not.
+	generated int
+	// services and endpoints name the resources handed to the caches,
+	// updated or removed.
+	services, endpoints []string
+}
+
+// rebuild builds the snapshot from the configuration and every workload,
+// recompiles routing, regenerates every Service resource and the Endpoints
+// of the services whose endpoints changed, and publishes what differs.
+func (s *Server) rebuild() (push, error) {
 	cfg, err := s.opts.Config.Set()
 	if err != nil {
-		return fmt.Errorf("reading config: %w", err)
+		return push{}, fmt.Errorf("reading config: %w", err)
 	}
-	snap := mesh.Build(cfg, s.opts.Registry.List())
-	gen := xdsgen.Generate(snap)
+	// Changes taken before List are all in it; the ones that land in
+	// between are applied again by the next update, which ignores them.
+	s.opts.Registry.TakeChanges()
+	prev := s.builder.Snapshot()
+	s.builder = mesh.NewBuilder(cfg, s.opts.Registry.List())
+	s.routing = xdsgen.NewRouting(cfg)
+	snap := s.builder.Snapshot()
+	changes := mesh.Diff(prev, snap)
+	services := slices.Concat(snap.Keys, changes.Removed)
+	return s.publish(snap, services, slices.Concat(changes.Added, changes.Endpoints, changes.Removed))
+}
+
+// applyWorkloads patches the snapshot with the workloads changed since the
+// last update and regenerates only the resources of the services they
+// affect: the Endpoints of services whose endpoints changed, and both
+// resources of services that appeared or disappeared.
+func (s *Server) applyWorkloads() (push, error) {
+	snap, changes := s.builder.Apply(s.opts.Registry.TakeChanges())
+	appeared := slices.Concat(changes.Added, changes.Removed)
+	return s.publish(snap, appeared, slices.Concat(appeared, changes.Endpoints))
+}
+
+// publish makes snap current, regenerates the Service resources of
+// services and the Endpoints resources of endpoints (keys of services in
+// snap, or removed from it), and hands the caches those that differ from
+// what they hold.
+func (s *Server) publish(snap *mesh.Snapshot, services, endpoints []string) (push, error) {
 	s.snapshot.Store(snap)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n1, err := update(s.services, s.last.Services, gen.Services, func(_ string, o, r *weftv1.Service) bool { return proto.Equal(o, r) })
-	if err != nil {
-		return fmt.Errorf("updating services: %w", err)
-	}
-	eps := make(map[string]string, len(snap.Endpoints))
-	for key, ws := range snap.Endpoints {
-		eps[key] = fingerprint(ws)
-	}
-	n2, err := update(s.endpoints, s.last.Endpoints, gen.Endpoints, func(name string, _, _ *weftv1.Endpoints) bool {
-		old, ok := s.lastEps[name]
-		return ok && old == eps[name]
+	var p push
+	var errSvc, errEps error
+	p.services, errSvc = update(s.services, s.published.Services, services, func(key string) (*weftv1.Service, bool) {
+		svc, ok := snap.Services[key]
+		if !ok {
+			return nil, false
+		}
+		p.generated++
+		return s.routing.Service(svc), true
 	})
-	if err != nil {
-		return fmt.Errorf("updating endpoints: %w", err)
+	// Endpoints are updated even when services failed: the snapshot has
+	// moved on and will not offer these keys again.
+	p.endpoints, errEps = update(s.endpoints, s.published.Endpoints, endpoints, func(key string) (*weftv1.Endpoints, bool) {
+		svc, ok := snap.Services[key]
+		if !ok {
+			return nil, false
+		}
+		p.generated++
+		return xdsgen.Endpoints(svc, snap.Endpoints[key]), true
+	})
+	if errSvc != nil || errEps != nil {
+		return p, errors.Join(wrap("updating services", errSvc), wrap("updating endpoints", errEps))
 	}
-	s.last, s.lastEps = gen, eps
-	if n1+n2 > 0 {
+	if len(p.services)+len(p.endpoints) > 0 {
 		s.pushes.Add(1)
-		s.opts.Logger.Debug("pushed mesh update", "services", n1, "endpoints", n2, "workloads", len(snap.Workloads))
+		s.opts.Logger.Debug("pushed mesh update", "services", len(p.services), "endpoints", len(p.endpoints), "generated", p.generated, "workloads", len(snap.Workloads))
 	}
-	return nil
+	return p, nil
 }
 
-// fingerprint identifies a list of endpoints by workload IDs and revisions.
-func fingerprint(ws []*mesh.Workload) string {
-	var b strings.Builder
-	for _, w := range ws {
-		b.WriteString(w.ID)
-		b.WriteByte('@')
-		b.WriteString(strconv.FormatUint(w.Revision, 36))
-		b.WriteByte(' ')
+// wrap adds context to err, if any.
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return b.String()
+	return fmt.Errorf("%s: %w", what, err)
 }
 
-// update hands the cache the resources that differ between old and new;
-// same reports whether a resource present in both is unchanged.
-func update[T proto.Message](c *cachev3.LinearCache, old, cur map[string]T, same func(name string, old, cur T) bool) (int, error) {
+// update regenerates the resources named by keys with gen (false for one
+// that no longer exists), records in published those that differ from it
+// and hands them to c. It returns the names handed over. The cache stores
+// them even when it fails to notify a watch, so published follows the cache
+// either way.
+func update[T proto.Message](c *cachev3.LinearCache, published map[string]T, keys []string, gen func(key string) (T, bool)) ([]string, error) {
 	changed := map[string]types.Resource{}
-	for name, r := range cur {
-		if o, ok := old[name]; !ok || !same(name, o, r) {
-			changed[name] = r
+	var removed, names []string
+	for _, key := range keys {
+		old, had := published[key]
+		r, ok := gen(key)
+		switch {
+		case !ok && had:
+			delete(published, key)
+			removed = append(removed, key)
+		case ok && (!had || !proto.Equal(old, r)):
+			published[key] = r
+			changed[key] = r
+		default:
+			continue
 		}
+		names = append(names, key)
 	}
-	var removed []string
-	for name := range old {
-		if _, ok := cur[name]; !ok {
-			removed = append(removed, name)
-		}
+	if len(names) == 0 {
+		return nil, nil
 	}
-	if len(changed) == 0 && len(removed) == 0 {
-		return 0, nil
-	}
-	return len(changed) + len(removed), c.UpdateResources(changed, removed)
+	slices.Sort(names)
+	return names, c.UpdateResources(changed, removed)
 }

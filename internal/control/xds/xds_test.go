@@ -1,19 +1,26 @@
 package xds
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/google/go-cmp/cmp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/protobuf/testing/protocmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/mesh"
 	"weft.dev/weft/internal/control/registry"
+	"weft.dev/weft/internal/control/xdsgen"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 	"weft.dev/weft/internal/xdsmeta"
 )
@@ -54,7 +61,7 @@ type staticConfig struct{ set *api.Set }
 func (s staticConfig) Set() (*api.Set, error)               { return s.set, nil }
 func (s staticConfig) Subscribe() (<-chan struct{}, func()) { return make(chan struct{}), func() {} }
 
-// TestRebuildPushesOnlyChanges: a rebuild hands the cache only resources
+// TestRebuildPushesOnlyChanges: an update hands the cache only resources
 // that changed, so an unrelated event pushes nothing.
 func TestRebuildPushesOnlyChanges(t *testing.T) {
 	reg, err := registry.New(&blobs{m: map[string][]byte{}}, 0, quiet)
@@ -66,13 +73,13 @@ func TestRebuildPushesOnlyChanges(t *testing.T) {
 		return mesh.Workload{ID: id, Service: svc, Namespace: "default", Address: addr, Identity: "spiffe://cluster.local/ns/default/sa/" + svc, Labels: map[string]string{"app": svc}}
 	}
 	reg.Connect(w("a-1", "a", "127.0.0.1:1"))
-	if err := s.rebuild(); err != nil {
+	if _, err := s.rebuild(); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Pushes(); got != 1 {
 		t.Fatalf("pushes after first build = %d, want 1", got)
 	}
-	if err := s.rebuild(); err != nil {
+	if _, err := s.rebuild(); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Pushes(); got != 1 {
@@ -80,7 +87,7 @@ func TestRebuildPushesOnlyChanges(t *testing.T) {
 	}
 	before := s.endpoints.GetResources()["a.default"]
 	reg.Connect(w("b-1", "b", "127.0.0.1:2"))
-	if err := s.rebuild(); err != nil {
+	if _, err := s.applyWorkloads(); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Pushes(); got != 2 {
@@ -93,12 +100,174 @@ func TestRebuildPushesOnlyChanges(t *testing.T) {
 		t.Error("service b missing from the cache")
 	}
 	reg.Disconnect("b-1")
-	if err := s.rebuild(); err != nil {
+	if _, err := s.applyWorkloads(); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := s.services.GetResources()["b.default"]; ok {
 		t.Error("service b still in the cache after its only workload left")
 	}
+}
+
+// mutableConfig is a ConfigSource whose set can be replaced.
+type mutableConfig struct {
+	mu      sync.Mutex
+	set     *api.Set
+	changes chan struct{}
+}
+
+func (c *mutableConfig) Set() (*api.Set, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.set, nil
+}
+
+func (c *mutableConfig) Subscribe() (<-chan struct{}, func()) { return c.changes, func() {} }
+
+func (c *mutableConfig) replace(set *api.Set) {
+	c.mu.Lock()
+	c.set = set
+	c.mu.Unlock()
+	c.changes <- struct{}{}
+}
+
+func testWorkload(id, svc, ns, version, addr string) mesh.Workload {
+	return mesh.Workload{ID: id, Service: svc, Namespace: ns, Version: version, Address: addr,
+		Identity: "spiffe://cluster.local/ns/" + ns + "/sa/" + svc, Labels: mesh.WorkloadLabels(svc, version, nil)}
+}
+
+// checkPublished compares what the caches hold with a full Generate of
+// the same configuration and workloads.
+func checkPublished(t *testing.T, s *Server, cfg *api.Set, reg *registry.Registry) {
+	t.Helper()
+	want := xdsgen.Generate(mesh.Build(cfg, reg.List()))
+	got := xdsgen.Resources{Services: map[string]*weftv1.Service{}, Endpoints: map[string]*weftv1.Endpoints{}}
+	for k, r := range s.services.GetResources() {
+		got.Services[k] = r.(*weftv1.Service)
+	}
+	for k, r := range s.endpoints.GetResources() {
+		got.Endpoints[k] = r.(*weftv1.Endpoints)
+	}
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("published resources differ from a full Generate (-want +got):\n%s", diff)
+	}
+}
+
+// TestApplyWorkloadsRegeneratesOnlyAffected: a registry-only batch
+// generates and pushes only the resources of the services it affects, and
+// leaves the caches equal to a full Generate of the same state.
+func TestApplyWorkloadsRegeneratesOnlyAffected(t *testing.T) {
+	reg, err := registry.New(&blobs{m: map[string][]byte{}}, 0, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &api.Set{Services: []*corev1.Service{{
+		ObjectMeta: metav1.ObjectMeta{Name: "svc-1-v2", Namespace: "default"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "svc-1", "version": "v2"}},
+	}}}
+	s := New(Options{Config: staticConfig{cfg}, Registry: reg, Logger: quiet})
+	for i := range 30 {
+		svc := "svc-" + strconv.Itoa(i%10)
+		reg.Connect(testWorkload(svc+"-"+strconv.Itoa(i), svc, "default", "v"+strconv.Itoa(i%2+1), "10.0.0.1:"+strconv.Itoa(10000+i)))
+	}
+	p, err := s.rebuild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.generated != 22 || len(p.services) != 11 || len(p.endpoints) != 11 {
+		t.Fatalf("first build generated %d, pushed %d services and %d endpoints; want 22, 11, 11", p.generated, len(p.services), len(p.endpoints))
+	}
+	checkPublished(t, s, cfg, reg)
+
+	tests := []struct {
+		name          string
+		do            func()
+		wantGenerated int
+		wantServices  []string
+		wantEndpoints []string
+	}{
+		{"nothing changed", func() {}, 0, nil, nil},
+		{"one workload leaves", func() { reg.Disconnect("svc-3-3") }, 1, nil, []string{"svc-3.default"}},
+		{"a v2 workload leaves", func() { reg.Disconnect("svc-1-11") }, 2, nil, []string{"svc-1-v2.default", "svc-1.default"}},
+		{"same workload reconnects unchanged", func() { reg.Connect(testWorkload("svc-4-4", "svc-4", "default", "v1", "10.0.0.1:10004")) }, 1, nil, nil},
+		{"a client-only workload", func() { reg.Connect(testWorkload("cli-1", "cli", "default", "", "")) }, 2, []string{"cli.default"}, []string{"cli.default"}},
+		{"two services in one batch", func() {
+			reg.Disconnect("svc-5-5")
+			reg.Connect(testWorkload("svc-6-99", "svc-6", "default", "v1", "10.0.0.1:10099"))
+		}, 2, nil, []string{"svc-5.default", "svc-6.default"}},
+		{"last workload of a service leaves", func() { reg.Disconnect("cli-1") }, 0, []string{"cli.default"}, []string{"cli.default"}},
+		{"other namespace", func() { reg.Connect(testWorkload("svc-1-shop", "svc-1", "shop", "v2", "10.0.0.2:1")) }, 2, []string{"svc-1.shop"}, []string{"svc-1.shop"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.do()
+			p, err := s.applyWorkloads()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.generated != tt.wantGenerated {
+				t.Errorf("generated %d resources, want %d", p.generated, tt.wantGenerated)
+			}
+			if diff := cmp.Diff(tt.wantServices, p.services); diff != "" {
+				t.Errorf("services pushed (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantEndpoints, p.endpoints); diff != "" {
+				t.Errorf("endpoints pushed (-want +got):\n%s", diff)
+			}
+			checkPublished(t, s, cfg, reg)
+			if s.Snapshot() != s.builder.Snapshot() {
+				t.Error("the API's snapshot is not the latest")
+			}
+		})
+	}
+}
+
+// TestRunRebuildsOnConfigChange: the update loop applies registry events
+// incrementally and rebuilds on a configuration change, and stops with its
+// context.
+func TestRunRebuildsOnConfigChange(t *testing.T) {
+	reg, err := registry.New(&blobs{m: map[string][]byte{}}, 0, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &mutableConfig{set: &api.Set{}, changes: make(chan struct{})}
+	s := New(Options{Config: cfg, Registry: reg, Logger: quiet, Debounce: time.Millisecond, MaxDelay: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	reg.Connect(testWorkload("a-1", "a", "default", "", "127.0.0.1:1"))
+	waitFor("a's endpoints", func() bool {
+		eps, ok := s.endpoints.GetResources()["a.default"].(*weftv1.Endpoints)
+		return ok && len(eps.GetEndpoints()) == 1
+	})
+	declared := &api.Set{Services: []*corev1.Service{{
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "default"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "a"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}}}
+	cfg.replace(declared)
+	waitFor("a's declared port", func() bool {
+		svc, ok := s.services.GetResources()["a.default"].(*weftv1.Service)
+		return ok && len(svc.GetPorts()) == 1
+	})
+	reg.Disconnect("a-1")
+	waitFor("a's endpoints to empty", func() bool {
+		eps, ok := s.endpoints.GetResources()["a.default"].(*weftv1.Endpoints)
+		return ok && len(eps.GetEndpoints()) == 0
+	})
+	checkPublished(t, s, declared, reg)
 }
 
 func TestWorkloadFromNode(t *testing.T) {
@@ -142,9 +311,10 @@ func TestWorkloadFromNode(t *testing.T) {
 	}
 }
 
-// BenchmarkRebuildOneEndpointChange: 500 services x 10 workloads; each
-// iteration one workload leaves or comes back, as when a pod restarts.
-func BenchmarkRebuildOneEndpointChange(b *testing.B) {
+// benchmarkOneEndpointChange: 500 services x 10 workloads; each iteration
+// one workload leaves or comes back, as when a pod restarts, and update
+// publishes the change.
+func benchmarkOneEndpointChange(b *testing.B, update func(*Server) (push, error)) {
 	reg, err := registry.New(&blobs{m: map[string][]byte{}}, 0, quiet)
 	if err != nil {
 		b.Fatal(err)
@@ -157,7 +327,7 @@ func BenchmarkRebuildOneEndpointChange(b *testing.B) {
 		ws = append(ws, w)
 		reg.Connect(w)
 	}
-	if err := s.rebuild(); err != nil {
+	if _, err := s.rebuild(); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -169,8 +339,24 @@ func BenchmarkRebuildOneEndpointChange(b *testing.B) {
 			reg.Connect(ws[0])
 		}
 		i++
-		if err := s.rebuild(); err != nil {
+		p, err := update(s)
+		if err != nil {
 			b.Fatal(err)
 		}
+		if len(p.endpoints) != 1 {
+			b.Fatalf("pushed endpoints %v, want one", p.endpoints)
+		}
 	}
+}
+
+// BenchmarkRebuildOneEndpointChange measures the incremental path taken
+// for registry events.
+func BenchmarkRebuildOneEndpointChange(b *testing.B) {
+	benchmarkOneEndpointChange(b, (*Server).applyWorkloads)
+}
+
+// BenchmarkRebuildFullOneEndpointChange measures the full path taken for a
+// configuration change, on the same event for comparison.
+func BenchmarkRebuildFullOneEndpointChange(b *testing.B) {
+	benchmarkOneEndpointChange(b, (*Server).rebuild)
 }

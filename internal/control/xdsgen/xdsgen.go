@@ -24,40 +24,74 @@ type Resources struct {
 
 // Generate builds every Service and Endpoints resource of the snapshot. Every
 // service gets an Endpoints resource, empty when it has no ready workloads,
-// so a proxy that asks for it learns that at once instead of waiting.
+// so a proxy that asks for it learns that at once instead of waiting. It is
+// made of the per-resource functions the xDS server calls for the services
+// that changed.
 func Generate(snap *mesh.Snapshot) Resources {
 	out := Resources{
 		Services:  make(map[string]*weftv1.Service, len(snap.Services)),
 		Endpoints: make(map[string]*weftv1.Endpoints, len(snap.Services)),
 	}
-	routes := compileRoutes(snap)
-	lbs, defLB := loadBalancers(snap.Config)
+	routing := NewRouting(snap.Config)
 	for _, key := range snap.Keys {
 		s := snap.Services[key]
-		lb, ok := lbs[key]
-		if !ok {
-			lb = defLB
-		}
-		svc := &weftv1.Service{
-			Name:         s.Name,
-			Namespace:    s.Namespace,
-			Routes:       routes[key],
-			LoadBalancer: lb,
-		}
-		for _, p := range s.Ports {
-			svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})
-		}
-		out.Services[key] = svc
-		eps := &weftv1.Endpoints{Service: s.Name, Namespace: s.Namespace}
-		for _, w := range snap.Endpoints[key] {
-			eps.Endpoints = append(eps.Endpoints, &weftv1.Endpoint{
-				Address:  w.Address,
-				Identity: w.Identity,
-				Workload: w.ID,
-				Labels:   w.Labels,
-			})
-		}
-		out.Endpoints[key] = eps
+		out.Services[key] = routing.Service(s)
+		out.Endpoints[key] = Endpoints(s, snap.Endpoints[key])
+	}
+	return out
+}
+
+// Routing is what Service resources take from the stored configuration:
+// the routes attached to each service and its load-balancing algorithm.
+// Compile it once per configuration with NewRouting; it is immutable.
+type Routing struct {
+	routes map[string][]*weftv1.Route
+	lbs    map[string]weftv1.LoadBalancer
+	defLB  weftv1.LoadBalancer
+}
+
+// NewRouting compiles the routes and load-balancing policies of cfg (nil
+// is an empty configuration).
+func NewRouting(cfg *api.Set) *Routing {
+	if cfg == nil {
+		cfg = &api.Set{}
+	}
+	lbs, def := loadBalancers(cfg)
+	return &Routing{routes: compileRoutes(cfg), lbs: lbs, defLB: def}
+}
+
+// Service builds the Service resource of s. Its routes are shared with
+// other resources built from r and must not be modified.
+func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
+	key := s.Key()
+	lb, ok := r.lbs[key]
+	if !ok {
+		lb = r.defLB
+	}
+	svc := &weftv1.Service{
+		Name:         s.Name,
+		Namespace:    s.Namespace,
+		Routes:       r.routes[key],
+		LoadBalancer: lb,
+	}
+	for _, p := range s.Ports {
+		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})
+	}
+	return svc
+}
+
+// Endpoints builds the Endpoints resource of service s from the workloads
+// that serve it (the snapshot's Endpoints of s), in their order. Labels are
+// shared with the workloads and must not be modified.
+func Endpoints(s *mesh.Service, eps []*mesh.Workload) *weftv1.Endpoints {
+	out := &weftv1.Endpoints{Service: s.Name, Namespace: s.Namespace}
+	for _, w := range eps {
+		out.Endpoints = append(out.Endpoints, &weftv1.Endpoint{
+			Address:  w.Address,
+			Identity: w.Identity,
+			Workload: w.ID,
+			Labels:   w.Labels,
+		})
 	}
 	return out
 }
@@ -111,9 +145,9 @@ type flatRoute struct {
 // GAMMA convention) into per-service route lists, one entry per match,
 // ordered by Gateway API precedence: exact path, longest prefix, method,
 // most headers, then oldest route and rule order.
-func compileRoutes(snap *mesh.Snapshot) map[string][]*weftv1.Route {
+func compileRoutes(cfg *api.Set) map[string][]*weftv1.Route {
 	flat := map[string][]flatRoute{}
-	for _, hr := range snap.Config.HTTPRoutes {
+	for _, hr := range cfg.HTTPRoutes {
 		for _, parent := range serviceParents(hr.Namespace, hr.Spec.ParentRefs) {
 			for ri, rule := range hr.Spec.Rules {
 				backends := httpBackends(hr.Namespace, rule.BackendRefs)
@@ -135,7 +169,7 @@ func compileRoutes(snap *mesh.Snapshot) map[string][]*weftv1.Route {
 			}
 		}
 	}
-	for _, gr := range snap.Config.GRPCRoutes {
+	for _, gr := range cfg.GRPCRoutes {
 		for _, parent := range serviceParents(gr.Namespace, gr.Spec.ParentRefs) {
 			for ri, rule := range gr.Spec.Rules {
 				var refs []gatewayv1.HTTPBackendRef
