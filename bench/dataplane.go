@@ -5,8 +5,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,6 +34,7 @@ type dpConfig struct {
 	WeftBin  string
 	Caddy    string
 	Keep     bool
+	PprofDir string // CPU profiles of weft's proxies, when set
 	Log      func(format string, args ...any)
 }
 
@@ -156,7 +161,16 @@ func runDataplane(ctx context.Context, cfg dpConfig) (*dpResult, error) {
 					}
 					var cpu0 float64
 					pids := v.proxyPids()
+					var profiled func() error
+					if round == 0 && mode == modeOpen && cfg.PprofDir != "" && len(v.Admin) > 0 {
+						profiled = profile(ctx, cfg.PprofDir, v, proto, per)
+					}
 					res := runLoad(ctx, cs, rps, per, func() { cpu0 = cpuSeconds(pids...) })
+					if profiled != nil {
+						if err := profiled(); err != nil {
+							cfg.Log("pprof %s %s: %v", v.Name, proto, err)
+						}
+					}
 					cpu := cpuSeconds(pids...) - cpu0
 					vr := results[v.Name]
 					if mode == modeOpen {
@@ -308,4 +322,55 @@ func mib2(v *variantResult, kib [2]uint64) string {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// profile starts CPU profiles of each of v's proxies for d (less a margin
+// so they end inside the load) and returns a func that waits for them and
+// writes <dir>/<variant>-<client|server>-<proto>.pprof.
+func profile(ctx context.Context, dir string, v *variant, proto string, d time.Duration) func() error {
+	secs := max(int((d-500*time.Millisecond)/time.Second), 1)
+	errs := make(chan error, len(v.Admin))
+	for i, admin := range v.Admin {
+		side := []string{"client", "server"}[i]
+		go func() {
+			errs <- fetchProfile(ctx, "http://"+admin+"/debug/pprof/profile?seconds="+strconv.Itoa(secs),
+				filepath.Join(dir, fmt.Sprintf("%s-%s-%s.pprof", v.Name, side, proto)))
+		}()
+	}
+	return func() error {
+		var first error
+		for range v.Admin {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+}
+
+func fetchProfile(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -38,6 +38,9 @@ type variant struct {
 	// control plane).
 	Client, Server *Proc
 	Others         []*Proc
+	// Admin holds the client and server proxies' admin addresses (weft
+	// only), for CPU profiles.
+	Admin []string
 }
 
 func (v *variant) proxies() []*Proc {
@@ -191,6 +194,7 @@ func (e *dpEnv) startWeft(ctx context.Context) (*variant, error) {
 		}
 	}
 	v.H1Addr, v.GRPCAddr = addrOf(ports[6]), addrOf(ports[6])
+	v.Admin = []string{addrOf(ports[7]), addrOf(ports[4])}
 	ok = true
 	return v, nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"weft.dev/weft/internal/proxy/sidecar"
+	"weft.dev/weft/internal/schedtune"
 )
 
 func newProxyCmd(g *globalFlags) *cobra.Command {
@@ -22,6 +23,11 @@ func newProxyCmd(g *globalFlags) *cobra.Command {
 			opts, err := f.options(g)
 			if err != nil {
 				return err
+			}
+			// Restart with the Go scheduler setting that keeps the
+			// runtime's own CPU cost low (see internal/schedtune).
+			if err := schedtune.Apply(os.Environ()); err != nil {
+				log.Warn("running without the scheduler setting", "err", err)
 			}
 			opts.Logger = log.With("component", "proxy", "service", f.service)
 			return sidecar.Run(cmd.Context(), opts)

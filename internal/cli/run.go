@@ -14,6 +14,7 @@ import (
 
 	"weft.dev/weft/internal/childproc"
 	"weft.dev/weft/internal/proxy/sidecar"
+	"weft.dev/weft/internal/schedtune"
 )
 
 func newRunCmd(g *globalFlags) *cobra.Command {
@@ -35,6 +36,11 @@ exit code. If weft is killed, CMD receives SIGTERM.`,
 			opts, err := f.options(g)
 			if err != nil {
 				return err
+			}
+			// Restart with the Go scheduler setting that keeps the
+			// runtime's own CPU cost low (see internal/schedtune).
+			if err := schedtune.Apply(os.Environ()); err != nil {
+				log.Warn("running without the scheduler setting", "err", err)
 			}
 			opts.Logger = log.With("component", "proxy", "service", f.service)
 			return runWrapped(cmd.Context(), opts, args)
@@ -69,7 +75,7 @@ func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error 
 	proxyURL := "http://" + addrs.Outbound
 	child := exec.Command(args[0], args[1:]...)
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
-	child.Env = append(os.Environ(),
+	child.Env = append(schedtune.AppEnv(os.Environ()),
 		"http_proxy="+proxyURL, "HTTP_PROXY="+proxyURL,
 		"https_proxy="+proxyURL, "HTTPS_PROXY="+proxyURL,
 		"grpc_proxy="+proxyURL,

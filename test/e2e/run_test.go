@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,6 +61,14 @@ func TestRunExitAndEnv(t *testing.T) {
 		if _, ok := env["WEFT_APP_PORT"]; ok {
 			t.Errorf("WEFT_APP_PORT=%q set for a workload without --app-port", env["WEFT_APP_PORT"])
 		}
+		// weft restarts itself with a scheduler setting in GODEBUG
+		// (internal/schedtune); the command gets the user's GODEBUG.
+		if got, want := env["GODEBUG"], os.Getenv("GODEBUG"); got != want {
+			t.Errorf("GODEBUG=%q in the command's environment, want the user's %q", got, want)
+		}
+		if v, ok := env["WEFT_USER_GODEBUG"]; ok {
+			t.Errorf("WEFT_USER_GODEBUG=%q leaked into the command's environment", v)
+		}
 	})
 
 	t.Run("SIGTERM forwarded", func(t *testing.T) {
@@ -78,6 +87,12 @@ func TestRunExitAndEnv(t *testing.T) {
 		// While the command runs, the sidecar is ready.
 		if code, body, err := plainGet("http://" + addr(admin) + "/ready"); err != nil || code != 200 {
 			t.Errorf("/ready while the command runs: %d %q %v", code, body, err)
+		}
+		// The sidecar itself runs with the scheduler setting.
+		if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.pid())); err != nil {
+			t.Errorf("reading the environment of weft run: %v", err)
+		} else if !strings.Contains(string(environ), "schedtrace=2147483647") {
+			t.Errorf("weft run's GODEBUG lacks schedtrace=2147483647")
 		}
 		if err := p.signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
