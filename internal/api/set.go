@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -54,7 +55,62 @@ func NewSet(objs []Object) (*Set, error) {
 }
 
 func sortObjects[T Object](objs []T) {
-	slices.SortFunc(objs, func(a, b T) int {
-		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
-	})
+	slices.SortFunc(objs, func(a, b T) int { return compareObjects(a, b) })
+}
+
+// compareObjects orders objects as a Set lists them: by namespace, then name.
+func compareObjects(a, b Object) int {
+	return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+}
+
+// Changed compares two lists of objects of one kind, each sorted by
+// namespace and name as in a Set. It returns the objects of prev that are
+// gone from next or differ from their version there (old), and the objects
+// of next that are new or differ from their version in prev (cur), both in
+// list order. It costs one pass over both lists.
+func Changed[T Object](prev, next []T) (old, cur []T) {
+	i, j := 0, 0
+	for i < len(prev) || j < len(next) {
+		var c int
+		switch {
+		case i == len(prev):
+			c = 1
+		case j == len(next):
+			c = -1
+		default:
+			c = compareObjects(prev[i], next[j])
+		}
+		switch {
+		case c < 0:
+			old = append(old, prev[i])
+			i++
+		case c > 0:
+			cur = append(cur, next[j])
+			j++
+		default:
+			if !SameVersion(prev[i], next[j]) {
+				old = append(old, prev[i])
+				cur = append(cur, next[j])
+			}
+			i++
+			j++
+		}
+	}
+	return old, cur
+}
+
+// SameVersion reports whether a and b, two objects of one kind with the
+// same namespace and name, are the same version of it. The store gives
+// every version it stores a new resourceVersion, so two objects that carry
+// one are compared by it (and by UID, which changes when an object is
+// deleted and created again); objects without one, built by hand rather
+// than read from the store, are compared by content.
+func SameVersion(a, b Object) bool {
+	if a == b {
+		return true
+	}
+	if ra, rb := a.GetResourceVersion(), b.GetResourceVersion(); ra != "" && rb != "" {
+		return ra == rb && a.GetUID() == b.GetUID()
+	}
+	return equality.Semantic.DeepEqual(a, b)
 }

@@ -9,28 +9,37 @@ import (
 )
 
 // Changes says which services differ between two consecutive snapshots.
-// Service definitions themselves are not compared: they change only with
-// the configuration, after which every Service resource is regenerated.
 type Changes struct {
 	// Added and Removed are the sorted keys of the services that appeared
 	// and disappeared.
 	Added, Removed []string
+	// Redefined are the sorted keys of the services present in both
+	// snapshots whose definition (selector, ports, declared or implicit)
+	// changed; only a configuration change redefines a service.
+	Redefined []string
 	// Endpoints are the sorted keys of the services present in both
 	// snapshots whose endpoints changed.
 	Endpoints []string
 }
 
-// Diff compares two snapshots. Endpoint lists are compared by workload
-// pointer: the registry replaces a workload whenever it changes, so the same
-// pointers in the same order are the same endpoints. Diff costs time
-// proportional to the whole mesh; Builder.Apply reports the same Changes in
-// time proportional to the change.
+// Diff compares two snapshots. Services are compared by value; endpoint
+// lists by workload pointer: the registry replaces a workload whenever it
+// changes, so the same pointers in the same order are the same endpoints.
+// Diff costs time proportional to the whole mesh; Builder.Apply and
+// Builder.ApplyConfig report the same Changes in time proportional to the
+// change.
 func Diff(prev, next *Snapshot) Changes {
 	var c Changes
 	for _, key := range next.Keys {
-		if _, ok := prev.Services[key]; !ok {
+		old, ok := prev.Services[key]
+		if !ok {
 			c.Added = append(c.Added, key)
-		} else if !slices.Equal(prev.Endpoints[key], next.Endpoints[key]) {
+			continue
+		}
+		if !sameService(old, next.Services[key]) {
+			c.Redefined = append(c.Redefined, key)
+		}
+		if !slices.Equal(prev.Endpoints[key], next.Endpoints[key]) {
 			c.Endpoints = append(c.Endpoints, key)
 		}
 	}
@@ -42,21 +51,24 @@ func Diff(prev, next *Snapshot) Changes {
 	return c
 }
 
-// Builder derives each snapshot from the previous one and the workloads that
-// changed since, in time proportional to the change instead of to the mesh,
-// and keeps the indexes this needs. Build stays the reference: Apply returns
-// what Build would return for the same configuration and workloads.
+// Builder derives each snapshot from the previous one and what changed
+// since — the workloads (Apply) or the configuration (ApplyConfig) — in time
+// proportional to the change instead of to the mesh, and keeps the indexes
+// this needs. Build stays the reference: Apply and ApplyConfig return what
+// Build would return for the same configuration and workloads.
 //
 // A Builder is owned by one goroutine (the xDS update loop). The snapshots it
-// returns are immutable and may be shared: Apply copies every map and slice
-// it changes and shares the rest with the previous snapshot.
+// returns are immutable and may be shared: Apply and ApplyConfig copy every
+// map and slice they change and share the rest with the previous snapshot.
 type Builder struct {
 	snap *Snapshot
 	// byID holds the workloads of snap by ID.
 	byID map[string]*Workload
 	// byApp indexes the workloads that have an inbound address by
-	// (namespace, app label), in no particular order.
+	// (namespace, app label), in no particular order; byNS indexes them by
+	// namespace and ID.
 	byApp map[[2]string][]*Workload
+	byNS  map[string]map[string]*Workload
 	// implicit counts, by (name, namespace), the workloads whose --service
 	// names that service.
 	implicit map[[2]string]int
@@ -69,13 +81,14 @@ type Builder struct {
 }
 
 // NewBuilder builds the first snapshot of cfg and workloads with Build and
-// indexes it. A configuration change needs a new Builder.
+// indexes it.
 func NewBuilder(cfg *api.Set, workloads []*Workload) *Builder {
 	snap := Build(cfg, workloads)
 	b := &Builder{
 		snap:        snap,
 		byID:        make(map[string]*Workload, len(snap.Workloads)),
 		byApp:       make(map[[2]string][]*Workload, len(snap.Services)),
+		byNS:        map[string]map[string]*Workload{},
 		implicit:    make(map[[2]string]int, len(snap.Services)),
 		selectByApp: map[[2]string]map[string]bool{},
 		selectByNS:  map[string]map[string]bool{},
@@ -180,12 +193,10 @@ func (b *Builder) applyServices(prev, next *Snapshot, touched map[[2]string]bool
 	}
 	for _, key := range ch.Added {
 		nn := names[key]
-		s := &Service{Name: nn[0], Namespace: nn[1], Selector: map[string]string{"app": nn[0]}}
+		s := implicitService(nn[0], nn[1])
 		next.Services[key] = s
 		b.indexService(key, s, true)
-		list := slices.Clone(b.byApp[[2]string{s.Namespace, s.Name}])
-		slices.SortFunc(list, endpointOrder)
-		eps[key] = list
+		eps[key] = b.endpointsOf(s)
 	}
 	removed := setOf(ch.Removed)
 	next.Keys = merge(prev.Keys, func(k string) bool { return !removed[k] }, ch.Added, strings.Compare)
@@ -249,11 +260,38 @@ func (b *Builder) selecting(services map[string]*Service, w *Workload, f func(ke
 	check(b.selectByNS[w.Namespace])
 }
 
+// endpointsOf selects the endpoints of s from the indexes, as Build does.
+func (b *Builder) endpointsOf(s *Service) []*Workload {
+	var eps []*Workload
+	add := func(w *Workload) {
+		if selects(s.Selector, w.Labels) {
+			eps = append(eps, w)
+		}
+	}
+	if app, ok := s.Selector["app"]; ok {
+		for _, w := range b.byApp[[2]string{s.Namespace, app}] {
+			add(w)
+		}
+	} else if len(s.Selector) > 0 {
+		for _, w := range b.byNS[s.Namespace] {
+			add(w)
+		}
+	}
+	slices.SortFunc(eps, endpointOrder)
+	return eps
+}
+
 func (b *Builder) addWorkload(w *Workload) {
 	b.byID[w.ID] = w
 	b.implicit[implicitKey(w)]++
 	if k, ok := appIndex(w); ok {
 		b.byApp[k] = append(b.byApp[k], w)
+	}
+	if w.Address != "" {
+		if b.byNS[w.Namespace] == nil {
+			b.byNS[w.Namespace] = map[string]*Workload{}
+		}
+		b.byNS[w.Namespace][w.ID] = w
 	}
 }
 
@@ -262,6 +300,12 @@ func (b *Builder) removeWorkload(w *Workload) {
 	key := implicitKey(w)
 	if b.implicit[key]--; b.implicit[key] <= 0 {
 		delete(b.implicit, key)
+	}
+	if w.Address != "" {
+		delete(b.byNS[w.Namespace], w.ID)
+		if len(b.byNS[w.Namespace]) == 0 {
+			delete(b.byNS, w.Namespace)
+		}
 	}
 	if k, ok := appIndex(w); ok {
 		// The slice is the builder's own, never handed out: remove in

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"weft.dev/weft/internal/api"
 )
@@ -80,13 +81,10 @@ func Build(cfg *api.Set, workloads []*Workload) *Snapshot {
 		cfg = &api.Set{}
 	}
 	snap := &Snapshot{
-		TrustDomain: DefaultTrustDomain,
+		TrustDomain: trustDomain(cfg),
 		Services:    map[string]*Service{},
 		Endpoints:   map[string][]*Workload{},
 		Config:      cfg,
-	}
-	if mc := cfg.MeshConfig; mc != nil && mc.Spec.TrustDomain != "" {
-		snap.TrustDomain = mc.Spec.TrustDomain
 	}
 	ws := workloads
 	if !sort.SliceIsSorted(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID }) {
@@ -96,17 +94,11 @@ func Build(cfg *api.Set, workloads []*Workload) *Snapshot {
 	snap.Workloads = ws
 
 	for _, w := range ws {
-		s := &Service{Name: w.Service, Namespace: w.Namespace, Selector: map[string]string{"app": w.Service}}
+		s := implicitService(w.Service, w.Namespace)
 		snap.Services[s.Key()] = s
 	}
 	for _, svc := range cfg.Services {
-		s := &Service{
-			Name:      svc.Name,
-			Namespace: svc.Namespace,
-			Selector:  svc.Spec.Selector,
-			Ports:     svc.Spec.Ports,
-			Declared:  true,
-		}
+		s := declaredService(svc)
 		snap.Services[s.Key()] = s
 	}
 	// Index workloads with an inbound address by namespace and by
@@ -146,6 +138,38 @@ func Build(cfg *api.Set, workloads []*Workload) *Snapshot {
 	}
 	sort.Strings(snap.Keys)
 	return snap
+}
+
+// trustDomain is the trust domain cfg sets, or the default.
+func trustDomain(cfg *api.Set) string {
+	if mc := cfg.MeshConfig; mc != nil && mc.Spec.TrustDomain != "" {
+		return mc.Spec.TrustDomain
+	}
+	return DefaultTrustDomain
+}
+
+// implicitService is the service that workloads registered with --service
+// name in namespace define when no Service resource declares it.
+func implicitService(name, namespace string) *Service {
+	return &Service{Name: name, Namespace: namespace, Selector: map[string]string{"app": name}}
+}
+
+// declaredService is the service a Service resource declares.
+func declaredService(svc *corev1.Service) *Service {
+	return &Service{
+		Name:      svc.Name,
+		Namespace: svc.Namespace,
+		Selector:  svc.Spec.Selector,
+		Ports:     svc.Spec.Ports,
+		Declared:  true,
+	}
+}
+
+// sameService reports whether a and b define the same service. An empty
+// selector or port list equals a nil one.
+func sameService(a, b *Service) bool {
+	return a == b || a.Name == b.Name && a.Namespace == b.Namespace && a.Declared == b.Declared &&
+		maps.Equal(a.Selector, b.Selector) && equality.Semantic.DeepEqual(a.Ports, b.Ports)
 }
 
 func selects(selector, labels map[string]string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/mesh"
@@ -359,4 +361,76 @@ func BenchmarkRebuildOneEndpointChange(b *testing.B) {
 // configuration change, on the same event for comparison.
 func BenchmarkRebuildFullOneEndpointChange(b *testing.B) {
 	benchmarkOneEndpointChange(b, (*Server).rebuild)
+}
+
+// benchRoute is an HTTPRoute attached to service svc-<i> that sends
+// requests under prefix to it; rv is its resourceVersion, as the store
+// sets it.
+func benchRoute(i int, prefix, rv string) *gatewayv1.HTTPRoute {
+	svc := gatewayv1.ObjectName("svc-" + strconv.Itoa(i))
+	return &gatewayv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: string(svc), Namespace: "default", ResourceVersion: rv},
+		Spec: gatewayv1.HTTPRouteSpec{
+			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Group: new(gatewayv1.Group("")), Kind: new(gatewayv1.Kind("Service")), Name: svc}}},
+			Rules: []gatewayv1.HTTPRouteRule{{
+				Matches:     []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: new(gatewayv1.PathMatchPathPrefix), Value: new(prefix)}}},
+				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{Name: svc}}}},
+			}},
+		},
+	}
+}
+
+// benchmarkOneRouteChange: 500 services x 10 workloads, each with an
+// HTTPRoute; each iteration the route of one service changes its path
+// prefix, as after a `weft apply`, and update publishes the change. The
+// two configurations alternated share no object, as two reads of the
+// store would not.
+func benchmarkOneRouteChange(b *testing.B, update func(*Server) (push, error)) {
+	reg, err := registry.New(&blobs{m: map[string][]byte{}}, 0, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := func(prefix, rv string) *api.Set {
+		s := &api.Set{}
+		for i := range 500 {
+			if i == 0 {
+				s.HTTPRoutes = append(s.HTTPRoutes, benchRoute(i, prefix, rv))
+			} else {
+				s.HTTPRoutes = append(s.HTTPRoutes, benchRoute(i, "/api", "1"))
+			}
+		}
+		slices.SortFunc(s.HTTPRoutes, func(a, b *gatewayv1.HTTPRoute) int { return strings.Compare(a.Name, b.Name) })
+		return s
+	}
+	sets := [2]*api.Set{set("/v1", "2"), set("/v2", "3")}
+	cfg := &mutableConfig{set: sets[1]}
+	s := New(Options{Config: cfg, Registry: reg, Logger: quiet})
+	for i := range 5000 {
+		svc := "svc-" + strconv.Itoa(i/10)
+		reg.Connect(mesh.Workload{ID: svc + "-" + strconv.Itoa(i), Service: svc, Namespace: "default", Address: "10.0.0.1:" + strconv.Itoa(10000+i), Identity: "spiffe://cluster.local/ns/default/sa/" + svc, Labels: map[string]string{"app": svc}})
+	}
+	if _, err := s.rebuild(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		cfg.mu.Lock()
+		cfg.set = sets[i%2]
+		cfg.mu.Unlock()
+		i++
+		p, err := update(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !slices.Equal(p.services, []string{"svc-0.default"}) || len(p.endpoints) != 0 {
+			b.Fatalf("pushed services %v and endpoints %v, want svc-0.default's Service", p.services, p.endpoints)
+		}
+	}
+}
+
+// BenchmarkRebuildFullOneRouteChange measures the full path, which
+// rebuilds the snapshot and every Service resource, on one route change.
+func BenchmarkRebuildFullOneRouteChange(b *testing.B) {
+	benchmarkOneRouteChange(b, (*Server).rebuild)
 }

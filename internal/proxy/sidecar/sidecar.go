@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -203,8 +204,10 @@ func Run(ctx context.Context, opts Options) error {
 		if opts.Ready != nil {
 			opts.Ready(addrs)
 		}
-		// Startup ran the initialisers of the whole weft binary; drop
-		// those code pages so the resident set is the proxy's own.
+		// Startup ran the initialisers of the whole weft binary; hand
+		// its garbage back to the OS and drop the code pages only it
+		// touched, so the resident set is the proxy's own.
+		debug.FreeOSMemory()
 		if st, err := textpages.Release(); err != nil {
 			log.Warn("releasing startup code pages", "err", err)
 		} else {
