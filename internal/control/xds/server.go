@@ -3,10 +3,10 @@
 // combined by a MuxCache). A single update loop owns the mesh snapshot: it
 // debounces config and registry events and hands the cache only the
 // resources that changed, so only the proxies subscribed to them receive a
-// push. A batch of registry events is applied incrementally: the snapshot is
-// patched with the workloads that changed and only the resources of the
-// services they affect are regenerated. A configuration change rebuilds the
-// snapshot and every Service resource.
+// push. Every batch of events is applied incrementally: the snapshot is
+// patched with the configuration objects and the workloads that changed,
+// and only the resources of the services they affect are regenerated. Only
+// the first snapshot is built from scratch.
 package xds
 
 import (
@@ -63,7 +63,8 @@ type Server struct {
 
 	// builder holds the latest snapshot and derives the next one.
 	builder *mesh.Builder
-	// routing is compiled from the configuration of the latest snapshot.
+	// routing is compiled from the configuration of the latest snapshot
+	// and derives the next one.
 	routing *xdsgen.Routing
 	// published is what the caches hold.
 	published xdsgen.Resources
@@ -114,9 +115,10 @@ func (s *Server) Proxies() []ProxyStatus { return s.streams.status() }
 // Pushes counts resource updates handed to the cache.
 func (s *Server) Pushes() uint64 { return s.pushes.Load() }
 
-// Run publishes a new snapshot after every batch of changes until ctx
-// ends: rebuilt when the batch includes a configuration change, patched
-// with the changed workloads otherwise.
+// Run builds the first snapshot, then publishes a new one after every batch
+// of changes until ctx ends: patched with the changed configuration objects
+// and workloads when the batch includes a configuration change, with the
+// changed workloads otherwise.
 func (s *Server) Run(ctx context.Context) error {
 	changes, cancel := s.opts.Config.Subscribe()
 	defer cancel()
@@ -128,7 +130,7 @@ func (s *Server) Run(ctx context.Context) error {
 		timerC   <-chan time.Time
 		deadline time.Time
 		// configChanged is set while a configuration change waits for
-		// a rebuild (or a failed one for a retry).
+		// an update (or a failed one for a retry).
 		configChanged bool
 	)
 	event := func() {
@@ -160,10 +162,10 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-timerC:
 			timer, timerC = nil, nil
 			if configChanged {
-				_, err := s.rebuild()
+				_, err := s.applyConfig()
 				configChanged = err != nil
 				if err != nil {
-					s.opts.Logger.Error("rebuilding mesh snapshot", "err", err)
+					s.opts.Logger.Error("updating mesh snapshot with the configuration", "err", err)
 				}
 			} else if _, err := s.applyWorkloads(); err != nil {
 				s.opts.Logger.Error("updating mesh snapshot", "err", err)
@@ -182,8 +184,9 @@ type push struct {
 }
 
 // rebuild builds the snapshot from the configuration and every workload,
-// recompiles routing, regenerates every Service resource and the Endpoints
-// of the services whose endpoints changed, and publishes what differs.
+// compiles routing, regenerates every Service resource and the Endpoints of
+// the services whose endpoints changed, and publishes what differs. It
+// builds the first snapshot; later ones are derived incrementally.
 func (s *Server) rebuild() (push, error) {
 	cfg, err := s.opts.Config.Set()
 	if err != nil {
@@ -199,6 +202,36 @@ func (s *Server) rebuild() (push, error) {
 	changes := mesh.Diff(prev, snap)
 	services := slices.Concat(snap.Keys, changes.Removed)
 	return s.publish(snap, services, slices.Concat(changes.Added, changes.Endpoints, changes.Removed))
+}
+
+// applyConfig patches the snapshot with the configuration objects changed
+// since the last update, then with the workloads changed since, and
+// regenerates only the resources of the services they affect: the Service
+// resources of services redefined or whose routes or load balancing
+// changed, the Endpoints of services whose endpoints changed, and both
+// resources of services that appeared or disappeared. A MeshConfig change
+// (rare) regenerates every Service resource.
+func (s *Server) applyConfig() (push, error) {
+	cfg, err := s.opts.Config.Set()
+	if err != nil {
+		return push{}, fmt.Errorf("reading config: %w", err)
+	}
+	routing, routed, all := s.routing.Update(cfg)
+	s.routing = routing
+	_, cfgChanges := s.builder.ApplyConfig(cfg)
+	snap, wlChanges := s.builder.Apply(s.opts.Registry.TakeChanges())
+	appeared := slices.Concat(cfgChanges.Added, cfgChanges.Removed, wlChanges.Added, wlChanges.Removed)
+	services := slices.Concat(routed, cfgChanges.Redefined, appeared)
+	if all {
+		services = slices.Concat(snap.Keys, appeared)
+	}
+	return s.publish(snap, sortedSet(services), sortedSet(slices.Concat(appeared, cfgChanges.Endpoints, wlChanges.Endpoints)))
+}
+
+// sortedSet sorts keys and removes duplicates.
+func sortedSet(keys []string) []string {
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // applyWorkloads patches the snapshot with the workloads changed since the

@@ -434,3 +434,9 @@ func benchmarkOneRouteChange(b *testing.B, update func(*Server) (push, error)) {
 func BenchmarkRebuildFullOneRouteChange(b *testing.B) {
 	benchmarkOneRouteChange(b, (*Server).rebuild)
 }
+
+// BenchmarkRebuildOneRouteChange measures the incremental path taken for
+// a configuration change.
+func BenchmarkRebuildOneRouteChange(b *testing.B) {
+	benchmarkOneRouteChange(b, (*Server).applyConfig)
+}

@@ -43,8 +43,11 @@ func Generate(snap *mesh.Snapshot) Resources {
 
 // Routing is what Service resources take from the stored configuration:
 // the routes attached to each service and its load-balancing algorithm.
-// Compile it once per configuration with NewRouting; it is immutable.
+// Compile it with NewRouting, or derive it from the Routing of an earlier
+// configuration with Update; it is immutable.
 type Routing struct {
+	// cfg is the configuration compiled.
+	cfg    *api.Set
 	routes map[string][]*weftv1.Route
 	lbs    map[string]weftv1.LoadBalancer
 	defLB  weftv1.LoadBalancer
@@ -57,7 +60,7 @@ func NewRouting(cfg *api.Set) *Routing {
 		cfg = &api.Set{}
 	}
 	lbs, def := loadBalancers(cfg)
-	return &Routing{routes: compileRoutes(cfg), lbs: lbs, defLB: def}
+	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def}
 }
 
 // Service builds the Service resource of s. Its routes are shared with
@@ -119,10 +122,14 @@ func loadBalancers(cfg *api.Set) (map[string]weftv1.LoadBalancer, weftv1.LoadBal
 	}
 	out := map[string]weftv1.LoadBalancer{}
 	for _, dp := range cfg.DestinationPolicies {
-		key := weftv1.ResourceName(dp.Spec.TargetRef.Name, dp.Namespace)
-		out[key] = lbFromString(dp.Spec.LoadBalancer, def)
+		out[policyTarget(dp).key()] = lbFromString(dp.Spec.LoadBalancer, def)
 	}
 	return out, def
+}
+
+// policyTarget is the service a DestinationPolicy applies to.
+func policyTarget(dp *api.DestinationPolicy) serviceRef {
+	return serviceRef{dp.Spec.TargetRef.Name, dp.Namespace}
 }
 
 func lbFromString(s string, def weftv1.LoadBalancer) weftv1.LoadBalancer {
@@ -144,11 +151,17 @@ type flatRoute struct {
 // compileRoutes turns HTTPRoutes and GRPCRoutes attached to services (the
 // GAMMA convention) into per-service route lists, one entry per match,
 // ordered by Gateway API precedence: exact path, longest prefix, method,
-// most headers, then oldest route and rule order.
-func compileRoutes(cfg *api.Set) map[string][]*weftv1.Route {
+// most headers, then oldest route and rule order. It compiles the lists of
+// the services in only, or of every service when only is nil.
+func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.Route {
 	flat := map[string][]flatRoute{}
 	for _, hr := range cfg.HTTPRoutes {
-		for _, parent := range serviceParents(hr.Namespace, hr.Spec.ParentRefs) {
+		for _, ref := range hr.Spec.ParentRefs {
+			p, ok := serviceParent(hr.Namespace, ref)
+			if !ok || only != nil && !only[p] {
+				continue
+			}
+			parent := p.key()
 			for ri, rule := range hr.Spec.Rules {
 				backends := httpBackends(hr.Namespace, rule.BackendRefs)
 				timeout := uint32(0)
@@ -170,7 +183,12 @@ func compileRoutes(cfg *api.Set) map[string][]*weftv1.Route {
 		}
 	}
 	for _, gr := range cfg.GRPCRoutes {
-		for _, parent := range serviceParents(gr.Namespace, gr.Spec.ParentRefs) {
+		for _, ref := range gr.Spec.ParentRefs {
+			p, ok := serviceParent(gr.Namespace, ref)
+			if !ok || only != nil && !only[p] {
+				continue
+			}
+			parent := p.key()
 			for ri, rule := range gr.Spec.Rules {
 				var refs []gatewayv1.HTTPBackendRef
 				for _, b := range rule.BackendRefs {
@@ -239,22 +257,24 @@ func pathRank(m *weftv1.RouteMatch) int {
 	}
 }
 
-// serviceParents returns the keys of the Services a route attaches to.
-func serviceParents(ns string, refs []gatewayv1.ParentReference) []string {
-	var keys []string
-	for _, p := range refs {
-		// A Service parent is core/v1: group "" (Gateway API's default
-		// group for a nil pointer is its own).
-		if p.Kind == nil || string(*p.Kind) != "Service" || p.Group == nil || (*p.Group != "" && *p.Group != "core") {
-			continue
-		}
-		pns := ns
-		if p.Namespace != nil {
-			pns = string(*p.Namespace)
-		}
-		keys = append(keys, weftv1.ResourceName(string(p.Name), pns))
+// serviceRef names a service.
+type serviceRef struct{ name, namespace string }
+
+// key is the service's resource name.
+func (r serviceRef) key() string { return weftv1.ResourceName(r.name, r.namespace) }
+
+// serviceParent returns the Service that parent reference p of a route in
+// namespace ns attaches it to, if p is a Service.
+func serviceParent(ns string, p gatewayv1.ParentReference) (serviceRef, bool) {
+	// A Service parent is core/v1: group "" (Gateway API's default group
+	// for a nil pointer is its own).
+	if p.Kind == nil || string(*p.Kind) != "Service" || p.Group == nil || (*p.Group != "" && *p.Group != "core") {
+		return serviceRef{}, false
 	}
-	return keys
+	if p.Namespace != nil {
+		ns = string(*p.Namespace)
+	}
+	return serviceRef{string(p.Name), ns}, true
 }
 
 func httpBackends(ns string, refs []gatewayv1.HTTPBackendRef) []*weftv1.Backend {
