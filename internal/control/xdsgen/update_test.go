@@ -73,7 +73,9 @@ func newSet(t testing.TB, objs ...api.Object) *api.Set {
 // from scratch.
 func checkRouting(t *testing.T, want, got *Routing) {
 	t.Helper()
-	sameRoutes := func(a, b []*weftv1.Route) bool { return slices.EqualFunc(a, b, func(x, y *weftv1.Route) bool { return proto.Equal(x, y) }) }
+	sameRoutes := func(a, b []*weftv1.Route) bool {
+		return slices.EqualFunc(a, b, func(x, y *weftv1.Route) bool { return proto.Equal(x, y) })
+	}
 	if !maps.EqualFunc(want.routes, got.routes, sameRoutes) {
 		t.Errorf("routes (-NewRouting +Update):\n%s", cmp.Diff(want.routes, got.routes, protocmp.Transform()))
 	}
