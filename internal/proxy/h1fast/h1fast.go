@@ -12,8 +12,10 @@
 // on that connection — is handed, with the bytes already read, to a
 // net/http server (Handoff), which implements the whole protocol.
 //
-// Trade-off: a client that disconnects while its request is in flight is
-// noticed when the response is written, not at once.
+// Trade-offs: a client that disconnects while its request is in flight is
+// noticed when the response is written, not at once; and a request's context
+// ends with its connection, not when ServeHTTP returns, so a handler must not
+// leave work behind that relies on it.
 package h1fast
 
 import (
@@ -103,6 +105,13 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	if s.ConnContext != nil {
 		connCtx = s.ConnContext(ctx, c)
 	}
+	// Every request of the connection shares one context that ends with
+	// the connection (or ctx), not one per request that ends with
+	// ServeHTTP: that saves a context, and the registration of whatever
+	// the handler ties to it with the parent shared by all connections,
+	// per request. Handlers here leave nothing running when they return.
+	connCtx, cancelConn := context.WithCancel(connCtx)
+	defer cancelConn()
 	var tlsState *tls.ConnectionState
 	if tc, ok := c.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
@@ -152,11 +161,9 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		c.SetReadDeadline(time.Time{})
 		req.RemoteAddr = remote
 		req.TLS = tlsState
-		rctx, cancel := context.WithCancel(connCtx)
-		req = req.WithContext(rctx)
+		req = req.WithContext(connCtx)
 		w := &responseWriter{bw: bw, req: req, h: make(http.Header, 8)}
 		ok = serve(s.Handler, w, req)
-		cancel()
 		if !ok || w.finish() != nil || w.closeAfter || req.Close {
 			bw.Flush()
 			return
