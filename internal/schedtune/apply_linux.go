@@ -16,10 +16,15 @@ func Apply(environ []string) error {
 	if env == nil {
 		return nil
 	}
-	// /proc/self/exe is the running binary even if its file was replaced
-	// since it started.
-	if err := syscall.Exec("/proc/self/exe", os.Args, env); err != nil {
-		return fmt.Errorf("re-executing with GODEBUG=%s: %w", Setting, err)
+	// Exec the binary by its own path: the kernel names the process after
+	// the file executed, and ps should keep showing "weft", not "exe".
+	// /proc/self/exe is the fallback, for a binary whose path is gone.
+	path, err := os.Executable()
+	if err != nil {
+		path = "/proc/self/exe"
+	}
+	if err := syscall.Exec(path, os.Args, env); err != nil {
+		return fmt.Errorf("re-executing %s with GODEBUG=%s: %w", path, Setting, err)
 	}
 	return nil
 }

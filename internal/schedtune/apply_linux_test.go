@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -17,7 +18,8 @@ func TestApplyReexecs(t *testing.T) {
 			fmt.Println("error:", err)
 			os.Exit(1)
 		}
-		fmt.Printf("GODEBUG=%s\nsaved=%s\n", os.Getenv("GODEBUG"), os.Getenv(savedVar))
+		comm, _ := os.ReadFile("/proc/self/comm")
+		fmt.Printf("GODEBUG=%s\nsaved=%s\ncomm=%s", os.Getenv("GODEBUG"), os.Getenv(savedVar), comm)
 		os.Exit(0)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestApplyReexecs$")
@@ -26,7 +28,13 @@ func TestApplyReexecs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
-	for _, want := range []string{"GODEBUG=madvdontneed=1," + Setting + "\n", "saved=set:madvdontneed=1\n"} {
+	// The process keeps its name: the kernel names it after the file
+	// executed (at most 15 bytes of it).
+	name := filepath.Base(os.Args[0])
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	for _, want := range []string{"GODEBUG=madvdontneed=1," + Setting + "\n", "saved=set:madvdontneed=1\n", "comm=" + name + "\n"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("helper output lacks %q:\n%s", want, out)
 		}

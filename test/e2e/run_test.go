@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -93,6 +94,12 @@ func TestRunExitAndEnv(t *testing.T) {
 			t.Errorf("reading the environment of weft run: %v", err)
 		} else if !strings.Contains(string(environ), "schedtrace=2147483647") {
 			t.Errorf("weft run's GODEBUG lacks schedtrace=2147483647")
+		}
+		// and keeps its name after restarting itself with it.
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.pid())); err != nil {
+			t.Errorf("reading the name of weft run: %v", err)
+		} else if got, want := strings.TrimSpace(string(comm)), filepath.Base(weftBin); got != want {
+			t.Errorf("weft run's process is named %q, want %q", got, want)
 		}
 		if err := p.signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
