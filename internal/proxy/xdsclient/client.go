@@ -217,21 +217,27 @@ func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggre
 	c.connected = true
 	services, endpoints := c.services, c.endpoints
 	versions := maps.Clone(c.versions[resp.GetTypeUrl()])
+	var delta config.Delta
 	err := func() error {
 		switch resp.GetTypeUrl() {
 		case weftv1.ServiceType:
 			services = maps.Clone(services)
-			return apply(services, versions, resp, func() *weftv1.Service { return &weftv1.Service{} })
+			changed, err := apply(services, versions, resp, func() *weftv1.Service { return &weftv1.Service{} })
+			delta.Services, delta.RemovedServices = changed, resp.GetRemovedResources()
+			return err
 		case weftv1.EndpointsType:
 			endpoints = maps.Clone(endpoints)
-			return apply(endpoints, versions, resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
+			changed, err := apply(endpoints, versions, resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
+			delta.Endpoints, delta.RemovedEndpoints = changed, resp.GetRemovedResources()
+			return err
 		default:
 			return fmt.Errorf("unexpected type %s", resp.GetTypeUrl())
 		}
 	}()
 	var cfg *config.Config
 	if err == nil {
-		cfg, err = config.Build(resp.GetSystemVersionInfo(), sortedValues(services), sortedValues(endpoints))
+		// Only the resources in this response are compiled again.
+		cfg, err = c.cfg.Load().Update(resp.GetSystemVersionInfo(), delta)
 	}
 	ack := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
 	if err != nil {
@@ -261,36 +267,27 @@ func (c *Client) versionLocked() string {
 	return fmt.Sprintf("acks=%d", c.acks)
 }
 
-func apply[T proto.Message](m map[string]T, versions map[string]string, resp *discoveryv3.DeltaDiscoveryResponse, newT func() T) error {
+// apply decodes the resources of resp into m and versions, removes the
+// removed ones, and returns the decoded resources by name.
+func apply[T proto.Message](m map[string]T, versions map[string]string, resp *discoveryv3.DeltaDiscoveryResponse, newT func() T) (map[string]T, error) {
+	changed := make(map[string]T, len(resp.GetResources()))
 	for _, r := range resp.GetResources() {
 		msg := newT()
 		if r.GetResource() == nil {
-			return fmt.Errorf("resource %q: empty", r.GetName())
+			return nil, fmt.Errorf("resource %q: empty", r.GetName())
 		}
 		if err := r.GetResource().UnmarshalTo(msg); err != nil {
-			return fmt.Errorf("resource %q: %w", r.GetName(), err)
+			return nil, fmt.Errorf("resource %q: %w", r.GetName(), err)
 		}
 		m[r.GetName()] = msg
+		changed[r.GetName()] = msg
 		versions[r.GetName()] = r.GetVersion()
 	}
 	for _, name := range resp.GetRemovedResources() {
 		delete(m, name)
 		delete(versions, name)
 	}
-	return nil
-}
-
-func sortedValues[T any](m map[string]T) []T {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]T, len(keys))
-	for i, k := range keys {
-		out[i] = m[k]
-	}
-	return out
+	return changed, nil
 }
 
 // Status is the client's state for /config_dump and /ready.
