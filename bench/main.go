@@ -225,6 +225,11 @@ func collectMeta(root, caddy string) runMeta {
 			if b, err := exec.Command(p, args...).CombinedOutput(); err == nil {
 				m.Versions[name] = firstLine(string(b))
 			}
+			if name == varCaddy && m.Versions[name] == "unknown" {
+				// A caddy built with go build reports no version;
+				// its module version is in the build info.
+				m.Versions[name] = "caddy " + goModVersion(p, "github.com/caddyserver/caddy/v2")
+			}
 		}
 	}
 	return m
@@ -242,4 +247,20 @@ func (m runMeta) write(w io.Writer) {
 	if len(vs) > 0 {
 		fmt.Fprintf(w, "- peers: %s\n", strings.Join(vs, "; "))
 	}
+}
+
+// goModVersion returns the version of module mod that the Go binary at path
+// was built with, or "unknown".
+func goModVersion(path, mod string) string {
+	b, err := exec.Command("go", "version", "-m", path).Output()
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (f[0] == "mod" || f[0] == "dep") && f[1] == mod {
+			return f[2]
+		}
+	}
+	return "unknown"
 }
