@@ -99,7 +99,7 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	// connection is then closed, never reused.
 	c := pc.c
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	err := req.Write(pc.bw)
+	err := writeRequest(pc.bw, req)
 	if err == nil {
 		err = pc.bw.Flush()
 	}
