@@ -294,10 +294,14 @@ type authority struct {
 func parseAuthority(a string) authority {
 	host := a
 	var out authority
-	if h, p, err := net.SplitHostPort(a); err == nil {
-		host = h
-		if n, err := strconv.ParseUint(p, 10, 16); err == nil {
-			out.port = uint32(n)
+	// SplitHostPort allocates an error for a host without a port, the
+	// common case here; only call it when there may be one.
+	if strings.IndexByte(a, ':') >= 0 {
+		if h, p, err := net.SplitHostPort(a); err == nil {
+			host = h
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+				out.port = uint32(n)
+			}
 		}
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")

@@ -136,6 +136,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		}
 	}()
 	remote := c.RemoteAddr().String()
+	var w *responseWriter
 
 	for {
 		c.SetReadDeadline(time.Now().Add(idle))
@@ -162,7 +163,13 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		req.RemoteAddr = remote
 		req.TLS = tlsState
 		req = req.WithContext(connCtx)
-		w := &responseWriter{bw: bw, req: req, h: make(http.Header, 8)}
+		// One writer and header map per connection, reset for each
+		// request: requests on a connection are served one at a time.
+		if w == nil {
+			w = &responseWriter{h: make(http.Header, 8)}
+		}
+		clear(w.h)
+		*w = responseWriter{bw: bw, req: req, h: w.h}
 		ok = serve(s.Handler, w, req)
 		if !ok || w.finish() != nil || w.closeAfter || req.Close {
 			bw.Flush()
@@ -170,8 +177,10 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		}
 		// Whatever the handler left of the request body must be read
 		// before the next request; a large remainder ends the connection.
-		if n, _ := io.CopyN(io.Discard, req.Body, 256<<10); n == 256<<10 {
-			return
+		if req.Body != http.NoBody {
+			if n, _ := io.CopyN(io.Discard, req.Body, 256<<10); n == 256<<10 {
+				return
+			}
 		}
 	}
 }

@@ -107,7 +107,10 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 	buf := BufferPool.Get()
 	defer BufferPool.Put(buf)
 	stream := resp.ContentLength < 0
-	rc := http.NewResponseController(w)
+	var rc *http.ResponseController
+	if stream {
+		rc = http.NewResponseController(w)
+	}
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
