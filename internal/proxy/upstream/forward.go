@@ -104,8 +104,9 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // copyBody copies the response body, flushing after every read when the
 // length is unknown (streams, server-sent events).
 func copyBody(w http.ResponseWriter, resp *http.Response) error {
-	buf := BufferPool.Get()
-	defer BufferPool.Put(buf)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	stream := resp.ContentLength < 0
 	var rc *http.ResponseController
 	if stream {

@@ -54,7 +54,8 @@ func copyHalf(src, dst net.Conn) int64 {
 }
 
 // BufferPool is an httputil.BufferPool of 32 KiB copy buffers, shared with
-// Pipe, so ReverseProxy does not allocate one per response.
+// Pipe and the Forwarder, so the pass-through ReverseProxy does not allocate
+// one per response.
 var BufferPool bufferPool
 
 type bufferPool struct{}
