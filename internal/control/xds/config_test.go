@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -122,15 +121,7 @@ func TestApplyConfigRegeneratesOnlyAffected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.generated != tt.wantGenerated {
-				t.Errorf("generated %d resources, want %d", p.generated, tt.wantGenerated)
-			}
-			if diff := cmp.Diff(tt.wantServices, p.services); diff != "" {
-				t.Errorf("services pushed (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantEndpoints, p.endpoints); diff != "" {
-				t.Errorf("endpoints pushed (-want +got):\n%s", diff)
-			}
+			checkPush(t, p, tt.wantGenerated, tt.wantServices, tt.wantEndpoints)
 			checkPublished(t, s, cfg.set, reg)
 			if s.Snapshot() != s.builder.Snapshot() || s.Snapshot().Config != cfg.set {
 				t.Error("the API's snapshot is not the latest")

@@ -206,15 +206,7 @@ func TestApplyWorkloadsRegeneratesOnlyAffected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.generated != tt.wantGenerated {
-				t.Errorf("generated %d resources, want %d", p.generated, tt.wantGenerated)
-			}
-			if diff := cmp.Diff(tt.wantServices, p.services); diff != "" {
-				t.Errorf("services pushed (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantEndpoints, p.endpoints); diff != "" {
-				t.Errorf("endpoints pushed (-want +got):\n%s", diff)
-			}
+			checkPush(t, p, tt.wantGenerated, tt.wantServices, tt.wantEndpoints)
 			checkPublished(t, s, cfg, reg)
 			if s.Snapshot() != s.builder.Snapshot() {
 				t.Error("the API's snapshot is not the latest")
@@ -439,4 +431,18 @@ func BenchmarkRebuildFullOneRouteChange(b *testing.B) {
 // a configuration change.
 func BenchmarkRebuildOneRouteChange(b *testing.B) {
 	benchmarkOneRouteChange(b, (*Server).applyConfig)
+}
+
+// checkPush checks what one update generated and handed to the caches.
+func checkPush(t *testing.T, p push, wantGenerated int, wantServices, wantEndpoints []string) {
+	t.Helper()
+	if p.generated != wantGenerated {
+		t.Errorf("generated %d resources, want %d", p.generated, wantGenerated)
+	}
+	if diff := cmp.Diff(wantServices, p.services); diff != "" {
+		t.Errorf("services pushed (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantEndpoints, p.endpoints); diff != "" {
+		t.Errorf("endpoints pushed (-want +got):\n%s", diff)
+	}
 }
