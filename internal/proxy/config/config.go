@@ -184,14 +184,30 @@ func (prev *Config) Update(version string, d Delta) (*Config, error) {
 			c.Endpoints[name] = eps
 		}
 	}
+	// The namespaces change only when a service comes or goes: a key
+	// names its namespace.
 	c.Namespaces = prev.Namespaces
-	if len(d.RemovedServices) > 0 || len(d.Services) > 0 {
+	if servicesComeOrGo(prev, d) {
 		c.Namespaces = make(map[string]bool, len(prev.Namespaces))
 		for _, svc := range c.Services {
 			c.Namespaces[svc.Namespace] = true
 		}
 	}
 	return c, nil
+}
+
+func servicesComeOrGo(prev *Config, d Delta) bool {
+	for _, name := range d.RemovedServices {
+		if _, ok := prev.Services[name]; ok {
+			return true
+		}
+	}
+	for name := range d.Services {
+		if _, ok := prev.Services[name]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 func buildService(s *weftv1.Service) (*Service, error) {

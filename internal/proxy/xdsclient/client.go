@@ -215,28 +215,25 @@ func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggre
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.connected = true
-	services, endpoints := c.services, c.endpoints
-	versions := maps.Clone(c.versions[resp.GetTypeUrl()])
-	var delta config.Delta
-	err := func() error {
-		switch resp.GetTypeUrl() {
-		case weftv1.ServiceType:
-			services = maps.Clone(services)
-			changed, err := apply(services, versions, resp, func() *weftv1.Service { return &weftv1.Service{} })
-			delta.Services, delta.RemovedServices = changed, resp.GetRemovedResources()
-			return err
-		case weftv1.EndpointsType:
-			endpoints = maps.Clone(endpoints)
-			changed, err := apply(endpoints, versions, resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
-			delta.Endpoints, delta.RemovedEndpoints = changed, resp.GetRemovedResources()
-			return err
-		default:
-			return fmt.Errorf("unexpected type %s", resp.GetTypeUrl())
-		}
-	}()
+	// Decode and compile only what this response carries; the resource
+	// maps change, in place, only once the new config is accepted.
+	var (
+		delta    config.Delta
+		versions map[string]string
+		err      error
+	)
+	switch resp.GetTypeUrl() {
+	case weftv1.ServiceType:
+		delta.Services, versions, err = decode(resp, func() *weftv1.Service { return &weftv1.Service{} })
+		delta.RemovedServices = resp.GetRemovedResources()
+	case weftv1.EndpointsType:
+		delta.Endpoints, versions, err = decode(resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
+		delta.RemovedEndpoints = resp.GetRemovedResources()
+	default:
+		err = fmt.Errorf("unexpected type %s", resp.GetTypeUrl())
+	}
 	var cfg *config.Config
 	if err == nil {
-		// Only the resources in this response are compiled again.
 		cfg, err = c.cfg.Load().Update(resp.GetSystemVersionInfo(), delta)
 	}
 	ack := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
@@ -247,8 +244,12 @@ func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggre
 		ack.ErrorDetail = &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
 	} else {
 		c.acks++
-		c.services, c.endpoints = services, endpoints
-		c.versions[resp.GetTypeUrl()] = versions
+		known := c.versions[resp.GetTypeUrl()]
+		if resp.GetTypeUrl() == weftv1.ServiceType {
+			commit(c.services, known, delta.Services, versions, delta.RemovedServices)
+		} else {
+			commit(c.endpoints, known, delta.Endpoints, versions, delta.RemovedEndpoints)
+		}
 		cfg.Version = c.versionLocked()
 		c.cfg.Store(cfg)
 		if resp.GetTypeUrl() == weftv1.ServiceType {
@@ -267,27 +268,36 @@ func (c *Client) versionLocked() string {
 	return fmt.Sprintf("acks=%d", c.acks)
 }
 
-// apply decodes the resources of resp into m and versions, removes the
-// removed ones, and returns the decoded resources by name.
-func apply[T proto.Message](m map[string]T, versions map[string]string, resp *discoveryv3.DeltaDiscoveryResponse, newT func() T) (map[string]T, error) {
+// decode unmarshals the resources of resp and returns them and their
+// versions by name.
+func decode[T proto.Message](resp *discoveryv3.DeltaDiscoveryResponse, newT func() T) (map[string]T, map[string]string, error) {
 	changed := make(map[string]T, len(resp.GetResources()))
+	versions := make(map[string]string, len(resp.GetResources()))
 	for _, r := range resp.GetResources() {
 		msg := newT()
 		if r.GetResource() == nil {
-			return nil, fmt.Errorf("resource %q: empty", r.GetName())
+			return nil, nil, fmt.Errorf("resource %q: empty", r.GetName())
 		}
 		if err := r.GetResource().UnmarshalTo(msg); err != nil {
-			return nil, fmt.Errorf("resource %q: %w", r.GetName(), err)
+			return nil, nil, fmt.Errorf("resource %q: %w", r.GetName(), err)
 		}
-		m[r.GetName()] = msg
 		changed[r.GetName()] = msg
 		versions[r.GetName()] = r.GetVersion()
 	}
-	for _, name := range resp.GetRemovedResources() {
+	return changed, versions, nil
+}
+
+// commit records an accepted response in the client's resource and
+// version maps.
+func commit[T any](m map[string]T, known map[string]string, changed map[string]T, versions map[string]string, removed []string) {
+	for _, name := range removed {
 		delete(m, name)
-		delete(versions, name)
+		delete(known, name)
 	}
-	return changed, nil
+	for name, r := range changed {
+		m[name] = r
+		known[name] = versions[name]
+	}
 }
 
 // Status is the client's state for /config_dump and /ready.
