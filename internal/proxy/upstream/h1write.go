@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // writeRequest writes req as HTTP/1.1 the way req.Write does for the
@@ -85,37 +87,29 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 }
 
 // plainRequest reports whether writeRequest can write req itself: the
-// shape H1Transport handles, an origin-form target, and header names and
-// values that need no cleaning.
+// shape H1Transport handles, an origin-form target, a valid Host, and header
+// names and values that are valid as they are (req.Write cleans or rejects
+// the others).
 func plainRequest(req *http.Request) bool {
 	if req.Method == "" || req.Method == http.MethodConnect || req.URL == nil || req.URL.Opaque != "" ||
 		req.ContentLength < 0 || len(req.TransferEncoding) > 0 || len(req.Trailer) > 0 {
 		return false
 	}
-	if !cleanValue(req.Host) || !cleanValue(req.URL.Host) || !cleanValue(req.Method) ||
-		strings.ContainsAny(req.Host, " \t") || strings.ContainsAny(req.URL.Host, " \t") || strings.ContainsAny(req.Method, " \t") {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if host == "" || !httpguts.ValidHostHeader(host) || strings.ContainsAny(host, "/%") || !httpguts.ValidHeaderFieldName(req.Method) {
 		return false
 	}
 	for k, vs := range req.Header {
-		if k == "" || !cleanValue(k) || strings.ContainsAny(k, " :") {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return false
 		}
 		for _, v := range vs {
-			if !cleanValue(v) {
+			if !httpguts.ValidHeaderFieldValue(v) {
 				return false
 			}
-		}
-	}
-	return true
-}
-
-// cleanValue reports whether s has no control characters that would end a
-// header line (req.Write rewrites those; writeRequest leaves such requests
-// to it).
-func cleanValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '\r' || c == '\n' || c == 0 {
-			return false
 		}
 	}
 	return true

@@ -64,6 +64,11 @@ func TestWriteRequestMatchesRequestWrite(t *testing.T) {
 			r.Header["X-Bad"] = []string{"a\r\nInjected: 1"}
 			return r
 		}, false},
+		{"host that net/http would clean", func() *http.Request {
+			r := newReq(t, "GET", "http://127.0.0.1:8080/", "")
+			r.Host = "a/b"
+			return r
+		}, false},
 		{"trailers", func() *http.Request {
 			r := newReq(t, "POST", "http://127.0.0.1:8080/", "x")
 			r.Trailer = http.Header{"X-T": nil}
