@@ -22,10 +22,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
 	"weft.dev/weft/internal/proxy/h1fast"
-
-	"golang.org/x/net/http2"
-
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
@@ -101,13 +99,15 @@ func New(opts Options) (*Listener, error) {
 			TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
 		},
 	}
-	h2 := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return l.dialer.DialContext(ctx, network, addr)
-		},
-		DisableCompression: true,
-		IdleConnTimeout:    90 * time.Second,
+	// h2c with prior knowledge to the app: HTTP/2 over plain TCP only.
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	h2 := &http.Transport{
+		Protocols:           &h2c,
+		DialContext:         l.dialer.DialContext,
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
 	}
 	l.h1 = &upstream.Forwarder{Transport: h1, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
 	l.h2 = &upstream.Forwarder{Transport: h2, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
@@ -154,7 +154,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		fast.Close()
 		srv.Close()
 		l.h1.Transport.(*upstream.H1Transport).CloseIdleConnections()
-		l.h2.Transport.(*http2.Transport).CloseIdleConnections()
+		l.h2.Transport.(*http.Transport).CloseIdleConnections()
 	})
 	defer stop()
 
