@@ -47,6 +47,10 @@ type Options struct {
 	// MaxDelay bounds how long events can postpone one (default 1s).
 	Debounce time.Duration
 	MaxDelay time.Duration
+	// Scope, if set, limits the services and addresses a proxy may
+	// register to what its certificate's credential allows; nil allows
+	// any service and only the stream's own peer address.
+	Scope ScopeFunc
 }
 
 // Server is the xDS server and the owner of the current mesh snapshot.
