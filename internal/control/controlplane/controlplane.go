@@ -140,8 +140,9 @@ func Run(ctx context.Context, opts Options) error {
 	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api")))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
 	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return xdsSrv.Proxies() })))
-	mux.Handle("/api/v1/tokens", apiserver.NewTokens(joinTokens, adminToken))
-	mux.Handle("/api/v1/tokens/", apiserver.NewTokens(joinTokens, adminToken))
+	tokenAPI := apiserver.NewTokens(joinTokens, adminToken)
+	mux.Handle("/api/v1/tokens", tokenAPI)
+	mux.Handle("/api/v1/tokens/", tokenAPI)
 	mux.Handle("GET /metrics", authed(adminToken, metricsHandler(metrics)))
 	apiSrv := &http.Server{Handler: mux, TLSConfig: tlsConf.Clone(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
