@@ -104,10 +104,10 @@ func Run(ctx context.Context, opts Options) error {
 	src := &identity.Source{}
 	kp := grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true})
 	// The CA connection authenticates the server only; the caller proves
-	// itself with the join token. Renewals present the current
-	// certificate instead, on a connection of their own.
-	caTLS := &tls.Config{RootCAs: roots, ServerName: controlServerName, MinVersion: tls.VersionTLS12}
-	caConn, err := grpc.NewClient(opts.Control, kp, grpc.WithTransportCredentials(credentials.NewTLS(caTLS)))
+	// itself with the join token.
+	caConn, err := grpc.NewClient(opts.Control, kp, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: roots, ServerName: controlServerName, MinVersion: tls.VersionTLS12,
+	})))
 	if err != nil {
 		return fmt.Errorf("control plane %s: %w", opts.Control, err)
 	}
@@ -143,7 +143,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("workload identity: %w", err)
 	}
-	fetcher := &identity.Fetcher{Conn: caConn, Token: opts.Token, ID: id, RenewTarget: opts.Control, RenewTLS: caTLS}
+	// Renewals present the current certificate instead of the token, on a
+	// connection of their own.
+	fetcher := &identity.Fetcher{Conn: caConn, Token: opts.Token, ID: id, RenewTarget: opts.Control,
+		RenewTLS: &tls.Config{RootCAs: roots, ServerName: controlServerName, MinVersion: tls.VersionTLS12}}
 	if err := fetchWithRetry(ctx, fetcher, src, log); err != nil {
 		return err
 	}
