@@ -28,6 +28,7 @@ import (
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/apiserver"
 	"weft.dev/weft/internal/control/store"
+	"weft.dev/weft/internal/control/tokens"
 )
 
 // Registered here only if no other test file of the package did.
@@ -99,6 +100,12 @@ func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", apiserver.New(st, apiTestToken, slog.New(slog.DiscardHandler)))
+	ts, err := tokens.Open(st, tokens.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/api/v1/tokens", apiserver.NewTokens(ts, apiTestToken))
+	mux.Handle("/api/v1/tokens/", apiserver.NewTokens(ts, apiTestToken))
 	// The mesh view the control plane derives from running workloads.
 	mux.HandleFunc("GET /api/v1/mesh", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, `{"services":[{"name":"orders","namespace":"shop","declared":false,"endpoints":[{},{}]},`+

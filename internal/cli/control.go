@@ -16,9 +16,10 @@ func newControlCmd(g *globalFlags) *cobra.Command {
 		Short: "Run the control plane (xDS, CA, API) with its state in --data-dir",
 		Long: `Run the control plane. On first start it creates its store, CA root and
 tokens under --data-dir; later starts reuse them. It writes the connection file
-(control.json), the trust bundle (ca.pem), the join token for proxies
-(join-token) and the admin token for the CLI (admin-token) into the data dir, so
-every other weft command on this machine finds it without flags.`,
+(control.json), the trust bundle (ca.pem), the default join token for proxies
+(join-token, namespace "default" only; see weft token) and the admin token for
+the CLI (admin-token) into the data dir, so every other weft command on this
+machine finds it without flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(os.Stderr)

@@ -77,6 +77,7 @@ func newRootCmd() *cobra.Command {
 		newGetCmd(g),
 		newDeleteCmd(g),
 		newProxyStatusCmd(g),
+		newTokenCmd(g),
 	)
 	return root
 }

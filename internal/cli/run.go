@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,7 +77,7 @@ func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error 
 	proxyURL := "http://" + addrs.Outbound
 	child := exec.Command(args[0], args[1:]...)
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
-	child.Env = append(schedtune.AppEnv(os.Environ()),
+	child.Env = append(appEnv(schedtune.AppEnv(os.Environ())),
 		"http_proxy="+proxyURL, "HTTP_PROXY="+proxyURL,
 		"https_proxy="+proxyURL, "HTTPS_PROXY="+proxyURL,
 		"grpc_proxy="+proxyURL,
@@ -119,6 +121,24 @@ func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error 
 		return exitError{code: ee.ExitCode()}
 	}
 	return childErr
+}
+
+// secretEnv are the variables through which weft itself takes secrets;
+// the app started by `weft run` never sees them.
+var secretEnv = []string{"WEFT_JOIN_TOKEN", "WEFT_ADMIN_TOKEN"}
+
+// appEnv is environ without weft's own secrets (secretEnv), whatever the
+// case of their names.
+func appEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if slices.ContainsFunc(secretEnv, func(s string) bool { return strings.EqualFold(s, name) }) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func waitOrKill(child *exec.Cmd, done <-chan error, grace time.Duration) error {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"go.uber.org/goleak"
 )
@@ -33,6 +37,18 @@ func (s *memStore) GetBlob(key string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.m[key], nil
+}
+
+func (s *memStore) BlobsWithPrefix(prefix string) (map[string][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]byte{}
+	for k, v := range s.m {
+		if strings.HasPrefix(k, prefix) {
+			out[k] = append([]byte(nil), v...)
+		}
+	}
+	return out, nil
 }
 
 func (s *memStore) PutBlob(key string, val []byte) error {
@@ -64,24 +80,53 @@ type csrOpts struct {
 
 func makeCSR(t *testing.T, key crypto.Signer, o csrOpts) []byte {
 	t.Helper()
+	der, err := makeCSRErr(key, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func makeCSRErr(key crypto.Signer, o csrOpts) ([]byte, error) {
 	tmpl := &x509.CertificateRequest{DNSNames: o.dns, IPAddresses: o.ips, EmailAddresses: o.emails}
 	for _, u := range o.uris {
 		pu, err := url.Parse(u)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		tmpl.URIs = append(tmpl.URIs, pu)
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 	if err != nil {
-		t.Fatalf("CreateCertificateRequest: %v", err)
+		return nil, fmt.Errorf("CreateCertificateRequest: %w", err)
 	}
-	return der
+	return der, nil
 }
 
 func newKey(t *testing.T) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// testGrant allows any service account of namespace default.
+var testGrant = Grant{TokenID: "0123456789abcdef", Namespace: "default"}
+
+func rsaKey(t *testing.T, bits int) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func ecKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(c, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,37 +139,73 @@ func TestSignCSR(t *testing.T) {
 	good := makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}})
 	badSig := append([]byte(nil), good...)
 	badSig[len(badSig)-1] ^= 0xff
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	ordersID := spiffeid.RequireFromString("spiffe://weft.local/ns/default/sa/orders")
+	expiry := time.Now().Add(10 * time.Minute)
 
 	tests := []struct {
-		name    string
-		csr     []byte
-		wantID  string
-		wantErr string
+		name       string
+		key        crypto.Signer // the CSR's key (default: key)
+		csr        csrOpts       // used unless raw is set
+		raw        []byte
+		grant      *Grant // default: testGrant
+		wantID     string
+		wantErr    string
+		wantReason string
+		wantTTL    time.Duration // default 1h
 	}{
-		{name: "valid", csr: good, wantID: "spiffe://weft.local/ns/default/sa/orders"},
-		{name: "valid digits and dashes", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/shop-2/sa/a1-b"}}), wantID: "spiffe://weft.local/ns/shop-2/sa/a1-b"},
-		{name: "wrong trust domain", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://evil.local/ns/default/sa/orders"}}), wantErr: "not in trust domain"},
-		{name: "path not ns/sa", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/workload/orders"}}), wantErr: "is not /ns/<namespace>/sa/<service-account>"},
-		{name: "path too long", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders/x"}}), wantErr: "is not /ns/"},
-		{name: "bad namespace", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/Default/sa/orders"}}), wantErr: "namespace \"Default\" is not a DNS-1123 label"},
-		{name: "bad service account", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/-orders"}}), wantErr: "service account \"-orders\""},
-		{name: "trust domain only", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local"}}), wantErr: "is not /ns/"},
-		{name: "not spiffe", csr: makeCSR(t, key, csrOpts{uris: []string{"https://weft.local/ns/default/sa/orders"}}), wantErr: "scheme is missing or invalid"},
-		{name: "extra DNS SAN", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}, dns: []string{"orders"}}), wantErr: "DNS SANs"},
-		{name: "IP SAN", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}, ips: []net.IP{net.IPv4(127, 0, 0, 1)}}), wantErr: "IP SANs"},
-		{name: "email SAN", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}, emails: []string{"a@b.c"}}), wantErr: "email SANs"},
-		{name: "no URI SAN", csr: makeCSR(t, key, csrOpts{}), wantErr: "0 URI SANs"},
-		{name: "two URI SANs", csr: makeCSR(t, key, csrOpts{uris: []string{"spiffe://weft.local/ns/a/sa/b", "spiffe://weft.local/ns/a/sa/c"}}), wantErr: "2 URI SANs"},
-		{name: "bad signature", csr: badSig, wantErr: "CSR signature"},
-		{name: "garbage", csr: []byte("not a csr"), wantErr: "parsing CSR"},
+		{name: "valid", raw: good, wantID: "spiffe://weft.local/ns/default/sa/orders"},
+		{name: "valid digits and dashes", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/shop-2/sa/a1-b"}}, grant: &Grant{TokenID: "0123456789abcdef", Namespace: "shop-2"}, wantID: "spiffe://weft.local/ns/shop-2/sa/a1-b"},
+		{name: "P-384", key: ecKey(t, elliptic.P384()), csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}}, wantID: "spiffe://weft.local/ns/default/sa/orders"},
+		{name: "RSA-2048", key: rsaKey(t, 2048), csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}}, wantID: "spiffe://weft.local/ns/default/sa/orders"},
+		{name: "Ed25519", key: edKey, csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}}, wantID: "spiffe://weft.local/ns/default/sa/orders"},
+		{name: "service account allowed", raw: good, grant: &Grant{TokenID: "0123456789abcdef", Namespace: "default", ServiceAccount: "orders"}, wantID: "spiffe://weft.local/ns/default/sa/orders"},
+		{name: "renewal of the same ID", raw: good, grant: &Grant{TokenID: "0123456789abcdef", Namespace: "default", ID: ordersID}, wantID: "spiffe://weft.local/ns/default/sa/orders"},
+		{name: "token expiry bounds the certificate", raw: good, grant: &Grant{TokenID: "0123456789abcdef", Namespace: "default", NotAfter: expiry}, wantID: "spiffe://weft.local/ns/default/sa/orders", wantTTL: 10 * time.Minute},
+
+		{name: "wrong namespace", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/shop/sa/orders"}}, wantErr: `allows namespace "default" only`, wantReason: ReasonNamespace},
+		{name: "service account not allowed", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/payments"}}, grant: &Grant{TokenID: "0123456789abcdef", Namespace: "default", ServiceAccount: "orders"}, wantErr: `allows service account "orders" only`, wantReason: ReasonServiceAccount},
+		{name: "control identity", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/weft-system/sa/weft-control"}}, grant: &Grant{TokenID: "0123456789abcdef", Namespace: "weft-system"}, wantErr: "control plane's namespace", wantReason: ReasonControlIdentity},
+		{name: "renewal of another ID", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/payments"}}, grant: &Grant{TokenID: "0123456789abcdef", Namespace: "default", ID: ordersID}, wantErr: "client certificate is spiffe://weft.local/ns/default/sa/orders", wantReason: ReasonRenewalIdentity},
+		{name: "P-224 key", key: ecKey(t, elliptic.P224()), csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}}, wantErr: "ECDSA P-224", wantReason: ReasonWeakKey},
+		{name: "RSA-1024 key", key: rsaKey(t, 1024), csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}}, wantErr: "RSA-1024", wantReason: ReasonWeakKey},
+		{name: "wrong trust domain", csr: csrOpts{uris: []string{"spiffe://evil.local/ns/default/sa/orders"}}, wantErr: "not in trust domain", wantReason: ReasonTrustDomain},
+		{name: "path not ns/sa", csr: csrOpts{uris: []string{"spiffe://weft.local/workload/orders"}}, wantErr: "is not /ns/<namespace>/sa/<service-account>", wantReason: ReasonSPIFFEID},
+		{name: "path too long", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders/x"}}, wantErr: "is not /ns/", wantReason: ReasonSPIFFEID},
+		{name: "bad namespace", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/Default/sa/orders"}}, wantErr: "namespace \"Default\" is not a DNS-1123 label", wantReason: ReasonSPIFFEID},
+		{name: "bad service account", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/-orders"}}, wantErr: "service account \"-orders\"", wantReason: ReasonSPIFFEID},
+		{name: "trust domain only", csr: csrOpts{uris: []string{"spiffe://weft.local"}}, wantErr: "is not /ns/", wantReason: ReasonSPIFFEID},
+		{name: "not spiffe", csr: csrOpts{uris: []string{"https://weft.local/ns/default/sa/orders"}}, wantErr: "scheme is missing or invalid", wantReason: ReasonSPIFFEID},
+		{name: "extra DNS SAN", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}, dns: []string{"orders"}}, wantErr: "DNS SANs", wantReason: ReasonSAN},
+		{name: "IP SAN", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}, ips: []net.IP{net.IPv4(127, 0, 0, 1)}}, wantErr: "IP SANs", wantReason: ReasonSAN},
+		{name: "email SAN", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/orders"}, emails: []string{"a@b.c"}}, wantErr: "email SANs", wantReason: ReasonSAN},
+		{name: "no URI SAN", csr: csrOpts{}, wantErr: "0 URI SANs", wantReason: ReasonSAN},
+		{name: "two URI SANs", csr: csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/b", "spiffe://weft.local/ns/default/sa/c"}}, wantErr: "2 URI SANs", wantReason: ReasonSAN},
+		{name: "bad signature", raw: badSig, wantErr: "CSR signature", wantReason: ReasonCSRMalformed},
+		{name: "garbage", raw: []byte("not a csr"), wantErr: "parsing CSR", wantReason: ReasonCSRMalformed},
 	}
 	bundle := x509bundle.FromX509Authorities(c.TrustDomain(), c.Bundle())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			chain, id, err := c.SignCSR(tt.csr, time.Hour)
+			k := tt.key
+			if k == nil {
+				k = key
+			}
+			der := tt.raw
+			if der == nil {
+				der = makeCSR(t, k, tt.csr)
+			}
+			g := testGrant
+			if tt.grant != nil {
+				g = *tt.grant
+			}
+			chain, id, err := c.SignCSR(der, time.Hour, g)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("SignCSR error = %v, want containing %q", err, tt.wantErr)
+				}
+				if got := reasonOf(err); got != tt.wantReason {
+					t.Errorf("reason = %q, want %q", got, tt.wantReason)
 				}
 				return
 			}
@@ -141,35 +222,65 @@ func TestSignCSR(t *testing.T) {
 			if gotID != id {
 				t.Errorf("verified id = %s, want %s", gotID, id)
 			}
+			checkSVIDShape(t, chain, k)
 			leaf := chain[0]
-			if want := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment; leaf.KeyUsage != want {
-				t.Errorf("KeyUsage = %v, want %v", leaf.KeyUsage, want)
+			if diff := cmp.Diff([]string{"weft-token:" + g.TokenID}, leaf.Subject.OrganizationalUnit); diff != "" {
+				t.Errorf("Subject.OU (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff([]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, leaf.ExtKeyUsage); diff != "" {
-				t.Errorf("ExtKeyUsage (-want +got):\n%s", diff)
+			want := tt.wantTTL
+			if want == 0 {
+				want = time.Hour
 			}
-			if diff := cmp.Diff([]string{"weft"}, leaf.Subject.Organization); diff != "" {
-				t.Errorf("Subject.O (-want +got):\n%s", diff)
-			}
-			if leaf.IsCA {
-				t.Error("leaf is a CA")
-			}
-			if d := leaf.NotAfter.Sub(leaf.NotBefore); d < time.Hour || d > time.Hour+2*time.Minute {
-				t.Errorf("validity = %v, want ~1h1m", d)
+			if d := time.Until(leaf.NotAfter); d < want-time.Minute || d > want {
+				t.Errorf("expires in %v, want ~%v", d, want)
 			}
 			if leaf.SerialNumber.BitLen() < 64 {
 				t.Errorf("serial %v looks too short", leaf.SerialNumber)
 			}
-			if !key.PublicKey.Equal(leaf.PublicKey) {
+			if !k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(leaf.PublicKey) {
 				t.Error("leaf public key is not the CSR's")
 			}
 		})
 	}
 }
 
+// checkSVIDShape asserts the X.509-SVID rules for a leaf (go-spiffe's
+// x509svid parser enforces them) plus weft's own: digitalSignature only,
+// serverAuth and clientAuth.
+func checkSVIDShape(t *testing.T, chain []*x509.Certificate, key crypto.Signer) {
+	t.Helper()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var certDER []byte
+	for _, c := range chain {
+		certDER = append(certDER, c.Raw...)
+	}
+	if _, err := x509svid.ParseRaw(certDER, keyDER); err != nil {
+		t.Errorf("x509svid.ParseRaw: %v", err)
+	}
+	leaf := chain[0]
+	if len(leaf.URIs) != 1 || len(leaf.DNSNames)+len(leaf.IPAddresses)+len(leaf.EmailAddresses) != 0 {
+		t.Errorf("SANs: URIs %v DNS %v IP %v email %v, want exactly one URI", leaf.URIs, leaf.DNSNames, leaf.IPAddresses, leaf.EmailAddresses)
+	}
+	if leaf.KeyUsage != x509.KeyUsageDigitalSignature {
+		t.Errorf("KeyUsage = %v, want digitalSignature only", leaf.KeyUsage)
+	}
+	if diff := cmp.Diff([]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, leaf.ExtKeyUsage); diff != "" {
+		t.Errorf("ExtKeyUsage (-want +got):\n%s", diff)
+	}
+	if !leaf.BasicConstraintsValid || leaf.IsCA {
+		t.Errorf("BasicConstraints valid=%v CA=%v, want present with CA=false", leaf.BasicConstraintsValid, leaf.IsCA)
+	}
+	if diff := cmp.Diff([]string{"weft"}, leaf.Subject.Organization); diff != "" {
+		t.Errorf("Subject.O (-want +got):\n%s", diff)
+	}
+}
+
 func TestSignCSRDefaultTTL(t *testing.T) {
 	c, _ := newTestCA(t, "weft.local")
-	chain, _, err := c.SignCSR(makeCSR(t, newKey(t), csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/x"}}), 0)
+	chain, _, err := c.SignCSR(makeCSR(t, newKey(t), csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/x"}}), 0, testGrant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +299,7 @@ func TestRootSurvivesRestart(t *testing.T) {
 		t.Fatal("root changed across restart")
 	}
 	// A leaf signed before the restart still verifies against the new bundle.
-	chain, _, err := c1.SignCSR(makeCSR(t, newKey(t), csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/x"}}), 0)
+	chain, _, err := c1.SignCSR(makeCSR(t, newKey(t), csrOpts{uris: []string{"spiffe://weft.local/ns/default/sa/x"}}), 0, testGrant)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,14 @@ package ca
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -14,6 +17,8 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"weft.dev/weft/internal/control/tokens"
 )
 
 // DefaultTTL is the lifetime of a workload certificate when none is given.
@@ -23,29 +28,71 @@ const DefaultTTL = 24 * time.Hour
 const serverCertTTL = 365 * 24 * time.Hour
 
 // ControlNamespace and ControlServiceAccount name the control plane's own
-// identity: spiffe://<td>/ns/weft-system/sa/weft-control.
+// identity: spiffe://<td>/ns/weft-system/sa/weft-control. The CA never
+// signs a CSR in ControlNamespace.
 const (
-	ControlNamespace      = "weft-system"
+	ControlNamespace      = tokens.ReservedNamespace
 	ControlServiceAccount = "weft-control"
 )
 
-// SignCSR verifies a PKCS#10 request and signs it into an X.509-SVID valid
-// for ttl (DefaultTTL if ttl <= 0), never past the root's own expiry.
+// RSA key sizes accepted in a CSR. Larger keys are refused before their
+// signature is checked, which bounds the CPU a request can cost.
+const (
+	minRSABits = 2048
+	maxRSABits = 8192
+)
+
+// Grant is what the credential behind a certificate request allows.
+type Grant struct {
+	// TokenID is the join token the certificate is issued for; the CA
+	// records it in the certificate (tokens.CertOU). Required.
+	TokenID string
+	// Namespace is the only namespace that may be requested. Required.
+	Namespace string
+	// ServiceAccount, if set, is the only service account that may be
+	// requested.
+	ServiceAccount string
+	// ID, if set (a renewal), is the only SPIFFE ID that may be requested.
+	ID spiffeid.ID
+	// NotAfter, if set, bounds the certificate's validity (the token's
+	// expiry).
+	NotAfter time.Time
+}
+
+// SignCSR verifies a PKCS#10 request against what g allows and signs it
+// into an X.509-SVID valid for ttl (DefaultTTL if ttl <= 0), never past
+// g.NotAfter or the root's own expiry. Every refusal is a *RefusalError.
 //
-// The request must be self-signed correctly and carry exactly one URI SAN:
-// a SPIFFE ID in the CA's trust domain with the path /ns/<ns>/sa/<sa>, both
-// DNS-1123 labels. DNS, IP and email SANs are refused. The returned chain
-// holds the leaf first; the root is not included (it is in Bundle).
-func (c *CA) SignCSR(csrDER []byte, ttl time.Duration) ([]*x509.Certificate, spiffeid.ID, error) {
+// The request must carry a key of at least 128-bit strength (ECDSA P-256,
+// P-384 or P-521, RSA of 2048 to 8192 bits, or Ed25519), be self-signed
+// correctly and carry exactly one URI SAN: a SPIFFE ID in the CA's trust
+// domain with the path /ns/<ns>/sa/<sa>, both DNS-1123 labels, never in
+// ControlNamespace. DNS, IP and email SANs are refused.
+//
+// The leaf follows the X.509-SVID specification: the one URI SAN, CA=false,
+// key usage digitalSignature only, extended key usage serverAuth and
+// clientAuth. Its subject is O=weft, OU=weft-token:<g.TokenID>; nothing of
+// the CSR's subject is copied. The returned chain holds the leaf first; the
+// root is not included (it is in Bundle).
+func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certificate, spiffeid.ID, error) {
+	if g.TokenID == "" || g.Namespace == "" {
+		return nil, spiffeid.ID{}, errors.New("ca: grant without token or namespace")
+	}
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
-		return nil, spiffeid.ID{}, fmt.Errorf("parsing CSR: %w", err)
+		return nil, spiffeid.ID{}, refuse(ReasonCSRMalformed, "parsing CSR: %w", err)
+	}
+	if err := checkKey(csr.PublicKey); err != nil {
+		return nil, spiffeid.ID{}, err
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return nil, spiffeid.ID{}, fmt.Errorf("CSR signature: %w", err)
+		return nil, spiffeid.ID{}, refuse(ReasonCSRMalformed, "CSR signature: %w", err)
 	}
 	id, err := c.csrID(csr)
 	if err != nil {
+		return nil, spiffeid.ID{}, err
+	}
+	if err := g.allows(id); err != nil {
 		return nil, spiffeid.ID{}, err
 	}
 	if ttl <= 0 {
@@ -56,18 +103,22 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration) ([]*x509.Certificate, spi
 	if notAfter.After(c.root.NotAfter) {
 		notAfter = c.root.NotAfter
 	}
+	if !g.NotAfter.IsZero() && notAfter.After(g.NotAfter) {
+		notAfter = g.NotAfter
+	}
 	serial, err := newSerial()
 	if err != nil {
 		return nil, spiffeid.ID{}, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{Organization: []string{"weft"}},
+		Subject:               pkix.Name{Organization: []string{"weft"}, OrganizationalUnit: []string{tokens.CertOU(g.TokenID)}},
 		NotBefore:             now.Add(-time.Minute),
 		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
+		IsCA:                  false,
 		URIs:                  []*url.URL{id.URL()},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.root, csr.PublicKey, c.rootKey)
@@ -81,29 +132,77 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration) ([]*x509.Certificate, spi
 	return []*x509.Certificate{leaf}, id, nil
 }
 
+// allows checks a requested workload ID against the grant.
+func (g Grant) allows(id spiffeid.ID) error {
+	ns, sa, _ := workloadNames(id)
+	switch {
+	case ns == ControlNamespace:
+		return refuse(ReasonControlIdentity, "%s is in the control plane's namespace %q, which no workload may have", id, ControlNamespace)
+	case !g.ID.IsZero() && id != g.ID:
+		return refuse(ReasonRenewalIdentity, "renewal CSR asks for %s, but the client certificate is %s", id, g.ID)
+	case ns != g.Namespace:
+		return refuse(ReasonNamespace, "%s: join token %s allows namespace %q only", id, g.TokenID, g.Namespace)
+	case g.ServiceAccount != "" && sa != g.ServiceAccount:
+		return refuse(ReasonServiceAccount, "%s: join token %s allows service account %q only", id, g.TokenID, g.ServiceAccount)
+	}
+	return nil
+}
+
+// checkKey accepts ECDSA P-256/P-384/P-521, RSA of minRSABits to
+// maxRSABits, and Ed25519.
+func checkKey(pub any) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return nil
+		}
+		return refuse(ReasonWeakKey, "CSR key is ECDSA %s: want P-256, P-384 or P-521", k.Curve.Params().Name)
+	case *rsa.PublicKey:
+		if b := k.N.BitLen(); b < minRSABits || b > maxRSABits {
+			return refuse(ReasonWeakKey, "CSR key is RSA-%d: want %d to %d bits (or ECDSA P-256)", b, minRSABits, maxRSABits)
+		}
+		return nil
+	case ed25519.PublicKey:
+		return nil
+	}
+	return refuse(ReasonWeakKey, "CSR key type %T is not accepted: want ECDSA P-256, P-384, P-521, RSA >= %d bits or Ed25519", pub, minRSABits)
+}
+
 // csrID checks the SANs of csr and returns its SPIFFE ID.
 func (c *CA) csrID(csr *x509.CertificateRequest) (spiffeid.ID, error) {
 	switch {
 	case len(csr.DNSNames) > 0:
-		return spiffeid.ID{}, fmt.Errorf("CSR has DNS SANs %q: only one SPIFFE URI SAN is allowed", csr.DNSNames)
+		return spiffeid.ID{}, refuse(ReasonSAN, "CSR has DNS SANs %q: only one SPIFFE URI SAN is allowed", csr.DNSNames)
 	case len(csr.IPAddresses) > 0:
-		return spiffeid.ID{}, fmt.Errorf("CSR has IP SANs %v: only one SPIFFE URI SAN is allowed", csr.IPAddresses)
+		return spiffeid.ID{}, refuse(ReasonSAN, "CSR has IP SANs %v: only one SPIFFE URI SAN is allowed", csr.IPAddresses)
 	case len(csr.EmailAddresses) > 0:
-		return spiffeid.ID{}, fmt.Errorf("CSR has email SANs %q: only one SPIFFE URI SAN is allowed", csr.EmailAddresses)
+		return spiffeid.ID{}, refuse(ReasonSAN, "CSR has email SANs %q: only one SPIFFE URI SAN is allowed", csr.EmailAddresses)
 	case len(csr.URIs) != 1:
-		return spiffeid.ID{}, fmt.Errorf("CSR has %d URI SANs, want exactly one SPIFFE ID", len(csr.URIs))
+		return spiffeid.ID{}, refuse(ReasonSAN, "CSR has %d URI SANs, want exactly one SPIFFE ID", len(csr.URIs))
 	}
 	id, err := spiffeid.FromURI(csr.URIs[0])
 	if err != nil {
-		return spiffeid.ID{}, fmt.Errorf("CSR URI SAN %q: %w", csr.URIs[0], err)
+		return spiffeid.ID{}, refuse(ReasonSPIFFEID, "CSR URI SAN %q: %w", csr.URIs[0], err)
 	}
 	if !id.MemberOf(c.td) {
-		return spiffeid.ID{}, fmt.Errorf("CSR SPIFFE ID %q is not in trust domain %q", id, c.td.Name())
+		return spiffeid.ID{}, refuse(ReasonTrustDomain, "CSR SPIFFE ID %q is not in trust domain %q", id, c.td.Name())
 	}
-	if err := checkWorkloadPath(id.Path()); err != nil {
-		return spiffeid.ID{}, fmt.Errorf("CSR SPIFFE ID %q: %w", id, err)
+	if _, _, err := workloadNames(id); err != nil {
+		return spiffeid.ID{}, refuse(ReasonSPIFFEID, "CSR SPIFFE ID %q: %w", id, err)
 	}
 	return id, nil
+}
+
+// workloadNames returns the namespace and service account of a workload
+// ID, which must be exactly /ns/<namespace>/sa/<service-account> (go-spiffe
+// has already checked the path's characters).
+func workloadNames(id spiffeid.ID) (ns, sa string, err error) {
+	if err := checkWorkloadPath(id.Path()); err != nil {
+		return "", "", err
+	}
+	seg := strings.Split(id.Path(), "/")
+	return seg[2], seg[4], nil
 }
 
 // checkWorkloadPath accepts exactly /ns/<namespace>/sa/<service-account>.

@@ -27,6 +27,7 @@ import (
 	"weft.dev/weft/internal/control/ca"
 	"weft.dev/weft/internal/control/registry"
 	"weft.dev/weft/internal/control/store"
+	"weft.dev/weft/internal/control/tokens"
 	"weft.dev/weft/internal/control/xds"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
@@ -73,10 +74,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("starting CA: %w", err)
 	}
-	joinToken, err := ensureToken(opts.DataDir, connfile.JoinTokenFile)
+	joinTokens, err := tokens.Open(st, tokens.Options{Logger: log.With("component", "tokens")})
 	if err != nil {
 		return err
 	}
+	if err := ensureJoinToken(joinTokens, opts.DataDir, log); err != nil {
+		return err
+	}
+	metrics := newMetrics()
 	adminToken, err := ensureToken(opts.DataDir, connfile.AdminTokenFile)
 	if err != nil {
 		return err
@@ -89,7 +94,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds")})
+	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds"), Scope: joinTokens.Scope})
 
 	serverCert, err := authority.ServerCertificate([]string{ServerName, "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
 	if err != nil {
@@ -125,12 +130,20 @@ func Run(ctx context.Context, opts Options) error {
 	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopXDS()
 	xdsSrv.Register(xdsCtx, grpcSrv)
-	weftv1.RegisterCertificateAuthorityServer(grpcSrv, ca.NewService(authority, joinToken, opts.CertTTL))
+	caSvc, err := ca.NewService(authority, ca.ServiceOptions{Tokens: joinTokens, TTL: opts.CertTTL, Registerer: metrics, Logger: log.With("component", "ca")})
+	if err != nil {
+		return err
+	}
+	weftv1.RegisterCertificateAuthorityServer(grpcSrv, caSvc)
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api")))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
 	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return xdsSrv.Proxies() })))
+	tokenAPI := apiserver.NewTokens(joinTokens, adminToken)
+	mux.Handle("/api/v1/tokens", tokenAPI)
+	mux.Handle("/api/v1/tokens/", tokenAPI)
+	mux.Handle("GET /metrics", authed(adminToken, metricsHandler(metrics)))
 	apiSrv := &http.Server{Handler: mux, TLSConfig: tlsConf.Clone(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	conn := connfile.Connection{XDS: xdsLn.Addr().String(), API: apiLn.Addr().String(), TrustDomain: authority.TrustDomain().String(), PID: os.Getpid()}

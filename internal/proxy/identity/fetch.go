@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
@@ -16,24 +17,38 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
-// Fetcher obtains SVIDs from the control plane's CA.
+// Fetcher obtains SVIDs from the control plane's CA. The first certificate
+// is requested with the join token; renewals present the current
+// certificate as the TLS client certificate instead, so that after the
+// first certificate the proxy no longer needs the token. A Fetcher is not
+// safe for concurrent use (Rotate is its only user after the first Fetch).
 type Fetcher struct {
-	// Conn reaches the control plane.
+	// Conn reaches the control plane with server-authenticated TLS; the
+	// first certificate is requested on it with Token.
 	Conn grpc.ClientConnInterface
-	// Token is the join token.
+	// Token is the join token. With RenewTLS set, Fetch forgets it once it
+	// has installed the first certificate.
 	Token string
 	// ID is the identity to request.
 	ID spiffeid.ID
+	// RenewTarget and RenewTLS, if RenewTLS is set, are how renewals reach
+	// the CA: a new connection to RenewTarget with RenewTLS (which must
+	// verify the server) plus the current certificate as client
+	// certificate. Without them every Fetch presents Token.
+	RenewTarget string
+	RenewTLS    *tls.Config
 }
 
 // Fetch generates a fresh key, sends a CSR for f.ID and installs the signed
 // SVID and the trust bundle into src. The private key never leaves the
-// process.
+// process. If src holds an unexpired certificate and renewal is configured,
+// the request is authenticated with that certificate, else with the token.
 func (f *Fetcher) Fetch(ctx context.Context, src *Source) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -50,8 +65,18 @@ func (f *Fetcher) Fetch(ctx context.Context, src *Source) error {
 	if err != nil {
 		return fmt.Errorf("creating CSR: %w", err)
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+f.Token)
-	resp, err := weftv1.NewCertificateAuthorityClient(f.Conn).Sign(ctx, &weftv1.SignRequest{CsrDer: csr})
+	renewing := false
+	var resp *weftv1.SignResponse
+	if cur, cerr := src.GetX509SVID(); cerr == nil && f.RenewTLS != nil && time.Now().Before(src.Expiry()) {
+		renewing = true
+		resp, err = f.renew(ctx, cur, csr)
+	} else {
+		if f.Token == "" {
+			return fmt.Errorf("requesting certificate for %s: no join token, and no valid certificate to renew with", f.ID)
+		}
+		tctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+f.Token)
+		resp, err = weftv1.NewCertificateAuthorityClient(f.Conn).Sign(tctx, &weftv1.SignRequest{CsrDer: csr})
+	}
 	if err != nil {
 		return fmt.Errorf("requesting certificate for %s: %w", f.ID, err)
 	}
@@ -89,7 +114,29 @@ func (f *Fetcher) Fetch(ctx context.Context, src *Source) error {
 		return fmt.Errorf("issued certificate does not verify against the trust bundle: %w", err)
 	}
 	src.Set(&x509svid.SVID{ID: id, Certificates: chain, PrivateKey: key}, bundle)
+	if !renewing && f.RenewTLS != nil {
+		f.Token = ""
+	}
 	return nil
+}
+
+// renew sends csr on a new connection that presents cur as the client
+// certificate. A new connection each time: a TLS client certificate is
+// fixed at the handshake, and renewals are rare.
+func (f *Fetcher) renew(ctx context.Context, cur *x509svid.SVID, csr []byte) (*weftv1.SignResponse, error) {
+	cert := tls.Certificate{PrivateKey: cur.PrivateKey, Leaf: cur.Certificates[0]}
+	for _, c := range cur.Certificates {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	conf := f.RenewTLS.Clone()
+	conf.Certificates = []tls.Certificate{cert}
+	conf.GetClientCertificate = nil
+	conn, err := grpc.NewClient(f.RenewTarget, grpc.WithTransportCredentials(credentials.NewTLS(conf)))
+	if err != nil {
+		return nil, fmt.Errorf("renewal connection to %s: %w", f.RenewTarget, err)
+	}
+	defer conn.Close()
+	return weftv1.NewCertificateAuthorityClient(conn).Sign(ctx, &weftv1.SignRequest{CsrDer: csr})
 }
 
 // Rotate renews the SVID in src at half of its lifetime until ctx ends,

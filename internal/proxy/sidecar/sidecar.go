@@ -143,7 +143,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("workload identity: %w", err)
 	}
-	fetcher := &identity.Fetcher{Conn: caConn, Token: opts.Token, ID: id}
+	// Renewals present the current certificate instead of the token, on a
+	// connection of their own.
+	fetcher := &identity.Fetcher{Conn: caConn, Token: opts.Token, ID: id, RenewTarget: opts.Control,
+		RenewTLS: &tls.Config{RootCAs: roots, ServerName: controlServerName, MinVersion: tls.VersionTLS12}}
 	if err := fetchWithRetry(ctx, fetcher, src, log); err != nil {
 		return err
 	}
