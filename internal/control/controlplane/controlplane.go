@@ -128,7 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 	weftv1.RegisterCertificateAuthorityServer(grpcSrv, ca.NewService(authority, joinToken, opts.CertTTL))
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api")))
+	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api"), apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String()}))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
 	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return xdsSrv.Proxies() })))
 	apiSrv := &http.Server{Handler: mux, TLSConfig: tlsConf.Clone(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
