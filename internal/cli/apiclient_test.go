@@ -98,7 +98,7 @@ func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", apiserver.New(st, apiTestToken, slog.New(slog.DiscardHandler), apiserver.Options{TrustDomain: "cluster.local"}))
+	mux.Handle("/api/v1/", apiserver.New(st, apiTestToken, slog.New(slog.DiscardHandler), apiserver.Options{TrustDomain: "example.org"}))
 	// The mesh view the control plane derives from running workloads.
 	mux.HandleFunc("GET /api/v1/mesh", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, `{"services":[{"name":"orders","namespace":"shop","declared":false,"endpoints":[{},{}]},`+
