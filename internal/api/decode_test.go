@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -254,16 +253,38 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"List"}]}`))
 	f.Add([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {selector: {a: b}, ports: [{port: 0}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		objs, err := Decode(data)
+		objs, err := DecodeLocated(data)
 		if err != nil {
+			// Every error says where: the document, and for an
+			// invalid object the field.
+			if !strings.HasPrefix(err.Error(), "document ") {
+				t.Fatalf("error does not name the document: %v", err)
+			}
+			var inv *InvalidError
+			if errors.As(err, &inv) && (len(inv.Errors) == 0 || inv.Errors[0].Field == "") {
+				t.Fatalf("invalid object without a field: %v", err)
+			}
 			return
 		}
 		for _, o := range objs {
-			if err := Validate(o); err != nil {
+			if !strings.HasPrefix(o.Where, "document ") {
+				t.Fatalf("object located at %q", o.Where)
+			}
+			if err := Validate(o.Object); err != nil {
 				t.Fatalf("decoded object fails validation: %v", err)
 			}
-			if _, err := json.Marshal(o); err != nil {
+			if err := CheckSupported(o.Object); err != nil {
+				var inv *InvalidError
+				if !errors.As(err, &inv) || len(inv.Errors) == 0 || inv.Errors[0].Field == "" {
+					t.Fatalf("unsupported object without a field: %v", err)
+				}
+			}
+			b, err := Marshal(o.Object)
+			if err != nil {
 				t.Fatalf("decoded object does not marshal: %v", err)
+			}
+			if _, err := Decode(b); err != nil {
+				t.Fatalf("decoded object does not decode again: %v\n%s", err, b)
 			}
 		}
 	})
