@@ -211,9 +211,13 @@ func decodeObject(j []byte, h header) (Object, error) {
 			var fe sigsjson.FieldError
 			if errors.As(se, &fe) {
 				msg := strings.TrimSpace(strings.TrimSuffix(se.Error(), fmt.Sprintf("%q", fe.FieldPath())))
-				e.add(fieldPath(fe.FieldPath()), "%s", msg)
+				p := fieldPath(fe.FieldPath())
+				if p == "" {
+					p = `""` // a key that is the empty string
+				}
+				e.add(p, "%s", msg)
 			} else {
-				e.add("", "%s", se.Error())
+				e.add("(object)", "%s", se.Error())
 			}
 		}
 		return nil, &InvalidError{Kind: info.Kind, Name: h.Metadata.Name, Errors: e}
