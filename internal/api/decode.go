@@ -28,11 +28,32 @@ const maxDocumentSize = 4 << 20
 //
 //	document 2: HTTPRoute "web": spec.rules[0].backendRefs[1].weight: must be between 0 and 1000000
 func Decode(data []byte) ([]Object, error) {
+	located, err := DecodeLocated(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Object, len(located))
+	for i, l := range located {
+		out[i] = l.Object
+	}
+	return out, nil
+}
+
+// Located is a decoded object and where it was found in its input, e.g.
+// "document 2" or "document 1: items[3]".
+type Located struct {
+	Object Object
+	Where  string
+}
+
+// DecodeLocated is Decode that also says where each object was found, so
+// that later checks can name the document too.
+func DecodeLocated(data []byte) ([]Located, error) {
 	docs, err := splitDocuments(data)
 	if err != nil {
 		return nil, err
 	}
-	var out []Object
+	var out []Located
 	seen := map[Key]string{}
 	for i, doc := range docs {
 		where := fmt.Sprintf("document %d", i+1)
@@ -46,7 +67,7 @@ func Decode(data []byte) ([]Object, error) {
 				return nil, fmt.Errorf("%s: %s %q: duplicates %s", o.where, k.Kind, k.Name, prev)
 			}
 			seen[k] = o.where
-			out = append(out, o.obj)
+			out = append(out, Located{o.obj, o.where})
 		}
 	}
 	return out, nil
@@ -190,9 +211,13 @@ func decodeObject(j []byte, h header) (Object, error) {
 			var fe sigsjson.FieldError
 			if errors.As(se, &fe) {
 				msg := strings.TrimSpace(strings.TrimSuffix(se.Error(), fmt.Sprintf("%q", fe.FieldPath())))
-				e.add(fieldPath(fe.FieldPath()), "%s", msg)
+				p := fieldPath(fe.FieldPath())
+				if p == "" {
+					p = `""` // a key that is the empty string
+				}
+				e.add(p, "%s", msg)
 			} else {
-				e.add("", "%s", se.Error())
+				e.add("(object)", "%s", se.Error())
 			}
 		}
 		return nil, &InvalidError{Kind: info.Kind, Name: h.Metadata.Name, Errors: e}

@@ -9,6 +9,19 @@ import (
 // version of weft.
 const notYet = "is valid Gateway API/weft configuration but not enforced by this version of weft; refusing it rather than silently ignoring it"
 
+// noHostnames explains why hostnames are refused on a route.
+const noHostnames = "must be empty: a route attached to a Service (GAMMA) applies to requests for that Service whatever their Host, so hostnames would be ignored; weft has no Gateways yet, where hostnames apply"
+
+// checkParents refuses Gateway parents: weft has no gateways yet, so a
+// route attached to one would be stored and never take effect.
+func checkParents(e *errs, refs []gatewayv1.ParentReference) {
+	for i, ref := range refs {
+		if ref.Kind == nil || string(*ref.Kind) == "Gateway" {
+			e.add(fieldPath("spec.parentRefs").index(i), "a Gateway parent "+notYet+": weft has no gateways yet; attach the route to a Service (group \"\", kind Service)")
+		}
+	}
+}
+
 // CheckSupported reports fields that pass validation but that this version
 // of weft does not act on yet. The control plane refuses such objects: a
 // route whose regular expression were read as a prefix, or an authorization
@@ -17,6 +30,10 @@ func CheckSupported(o Object) error {
 	var e errs
 	switch o := o.(type) {
 	case *gatewayv1.HTTPRoute:
+		checkParents(&e, o.Spec.ParentRefs)
+		if len(o.Spec.Hostnames) > 0 {
+			e.add("spec.hostnames", noHostnames)
+		}
 		for i, rule := range o.Spec.Rules {
 			rp := fieldPath("spec.rules").index(i)
 			if len(rule.Filters) > 0 {
@@ -52,6 +69,10 @@ func CheckSupported(o Object) error {
 			}
 		}
 	case *gatewayv1.GRPCRoute:
+		checkParents(&e, o.Spec.ParentRefs)
+		if len(o.Spec.Hostnames) > 0 {
+			e.add("spec.hostnames", noHostnames)
+		}
 		for i, rule := range o.Spec.Rules {
 			rp := fieldPath("spec.rules").index(i)
 			if len(rule.Filters) > 0 {

@@ -87,6 +87,15 @@ type DestinationPolicy struct {
 
 	// Spec is the policy.
 	Spec DestinationPolicySpec `json:"spec"`
+	// Status is computed by the control plane when the policy is read;
+	// it is never stored.
+	Status *PolicyStatus `json:"status,omitempty"`
+}
+
+// PolicyStatus is the status of a policy: Gateway API policy conditions
+// (type Accepted, reasons Accepted and TargetNotFound).
+type PolicyStatus struct {
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // DestinationPolicySpec is the body of a DestinationPolicy.

@@ -10,11 +10,10 @@ import (
 
 var loadBalancers = []string{LBRoundRobin, LBRandom, LBLeastRequest}
 
-// Default fills in defaults: trust domain cluster.local and mTLS mode STRICT.
+// Default fills in defaults: mTLS mode STRICT. An empty trust domain is
+// left empty: it means the CA's, which only the control plane knows (its
+// API fills it in).
 func (m *MeshConfig) Default() {
-	if m.Spec.TrustDomain == "" {
-		m.Spec.TrustDomain = "cluster.local"
-	}
 	if m.Spec.MTLS == nil {
 		m.Spec.MTLS = &MTLSConfig{}
 	}

@@ -123,15 +123,6 @@ func (c *apiClient) getJSON(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, nil, out)
 }
 
-// apply sends one file's content, applied all-or-nothing.
-func (c *apiClient) apply(ctx context.Context, content []byte) ([]apiserver.Change, error) {
-	var resp apiserver.ApplyResponse
-	if err := c.do(ctx, http.MethodPost, "/api/v1/apply", content, &resp); err != nil {
-		return nil, err
-	}
-	return resp.Changes, nil
-}
-
 func resourcePath(kind, namespace, name string) string {
 	p := "/api/v1/resources/" + url.PathEscape(kind)
 	if namespace != "" {

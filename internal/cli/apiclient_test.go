@@ -99,7 +99,7 @@ func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", apiserver.New(st, apiTestToken, slog.New(slog.DiscardHandler)))
+	mux.Handle("/api/v1/", apiserver.New(st, apiTestToken, slog.New(slog.DiscardHandler), apiserver.Options{TrustDomain: "example.org"}))
 	ts, err := tokens.Open(st, tokens.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,10 +23,11 @@ func newApplyCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR|- ...",
 		Short: "Create or update configuration from YAML or JSON files",
-		Long: `Apply sends each file to the control plane as one all-or-nothing change:
-if any object in a file is invalid, nothing from that file is stored and the
-error names the document, object and field. A directory applies its *.yaml,
-*.yml and *.json files in name order; "-" reads standard input.`,
+		Long: `Apply sends every file named to the control plane as one all-or-nothing
+change: the control plane checks all their objects first, and if any object in
+any file is invalid, nothing is stored and the error names the file, the
+document, the object and the field. A directory applies its *.yaml, *.yml and
+*.json files; "-" reads standard input.`,
 		Example: "  weft apply -f routes.yaml\n  weft apply -f config/ -f policy.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,13 +42,12 @@ error names the document, object and field. A directory applies its *.yaml,
 				}
 				paths = append(paths, p...)
 			}
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
-			if err != nil {
-				return err
-			}
-			var failed []string
+			req := apiserver.FilesRequest{Files: make([]apiserver.File, 0, len(paths))}
 			for _, p := range paths {
-				var content []byte
+				var (
+					content []byte
+					err     error
+				)
 				if p == "-" {
 					content, err = io.ReadAll(cmd.InOrStdin())
 				} else {
@@ -53,19 +56,18 @@ error names the document, object and field. A directory applies its *.yaml,
 				if err != nil {
 					return fmt.Errorf("reading %s: %w", p, err)
 				}
-				changes, err := c.apply(cmd.Context(), content)
-				if err != nil {
-					// Keep going like kubectl: other files are independent changes.
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", applyName(p), err)
-					failed = append(failed, applyName(p))
-					continue
-				}
-				for _, ch := range changes {
-					fmt.Fprintln(cmd.OutOrStdout(), applyChangeLine(ch))
-				}
+				req.Files = append(req.Files, apiserver.File{Name: applyName(p), Content: string(content)})
 			}
-			if len(failed) > 0 {
-				return fmt.Errorf("apply failed for %s", strings.Join(failed, ", "))
+			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			if err != nil {
+				return err
+			}
+			changes, err := c.applyFiles(cmd.Context(), req)
+			if err != nil {
+				return fmt.Errorf("nothing applied: %w", err)
+			}
+			for _, ch := range changes {
+				fmt.Fprintln(cmd.OutOrStdout(), applyChangeLine(ch))
 			}
 			return nil
 		},
@@ -106,6 +108,19 @@ func applyPaths(f string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// applyFiles sends files to be applied together, all-or-nothing.
+func (c *apiClient) applyFiles(ctx context.Context, req apiserver.FilesRequest) ([]apiserver.Change, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var resp apiserver.ApplyResponse
+	if err := c.do(ctx, http.MethodPost, "/api/v1/apply/files", body, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Changes, nil
 }
 
 func applyName(p string) string {

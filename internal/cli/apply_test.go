@@ -65,35 +65,46 @@ func TestApplyCmd(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiTestGolden(t, "apply.txt", out+"--- second apply\n"+out2)
-	// One revision per file with changes.
-	if st.Revision() != 3 {
-		t.Errorf("Revision = %d, want 3", st.Revision())
+	// One revision per apply: the directory is one change.
+	if st.Revision() != 2 {
+		t.Errorf("Revision = %d, want 2", st.Revision())
 	}
 }
 
+// TestApplyCmdRejects: a directory (and further -f arguments) with one
+// invalid file applies nothing, and the error names the file, the
+// document, the object and the field.
 func TestApplyCmdRejects(t *testing.T) {
 	g, st := apiTestControlPlane(t)
 	dir := t.TempDir()
-	bad := applyTestWrite(t, dir, "bad.yaml", applyTestRoutes+"---\n"+strings.Replace(applyTestPolicy, "LEAST_REQUEST", "FASTEST", 1))
-	good := applyTestWrite(t, dir, "good.yaml", applyTestRoutes)
+	applyTestWrite(t, dir, "10-good.yaml", applyTestRoutes)
+	bad := applyTestWrite(t, dir, "20-bad.yaml", applyTestRoutes+"---\n"+strings.Replace(applyTestPolicy, "LEAST_REQUEST", "FASTEST", 1))
+	applyTestWrite(t, dir, "30-good.yaml", strings.ReplaceAll(applyTestRoutes, "orders-v2", "orders-v3"))
+	other := applyTestWrite(t, t.TempDir(), "other.yaml", applyTestPolicy)
 
-	out, errOut, err := apiTestRun(t, g, newApplyCmd, "-f", bad, "-f", good)
-	if err == nil {
-		t.Fatal("apply of an invalid file succeeded")
+	for _, args := range [][]string{{"-f", dir}, {"-f", other, "-f", dir}} {
+		out, _, err := apiTestRun(t, g, newApplyCmd, args...)
+		if err == nil {
+			t.Fatalf("apply %v with an invalid file succeeded", args)
+		}
+		want := bad + `: document 4: DestinationPolicy "orders": spec.loadBalancer: must be one of ROUND_ROBIN, RANDOM, LEAST_REQUEST, got "FASTEST"`
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing applied") {
+			t.Errorf("error %q\ndoes not contain %q", err, want)
+		}
+		if strings.Contains(out, "created") {
+			t.Errorf("stdout = %q, want nothing applied", out)
+		}
 	}
-	want := bad + `: document 4: DestinationPolicy "orders": spec.loadBalancer: must be one of ROUND_ROBIN, RANDOM, LEAST_REQUEST, got "FASTEST"`
-	if !strings.Contains(errOut, want) {
-		t.Errorf("stderr %q\ndoes not contain %q", errOut, want)
+	// A file that is valid alone but conflicts with another: the
+	// duplicate is named in both files.
+	dup := t.TempDir()
+	applyTestWrite(t, dup, "a.yaml", applyTestRoutes)
+	applyTestWrite(t, dup, "b.yaml", applyTestRoutes)
+	if _, _, err := apiTestRun(t, g, newApplyCmd, "-f", dup); err == nil || !strings.Contains(err.Error(), filepath.Join(dup, "b.yaml")+": document 1: Service \"orders-v2\": duplicates "+filepath.Join(dup, "a.yaml")+": document 1") {
+		t.Errorf("duplicate across files: err = %v", err)
 	}
-	if !strings.Contains(err.Error(), bad) {
-		t.Errorf("error %q does not name %s", err, bad)
-	}
-	// The bad file stored nothing; the good one was still applied.
-	if !strings.Contains(out, "service/orders-v2 created") || strings.Contains(out, "meshconfig") {
-		t.Errorf("stdout = %q", out)
-	}
-	if st.Revision() != 1 {
-		t.Errorf("Revision = %d, want 1", st.Revision())
+	if st.Revision() != 0 {
+		t.Errorf("Revision = %d, want 0: nothing may be stored", st.Revision())
 	}
 
 	for _, args := range [][]string{{}, {"-f", filepath.Join(dir, "missing.yaml")}, {"-f", t.TempDir()}} {

@@ -12,8 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"weft.dev/weft/internal/api"
+	"weft.dev/weft/internal/control/mesh"
 	"weft.dev/weft/internal/control/store"
 )
 
@@ -49,18 +53,45 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 }
 
+// Options connect the API to the running control plane.
+type Options struct {
+	// Snapshot returns the current mesh snapshot; nil (or a nil func)
+	// means a mesh without workloads. Its workloads are part of the
+	// candidate mesh an apply is checked against, and of the mesh the
+	// statuses are computed from.
+	Snapshot func() *mesh.Snapshot
+	// TrustDomain is the trust domain of the CA. A MeshConfig naming
+	// another one is refused; one naming none is stored with this one.
+	TrustDomain string
+	// Registerer, if set, receives the API's metrics:
+	// weft_api_apply_refused_total counts applies refused (nothing stored).
+	Registerer prometheus.Registerer
+}
+
 // New returns the API handler. Every request must carry
 // "Authorization: Bearer <adminToken>".
 //
 //	POST   /api/v1/apply                                  body: YAML or JSON, applied all-or-nothing
+//	POST   /api/v1/apply/files                            body: FilesRequest, every file applied all-or-nothing
 //	GET    /api/v1/resources/{kind}[?namespace=NS]        list (all namespaces by default)
 //	GET    /api/v1/resources/{kind}/{namespace}/{name}    one object
 //	GET    /api/v1/resources/{kind}/{name}                cluster-scoped kinds, or namespace "default"
 //	DELETE /api/v1/resources/{kind}/{namespace}/{name}    (and the two-segment form)
-func New(st *store.Store, adminToken string, logger *slog.Logger) http.Handler {
-	h := &handler{st: st, log: logger}
+//
+// Reading an HTTPRoute, GRPCRoute or DestinationPolicy returns it with a
+// status computed from the current mesh (see status.go); statuses are
+// never stored.
+func New(st *store.Store, adminToken string, logger *slog.Logger, opts Options) http.Handler {
+	h := &handler{st: st, log: logger, opts: opts, refused: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "weft_api_apply_refused_total",
+		Help: "Applies refused by the control plane API (invalid, unsupported or not compilable configuration); nothing of them was stored.",
+	})}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(h.refused)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/apply", h.apply)
+	mux.HandleFunc("POST /api/v1/apply/files", h.applyFiles)
 	mux.HandleFunc("GET /api/v1/resources/{kind}", h.list)
 	mux.HandleFunc("GET /api/v1/resources/{kind}/{name}", h.get)
 	mux.HandleFunc("GET /api/v1/resources/{kind}/{namespace}/{name}", h.get)
@@ -89,8 +120,14 @@ func Authorized(r *http.Request, token string) bool {
 }
 
 type handler struct {
-	st  *store.Store
-	log *slog.Logger
+	st   *store.Store
+	log  *slog.Logger
+	opts Options
+	// refused counts refused applies.
+	refused prometheus.Counter
+	// applyMu makes checking a candidate configuration and storing it one
+	// step, so two applies cannot each pass against the old configuration.
+	applyMu sync.Mutex
 }
 
 func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
@@ -99,26 +136,36 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("reading request: %v", err))
 		return
 	}
-	objs, err := api.Decode(body)
+	objs, err := api.DecodeLocated(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.refuse(w, err)
 		return
 	}
+	h.applyObjects(w, objs)
+}
+
+// applyObjects checks objs as a whole and stores them in one transaction,
+// or refuses them all.
+func (h *handler) applyObjects(w http.ResponseWriter, objs []api.Located) {
 	if len(objs) == 0 {
-		writeError(w, http.StatusBadRequest, "no objects to apply")
+		h.refuse(w, errors.New("no objects to apply"))
 		return
 	}
-	for i, o := range objs {
-		if err := api.CheckSupported(o); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("document %d: %v", i+1, err))
-			return
-		}
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
+	if err := h.check(objs); err != nil {
+		h.refuse(w, err)
+		return
 	}
-	changes, err := h.st.Apply(objs)
+	plain := make([]api.Object, len(objs))
+	for i, o := range objs {
+		plain[i] = o.Object
+	}
+	changes, err := h.st.Apply(plain)
 	if err != nil {
 		var inv *api.InvalidError
 		if errors.As(err, &inv) {
-			writeError(w, http.StatusBadRequest, err.Error())
+			h.refuse(w, err)
 			return
 		}
 		h.log.Error("apply failed", "err", err)
@@ -135,6 +182,14 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// refuse answers 400 for an apply that stored nothing, and logs and counts
+// the refusal.
+func (h *handler) refuse(w http.ResponseWriter, err error) {
+	h.refused.Inc()
+	h.log.Warn("apply refused; nothing stored", "err", err)
+	writeError(w, http.StatusBadRequest, err.Error())
+}
+
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	kind, err := api.NormalizeKind(r.PathValue("kind"))
 	if err != nil {
@@ -143,6 +198,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	objs, err := h.st.List(kind, r.URL.Query().Get("namespace"))
 	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if err := h.withStatus(objs); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
@@ -184,6 +243,10 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 	o, err := h.st.Get(k)
 	if err != nil {
 		writeStoreError(w, k, err)
+		return
+	}
+	if err := h.withStatus([]api.Object{o}); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	b, err := api.Marshal(o)

@@ -44,7 +44,7 @@ func newServer(t *testing.T) (*httptest.Server, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(st, token, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(New(st, token, slog.New(slog.DiscardHandler), Options{TrustDomain: "cluster.local"}))
 	t.Cleanup(func() {
 		srv.Close()
 		st.Close()

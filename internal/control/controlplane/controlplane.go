@@ -137,7 +137,7 @@ func Run(ctx context.Context, opts Options) error {
 	weftv1.RegisterCertificateAuthorityServer(grpcSrv, caSvc)
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api")))
+	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api"), apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String(), Registerer: metrics}))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
 	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return xdsSrv.Proxies() })))
 	tokenAPI := apiserver.NewTokens(joinTokens, adminToken)

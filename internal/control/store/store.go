@@ -367,7 +367,8 @@ func writeRevision(tx *bolt.Tx, rev uint64) error {
 	return tx.Bucket(bucketMeta).Put(keyRevision, binary.BigEndian.AppendUint64(nil, rev))
 }
 
-// clearServerFields drops metadata the store manages.
+// clearServerFields drops metadata the store manages and the status, which
+// the API computes when the object is read.
 func clearServerFields(o api.Object) {
 	o.SetUID("")
 	o.SetResourceVersion("")
@@ -377,6 +378,7 @@ func clearServerFields(o api.Object) {
 	o.SetSelfLink("")
 	o.SetDeletionTimestamp(nil)
 	o.SetDeletionGracePeriodSeconds(nil)
+	api.ClearStatus(o)
 }
 
 // sameContent reports whether stored and incoming differ only in

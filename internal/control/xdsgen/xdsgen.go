@@ -277,7 +277,14 @@ func serviceParent(ns string, p gatewayv1.ParentReference) (serviceRef, bool) {
 	return serviceRef{string(p.Name), ns}, true
 }
 
+// httpBackends compiles the backendRefs of a rule of a route in namespace
+// ns. A rule without backendRefs still gets a route: as the Gateway API
+// requires, the requests it matches are answered 500 (a backend with
+// fail_status) rather than falling through to another rule.
 func httpBackends(ns string, refs []gatewayv1.HTTPBackendRef) []*weftv1.Backend {
+	if len(refs) == 0 {
+		return []*weftv1.Backend{noBackends()}
+	}
 	var out []*weftv1.Backend
 	for _, b := range refs {
 		bns := ns
@@ -291,6 +298,11 @@ func httpBackends(ns string, refs []gatewayv1.HTTPBackendRef) []*weftv1.Backend 
 		out = append(out, &weftv1.Backend{Service: string(b.Name), Namespace: bns, Weight: w})
 	}
 	return out
+}
+
+// noBackends is the backend of a rule without backendRefs.
+func noBackends() *weftv1.Backend {
+	return &weftv1.Backend{Weight: 1, FailStatus: 500, FailReason: "the rule has no backendRefs"}
 }
 
 func httpMatch(m gatewayv1.HTTPRouteMatch) *weftv1.RouteMatch {

@@ -7,7 +7,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -86,10 +85,14 @@ type HeaderMatch struct {
 	Value string
 }
 
-// Backend is a weighted destination service key.
+// Backend is a weighted destination service key, or, when FailStatus is
+// set, a share of the route's traffic to answer with that status.
 type Backend struct {
-	Service string // key "<name>.<namespace>"
+	Service string // key "<name>.<namespace>"; "" for a failing backend
 	Weight  uint32
+	// FailStatus and FailReason: see weftv1.Backend.
+	FailStatus int
+	FailReason string
 }
 
 // Endpoint is one peer proxy inbound listener.
@@ -151,47 +154,9 @@ type Delta struct {
 // its content. A push of one resource to a proxy that knows hundreds thus
 // costs one compiled resource, not a rebuild of all of them.
 func (prev *Config) Update(version string, d Delta) (*Config, error) {
-	c := &Config{Version: version, Services: prev.Services, Endpoints: prev.Endpoints}
-	if len(d.Services) > 0 || len(d.RemovedServices) > 0 {
-		c.Services = maps.Clone(prev.Services)
-		for _, name := range d.RemovedServices {
-			delete(c.Services, name)
-		}
-		for name, s := range d.Services {
-			svc, err := buildService(s)
-			if err != nil {
-				return nil, fmt.Errorf("Service %q: %w", name, err)
-			}
-			if svc.Key != name {
-				return nil, fmt.Errorf("Service %q: name and namespace say %q", name, svc.Key)
-			}
-			c.Services[name] = svc
-		}
-	}
-	if len(d.Endpoints) > 0 || len(d.RemovedEndpoints) > 0 {
-		c.Endpoints = maps.Clone(prev.Endpoints)
-		for _, name := range d.RemovedEndpoints {
-			delete(c.Endpoints, name)
-		}
-		for name, e := range d.Endpoints {
-			if key := weftv1.ResourceName(e.GetService(), e.GetNamespace()); key != name {
-				return nil, fmt.Errorf("Endpoints %q: service and namespace say %q", name, key)
-			}
-			eps, err := buildEndpoints(e)
-			if err != nil {
-				return nil, fmt.Errorf("Endpoints %q: %w", name, err)
-			}
-			c.Endpoints[name] = eps
-		}
-	}
-	// The namespaces change only when a service comes or goes: a key
-	// names its namespace.
-	c.Namespaces = prev.Namespaces
-	if servicesComeOrGo(prev, d) {
-		c.Namespaces = make(map[string]bool, len(prev.Namespaces))
-		for _, svc := range c.Services {
-			c.Namespaces[svc.Namespace] = true
-		}
+	c, rejected := prev.UpdateEach(version, d)
+	if rejected != nil {
+		return nil, rejected
 	}
 	return c, nil
 }
@@ -210,12 +175,11 @@ func servicesComeOrGo(prev *Config, d Delta) bool {
 	return false
 }
 
+// buildService compiles a Service resource; weftv1.ValidateService, which
+// the control plane runs too, decides whether it is valid.
 func buildService(s *weftv1.Service) (*Service, error) {
-	if s.GetName() == "" {
-		return nil, fmt.Errorf("name: must not be empty")
-	}
-	if s.GetNamespace() == "" {
-		return nil, fmt.Errorf("namespace: must not be empty")
+	if err := weftv1.ValidateService(s); err != nil {
+		return nil, err
 	}
 	svc := &Service{
 		Key:          weftv1.ResourceName(s.GetName(), s.GetNamespace()),
@@ -223,75 +187,45 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		Namespace:    s.GetNamespace(),
 		LoadBalancer: LoadBalancer(s.GetLoadBalancer()),
 	}
-	if svc.LoadBalancer < RoundRobin || svc.LoadBalancer > LeastRequest {
-		return nil, fmt.Errorf("load_balancer: unknown algorithm %d", s.GetLoadBalancer())
-	}
-	for i, p := range s.GetPorts() {
-		if p.GetPort() == 0 || p.GetPort() > 65535 {
-			return nil, fmt.Errorf("ports[%d].port: %d out of range", i, p.GetPort())
-		}
-		switch p.GetProtocol() {
-		case "", "http", "http2", "grpc", "tcp":
-		default:
-			return nil, fmt.Errorf("ports[%d].protocol: unknown protocol %q", i, p.GetProtocol())
-		}
+	for _, p := range s.GetPorts() {
 		svc.Ports = append(svc.Ports, Port{Name: p.GetName(), Number: p.GetPort(), Protocol: p.GetProtocol()})
 	}
-	for i, r := range s.GetRoutes() {
-		route, err := buildRoute(r)
-		if err != nil {
-			return nil, fmt.Errorf("routes[%d]: %w", i, err)
-		}
-		svc.Routes = append(svc.Routes, route)
+	for _, r := range s.GetRoutes() {
+		svc.Routes = append(svc.Routes, buildRoute(r))
 	}
 	return svc, nil
 }
 
-func buildRoute(r *weftv1.Route) (Route, error) {
+func buildRoute(r *weftv1.Route) Route {
 	route := Route{Name: r.GetName(), Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond}
-	for i, m := range r.GetMatches() {
+	for _, m := range r.GetMatches() {
 		match := Match{Method: m.GetMethod()}
 		if p := m.GetPath(); p != nil {
-			if !strings.HasPrefix(p.GetValue(), "/") {
-				return route, fmt.Errorf("matches[%d].path.value: %q must start with /", i, p.GetValue())
-			}
 			match.PathExact = p.GetKind() == weftv1.PathMatch_EXACT
 			match.Path = p.GetValue()
 			if !match.PathExact && match.Path == "/" {
 				match.Path = ""
 			}
 		}
-		for j, h := range m.GetHeaders() {
-			if h.GetName() == "" {
-				return route, fmt.Errorf("matches[%d].headers[%d].name: must not be empty", i, j)
-			}
+		for _, h := range m.GetHeaders() {
 			match.Headers = append(match.Headers, HeaderMatch{Name: http.CanonicalHeaderKey(h.GetName()), Value: h.GetValue()})
 		}
 		route.Matches = append(route.Matches, match)
 	}
-	if len(r.GetBackends()) == 0 {
-		return route, fmt.Errorf("backends: must not be empty")
-	}
-	for i, b := range r.GetBackends() {
-		if b.GetService() == "" || b.GetNamespace() == "" {
-			return route, fmt.Errorf("backends[%d]: service and namespace are required", i)
-		}
-		route.Backends = append(route.Backends, Backend{Service: weftv1.ResourceName(b.GetService(), b.GetNamespace()), Weight: b.GetWeight()})
+	for _, b := range r.GetBackends() {
+		route.Backends = append(route.Backends, buildBackend(b))
 		route.totalWeight += b.GetWeight()
 	}
-	return route, nil
+	return route
 }
 
 func buildEndpoints(e *weftv1.Endpoints) ([]Endpoint, error) {
+	if err := weftv1.ValidateEndpoints(e); err != nil {
+		return nil, err
+	}
 	eps := make([]Endpoint, 0, len(e.GetEndpoints()))
-	for i, ep := range e.GetEndpoints() {
-		if _, _, err := net.SplitHostPort(ep.GetAddress()); err != nil {
-			return nil, fmt.Errorf("endpoints[%d].address: %w", i, err)
-		}
-		id, err := spiffeid.FromString(ep.GetIdentity())
-		if err != nil {
-			return nil, fmt.Errorf("endpoints[%d].identity: %w", i, err)
-		}
+	for _, ep := range e.GetEndpoints() {
+		id, _ := spiffeid.FromString(ep.GetIdentity()) // checked by ValidateEndpoints
 		eps = append(eps, Endpoint{Address: ep.GetAddress(), Identity: id, Workload: ep.GetWorkload(), Labels: ep.GetLabels()})
 	}
 	sort.Slice(eps, func(i, j int) bool { return eps[i].Address < eps[j].Address })
@@ -436,24 +370,11 @@ func pathPrefixMatch(path, prefix string) bool {
 	return len(path) == len(prefix) || path[len(prefix)] == '/'
 }
 
-// PickBackend chooses a backend service key by weight; n is a uniformly
-// distributed random number. It returns "" when every weight is zero.
+// PickBackend chooses a backend service key by weight, as Pick does; it
+// returns "" when every weight is zero or the backend picked is failing.
 func (rt *Route) PickBackend(n uint32) string {
-	if len(rt.Backends) == 1 {
-		if rt.totalWeight == 0 {
-			return ""
-		}
-		return rt.Backends[0].Service
+	if b := rt.Pick(n); b != nil {
+		return b.Service
 	}
-	if rt.totalWeight == 0 {
-		return ""
-	}
-	n %= rt.totalWeight
-	for _, b := range rt.Backends {
-		if n < b.Weight {
-			return b.Service
-		}
-		n -= b.Weight
-	}
-	return rt.Backends[len(rt.Backends)-1].Service
+	return ""
 }

@@ -89,10 +89,12 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	ctx := r.Context()
 	if route := svc.Match(r); route != nil {
 		labels.Route = route.Name
-		if key = route.PickBackend(rand.Uint32()); key == "" {
-			upstream.WriteError(sw, r, http.StatusServiceUnavailable, fmt.Sprintf("weft: route %q on %s has no backend with weight", route.Name, svc.Key))
+		b := route.Pick(rand.Uint32())
+		if status, msg := unforwardable(cfg, route, b); status != 0 {
+			upstream.WriteError(sw, r, status, msg)
 			return
 		}
+		key = b.Service
 		if route.Timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, route.Timeout)

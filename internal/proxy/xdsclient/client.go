@@ -1,9 +1,10 @@
 // Package xdsclient keeps a proxy's config in step with the control plane
 // over delta ADS. It subscribes to every Service and, on demand, to the
-// Endpoints of services the proxy actually calls. Each response is validated
-// by building a complete new config: a good one is swapped in atomically and
-// ACKed; a bad one is NACKed with the reason and the last good config keeps
-// serving. The stream reconnects with backoff, and the proxy keeps working
+// Endpoints of services the proxy actually calls. Each response is compiled
+// into a new config, resource by resource, and swapped in atomically: a
+// response whose resources all compile is ACKed; one with a bad resource is
+// NACKed naming it, that resource keeps its last good version, and the
+// other resources of the response still apply. The stream reconnects with backoff, and the proxy keeps working
 // on its last config while the control plane is away.
 package xdsclient
 
@@ -210,54 +211,71 @@ func (c *Client) session(ctx context.Context) error {
 	}
 }
 
-// handle applies one response and ACKs or NACKs it.
+// handle applies one response and ACKs or NACKs it. Each resource is
+// compiled on its own: the ones that compile are applied, and the ones
+// that do not are named in the NACK and stay at their last good version
+// (or absent), so one bad resource never holds back the others or the
+// proxy's readiness.
 func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient, resp *discoveryv3.DeltaDiscoveryResponse) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.connected = true
 	// Decode and compile only what this response carries; the resource
-	// maps change, in place, only once the new config is accepted.
+	// maps change, in place, only for what compiled.
 	var (
 		delta    config.Delta
 		versions map[string]string
-		err      error
+		bad      []string
 	)
+	ack := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
 	switch resp.GetTypeUrl() {
 	case weftv1.ServiceType:
-		delta.Services, versions, err = decode(resp, func() *weftv1.Service { return &weftv1.Service{} })
+		delta.Services, versions, bad = decode(resp, func() *weftv1.Service { return &weftv1.Service{} })
 		delta.RemovedServices = resp.GetRemovedResources()
 	case weftv1.EndpointsType:
-		delta.Endpoints, versions, err = decode(resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
+		delta.Endpoints, versions, bad = decode(resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
 		delta.RemovedEndpoints = resp.GetRemovedResources()
 	default:
-		err = fmt.Errorf("unexpected type %s", resp.GetTypeUrl())
+		c.nackLocked(ack, resp.GetTypeUrl(), fmt.Sprintf("unexpected type %s", resp.GetTypeUrl()))
+		return c.send(stream, ack)
 	}
-	var cfg *config.Config
-	if err == nil {
-		cfg, err = c.cfg.Load().Update(resp.GetSystemVersionInfo(), delta)
+	cfg, rejected := c.cfg.Load().UpdateEach(resp.GetSystemVersionInfo(), delta)
+	if rejected != nil {
+		for _, r := range rejected.Resources {
+			bad = append(bad, r.Error())
+			// Keep the last good version: the resource is not committed.
+			delete(delta.Services, r.Name)
+			delete(delta.Endpoints, r.Name)
+		}
 	}
-	ack := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
-	if err != nil {
-		c.nacks++
-		c.lastNACK = err.Error()
-		c.opts.Logger.Error("rejecting config from control plane; keeping last good config", "type", resp.GetTypeUrl(), "err", err)
-		ack.ErrorDetail = &statuspb.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
+	if len(bad) > 0 {
+		c.nackLocked(ack, resp.GetTypeUrl(), strings.Join(bad, "; "))
 	} else {
 		c.acks++
-		known := c.versions[resp.GetTypeUrl()]
-		if resp.GetTypeUrl() == weftv1.ServiceType {
-			commit(c.services, known, delta.Services, versions, delta.RemovedServices)
-		} else {
-			commit(c.endpoints, known, delta.Endpoints, versions, delta.RemovedEndpoints)
-		}
-		cfg.Version = c.versionLocked()
-		c.cfg.Store(cfg)
-		if resp.GetTypeUrl() == weftv1.ServiceType {
-			c.ready = true
-		}
-		close(c.updated)
-		c.updated = make(chan struct{})
 	}
+	known := c.versions[resp.GetTypeUrl()]
+	if resp.GetTypeUrl() == weftv1.ServiceType {
+		commit(c.services, known, delta.Services, versions, delta.RemovedServices)
+		c.ready = true
+	} else {
+		commit(c.endpoints, known, delta.Endpoints, versions, delta.RemovedEndpoints)
+	}
+	cfg.Version = c.versionLocked()
+	c.cfg.Store(cfg)
+	close(c.updated)
+	c.updated = make(chan struct{})
+	return c.send(stream, ack)
+}
+
+// nackLocked counts and logs a rejection and puts it in ack.
+func (c *Client) nackLocked(ack *discoveryv3.DeltaDiscoveryRequest, typeURL, msg string) {
+	c.nacks++
+	c.lastNACK = msg
+	c.opts.Logger.Error("rejecting config from control plane; keeping the last good version of each rejected resource", "type", typeURL, "err", msg)
+	ack.ErrorDetail = &statuspb.Status{Code: int32(codes.InvalidArgument), Message: msg}
+}
+
+func (c *Client) send(stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient, ack *discoveryv3.DeltaDiscoveryRequest) error {
 	if err := stream.Send(ack); err != nil {
 		return fmt.Errorf("sending ack: %w", err)
 	}
@@ -269,22 +287,26 @@ func (c *Client) versionLocked() string {
 }
 
 // decode unmarshals the resources of resp and returns them and their
-// versions by name.
-func decode[T proto.Message](resp *discoveryv3.DeltaDiscoveryResponse, newT func() T) (map[string]T, map[string]string, error) {
+// versions by name, and a message for each resource that could not be
+// decoded (left out).
+func decode[T proto.Message](resp *discoveryv3.DeltaDiscoveryResponse, newT func() T) (map[string]T, map[string]string, []string) {
 	changed := make(map[string]T, len(resp.GetResources()))
 	versions := make(map[string]string, len(resp.GetResources()))
+	var bad []string
 	for _, r := range resp.GetResources() {
 		msg := newT()
 		if r.GetResource() == nil {
-			return nil, nil, fmt.Errorf("resource %q: empty", r.GetName())
+			bad = append(bad, fmt.Sprintf("resource %q: empty", r.GetName()))
+			continue
 		}
 		if err := r.GetResource().UnmarshalTo(msg); err != nil {
-			return nil, nil, fmt.Errorf("resource %q: %w", r.GetName(), err)
+			bad = append(bad, fmt.Sprintf("resource %q: %v", r.GetName(), err))
+			continue
 		}
 		changed[r.GetName()] = msg
 		versions[r.GetName()] = r.GetVersion()
 	}
-	return changed, versions, nil
+	return changed, versions, bad
 }
 
 // commit records an accepted response in the client's resource and

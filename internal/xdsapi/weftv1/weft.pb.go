@@ -506,11 +506,19 @@ func (x *HeaderMatch) GetValue() string {
 }
 
 // Backend is a weighted destination service.
+// A backend with fail_status set is not forwarded to: the requests its
+// weight would send to it are answered with that status (the Gateway API's
+// 500 for a rule without backendRefs or a backendRef that cannot be
+// resolved); service and namespace may then be empty.
 type Backend struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Service       string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Weight        uint32                 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Service   string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Weight    uint32                 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	// FailStatus is the HTTP status (400-599) to answer instead of forwarding.
+	FailStatus uint32 `protobuf:"varint,10,opt,name=fail_status,json=failStatus,proto3" json:"fail_status,omitempty"`
+	// FailReason says why, for the response body and config dumps.
+	FailReason    string `protobuf:"bytes,11,opt,name=fail_reason,json=failReason,proto3" json:"fail_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -564,6 +572,20 @@ func (x *Backend) GetWeight() uint32 {
 		return x.Weight
 	}
 	return 0
+}
+
+func (x *Backend) GetFailStatus() uint32 {
+	if x != nil {
+		return x.FailStatus
+	}
+	return 0
+}
+
+func (x *Backend) GetFailReason() string {
+	if x != nil {
+		return x.FailReason
+	}
+	return ""
 }
 
 // Endpoints lists the ready workloads behind one service. Resource name: "<name>.<namespace>".
@@ -735,11 +757,16 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x05EXACT\x10\x01\"7\n" +
 	"\vHeaderMatch\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"Y\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x9b\x01\n" +
 	"\aBackend\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x16\n" +
-	"\x06weight\x18\x03 \x01(\rR\x06weight\"t\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\x12\x1f\n" +
+	"\vfail_status\x18\n" +
+	" \x01(\rR\n" +
+	"failStatus\x12\x1f\n" +
+	"\vfail_reason\x18\v \x01(\tR\n" +
+	"failReason\"t\n" +
 	"\tEndpoints\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12/\n" +

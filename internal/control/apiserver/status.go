@@ -1,0 +1,146 @@
+package apiserver
+
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"weft.dev/weft/internal/api"
+	"weft.dev/weft/internal/control/mesh"
+	"weft.dev/weft/internal/xdsapi/weftv1"
+)
+
+// ControllerName is the Gateway API controller name weft reports route
+// statuses under.
+const ControllerName gatewayv1.GatewayController = "weft.dev/mesh"
+
+// Condition reasons weft's own policies use (as Gateway API policies do).
+const (
+	ReasonAccepted       = "Accepted"
+	ReasonTargetNotFound = "TargetNotFound"
+)
+
+// statusMesh is the mesh statuses are computed against: the stored
+// configuration over the current workloads, so a status always describes
+// the object as stored and the services as they are now.
+func (h *handler) statusMesh() (map[string]*mesh.Service, error) {
+	cfg, err := h.st.Set()
+	if err != nil {
+		return nil, fmt.Errorf("reading stored configuration: %w", err)
+	}
+	var workloads []*mesh.Workload
+	if snap := h.snapshot(); snap != nil {
+		workloads = snap.Workloads
+	}
+	return mesh.Build(cfg, workloads).Services, nil
+}
+
+// withStatus fills in the computed status of every route and policy of
+// objs (which are the caller's to modify).
+func (h *handler) withStatus(objs []api.Object) error {
+	need := false
+	for _, o := range objs {
+		switch o.(type) {
+		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy:
+			need = true
+		}
+	}
+	if !need {
+		return nil
+	}
+	services, err := h.statusMesh()
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		setStatus(o, services)
+	}
+	return nil
+}
+
+// setStatus computes the status of o from services, the mesh's services
+// by key.
+func setStatus(o api.Object, services map[string]*mesh.Service) {
+	switch o := o.(type) {
+	case *gatewayv1.HTTPRoute:
+		refs := make([][]gatewayv1.BackendObjectReference, len(o.Spec.Rules))
+		for i, rule := range o.Spec.Rules {
+			refs[i] = make([]gatewayv1.BackendObjectReference, 0, len(rule.BackendRefs))
+			for _, b := range rule.BackendRefs {
+				refs[i] = append(refs[i], b.BackendObjectReference)
+			}
+		}
+		o.Status.Parents = routeParents(o.Namespace, o.Generation, o.Spec.ParentRefs, refs, services)
+	case *gatewayv1.GRPCRoute:
+		refs := make([][]gatewayv1.BackendObjectReference, len(o.Spec.Rules))
+		for i, rule := range o.Spec.Rules {
+			refs[i] = make([]gatewayv1.BackendObjectReference, 0, len(rule.BackendRefs))
+			for _, b := range rule.BackendRefs {
+				refs[i] = append(refs[i], b.BackendObjectReference)
+			}
+		}
+		o.Status.Parents = routeParents(o.Namespace, o.Generation, o.Spec.ParentRefs, refs, services)
+	case *api.DestinationPolicy:
+		c := metav1.Condition{Type: "Accepted", Status: metav1.ConditionTrue, Reason: ReasonAccepted, ObservedGeneration: o.Generation,
+			Message: fmt.Sprintf("applies to Service %s/%s", o.Namespace, o.Spec.TargetRef.Name)}
+		if services[weftv1.ResourceName(o.Spec.TargetRef.Name, o.Namespace)] == nil {
+			c.Status, c.Reason = metav1.ConditionFalse, ReasonTargetNotFound
+			c.Message = fmt.Sprintf("no Service %q in namespace %q: the policy takes effect when one exists", o.Spec.TargetRef.Name, o.Namespace)
+		}
+		o.Status = &api.PolicyStatus{Conditions: []metav1.Condition{c}}
+	}
+}
+
+// routeParents computes a route's RouteParentStatus for each of its
+// parents (all Services: the API refuses Gateway parents): Accepted says
+// whether the parent Service exists, ResolvedRefs whether every backendRef
+// (by rule) resolves to a mesh service; the requests that would go to a
+// backend that does not resolve, or that a rule without backendRefs
+// matches, are answered 500.
+func routeParents(ns string, gen int64, parents []gatewayv1.ParentReference, refs [][]gatewayv1.BackendObjectReference, services map[string]*mesh.Service) []gatewayv1.RouteParentStatus {
+	resolved := metav1.Condition{Type: string(gatewayv1.RouteConditionResolvedRefs), Status: metav1.ConditionTrue,
+		Reason: string(gatewayv1.RouteReasonResolvedRefs), ObservedGeneration: gen, Message: "every backendRef resolves to a mesh service"}
+	var missing, empty []string
+	for i, rule := range refs {
+		if len(rule) == 0 {
+			empty = append(empty, fmt.Sprintf("spec.rules[%d]", i))
+		}
+		for j, b := range rule {
+			bns := ns
+			if b.Namespace != nil {
+				bns = string(*b.Namespace)
+			}
+			if services[weftv1.ResourceName(string(b.Name), bns)] == nil {
+				missing = append(missing, fmt.Sprintf("spec.rules[%d].backendRefs[%d]: no Service %q in namespace %q", i, j, b.Name, bns))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		resolved.Status, resolved.Reason = metav1.ConditionFalse, string(gatewayv1.RouteReasonBackendNotFound)
+		resolved.Message = strings.Join(missing, "; ") + "; the requests these backends would receive are answered 500"
+	}
+	if len(empty) > 0 {
+		resolved.Message += "; " + strings.Join(empty, ", ") + " has no backendRefs: the requests it matches are answered 500"
+	}
+	out := make([]gatewayv1.RouteParentStatus, 0, len(parents))
+	for _, p := range parents {
+		pns := ns
+		if p.Namespace != nil {
+			pns = string(*p.Namespace)
+		}
+		accepted := metav1.Condition{Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionTrue,
+			Reason: string(gatewayv1.RouteReasonAccepted), ObservedGeneration: gen, Message: fmt.Sprintf("attached to Service %s/%s", pns, p.Name)}
+		if services[weftv1.ResourceName(string(p.Name), pns)] == nil {
+			accepted.Status, accepted.Reason = metav1.ConditionFalse, string(gatewayv1.RouteReasonNoMatchingParent)
+			accepted.Message = fmt.Sprintf("no Service %q in namespace %q: the route takes effect when one exists", p.Name, pns)
+		}
+		out = append(out, gatewayv1.RouteParentStatus{
+			ParentRef:      p,
+			ControllerName: ControllerName,
+			Conditions:     []metav1.Condition{accepted, resolved},
+		})
+	}
+	return out
+}
