@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
 
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/apiserver"
@@ -46,7 +45,10 @@ type Options struct {
 	// RestoreGrace is how long restored workloads keep their endpoints
 	// after a restart while their proxies reconnect (default 20s).
 	RestoreGrace time.Duration
-	Logger       *slog.Logger
+	// XDSLimits bound the streams, messages, request rates and
+	// connections of the xDS port (zero fields: the defaults).
+	XDSLimits xds.Limits
+	Logger    *slog.Logger
 	// Ready, if set, is called once both listeners are serving.
 	Ready func(connfile.Connection)
 }
@@ -89,7 +91,12 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds")})
+	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds"),
+		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits})
+	metrics := newMetrics()
+	if err := metrics.Register(xdsSrv.Collector()); err != nil {
+		return fmt.Errorf("registering xDS metrics: %w", err)
+	}
 
 	serverCert, err := authority.ServerCertificate([]string{ServerName, "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
 	if err != nil {
@@ -116,12 +123,13 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("listening for the API on %s: %w", opts.APIListen, err)
 	}
 
-	grpcSrv := grpc.NewServer(
+	// Client certificates are optional in the handshake because the CA's
+	// Sign comes before a proxy has one; xdsSrv's interceptor requires one
+	// on every stream.
+	grpcSrv := grpc.NewServer(append(xdsSrv.ServerOptions(),
 		grpc.Creds(credentials.NewTLS(tlsConf)),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * time.Second, Timeout: 3 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1<<16),
-	)
+	)...)
 	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopXDS()
 	xdsSrv.Register(xdsCtx, grpcSrv)
@@ -131,6 +139,7 @@ func Run(ctx context.Context, opts Options) error {
 	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api")))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
 	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return xdsSrv.Proxies() })))
+	mux.Handle("GET /metrics", authed(adminToken, metricsHandler(metrics)))
 	apiSrv := &http.Server{Handler: mux, TLSConfig: tlsConf.Clone(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	conn := connfile.Connection{XDS: xdsLn.Addr().String(), API: apiLn.Addr().String(), TrustDomain: authority.TrustDomain().String(), PID: os.Getpid()}
@@ -144,7 +153,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return xdsSrv.Run(gctx) })
 	g.Go(func() error { return reg.Run(gctx) })
 	g.Go(func() error {
-		if err := grpcSrv.Serve(xdsLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := grpcSrv.Serve(xdsSrv.Listener(xdsLn)); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serving xDS: %w", err)
 		}
 		return nil
