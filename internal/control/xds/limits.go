@@ -3,6 +3,7 @@ package xds
 import (
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -69,6 +70,17 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxConnectionIdle == 0 {
 		l.MaxConnectionIdle = 5 * time.Minute
 	}
+	// Lifted bounds, as gRPC spells them.
+	if l.MaxMessageSize < 0 {
+		l.MaxMessageSize = math.MaxInt32
+	}
+	if l.HandshakeTimeout < 0 {
+		l.HandshakeTimeout = math.MaxInt64
+	}
+	if l.MaxConnectionIdle < 0 {
+		l.MaxConnectionIdle = 0 // never
+	}
+	l.RequestBurst = max(l.RequestBurst, 1)
 	return l
 }
 

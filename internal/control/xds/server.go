@@ -115,7 +115,7 @@ func New(opts Options) *Server {
 	s.refusals = newRefusals(opts.Logger)
 	// The zero trust domain has no control identity; every stream is
 	// refused for being outside it.
-	s.controlID, _ = spiffeid.FromSegments(opts.TrustDomain, ca.ControlNamespace, ca.ControlServiceAccount)
+	s.controlID, _ = spiffeid.FromSegments(opts.TrustDomain, "ns", ca.ControlNamespace, "sa", ca.ControlServiceAccount)
 	s.streams = newStreams(s)
 	s.routing = xdsgen.NewRouting(nil)
 	s.snapshot.Store(s.builder.Snapshot())
