@@ -11,9 +11,10 @@ import (
 )
 
 // Limits bound what clients of the xDS port may hold and ask. A zero field
-// takes its default; a negative one (or a negative rate) lifts that bound.
-// Exceeding a bound refuses the stream or connection with
-// codes.ResourceExhausted and a message naming the limit.
+// takes its default; a negative one lifts that bound (except RequestBurst,
+// which is at least 1). Exceeding a bound refuses the stream with
+// codes.ResourceExhausted and a message naming the limit; a connection
+// beyond MaxConnections is closed at once.
 type Limits struct {
 	// MaxStreams bounds the open xDS streams in total (default 10,000).
 	MaxStreams int
@@ -47,6 +48,9 @@ type Limits struct {
 	// 5m); the client reconnects when it next calls.
 	MaxConnectionIdle time.Duration
 }
+
+// DefaultLimits are the limits a zero Limits stands for.
+func DefaultLimits() Limits { return Limits{}.withDefaults() }
 
 // withDefaults fills the zero fields of l with the defaults.
 func (l Limits) withDefaults() Limits {

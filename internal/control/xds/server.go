@@ -7,6 +7,10 @@
 // patched with the configuration objects and the workloads that changed,
 // and only the resources of the services they affect are regenerated. Only
 // the first snapshot is built from scratch.
+//
+// Every stream is authenticated by its client certificate and bounded
+// before go-control-plane sees it (admit.go, limits.go), and a proxy's
+// registration is bound to that certificate (streams.go).
 package xds
 
 import (
