@@ -25,7 +25,7 @@ import (
 
 // clientNode is the node of a workload of service account svc that only
 // makes calls (no address).
-func clientNode(t testing.TB, id, svc string) xdsmeta.Workload {
+func clientNode(svc string) xdsmeta.Workload {
 	return xdsmeta.Workload{Service: svc, Namespace: "default", ServiceAccount: svc}
 }
 
@@ -57,7 +57,7 @@ func TestUnauthenticatedStreamsRefused(t *testing.T) {
 			if tt.sotw {
 				got = openSotW(t, conn)
 			} else {
-				_, got = openDelta(t, conn, node(t, "orders-2", clientNode(t, "orders-2", "orders")))
+				_, got = openDelta(t, conn, node(t, "orders-2", clientNode("orders")))
 			}
 			wantRefused(t, got, tt.code, tt.msg)
 		})
@@ -215,7 +215,7 @@ func TestStreamLimits(t *testing.T) {
 				if tt.reason == reasonStreams {
 					svc = "svc-" + strconv.Itoa(i)
 				}
-				_, got := openDeltaCtx(ctx, ts.dial(new(tt.cert(ts, i)), ""), node(t, "p-"+strconv.Itoa(i), clientNode(t, "", svc)))
+				_, got := openDeltaCtx(ctx, ts.dial(new(tt.cert(ts, i)), ""), node(t, "p-"+strconv.Itoa(i), clientNode(svc)))
 				return got
 			}
 			for i := range 3 {
@@ -253,7 +253,7 @@ func sameCert() func(*testServer, int) tls.Certificate {
 func TestMessageSizeLimit(t *testing.T) {
 	ts := startServer(t, Options{Limits: Limits{MaxMessageSize: 4096}})
 	conn := ts.dial(new(ts.ca.issue(sa("payments"))), "")
-	stream, got := openDelta(t, conn, node(t, "p-1", clientNode(t, "", "payments")))
+	stream, got := openDelta(t, conn, node(t, "p-1", clientNode("payments")))
 	wantAdmitted(t, got)
 	names := make([]string, 100)
 	for i := range names {
@@ -267,8 +267,11 @@ func TestMessageSizeLimit(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "larger than max") || !strings.Contains(err.Error(), "4096") {
 		t.Errorf("oversized request: %v, want ResourceExhausted naming the limit", err)
 	}
-	if n := ts.refusals(reasonMessageSize); n != 1 {
-		t.Errorf("refusals{reason=%s} = %v, want 1", reasonMessageSize, n)
+	// gRPC writes the status before the server's RecvMsg returns.
+	for deadline := time.Now().Add(5 * time.Second); ts.refusals(reasonMessageSize) != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("refusals{reason=%s} = %v, want 1", reasonMessageSize, ts.refusals(reasonMessageSize))
+		}
 	}
 }
 
@@ -297,12 +300,12 @@ func TestRequestFlood(t *testing.T) {
 		return nil
 	}
 	// Within the burst: the first request and 10 more.
-	calm, got := openDelta(t, conn, node(t, "p-1", clientNode(t, "", "payments")))
+	calm, got := openDelta(t, conn, node(t, "p-1", clientNode("payments")))
 	wantAdmitted(t, got)
 	if err := send(calm, 10); err != nil {
 		t.Fatal(err)
 	}
-	flood, got := openDelta(t, conn, node(t, "p-2", clientNode(t, "", "payments")))
+	flood, got := openDelta(t, conn, node(t, "p-2", clientNode("payments")))
 	wantAdmitted(t, got)
 	// The stream may fail while sending.
 	_ = send(flood, 1000)
@@ -333,10 +336,10 @@ func TestRequestFlood(t *testing.T) {
 func TestConnectionLimit(t *testing.T) {
 	ts := startServer(t, Options{Limits: Limits{MaxConnections: 2}})
 	for i := range 2 {
-		_, got := openDelta(t, ts.dial(new(ts.ca.issue(sa("payments"))), ""), node(t, "p-"+strconv.Itoa(i), clientNode(t, "", "payments")))
+		_, got := openDelta(t, ts.dial(new(ts.ca.issue(sa("payments"))), ""), node(t, "p-"+strconv.Itoa(i), clientNode("payments")))
 		wantAdmitted(t, got)
 	}
-	_, got := openDelta(t, ts.dial(new(ts.ca.issue(sa("payments"))), ""), node(t, "p-3", clientNode(t, "", "payments")))
+	_, got := openDelta(t, ts.dial(new(ts.ca.issue(sa("payments"))), ""), node(t, "p-3", clientNode("payments")))
 	wantRefused(t, got, codes.Unavailable, "")
 	if n := ts.refusals(reasonConnections); n < 1 {
 		t.Errorf("refusals{reason=%s} = %v, want at least 1", reasonConnections, n)
