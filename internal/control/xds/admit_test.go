@@ -5,11 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
+	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -416,3 +419,22 @@ func heapInUse() uint64 {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// TestHandshakeTimeout: a connection that never completes its TLS
+// handshake is closed after HandshakeTimeout.
+func TestHandshakeTimeout(t *testing.T) {
+	ts := startServer(t, Options{Limits: Limits{HandshakeTimeout: 200 * time.Millisecond}})
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if err := conn.SetReadDeadline(start.Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := conn.Read(make([]byte, 1))
+	if took := time.Since(start); n != 0 || !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) || took > 3*time.Second {
+		t.Errorf("silent connection: read %d bytes, %v after %v; want it closed after about 200ms", n, err, took.Round(time.Millisecond))
+	}
+}
