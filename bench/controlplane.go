@@ -102,7 +102,10 @@ func runControlplane(ctx context.Context, cfg cpConfig) (*cpResult, error) {
 		return nil, err
 	}
 	ctrl, err := startProc(dir, "weft-control", nil, cfg.WeftBin, "control", "--data-dir", dir,
-		"--listen", addrOf(ports[0]), "--api-listen", addrOf(ports[1]), "--log-level", "error")
+		"--listen", addrOf(ports[0]), "--api-listen", addrOf(ports[1]), "--log-level", "error",
+		// The simulated proxies and registrants of a service share its
+		// certificate.
+		"--xds-max-streams-per-cert", "-1")
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +333,9 @@ func (r *registrant) close() {
 
 func (m *simMesh) register(ctx context.Context, svc, i int) (*registrant, error) {
 	w := xdsmeta.Workload{Service: svcName(svc), Namespace: cpNamespace, ServiceAccount: svcName(svc),
-		Address: fmt.Sprintf("127.1.%d.%d:8080", (i/250)%250, i%250+1)}
+		// The control plane accepts only addresses on the IP the stream
+		// comes from.
+		Address: fmt.Sprintf("127.0.0.1:%d", 20000+i)}
 	md, err := xdsmeta.Encode(w)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"weft.dev/weft/internal/control/controlplane"
+	"weft.dev/weft/internal/control/xds"
 )
 
 func newControlCmd(g *globalFlags) *cobra.Command {
@@ -36,5 +37,13 @@ machine finds it without flags.`,
 	f.StringVar(&opts.APIListen, "api-listen", "127.0.0.1:15000", "address for the HTTPS API used by the CLI")
 	f.StringVar(&opts.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of the mesh (fixed when the CA is first created)")
 	f.DurationVar(&opts.CertTTL, "cert-ttl", 24*time.Hour, "lifetime of workload certificates (renewed at half-life)")
+	l, d := &opts.XDSLimits, xds.DefaultLimits()
+	f.IntVar(&l.MaxStreams, "xds-max-streams", d.MaxStreams, "open xDS streams in total (-1: no limit)")
+	f.IntVar(&l.MaxStreamsPerIdentity, "xds-max-streams-per-identity", d.MaxStreamsPerIdentity, "open xDS streams of one SPIFFE ID, shared by a service account's replicas (-1: no limit)")
+	f.IntVar(&l.MaxStreamsPerCertificate, "xds-max-streams-per-cert", d.MaxStreamsPerCertificate, "open xDS streams of one client certificate, i.e. one proxy (-1: no limit)")
+	f.IntVar(&l.MaxMessageSize, "xds-max-message-size", d.MaxMessageSize, "largest message accepted on the xDS port, in bytes")
+	f.Float64Var(&l.RequestRate, "xds-request-rate", d.RequestRate, "sustained xDS requests per second on one stream (-1: no limit)")
+	f.IntVar(&l.RequestBurst, "xds-request-burst", d.RequestBurst, "xDS requests one stream may send at once")
+	f.IntVar(&l.MaxConnections, "xds-max-connections", d.MaxConnections, "open connections to the xDS port, CA calls included (-1: no limit)")
 	return cmd
 }

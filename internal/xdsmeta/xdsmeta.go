@@ -77,3 +77,12 @@ func Decode(s *structpb.Struct) (Workload, error) {
 	}
 	return w, w.Validate()
 }
+
+// ControlNamespace and ControlServiceAccount name the control plane's own
+// identity, spiffe://<trust-domain>/ns/weft-system/sa/weft-control. No
+// workload may have an identity in ControlNamespace: the CA never signs one
+// and the xDS server refuses it.
+const (
+	ControlNamespace      = "weft-system"
+	ControlServiceAccount = "weft-control"
+)

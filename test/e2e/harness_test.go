@@ -228,6 +228,30 @@ type control struct {
 	proc    *proc
 	// args are extra flags of `weft control`.
 	args []string
+	// tokens caches the join tokens made for namespaces other than
+	// default, which the default token does not cover.
+	tokensMu sync.Mutex
+	tokens   map[string]string
+}
+
+// namespaceToken returns a join token for namespace ns, created with
+// `weft token create` on first use.
+func (c *control) namespaceToken(ns string) string {
+	c.t.Helper()
+	c.tokensMu.Lock()
+	defer c.tokensMu.Unlock()
+	if tok, ok := c.tokens[ns]; ok {
+		return tok
+	}
+	r := c.cli("token", "create", "--namespace", ns)
+	if r.code != 0 {
+		c.t.Fatalf("creating a join token for namespace %s:\n%s", ns, r)
+	}
+	if c.tokens == nil {
+		c.tokens = map[string]string{}
+	}
+	c.tokens[ns] = strings.TrimSpace(r.stdout)
+	return c.tokens[ns]
 }
 
 // startControl starts a control plane in a fresh data dir on free ports and
@@ -363,6 +387,10 @@ type wlOpts struct {
 	cmd []string
 	// waitApp waits until something listens on appPort.
 	waitApp bool
+	// env is added to the environment of `weft run`. A workload outside
+	// namespace default gets a join token for its namespace unless env
+	// sets WEFT_JOIN_TOKEN.
+	env []string
 }
 
 // startWorkload starts `weft run` against c and waits until its sidecar is
@@ -388,7 +416,11 @@ func startWorkload(t *testing.T, c *control, o wlOpts) *workload {
 	if o.version != "" {
 		name += "-" + o.version
 	}
-	w.proc = startProc(t, name, nil, args...)
+	env := o.env
+	if o.namespace != "default" && !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "WEFT_JOIN_TOKEN=") }) {
+		env = append(slices.Clone(env), "WEFT_JOIN_TOKEN="+c.namespaceToken(o.namespace))
+	}
+	w.proc = startProc(t, name, env, args...)
 	w.client = proxyClient(w.outbound)
 	t.Cleanup(w.client.CloseIdleConnections)
 	w.waitReady()

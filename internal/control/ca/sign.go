@@ -19,6 +19,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"weft.dev/weft/internal/control/tokens"
+	"weft.dev/weft/internal/xdsmeta"
 )
 
 // DefaultTTL is the lifetime of a workload certificate when none is given.
@@ -32,7 +33,7 @@ const serverCertTTL = 365 * 24 * time.Hour
 // signs a CSR in ControlNamespace.
 const (
 	ControlNamespace      = tokens.ReservedNamespace
-	ControlServiceAccount = "weft-control"
+	ControlServiceAccount = xdsmeta.ControlServiceAccount
 )
 
 // RSA key sizes accepted in a CSR. Larger keys are refused before their

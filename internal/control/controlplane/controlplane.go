@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
 
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/apiserver"
@@ -47,7 +46,10 @@ type Options struct {
 	// RestoreGrace is how long restored workloads keep their endpoints
 	// after a restart while their proxies reconnect (default 20s).
 	RestoreGrace time.Duration
-	Logger       *slog.Logger
+	// XDSLimits bound the streams, messages, request rates and
+	// connections of the xDS port (zero fields: the defaults).
+	XDSLimits xds.Limits
+	Logger    *slog.Logger
 	// Ready, if set, is called once both listeners are serving.
 	Ready func(connfile.Connection)
 }
@@ -94,7 +96,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds"), Scope: joinTokens.Scope})
+	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds"),
+		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits, Scope: joinTokens.Scope})
+	if err := metrics.Register(xdsSrv.Collector()); err != nil {
+		return fmt.Errorf("registering xDS metrics: %w", err)
+	}
 
 	serverCert, err := authority.ServerCertificate([]string{ServerName, "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
 	if err != nil {
@@ -121,12 +127,13 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("listening for the API on %s: %w", opts.APIListen, err)
 	}
 
-	grpcSrv := grpc.NewServer(
+	// Client certificates are optional in the handshake because the CA's
+	// Sign comes before a proxy has one; xdsSrv's interceptor requires one
+	// on every stream.
+	grpcSrv := grpc.NewServer(append(xdsSrv.ServerOptions(),
 		grpc.Creds(credentials.NewTLS(tlsConf)),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * time.Second, Timeout: 3 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1<<16),
-	)
+	)...)
 	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopXDS()
 	xdsSrv.Register(xdsCtx, grpcSrv)
@@ -157,7 +164,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return xdsSrv.Run(gctx) })
 	g.Go(func() error { return reg.Run(gctx) })
 	g.Go(func() error {
-		if err := grpcSrv.Serve(xdsLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := grpcSrv.Serve(xdsSrv.Listener(xdsLn)); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serving xDS: %w", err)
 		}
 		return nil

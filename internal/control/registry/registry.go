@@ -9,6 +9,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -125,18 +126,40 @@ func (r *Registry) TakeChanges() map[string]*mesh.Workload {
 	return out
 }
 
-// Connect records an open stream of workload w. A different workload
-// registered at the same inbound address is replaced: the address now
-// belongs to w.
-func (r *Registry) Connect(w mesh.Workload) {
+// ErrIDOwned refuses a registration under a workload ID that a workload of
+// another identity holds.
+var ErrIDOwned = errors.New("workload ID is registered by another identity")
+
+// ErrAddressHeld refuses a registration at an inbound address that a
+// workload of another identity holds.
+var ErrAddressHeld = errors.New("address is registered by a workload of another identity")
+
+// Connect records an open stream of workload w. A registration is bound to
+// the identity (the verified SPIFFE ID in w.Identity) that made it: while a
+// workload is known — connected, or restored from persistence and within
+// its lease — Connect refuses another identity its ID (ErrIDOwned) and its
+// inbound address (ErrAddressHeld), and leaves it untouched. A different
+// workload of the same identity at the same address is replaced (a proxy
+// restarted with a new node ID): the address now belongs to w.
+func (r *Registry) Connect(w mesh.Workload) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	e, ok := r.entries[w.ID]
+	if ok && e.w.Identity != w.Identity {
+		return fmt.Errorf("registering %q as %s: %w (%s)", w.ID, w.Identity, ErrIDOwned, e.w.Identity)
+	}
+	var evict string
 	if w.Address != "" {
-		if id, ok := r.byAddr[w.Address]; ok && id != w.ID {
-			r.removeLocked(id)
+		if id, held := r.byAddr[w.Address]; held && id != w.ID {
+			if owner := r.entries[id].w.Identity; owner != w.Identity {
+				return fmt.Errorf("registering %q at %s as %s: %w (%q, %s)", w.ID, w.Address, w.Identity, ErrAddressHeld, id, owner)
+			}
+			evict = id
 		}
 	}
-	e, ok := r.entries[w.ID]
+	if evict != "" {
+		r.removeLocked(evict)
+	}
 	if !ok {
 		e = &entry{}
 		r.entries[w.ID] = e
@@ -152,6 +175,7 @@ func (r *Registry) Connect(w mesh.Workload) {
 	e.streams++
 	e.expires = time.Time{}
 	r.changedLocked(w.ID)
+	return nil
 }
 
 func (r *Registry) removeLocked(id string) {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -218,5 +219,68 @@ func TestTakeChanges(t *testing.T) {
 	taken := r.TakeChanges()
 	if list := r.List(); len(list) != 2 || list[1] != taken["d"] {
 		t.Errorf("List %v does not hold the taken version of d", ids(list))
+	}
+}
+
+// TestOwnership: a workload ID and an inbound address belong to the
+// identity that registered them, live or restored after a restart: another
+// identity is refused and the owner's entry is unchanged, while the owner
+// itself may reconnect or take its address to a new node ID.
+func TestOwnership(t *testing.T) {
+	const alice, mallory = "spiffe://cluster.local/ns/default/sa/alice", "spiffe://cluster.local/ns/default/sa/mallory"
+	owned := mesh.Workload{ID: "a", Service: "alice", Address: "127.0.0.1:1", Identity: alice}
+	tests := []struct {
+		name string
+		w    mesh.Workload
+		// wantErr is the refusal, nil if the registration is accepted.
+		wantErr error
+		// wantIDs are the workloads registered afterwards.
+		wantIDs []string
+	}{
+		{"another identity, same ID", mesh.Workload{ID: "a", Service: "mallory", Address: "127.0.0.1:9", Identity: mallory}, ErrIDOwned, []string{"a"}},
+		{"another identity, same ID, no address", mesh.Workload{ID: "a", Service: "mallory", Identity: mallory}, ErrIDOwned, []string{"a"}},
+		{"another identity, same address", mesh.Workload{ID: "m", Service: "mallory", Address: "127.0.0.1:1", Identity: mallory}, ErrAddressHeld, []string{"a"}},
+		{"another identity, own ID and address", mesh.Workload{ID: "m", Service: "mallory", Address: "127.0.0.1:9", Identity: mallory}, nil, []string{"a", "m"}},
+		{"same identity reconnects", owned, nil, []string{"a"}},
+		{"same identity, new ID at the address", mesh.Workload{ID: "a2", Service: "alice", Address: "127.0.0.1:1", Identity: alice}, nil, []string{"a2"}},
+	}
+	for _, restored := range []bool{false, true} {
+		for _, tt := range tests {
+			name := tt.name
+			if restored {
+				name += ", after a restart"
+			}
+			t.Run(name, func(t *testing.T) {
+				blobs := &memBlobs{m: map[string][]byte{}}
+				r, err := New(blobs, time.Minute, quiet)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := r.Connect(owned); err != nil {
+					t.Fatal(err)
+				}
+				if restored {
+					if err := r.Freeze(); err != nil {
+						t.Fatal(err)
+					}
+					if r, err = New(blobs, time.Minute, quiet); err != nil {
+						t.Fatal(err)
+					}
+				}
+				err = r.Connect(tt.w)
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Connect(%+v) = %v, want %v", tt.w, err, tt.wantErr)
+				}
+				if diff := cmp.Diff(tt.wantIDs, ids(r.List())); diff != "" {
+					t.Errorf("workloads (-want +got):\n%s", diff)
+				}
+				if tt.wantErr != nil {
+					got := r.List()[0]
+					if got.Identity != owned.Identity || got.Address != owned.Address || got.Service != owned.Service {
+						t.Errorf("owner's workload became %+v", got)
+					}
+				}
+			})
+		}
 	}
 }

@@ -28,11 +28,12 @@ import (
 	"time"
 
 	"weft.dev/weft/internal/control/xds"
+	"weft.dev/weft/internal/xdsmeta"
 )
 
 // ReservedNamespace is the control plane's own namespace
 // (spiffe://<td>/ns/weft-system/sa/weft-control). No token may grant it.
-const ReservedNamespace = "weft-system"
+const ReservedNamespace = xdsmeta.ControlNamespace
 
 // DefaultNamespace is the namespace of the default token that `weft
 // control` writes into its data dir.

@@ -7,6 +7,10 @@
 // patched with the configuration objects and the workloads that changed,
 // and only the resources of the services they affect are regenerated. Only
 // the first snapshot is built from scratch.
+//
+// Every stream is authenticated by its client certificate and bounded
+// before go-control-plane sees it (admit.go, limits.go), and a proxy's
+// registration is bound to that certificate (streams.go).
 package xds
 
 import (
@@ -22,6 +26,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -30,6 +35,7 @@ import (
 	"weft.dev/weft/internal/control/registry"
 	"weft.dev/weft/internal/control/xdsgen"
 	"weft.dev/weft/internal/xdsapi/weftv1"
+	"weft.dev/weft/internal/xdsmeta"
 )
 
 // ConfigSource is the stored configuration (the store implements it).
@@ -51,6 +57,11 @@ type Options struct {
 	// register to what its certificate's credential allows; nil allows
 	// any service and only the stream's own peer address.
 	Scope ScopeFunc
+	// TrustDomain is the mesh's: every stream needs a client certificate
+	// with a SPIFFE ID in it (other than the control plane's own).
+	TrustDomain spiffeid.TrustDomain
+	// Limits bound streams, messages, request rates and connections.
+	Limits Limits
 }
 
 // Server is the xDS server and the owner of the current mesh snapshot.
@@ -60,6 +71,11 @@ type Server struct {
 	endpoints *cachev3.LinearCache
 	mux       *cachev3.MuxCache
 	streams   *streams
+	limits    Limits
+	admission *admission
+	refusals  *refusals
+	// controlID is the control plane's own identity, never a proxy's.
+	controlID spiffeid.ID
 	snapshot  atomic.Pointer[mesh.Snapshot]
 	pushes    atomic.Uint64
 
@@ -98,13 +114,20 @@ func New(opts Options) *Server {
 			weftv1.EndpointsType: s.endpoints,
 		},
 	}
-	s.streams = newStreams(opts.Registry, opts.Logger)
+	s.limits = opts.Limits.withDefaults()
+	s.admission = newAdmission(s.limits)
+	s.refusals = newRefusals(opts.Logger)
+	// The zero trust domain has no control identity; every stream is
+	// refused for being outside it.
+	s.controlID, _ = spiffeid.FromSegments(opts.TrustDomain, "ns", xdsmeta.ControlNamespace, "sa", xdsmeta.ControlServiceAccount)
+	s.streams = newStreams(s)
 	s.routing = xdsgen.NewRouting(nil)
 	s.snapshot.Store(s.builder.Snapshot())
 	return s
 }
 
-// Register serves ADS on g.
+// Register serves ADS on g, which must have been created with
+// ServerOptions: without its interceptor every stream is refused.
 func (s *Server) Register(ctx context.Context, g *grpc.Server) {
 	srv := serverv3.NewServer(ctx, s.mux, s.streams)
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, srv)

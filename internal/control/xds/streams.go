@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
+	"net/netip"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"weft.dev/weft/internal/control/mesh"
 	"weft.dev/weft/internal/control/registry"
@@ -37,16 +40,18 @@ type ProxyStatus struct {
 }
 
 type stream struct {
-	identity spiffeid.ID
-	status   ProxyStatus
+	caller *caller
+	status ProxyStatus
 	// registered is set once the workload joined the registry.
 	registered bool
 }
 
-// streams implements go-control-plane's callbacks: it authenticates every
-// stream by its client certificate, registers the workload named in the
-// node metadata and records ACKs and NACKs.
+// streams implements go-control-plane's callbacks: it takes each stream's
+// client as admitStream authenticated it, registers the workload named in
+// the node metadata if the client's certificate may register it, and
+// records ACKs and NACKs.
 type streams struct {
+	srv      *Server
 	registry *registry.Registry
 	logger   *slog.Logger
 
@@ -54,29 +59,21 @@ type streams struct {
 	byID map[int64]*stream
 }
 
-func newStreams(r *registry.Registry, logger *slog.Logger) *streams {
-	return &streams{registry: r, logger: logger, byID: map[int64]*stream{}}
+func newStreams(srv *Server) *streams {
+	return &streams{srv: srv, registry: srv.opts.Registry, logger: srv.opts.Logger, byID: map[int64]*stream{}}
 }
 
-func peerID(ctx context.Context) (spiffeid.ID, error) {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return spiffeid.ID{}, errors.New("no peer")
-	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.PeerCertificates) == 0 {
-		return spiffeid.ID{}, errors.New("proxy presented no client certificate")
-	}
-	return x509svid.IDFromCert(ti.State.PeerCertificates[0])
-}
+// errNotAdmitted refuses a stream that did not pass admitStream, as on a
+// gRPC server created without ServerOptions.
+var errNotAdmitted = status.Error(codes.Unauthenticated, "xds: stream was not authenticated (the gRPC server lacks the xDS interceptor)")
 
 func (s *streams) OnDeltaStreamOpen(ctx context.Context, id int64, typeURL string) error {
-	pid, err := peerID(ctx)
-	if err != nil {
-		return fmt.Errorf("xds stream rejected: %w", err)
+	c := callerFrom(ctx)
+	if c == nil {
+		return errNotAdmitted
 	}
 	s.mu.Lock()
-	s.byID[id] = &stream{identity: pid, status: ProxyStatus{Identity: pid.String(), Connected: time.Now(), Acked: map[string]string{}, Nacked: map[string]string{}}}
+	s.byID[id] = &stream{caller: c, status: ProxyStatus{Identity: c.id.String(), Connected: time.Now(), Acked: map[string]string{}, Nacked: map[string]string{}}}
 	s.mu.Unlock()
 	return nil
 }
@@ -106,23 +103,83 @@ func (s *streams) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscovery
 		st.status.Acked[req.GetTypeUrl()] = req.GetResponseNonce()
 		delete(st.status.Nacked, req.GetTypeUrl())
 	}
-	if st.registered {
-		s.mu.Unlock()
+	registered := st.registered
+	s.mu.Unlock()
+	if registered {
 		return nil
 	}
-	w, err := workloadFromNode(req.GetNode(), st.identity)
+	// The first request registers the workload; go-control-plane calls
+	// this before it watches or sends anything, and never concurrently
+	// for one stream.
+	w, reason, err := s.register(st.caller, req.GetNode())
 	if err != nil {
-		s.mu.Unlock()
-		s.logger.Warn("rejecting proxy", "identity", st.identity.String(), "err", err)
-		return err
+		s.srv.refuse(reason, st.caller, err)
+		return status.Errorf(codes.PermissionDenied, "xds: registration refused: %v", err)
 	}
+	s.mu.Lock()
 	st.registered = true
 	st.status.ID, st.status.Service, st.status.Namespace, st.status.Address = w.ID, w.Service, w.Namespace, w.Address
-	w.Connected = st.status.Connected
 	s.mu.Unlock()
 	s.logger.Info("proxy connected", "workload", w.ID, "service", w.Service, "namespace", w.Namespace, "address", w.Address)
-	s.registry.Connect(w)
 	return nil
+}
+
+// register checks that c's certificate may register the workload node
+// describes — its service account, a service its credential's Scope
+// allows, an address it can prove — and records it in the registry, which
+// refuses an ID or address another identity holds. On error it also
+// returns the refusal reason.
+func (s *streams) register(c *caller, node *corev3.Node) (mesh.Workload, string, error) {
+	w, err := workloadFromNode(node, c.id)
+	if err != nil {
+		return w, reasonNode, err
+	}
+	var scope Scope
+	if s.srv.opts.Scope != nil {
+		if scope, err = s.srv.opts.Scope(c.leaf); err != nil {
+			return w, reasonScope, fmt.Errorf("credential of %s: %w", c.id, err)
+		}
+	}
+	if len(scope.Services) > 0 && !slices.Contains(scope.Services, w.Service) {
+		return w, reasonService, fmt.Errorf("node %q: the credential of %s does not allow joining service %q (allowed: %s)", w.ID, c.id, w.Service, strings.Join(scope.Services, ", "))
+	}
+	if err := provenAddress(w.Address, c.ip, scope.Addresses); err != nil {
+		return w, reasonAddress, fmt.Errorf("node %q: %w", w.ID, err)
+	}
+	w.Connected = time.Now()
+	if err := s.registry.Connect(w); err != nil {
+		if errors.Is(err, registry.ErrAddressHeld) {
+			return w, reasonAddressHeld, err
+		}
+		return w, reasonWorkloadID, err
+	}
+	return w, "", nil
+}
+
+// provenAddress checks that addr ("" for none) is one the proxy can prove:
+// its host is the IP its stream comes from, or in one of allowed.
+func provenAddress(addr string, from netip.Addr, allowed []netip.Prefix) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("address %q: the host is not an IP address", addr)
+	}
+	ip = ip.Unmap().WithZone("")
+	if from.IsValid() && ip == from {
+		return nil
+	}
+	for _, p := range allowed {
+		if p.Contains(ip) {
+			return nil
+		}
+	}
+	return fmt.Errorf("address %s is neither the IP its xDS stream comes from (%s) nor in the addresses its credential allows", addr, from)
 }
 
 // workloadFromNode reads the workload from node metadata and checks that
@@ -171,15 +228,23 @@ func (s *streams) status() []ProxyStatus {
 	return out
 }
 
-// State-of-the-world and REST are not used by weft proxies; their streams
-// are served without registration.
+// State-of-the-world streams are not used by weft proxies; they are served,
+// authenticated by admitStream like every stream, without registration.
+// REST fetch is not served.
 
-func (s *streams) OnStreamOpen(context.Context, int64, string) error { return nil }
-func (s *streams) OnStreamClosed(int64, *corev3.Node)                {}
+func (s *streams) OnStreamOpen(ctx context.Context, _ int64, _ string) error {
+	if callerFrom(ctx) == nil {
+		return errNotAdmitted
+	}
+	return nil
+}
+func (s *streams) OnStreamClosed(int64, *corev3.Node) {}
 func (s *streams) OnStreamRequest(int64, *discoveryv3.DiscoveryRequest) error {
 	return nil
 }
 func (s *streams) OnStreamResponse(context.Context, int64, *discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {
 }
-func (s *streams) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error           { return nil }
+func (s *streams) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error {
+	return status.Error(codes.Unimplemented, "xds: REST fetch is not served")
+}
 func (s *streams) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
