@@ -136,9 +136,11 @@ func (s *Server) admitStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 		return status.Errorf(codes.ResourceExhausted, "xds: %v", err)
 	}
 	defer release()
-	ls := &limitedStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), callerKey{}, c), s: s, c: c,
+	ctx, cancel := context.WithCancelCause(ss.Context())
+	defer cancel(nil)
+	ls := &limitedStream{ServerStream: ss, ctx: context.WithValue(ctx, callerKey{}, c), s: s, c: c,
 		bucket: newBucket(s.limits.RequestRate, s.limits.RequestBurst, time.Now())}
-	herr := handler(srv, ls)
+	herr := s.runRevocable(ctx, cancel, c, ls.end, func() error { return handler(srv, ls) })
 	// go-control-plane ends a stream whose Recv failed without an error;
 	// the client is told why.
 	if err := ls.failure(); err != nil {
@@ -158,9 +160,30 @@ type limitedStream struct {
 
 	mu  sync.Mutex
 	err error
+
+	sendMu sync.Mutex
+	ended  bool
 }
 
 func (l *limitedStream) Context() context.Context { return l.ctx }
+
+// SendMsg sends m unless the stream was ended early (end), after which the
+// gRPC server owns the stream and a late send fails instead.
+func (l *limitedStream) SendMsg(m any) error {
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	if l.ended {
+		return status.Error(codes.Canceled, "xds: stream ended")
+	}
+	return l.ServerStream.SendMsg(m)
+}
+
+// end stops further sends, before the interceptor returns early.
+func (l *limitedStream) end() {
+	l.sendMu.Lock()
+	l.ended = true
+	l.sendMu.Unlock()
+}
 
 func (l *limitedStream) RecvMsg(m any) error {
 	if err := l.ServerStream.RecvMsg(m); err != nil {

@@ -62,6 +62,10 @@ type Options struct {
 	TrustDomain spiffeid.TrustDomain
 	// Limits bound streams, messages, request rates and connections.
 	Limits Limits
+	// RevalidateInterval is how often Run checks the credential of every
+	// open stream against Scope again (default DefaultRevalidateInterval),
+	// so that revoking a join token ends its proxies' streams.
+	RevalidateInterval time.Duration
 }
 
 // Server is the xDS server and the owner of the current mesh snapshot.
@@ -73,6 +77,7 @@ type Server struct {
 	streams   *streams
 	limits    Limits
 	admission *admission
+	live      live
 	refusals  *refusals
 	// controlID is the control plane's own identity, never a proxy's.
 	controlID spiffeid.ID
@@ -149,6 +154,13 @@ func (s *Server) Pushes() uint64 { return s.pushes.Load() }
 func (s *Server) Run(ctx context.Context) error {
 	changes, cancel := s.opts.Config.Subscribe()
 	defer cancel()
+	interval := s.opts.RevalidateInterval
+	if interval <= 0 {
+		interval = DefaultRevalidateInterval
+	}
+	revalCtx, stopReval := context.WithCancel(ctx)
+	defer stopReval()
+	go s.revalidateLoop(revalCtx, interval)
 	if _, err := s.rebuild(); err != nil {
 		return err
 	}
