@@ -50,9 +50,16 @@ type Service struct {
 	Name      string
 	Namespace string
 	// Ports the service accepts; empty means any.
-	Ports        []Port
-	Routes       []Route
-	LoadBalancer LoadBalancer
+	Ports []Port
+	// Routes are the producer routes (GAMMA: routes in the service's own
+	// namespace), in match precedence order. They apply to callers in
+	// every namespace that has no ConsumerRoutes.
+	Routes []Route
+	// ConsumerRoutes are, by caller namespace, the consumer routes (routes
+	// in that namespace attached to this service), in match precedence
+	// order. For callers in that namespace they replace Routes.
+	ConsumerRoutes map[string][]Route
+	LoadBalancer   LoadBalancer
 }
 
 // Port is one declared service port.
@@ -62,7 +69,7 @@ type Port struct {
 	Protocol string
 }
 
-// Route is one compiled HTTPRoute rule.
+// Route is one compiled route match of an HTTPRoute or GRPCRoute rule.
 type Route struct {
 	Name     string
 	Matches  []Match
@@ -242,7 +249,17 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
-		svc.Routes = append(svc.Routes, route)
+		switch ns := r.GetConsumerNamespace(); ns {
+		case "":
+			svc.Routes = append(svc.Routes, route)
+		case svc.Namespace:
+			return nil, fmt.Errorf("routes[%d].consumer_namespace: %q is the service's own namespace (a route there is a producer route)", i, ns)
+		default:
+			if svc.ConsumerRoutes == nil {
+				svc.ConsumerRoutes = map[string][]Route{}
+			}
+			svc.ConsumerRoutes[ns] = append(svc.ConsumerRoutes[ns], route)
+		}
 	}
 	return svc, nil
 }
@@ -378,16 +395,26 @@ func (s *Service) acceptsPort(port uint32) bool {
 	return false
 }
 
-// Match returns the first route whose matches accept r, or nil when the
-// service has routes and none matches. A service without routes yields a
-// default route to itself.
-func (s *Service) Match(r *http.Request) *Route {
-	if len(s.Routes) == 0 {
-		return nil
+// RoutesFor returns the routes that apply to a caller in namespace ns
+// (GAMMA): the consumer routes of ns if it has any, else the producer
+// routes. Empty means the caller's traffic goes to the service itself.
+func (s *Service) RoutesFor(ns string) []Route {
+	if rs, ok := s.ConsumerRoutes[ns]; ok {
+		return rs
 	}
-	for i := range s.Routes {
-		if s.Routes[i].accepts(r) {
-			return &s.Routes[i]
+	return s.Routes
+}
+
+// Match returns the first route of RoutesFor(callerNamespace) whose
+// matches accept r, or nil when none does (the caller answers 404 when
+// RoutesFor is not empty, and sends the request to the service itself when
+// it is). The routes are in match precedence order, so the first that
+// accepts r is the best match.
+func (s *Service) Match(r *http.Request, callerNamespace string) *Route {
+	routes := s.RoutesFor(callerNamespace)
+	for i := range routes {
+		if routes[i].accepts(r) {
+			return &routes[i]
 		}
 	}
 	return nil

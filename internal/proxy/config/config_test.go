@@ -104,7 +104,7 @@ func TestMatch(t *testing.T) {
 			r.Header.Set("X-Canary", tt.header)
 		}
 		got := ""
-		if rt := s.Match(r); rt != nil {
+		if rt := s.Match(r, "default"); rt != nil {
 			got = rt.Name
 		}
 		if got != tt.want {
@@ -146,7 +146,7 @@ func BenchmarkRouteMatch(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s := c.Resolve("a", "default")
-		if s.Match(r) == nil {
+		if s.Match(r, "default") == nil {
 			b.Fatal("no match")
 		}
 	}

@@ -87,7 +87,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		defer cancel()
 	}
 	ctx := r.Context()
-	if route := svc.Match(r); route != nil {
+	if route := svc.Match(r, l.opts.Namespace); route != nil {
 		labels.Route = route.Name
 		if key = route.PickBackend(rand.Uint32()); key == "" {
 			upstream.WriteError(sw, r, http.StatusServiceUnavailable, fmt.Sprintf("weft: route %q on %s has no backend with weight", route.Name, svc.Key))
@@ -98,7 +98,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 			ctx, cancel = context.WithTimeout(ctx, route.Timeout)
 			defer cancel()
 		}
-	} else if len(svc.Routes) > 0 {
+	} else if len(svc.RoutesFor(l.opts.Namespace)) > 0 {
 		upstream.WriteError(sw, r, http.StatusNotFound, "weft: no route for "+r.URL.Path+" on "+svc.Key)
 		return
 	}
