@@ -271,7 +271,8 @@ func (x *ServicePort) GetProtocol() string {
 // precedence orders matches, not rules).
 type Route struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Name is "<namespace>/<httproute>/<rule index>", used in metrics and config dumps.
+	// Name is "<namespace>/<route>/<rule index>", used in metrics and config dumps; the
+	// entries of a rule with several matches share it.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Matches are ORed; an empty list matches every request.
 	Matches []*RouteMatch `protobuf:"bytes,2,rep,name=matches,proto3" json:"matches,omitempty"`
