@@ -399,8 +399,10 @@ func (s *Service) acceptsPort(port uint32) bool {
 // (GAMMA): the consumer routes of ns if it has any, else the producer
 // routes. Empty means the caller's traffic goes to the service itself.
 func (s *Service) RoutesFor(ns string) []Route {
-	if rs, ok := s.ConsumerRoutes[ns]; ok {
-		return rs
+	if len(s.ConsumerRoutes) > 0 {
+		if rs, ok := s.ConsumerRoutes[ns]; ok {
+			return rs
+		}
 	}
 	return s.Routes
 }
