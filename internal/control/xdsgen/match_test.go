@@ -177,6 +177,17 @@ spec:
     backendRefs: [{name: hello}]
   - matches: [{method: {service: pkg.Greeter, method: Hi}}]
     backendRefs: [{name: hi}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: greeter-http, namespace: default, creationTimestamp: "2025-12-31T00:00:00Z"}
+spec:
+  parentRefs: [{group: "", kind: Service, name: greeter}]
+  rules:
+  - matches: [{path: {type: Exact, value: /pkg.Greeter/Ciao}}]
+    backendRefs: [{name: http-ciao}]
+  - matches: [{path: {type: PathPrefix, value: /http}}]
+    backendRefs: [{name: http}]
 `
 
 // TestRoutePrecedence compiles routes that conflict on each criterion of
@@ -226,6 +237,16 @@ func TestRoutePrecedence(t *testing.T) {
 			{method: "POST", path: "/pkg.Greeter/Bye", want: "default/greeter/1", backend: "service.default"},
 			{method: "POST", path: "/other.Svc/Bye", headers: []string{"x-a", "1", "x-b", "1"}, want: "default/greeter/0", backend: "any-two-headers.default"},
 			{method: "POST", path: "/other.Svc/Bye", want: "", backend: ""},
+		})
+	})
+	// HTTPRoute and GRPCRoute precedence is not merged: greeter-http is
+	// older than the GRPCRoute, so its matches come first, though the
+	// GRPCRoute's 11-character service would outrank it if compared.
+	t.Run("kinds not merged", func(t *testing.T) {
+		checkRequests(t, c, "greeter", []request{
+			{method: "POST", path: "/pkg.Greeter/Ciao", want: "default/greeter-http/0", backend: "http-ciao.default"},
+			{method: "POST", path: "/pkg.Greeter/Bye", want: "default/greeter/1", backend: "service.default"},
+			{method: "GET", path: "/http/x", want: "default/greeter-http/1", backend: "http.default"},
 		})
 	})
 }

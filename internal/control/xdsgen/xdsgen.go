@@ -235,7 +235,8 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				}
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group}
-					flat[parent] = append(flat[parent], flatRoute{r, group, false, httpRank(m), hr.CreationTimestamp.Time, hr.Namespace + "/" + hr.Name, ri, mi})
+					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
+						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
 				}
 			}
 		}
@@ -261,7 +262,8 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				}
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group}
-					flat[parent] = append(flat[parent], flatRoute{r, group, true, grpcRank(m), gr.CreationTimestamp.Time, gr.Namespace + "/" + gr.Name, ri, mi})
+					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, grpc: true, rank: grpcRank(m),
+						created: gr.CreationTimestamp.Time, source: gr.Namespace + "/" + gr.Name, rule: ri, matchIdx: mi})
 				}
 			}
 		}
