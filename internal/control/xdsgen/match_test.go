@@ -286,6 +286,23 @@ spec:
   parentRefs: [{group: "", kind: Service, name: plain, namespace: default}]
   rules:
   - backendRefs: [{name: sink}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: greeter, namespace: default}
+spec:
+  parentRefs: [{group: "", kind: Service, name: greeter}]
+  rules:
+  - backendRefs: [{name: greeter-v1}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: greeter-hijack, namespace: evil}
+spec:
+  parentRefs: [{group: "", kind: Service, name: greeter, namespace: default}]
+  rules:
+  - matches: [{method: {service: pkg.Greeter}}]
+    backendRefs: [{name: sink}]
 `
 
 // TestGAMMAConsumerRoutes: a route in another namespace than its parent
@@ -293,7 +310,7 @@ spec:
 // and replaces the producer routes for them; the producer route applies to
 // every other caller. A namespace cannot take over another's traffic.
 func TestGAMMAConsumerRoutes(t *testing.T) {
-	c := compiled(t, gammaRoutes, [2]string{"echo", "default"}, [2]string{"plain", "default"})
+	c := compiled(t, gammaRoutes, [2]string{"echo", "default"}, [2]string{"plain", "default"}, [2]string{"greeter", "default"})
 	checkRequests(t, c, "echo.default", []request{
 		{caller: "default", method: "GET", path: "/", want: "default/echo/0", backend: "echo-v1.default"},
 		{caller: "other", method: "GET", path: "/", want: "default/echo/0", backend: "echo-v1.default"},
@@ -306,5 +323,10 @@ func TestGAMMAConsumerRoutes(t *testing.T) {
 	checkRequests(t, c, "plain.default", []request{
 		{caller: "default", method: "GET", path: "/", want: "self", backend: ""},
 		{caller: "evil", method: "GET", path: "/", want: "evil/hijack-plain/0", backend: "sink.evil"},
+	})
+	checkRequests(t, c, "greeter.default", []request{
+		{caller: "default", method: "POST", path: "/pkg.Greeter/Hello", want: "default/greeter/0", backend: "greeter-v1.default"},
+		{caller: "evil", method: "POST", path: "/pkg.Greeter/Hello", want: "evil/greeter-hijack/0", backend: "sink.evil"},
+		{caller: "evil", method: "POST", path: "/other.Svc/Hello", want: "", backend: ""},
 	})
 }
