@@ -1,12 +1,14 @@
 package xdsgen
 
 import (
+	stdcmp "cmp"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -142,6 +144,9 @@ func TestRoutingUpdate(t *testing.T) {
 		{"route moved to another parent", nil, with(httpRoute("default", "backend", "/api", "backend-v1", parent("frontend", ""))), []string{"backend.default", "frontend.default"}, false},
 		{"route in another namespace, parents in two", nil, with(httpRoute("shop", "cross", "/basket", "cart", parent("backend", "default"), parent("cart", ""))), []string{"backend.default", "cart.shop"}, false},
 		{"route removed", nil, without(api.Key{Kind: api.KindHTTPRoute, Namespace: "shop", Name: "cross"}), []string{"backend.default", "cart.shop"}, false},
+		{"consumer route added in a third namespace", nil, with(httpRoute("evil", "hijack", "/", "sink", parent("backend", "default"))), []string{"backend.default"}, false},
+		{"consumer route removed", nil, without(api.Key{Kind: api.KindHTTPRoute, Namespace: "shop", Name: "cross"}), []string{"backend.default", "cart.shop"}, false},
+		{"consumer route made a producer route", nil, with(httpRoute("shop", "cross", "/cart", "cart", parent("cart", ""))), []string{"backend.default", "cart.shop"}, false},
 		{"route added", nil, with(httpRoute("other", "new", "/", "x", parent("x", ""))), []string{"x.other"}, false},
 		{"route to a Gateway", nil, with(httpRoute("default", "gw", "/", "x", gatewayParent)), nil, false},
 		{"parent without group is not a Service", nil, with(httpRoute("default", "nogroup", "/", "x", defaultGroup)), nil, false},
@@ -196,18 +201,29 @@ func (c *randomRouting) pick(xs ...string) string { return xs[c.rng.IntN(len(xs)
 // returns the new configuration.
 func (c *randomRouting) change(t testing.TB) *api.Set {
 	for range 1 + c.rng.IntN(3) {
-		ns := c.pick("default", "shop")
+		ns := c.pick("default", "shop", "evil")
 		var o api.Object
 		parents := func() []gatewayv1.ParentReference {
 			var ps []gatewayv1.ParentReference
 			for range c.rng.IntN(3) {
-				ps = append(ps, parent(c.pick("a", "b", "c"), c.pick("", "", "default", "shop")))
+				ps = append(ps, parent(c.pick("a", "b", "c"), c.pick("", "", "default", "shop", "evil")))
 			}
 			return ps
 		}
 		switch c.rng.IntN(4) {
 		case 0, 1:
-			o = httpRoute(ns, "h"+c.pick("1", "2", "3"), c.pick("/", "/api", "/v2"), c.pick("a", "b"), parents()...)
+			hr := httpRoute(ns, "h"+c.pick("1", "2", "3"), c.pick("/", "/api", "/v2"), c.pick("a", "b"), parents()...)
+			// Vary the precedence criteria.
+			m := &hr.Spec.Rules[0].Matches[0]
+			switch c.rng.IntN(4) {
+			case 0:
+				m.Method = new(gatewayv1.HTTPMethod("GET"))
+			case 1:
+				m.Headers = []gatewayv1.HTTPHeaderMatch{{Name: "x-a", Value: "1"}}
+			case 2:
+				m.Path = nil
+			}
+			o = hr
 		case 2:
 			o = grpcRoute(ns, "g"+c.pick("1", "2"), c.pick("s.A", "s.B"), parents()...)
 		default:
@@ -247,7 +263,7 @@ func (c *randomRouting) change(t testing.TB) *api.Set {
 // returned.
 func TestRoutingUpdateRandom(t *testing.T) {
 	var services []*mesh.Service
-	for _, ns := range []string{"default", "shop"} {
+	for _, ns := range []string{"default", "shop", "evil"} {
 		for _, name := range []string{"a", "b", "c"} {
 			services = append(services, &mesh.Service{Name: name, Namespace: ns})
 		}
@@ -264,6 +280,7 @@ func TestRoutingUpdateRandom(t *testing.T) {
 					if !all && !slices.Contains(keys, s.Key()) && !proto.Equal(r.Service(s), next.Service(s)) {
 						t.Errorf("Service resource of %s changed, but it is not among the keys %v", s.Key(), keys)
 					}
+					checkGroups(t, next.Service(s))
 				}
 				if t.Failed() {
 					t.Fatalf("step %d failed", step)
@@ -271,6 +288,25 @@ func TestRoutingUpdateRandom(t *testing.T) {
 				r = next
 			}
 		})
+	}
+}
+
+// checkGroups checks that the routes of svc come in groups, producer
+// routes first, then consumer routes by namespace, and that the routes of
+// a namespace are producer routes of its services, never consumer ones.
+func checkGroups(t *testing.T, svc *weftv1.Service) {
+	t.Helper()
+	for i, r := range svc.Routes {
+		ns := r.GetConsumerNamespace()
+		if ns == svc.Namespace {
+			t.Errorf("%s: route %d %s: consumer namespace is the service's own", weftv1.ResourceName(svc.Name, svc.Namespace), i, r.Name)
+		}
+		if from := stdcmp.Or(ns, svc.Namespace); !strings.HasPrefix(r.Name, from+"/") {
+			t.Errorf("%s: route %d %s: consumer namespace %q, but not a route of namespace %s", weftv1.ResourceName(svc.Name, svc.Namespace), i, r.Name, ns, from)
+		}
+		if i > 0 && svc.Routes[i-1].GetConsumerNamespace() > ns {
+			t.Errorf("%s: route %d %s: group %q after %q", weftv1.ResourceName(svc.Name, svc.Namespace), i, r.Name, ns, svc.Routes[i-1].GetConsumerNamespace())
+		}
 	}
 }
 

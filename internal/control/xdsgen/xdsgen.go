@@ -141,18 +141,75 @@ func lbFromString(s string, def weftv1.LoadBalancer) weftv1.LoadBalancer {
 
 // flatRoute is one route match with what is needed to order it.
 type flatRoute struct {
-	route    *weftv1.Route
+	route *weftv1.Route
+	// group is the consumer namespace of the route, "" for a producer
+	// route: routes are ordered within their group only.
+	group string
+	grpc  bool
+	rank  matchRank
+	// created, source ("<namespace>/<name>"), rule and matchIdx break ties.
 	created  time.Time
 	source   string
 	rule     int
 	matchIdx int
 }
 
+// matchRank is what Gateway API match precedence compares, most significant
+// first; the greater rank wins. For an HTTPRoute match: exact path (1 or 0),
+// characters of the path, method (1 or 0), header matches, query parameter
+// matches. For a GRPCRoute match: characters of the service, characters of
+// the method, header matches.
+type matchRank [5]int
+
+// httpRank is the rank of an HTTPRoute match; a match without a path is a
+// prefix match on "/", as the Gateway API defaults it.
+func httpRank(m gatewayv1.HTTPRouteMatch) matchRank {
+	var k matchRank
+	k[1] = 1 // PathPrefix "/"
+	if m.Path != nil && m.Path.Value != nil {
+		if m.Path.Type != nil && *m.Path.Type == gatewayv1.PathMatchExact {
+			k[0] = 1
+		}
+		k[1] = len(*m.Path.Value)
+	}
+	if m.Method != nil {
+		k[2] = 1
+	}
+	k[3], k[4] = len(m.Headers), len(m.QueryParams)
+	return k
+}
+
+// grpcRank is the rank of a GRPCRoute match.
+func grpcRank(m gatewayv1.GRPCRouteMatch) matchRank {
+	var k matchRank
+	if mm := m.Method; mm != nil {
+		if mm.Service != nil {
+			k[0] = len(*mm.Service)
+		}
+		if mm.Method != nil {
+			k[1] = len(*mm.Method)
+		}
+	}
+	k[2] = len(m.Headers)
+	return k
+}
+
+// routeGroup is the group of a route in namespace ns attached to parent p:
+// "" when it is a producer route (GAMMA: one in the service's namespace),
+// ns when it is a consumer route.
+func routeGroup(ns string, p serviceRef) string {
+	if ns == p.namespace {
+		return ""
+	}
+	return ns
+}
+
 // compileRoutes turns HTTPRoutes and GRPCRoutes attached to services (the
-// GAMMA convention) into per-service route lists, one entry per match,
-// ordered by Gateway API precedence: exact path, longest prefix, method,
-// most headers, then oldest route and rule order. It compiles the lists of
-// the services in only, or of every service when only is nil.
+// GAMMA convention) into per-service route lists, one entry per match. The
+// producer routes (in the service's namespace) come first, then the
+// consumer routes of each other namespace, by namespace; each group is
+// ordered by Gateway API match precedence (see precedes). It compiles the
+// lists of the services in only, or of every service when only is nil.
 func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.Route {
 	flat := map[string][]flatRoute{}
 	for _, hr := range cfg.HTTPRoutes {
@@ -162,6 +219,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				continue
 			}
 			parent := p.key()
+			group := routeGroup(hr.Namespace, p)
 			for ri, rule := range hr.Spec.Rules {
 				backends := httpBackends(hr.Namespace, rule.BackendRefs)
 				timeout := uint32(0)
@@ -176,8 +234,9 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 					matches = []gatewayv1.HTTPRouteMatch{{}}
 				}
 				for mi, m := range matches {
-					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout}
-					flat[parent] = append(flat[parent], flatRoute{r, hr.CreationTimestamp.Time, "http/" + hr.Namespace + "/" + hr.Name, ri, mi})
+					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group}
+					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
+						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
 				}
 			}
 		}
@@ -189,6 +248,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				continue
 			}
 			parent := p.key()
+			group := routeGroup(gr.Namespace, p)
 			for ri, rule := range gr.Spec.Rules {
 				var refs []gatewayv1.HTTPBackendRef
 				for _, b := range rule.BackendRefs {
@@ -201,15 +261,17 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 					matches = []gatewayv1.GRPCRouteMatch{{}}
 				}
 				for mi, m := range matches {
-					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends}
-					flat[parent] = append(flat[parent], flatRoute{r, gr.CreationTimestamp.Time, "grpc/" + gr.Namespace + "/" + gr.Name, ri, mi})
+					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group}
+					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, grpc: true, rank: grpcRank(m),
+						created: gr.CreationTimestamp.Time, source: gr.Namespace + "/" + gr.Name, rule: ri, matchIdx: mi})
 				}
 			}
 		}
 	}
 	out := make(map[string][]*weftv1.Route, len(flat))
 	for key, rs := range flat {
-		sort.SliceStable(rs, func(i, j int) bool { return precedes(rs[i], rs[j]) })
+		first := firstKinds(rs)
+		sort.SliceStable(rs, func(i, j int) bool { return precedes(rs[i], rs[j], first) })
 		list := make([]*weftv1.Route, len(rs))
 		for i, r := range rs {
 			list[i] = r.route
@@ -219,20 +281,53 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 	return out
 }
 
-func precedes(a, b flatRoute) bool {
-	am, bm := a.route.Matches[0], b.route.Matches[0]
-	ak, bk := pathRank(am), pathRank(bm)
-	if ak != bk {
-		return ak > bk
+// firstKinds reports, for each group of routes of one parent, whether its
+// GRPCRoutes come before its HTTPRoutes. The Gateway API forbids merging
+// the two kinds' precedence; the matches of the kind of the group's oldest
+// route (by creation, then "<namespace>/<name>", HTTPRoute on a tie) come
+// first, each kind ordered by its own rules.
+func firstKinds(rs []flatRoute) map[string]bool {
+	oldest := map[string]flatRoute{}
+	for _, r := range rs {
+		o, ok := oldest[r.group]
+		if !ok || olderRoute(r, o) {
+			oldest[r.group] = r
+		}
 	}
-	if al, bl := len(am.GetPath().GetValue()), len(bm.GetPath().GetValue()); al != bl {
-		return al > bl
+	out := make(map[string]bool, len(oldest))
+	for g, r := range oldest {
+		out[g] = r.grpc
 	}
-	if (am.Method != "") != (bm.Method != "") {
-		return am.Method != ""
+	return out
+}
+
+// olderRoute reports whether the route of a is older than that of b.
+func olderRoute(a, b flatRoute) bool {
+	if !a.created.Equal(b.created) {
+		return a.created.Before(b.created)
 	}
-	if len(am.Headers) != len(bm.Headers) {
-		return len(am.Headers) > len(bm.Headers)
+	if a.source != b.source {
+		return a.source < b.source
+	}
+	return !a.grpc && b.grpc
+}
+
+// precedes orders route matches of one parent: by group (producer routes,
+// then consumer routes by namespace), by kind (grpcFirst, by group: see
+// firstKinds), by rank (see matchRank), then oldest route, route
+// "<namespace>/<name>", rule order and match order, as the Gateway API
+// defines precedence for HTTPRoute and GRPCRoute.
+func precedes(a, b flatRoute, grpcFirst map[string]bool) bool {
+	if a.group != b.group {
+		return a.group < b.group
+	}
+	if a.grpc != b.grpc {
+		return a.grpc == grpcFirst[a.group]
+	}
+	for i := range a.rank {
+		if a.rank[i] != b.rank[i] {
+			return a.rank[i] > b.rank[i]
+		}
 	}
 	if !a.created.Equal(b.created) {
 		return a.created.Before(b.created)
@@ -244,17 +339,6 @@ func precedes(a, b flatRoute) bool {
 		return a.rule < b.rule
 	}
 	return a.matchIdx < b.matchIdx
-}
-
-func pathRank(m *weftv1.RouteMatch) int {
-	switch {
-	case m.Path == nil:
-		return 0
-	case m.Path.Kind == weftv1.PathMatch_EXACT:
-		return 2
-	default:
-		return 1
-	}
 }
 
 // serviceRef names a service.

@@ -49,9 +49,16 @@ type Service struct {
 	Name      string
 	Namespace string
 	// Ports the service accepts; empty means any.
-	Ports        []Port
-	Routes       []Route
-	LoadBalancer LoadBalancer
+	Ports []Port
+	// Routes are the producer routes (GAMMA: routes in the service's own
+	// namespace), in match precedence order. They apply to callers in
+	// every namespace that has no ConsumerRoutes.
+	Routes []Route
+	// ConsumerRoutes are, by caller namespace, the consumer routes (routes
+	// in that namespace attached to this service), in match precedence
+	// order. For callers in that namespace they replace Routes.
+	ConsumerRoutes map[string][]Route
+	LoadBalancer   LoadBalancer
 }
 
 // Port is one declared service port.
@@ -61,7 +68,7 @@ type Port struct {
 	Protocol string
 }
 
-// Route is one compiled HTTPRoute rule.
+// Route is one compiled route match of an HTTPRoute or GRPCRoute rule.
 type Route struct {
 	Name     string
 	Matches  []Match
@@ -191,7 +198,15 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		svc.Ports = append(svc.Ports, Port{Name: p.GetName(), Number: p.GetPort(), Protocol: p.GetProtocol()})
 	}
 	for _, r := range s.GetRoutes() {
-		svc.Routes = append(svc.Routes, buildRoute(r))
+		route := buildRoute(r)
+		if ns := r.GetConsumerNamespace(); ns != "" {
+			if svc.ConsumerRoutes == nil {
+				svc.ConsumerRoutes = map[string][]Route{}
+			}
+			svc.ConsumerRoutes[ns] = append(svc.ConsumerRoutes[ns], route)
+			continue
+		}
+		svc.Routes = append(svc.Routes, route)
 	}
 	return svc, nil
 }
@@ -312,16 +327,28 @@ func (s *Service) acceptsPort(port uint32) bool {
 	return false
 }
 
-// Match returns the first route whose matches accept r, or nil when the
-// service has routes and none matches. A service without routes yields a
-// default route to itself.
-func (s *Service) Match(r *http.Request) *Route {
-	if len(s.Routes) == 0 {
-		return nil
+// RoutesFor returns the routes that apply to a caller in namespace ns
+// (GAMMA): the consumer routes of ns if it has any, else the producer
+// routes. Empty means the caller's traffic goes to the service itself.
+func (s *Service) RoutesFor(ns string) []Route {
+	if len(s.ConsumerRoutes) > 0 {
+		if rs, ok := s.ConsumerRoutes[ns]; ok {
+			return rs
+		}
 	}
-	for i := range s.Routes {
-		if s.Routes[i].accepts(r) {
-			return &s.Routes[i]
+	return s.Routes
+}
+
+// Match returns the first route of RoutesFor(callerNamespace) whose
+// matches accept r, or nil when none does (the caller answers 404 when
+// RoutesFor is not empty, and sends the request to the service itself when
+// it is). The routes are in match precedence order, so the first that
+// accepts r is the best match.
+func (s *Service) Match(r *http.Request, callerNamespace string) *Route {
+	routes := s.RoutesFor(callerNamespace)
+	for i := range routes {
+		if routes[i].accepts(r) {
+			return &routes[i]
 		}
 	}
 	return nil

@@ -27,6 +27,7 @@ func TestBuildRejectsBadResources(t *testing.T) {
 		{"bad endpoint address", nil, []*weftv1.Endpoints{{Service: "a", Namespace: "default", Endpoints: []*weftv1.Endpoint{{Address: "nope", Identity: "spiffe://cluster.local/ns/default/sa/a"}}}}, `Endpoints "a.default": endpoints[0].address`},
 		{"bad identity", nil, []*weftv1.Endpoints{{Service: "a", Namespace: "default", Endpoints: []*weftv1.Endpoint{{Address: "127.0.0.1:1", Identity: "http://x"}}}}, `endpoints[0].identity`},
 		{"duplicate service", []*weftv1.Service{svc("a"), svc("a")}, nil, `Service "a.default": duplicate`},
+		{"consumer route of the service's own namespace", []*weftv1.Service{svc("a", &weftv1.Route{ConsumerNamespace: "default", Backends: []*weftv1.Backend{{Service: "a", Namespace: "default", Weight: 1}}})}, nil, `routes[0].consumer_namespace: "default" is the service's own namespace`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,11 +105,55 @@ func TestMatch(t *testing.T) {
 			r.Header.Set("X-Canary", tt.header)
 		}
 		got := ""
-		if rt := s.Match(r); rt != nil {
+		if rt := s.Match(r, "default"); rt != nil {
 			got = rt.Name
 		}
 		if got != tt.want {
 			t.Errorf("%s %s (canary=%q) matched %q, want %q", tt.method, tt.path, tt.header, got, tt.want)
+		}
+	}
+}
+
+// TestRoutesForCaller: a caller uses its namespace's consumer routes when
+// there are any, the producer routes otherwise, whatever their order in the
+// resource.
+func TestRoutesForCaller(t *testing.T) {
+	be := func(name string) []*weftv1.Backend {
+		return []*weftv1.Backend{{Service: name, Namespace: "default", Weight: 1}}
+	}
+	c, err := Build("1", []*weftv1.Service{
+		svc("a",
+			&weftv1.Route{Name: "shop/x/0", ConsumerNamespace: "shop", Matches: []*weftv1.RouteMatch{{Path: &weftv1.PathMatch{Value: "/admin"}}}, Backends: be("admin")},
+			&weftv1.Route{Name: "default/p/0", Backends: be("producer")},
+			&weftv1.Route{Name: "evil/y/0", ConsumerNamespace: "evil", Backends: be("sink")},
+		),
+		svc("b", &weftv1.Route{Name: "evil/z/0", ConsumerNamespace: "evil", Backends: be("sink")}),
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		service, caller, path string
+		want                  string // route name; "" for none
+		routes                int    // len(RoutesFor(caller))
+	}{
+		{"a.default", "default", "/", "default/p/0", 1},
+		{"a.default", "other", "/admin", "default/p/0", 1},
+		{"a.default", "evil", "/", "evil/y/0", 1},
+		{"a.default", "shop", "/admin/x", "shop/x/0", 1},
+		{"a.default", "shop", "/", "", 1},
+		{"b.default", "default", "/", "", 0},
+		{"b.default", "evil", "/", "evil/z/0", 1},
+	}
+	for _, tt := range tests {
+		s := c.Services[tt.service]
+		r := httptest.NewRequest("GET", "http://x"+tt.path, nil)
+		got := ""
+		if rt := s.Match(r, tt.caller); rt != nil {
+			got = rt.Name
+		}
+		if n := len(s.RoutesFor(tt.caller)); got != tt.want || n != tt.routes {
+			t.Errorf("%s from %s, %s: route %q of %d, want %q of %d", tt.service, tt.caller, tt.path, got, n, tt.want, tt.routes)
 		}
 	}
 }
@@ -146,7 +191,7 @@ func BenchmarkRouteMatch(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s := c.Resolve("a", "default")
-		if s.Match(r) == nil {
+		if s.Match(r, "default") == nil {
 			b.Fatal("no match")
 		}
 	}

@@ -52,7 +52,15 @@ func FuzzBuild(f *testing.F) {
 		req := httptest.NewRequest("GET", "http://a/x", nil)
 		req.Header.Set("X", "1")
 		for _, svc := range cfg.Services {
-			if rt := svc.Match(req); rt != nil {
+			callers := []string{"", svc.Namespace}
+			for ns := range svc.ConsumerRoutes {
+				callers = append(callers, ns)
+			}
+			for _, caller := range callers {
+				rt := svc.Match(req, caller)
+				if rt == nil {
+					continue
+				}
 				for _, n := range []uint32{0, 1, 7, 1 << 31, ^uint32(0)} {
 					if b := rt.Pick(n); b != nil && b.FailStatus == 0 && b.Service == "" {
 						t.Fatalf("picked a forwarding backend without a service: %+v", b)

@@ -122,6 +122,8 @@ func randService(rng *rand.Rand) *weftv1.Service {
 			Name:     fmt.Sprintf("r%d", i),
 			Matches:  []*weftv1.RouteMatch{{Path: &weftv1.PathMatch{Value: fmt.Sprintf("/p%d", rng.IntN(3))}, Headers: []*weftv1.HeaderMatch{{Name: "x-v", Value: "1"}}}},
 			Backends: []*weftv1.Backend{{Service: name, Namespace: ns, Weight: uint32(1 + rng.IntN(5))}},
+			// A consumer route of a namespace without services.
+			ConsumerNamespace: []string{"", "", "evil"}[rng.IntN(3)],
 		})
 	}
 	return s

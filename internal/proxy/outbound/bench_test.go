@@ -47,7 +47,7 @@ func BenchmarkRouteMatch(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s := cfg.Resolve(req.Host, "default")
-		r := s.Match(req)
+		r := s.Match(req, "default")
 		if r.PickBackend(7) == "" {
 			b.Fatal("no backend")
 		}

@@ -87,7 +87,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		defer cancel()
 	}
 	ctx := r.Context()
-	if route := svc.Match(r); route != nil {
+	if route := svc.Match(r, l.opts.Namespace); route != nil {
 		labels.Route = route.Name
 		b := route.Pick(rand.Uint32())
 		if status, msg := unforwardable(cfg, route, b); status != 0 {
@@ -100,7 +100,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 			ctx, cancel = context.WithTimeout(ctx, route.Timeout)
 			defer cancel()
 		}
-	} else if len(svc.Routes) > 0 {
+	} else if len(svc.RoutesFor(l.opts.Namespace)) > 0 {
 		upstream.WriteError(sw, r, http.StatusNotFound, "weft: no route for "+r.URL.Path+" on "+svc.Key)
 		return
 	}

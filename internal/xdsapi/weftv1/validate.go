@@ -42,6 +42,9 @@ func ValidateService(s *Service) error {
 		if err := validateRoute(r); err != nil {
 			return fmt.Errorf("routes[%d]: %w", i, err)
 		}
+		if ns := r.GetConsumerNamespace(); ns != "" && ns == s.GetNamespace() {
+			return fmt.Errorf("routes[%d].consumer_namespace: %q is the service's own namespace (a route there is a producer route)", i, ns)
+		}
 	}
 	return nil
 }

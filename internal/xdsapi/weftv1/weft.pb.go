@@ -128,8 +128,11 @@ type Service struct {
 	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// Ports the service declares. Empty means the service accepts any port.
 	Ports []*ServicePort `protobuf:"bytes,3,rep,name=ports,proto3" json:"ports,omitempty"`
-	// Routes compiled from HTTPRoutes attached to this service, in match precedence order.
-	// Empty means all traffic goes to the service's own endpoints.
+	// Routes compiled from HTTPRoutes and GRPCRoutes attached to this service, one entry per
+	// route match, in Gateway API match precedence order within each set of routes that share
+	// a consumer_namespace. A caller uses the routes whose consumer_namespace is its own
+	// namespace if there are any, the producer routes (consumer_namespace "") otherwise; an
+	// empty set means all its traffic goes to the service's own endpoints.
 	Routes []*Route `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
 	// Load-balancing algorithm for this service's endpoints.
 	LoadBalancer  LoadBalancer `protobuf:"varint,5,opt,name=load_balancer,json=loadBalancer,proto3,enum=weft.v1.LoadBalancer" json:"load_balancer,omitempty"`
@@ -264,19 +267,26 @@ func (x *ServicePort) GetProtocol() string {
 	return ""
 }
 
-// Route is one rule of an HTTPRoute.
+// Route is one match of a rule of an HTTPRoute or GRPCRoute (one entry per match, so that
+// precedence orders matches, not rules).
 type Route struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Name is "<namespace>/<httproute>/<rule index>", used in metrics and config dumps.
+	// Name is "<namespace>/<route>/<rule index>", used in metrics and config dumps; the
+	// entries of a rule with several matches share it.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Matches are ORed; an empty list matches every request.
 	Matches []*RouteMatch `protobuf:"bytes,2,rep,name=matches,proto3" json:"matches,omitempty"`
 	// Backends receive traffic in proportion to their weights.
 	Backends []*Backend `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
 	// Timeout for the whole request in milliseconds; 0 means none.
-	TimeoutMs     uint32 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TimeoutMs uint32 `protobuf:"varint,4,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// ConsumerNamespace is the namespace of a GAMMA consumer route (a route in another
+	// namespace than the service's): the route applies only to callers in that namespace and
+	// replaces the producer routes for them. Empty for a producer route (one in the service's
+	// own namespace), which applies to callers in every namespace without consumer routes.
+	ConsumerNamespace string `protobuf:"bytes,20,opt,name=consumer_namespace,json=consumerNamespace,proto3" json:"consumer_namespace,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -335,6 +345,13 @@ func (x *Route) GetTimeoutMs() uint32 {
 		return x.TimeoutMs
 	}
 	return 0
+}
+
+func (x *Route) GetConsumerNamespace() string {
+	if x != nil {
+		return x.ConsumerNamespace
+	}
+	return ""
 }
 
 // RouteMatch is ANDed across its fields.
@@ -736,13 +753,14 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\x97\x01\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc6\x01\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
 	"\bbackends\x18\x03 \x03(\v2\x10.weft.v1.BackendR\bbackends\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\"|\n" +
+	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\x12-\n" +
+	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\"|\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
