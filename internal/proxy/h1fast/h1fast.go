@@ -169,7 +169,9 @@ func (cn *conn) grow() {
 	if big == nil {
 		big = bufio.NewReaderSize(nil, cn.s.bigSize())
 	}
+	n := len(buffered)
 	big.Reset(&replayReader{b: bytes.Clone(buffered), r: cn.c})
+	big.Peek(n) // the replayed bytes, in one read: the scanner resumes after them
 	cn.br.Reset(nil)
 	readerPool.Put(cn.br)
 	cn.br, cn.big = big, true
