@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -193,4 +194,74 @@ func exchangeOnce(c net.Conn, req string) (*http.Response, string, error) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, string(b), nil
+}
+
+// TestHostileHeadInTunnel: HTTP/1 inside a CONNECT tunnel to a mesh service
+// passes the same checks.
+func TestHostileHeadInTunnel(t *testing.T) {
+	m := newMesh(t)
+	m.addService(svc("orders"))
+	app, port := startCountingApp(t)
+	m.addWorkload(t, "orders", port)
+	m.commit(t)
+	m.startOutbound(t, nil)
+	for _, req := range []string{
+		"GET / HTTP/1.1\r\nHost: orders\r\nX-Foo : bar\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: orders\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	} {
+		c, br := connect(t, m.proxyURL.Host, "orders:80")
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, req)
+		resp, err := http.ReadResponse(br, nil)
+		c.Close()
+		if err != nil {
+			t.Fatalf("%q: %v", req, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !resp.Close || app.bytes.Load() != 0 {
+			t.Fatalf("%q: got %d close=%v, app received %d bytes; want 400, close, nothing", req, resp.StatusCode, resp.Close, app.bytes.Load())
+		}
+	}
+}
+
+// TestBodiesAcrossTheMesh: chunked request bodies and Expect:
+// 100-continue, now served by the fast lanes, reach the app whole.
+func TestBodiesAcrossTheMesh(t *testing.T) {
+	m := newMesh(t)
+	m.addService(svc("orders"))
+	m.addWorkload(t, "orders", startApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, "len="+strconv.Itoa(len(b))+" expect="+r.Header.Get("Expect"))
+	})))
+	m.commit(t)
+	m.startOutbound(t, nil)
+	for _, tc := range []struct {
+		name, req, want string
+	}{
+		{"chunked", "POST http://orders/ HTTP/1.1\r\nHost: orders\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nX-T: 1\r\n\r\n", "len=11 expect="},
+		{"expect", "POST http://orders/ HTTP/1.1\r\nHost: orders\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", "len=5 expect="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", m.proxyURL.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, tc.req)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err == nil && resp.StatusCode == http.StatusContinue {
+				resp, err = http.ReadResponse(br, nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != tc.want {
+				t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, b, tc.want)
+			}
+		})
+	}
 }
