@@ -3,6 +3,7 @@ package h1parse
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -303,4 +304,37 @@ func BenchmarkScanParse(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzChunked checks CheckChunked against net/http's chunked decoder: a
+// body h1parse finds complete and well-formed, net/http decodes without
+// error; and a prefix of a body never gets a verdict the whole body
+// contradicts.
+func FuzzChunked(f *testing.F) {
+	for _, s := range []string{"5\r\nhello\r\n0\r\n\r\n", "5;a=b\r\nhello\r\n0\r\nX-T: v\r\n\r\n", "zz\r\n", "5\r\nhelloXX"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		done, err := CheckChunked(b)
+		for i := range len(b) {
+			pdone, perr := CheckChunked(b[:i])
+			if perr != nil && err == nil {
+				t.Fatalf("prefix %q refused (%v), whole %q accepted", b[:i], perr, b)
+			}
+			if pdone && (!done || err != nil) {
+				t.Fatalf("prefix %q complete, whole %q not", b[:i], b)
+			}
+		}
+		if !done || err != nil {
+			return
+		}
+		head := "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		req, rerr := http.ReadRequest(bufio.NewReader(io.MultiReader(strings.NewReader(head), bytes.NewReader(b))))
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		if _, rerr := io.ReadAll(req.Body); rerr != nil {
+			t.Fatalf("h1parse accepts chunked body %q, net/http: %v", b, rerr)
+		}
+	})
 }
