@@ -238,7 +238,9 @@ func (l *Listener) handshake(ctx context.Context, c *tls.Conn, conns *h1fast.Con
 		c.Close()
 		return
 	}
-	if c.ConnectionState().NegotiatedProtocol == identity.ALPNHTTP1 {
+	// Without ALPN a TLS connection speaks HTTP/1.1: it takes the fast
+	// lane and its checks too, never net/http's parser directly.
+	if p := c.ConnectionState().NegotiatedProtocol; p == identity.ALPNHTTP1 || p == "" {
 		fast.ServeConn(ctx, c)
 		return
 	}

@@ -177,8 +177,22 @@ func TestHostileHeadsInbound(t *testing.T) {
 			}
 		})
 	}
-	if n := testutil.ToFloat64(m.metrics.HTTPRejectedCounter("inbound", "space_before_colon")); n != 3 {
-		t.Errorf("weft_proxy_http_rejected_total{listener=inbound,reason=space_before_colon} = %v, want 3", n)
+	t.Run("without ALPN", func(t *testing.T) {
+		noALPN := cfg.Clone()
+		noALPN.NextProtos = nil
+		c, err := tls.Dial("tcp", addr, noALPN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		before := app.bytes.Load()
+		refused(t, c, "POST / HTTP/1.1\r\nHost: orders\r\nX-Foo : bar\r\n\r\n", 400)
+		if n := app.bytes.Load() - before; n != 0 {
+			t.Fatalf("the app received %d bytes", n)
+		}
+	})
+	if n := testutil.ToFloat64(m.metrics.HTTPRejectedCounter("inbound", "space_before_colon")); n != 4 {
+		t.Errorf("weft_proxy_http_rejected_total{listener=inbound,reason=space_before_colon} = %v, want 4", n)
 	}
 }
 
