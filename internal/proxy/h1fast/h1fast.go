@@ -1,16 +1,22 @@
-// Package h1fast serves HTTP/1.1 keep-alive connections of a proxy listener
+// Package h1fast serves HTTP/1.x keep-alive connections of a proxy listener
 // on one goroutine per connection, calling an ordinary http.Handler.
 //
 // Why hand-written: net/http's server, for each request, starts a background
 // read on the connection to notice a client going away and cancels it when
 // the handler returns; in a sidecar that forwards small requests this wake-up
 // and the deadline juggling around it cost more CPU than the forwarding
-// itself (bench/RESULTS.md). The fast lane reads with net/http's own parser
-// (http.ReadRequest) and writes responses itself, so it handles only the
-// common shape of request: HTTP/1.1, a known method, a body of known length
-// or none, no Upgrade, no Expect. Any other request — and everything after it
-// on that connection — is handed, with the bytes already read, to a
-// net/http server (Handoff), which implements the whole protocol.
+// itself (bench/RESULTS.md). The fast lane writes responses itself.
+//
+// Every request head is first read and checked with h1parse, the proxy's
+// one set of HTTP/1 framing rules (docs/http1.md); what it refuses is
+// answered with its status and Connection: close, and the connection is
+// closed before anything is forwarded. Heads that pass are parsed by
+// net/http's http.ReadRequest. The fast lane serves every request shape —
+// any method, bodies of known length or chunked, Expect: 100-continue,
+// HTTP/1.0 — except three after which a connection carries no further
+// HTTP/1 request: CONNECT, Upgrade and the HTTP/2 preface, which it hands,
+// with the bytes already read, to a net/http server (Handoff; wrap that
+// server's handler in OneRequest).
 //
 // Trade-offs: a client that disconnects while its request is in flight is
 // noticed when the response is written, not at once; and a request's context
@@ -350,9 +356,11 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 			return
 		}
 		// Whatever the handler left of the request body must be read
-		// before the next request; a large remainder ends the connection.
+		// before the next request; a large remainder, or a body that does
+		// not end cleanly (the next request would start mid-body), ends
+		// the connection.
 		if req.Body != http.NoBody {
-			if n, _ := io.CopyN(io.Discard, req.Body, 256<<10); n == 256<<10 {
+			if _, err := io.CopyN(io.Discard, req.Body, 256<<10); err != io.EOF {
 				return
 			}
 		}

@@ -193,3 +193,33 @@ func TestChunkedAndExpect(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadBadChunkClosesConnection: a chunked body the handler did not
+// read is drained; when it turns out malformed the connection is closed, so
+// the bytes after it are never taken for a request.
+func TestUnreadBadChunkClosesConnection(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	dial := pipeServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		io.WriteString(w, "ok") // without reading the body
+	}))
+	c := dial()
+	br := bufio.NewReader(c)
+	resp, _, err := exchange(c, br,
+		"POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+		"5\r\nworldXXGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	if _, err := http.ReadResponse(br, nil); err == nil {
+		t.Fatal("a second response: the bytes after the bad chunk were served")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) != 1 {
+		t.Fatalf("handler saw %q, want only /first", paths)
+	}
+}
