@@ -140,12 +140,12 @@ func (cn *conn) readHead(header time.Duration) (h1parse.Head, *h1parse.Error, er
 		buf, _ := cn.br.Peek(cn.br.Buffered())
 		n, err := cn.sc.Scan(buf, lim)
 		if err != nil {
-			return h1parse.Head{}, err.(*h1parse.Error), nil
+			return h1parse.Head{}, refusal(err), nil
 		}
 		if n > 0 {
 			h, err := h1parse.Parse(buf[:n], lim)
 			if err != nil {
-				return h, err.(*h1parse.Error), nil
+				return h, refusal(err), nil
 			}
 			return h, nil, nil
 		}
@@ -165,6 +165,15 @@ func (cn *conn) readHead(header time.Duration) (h1parse.Head, *h1parse.Error, er
 			return h1parse.Head{}, nil, err
 		}
 	}
+}
+
+// refusal is the h1parse.Error in err (every error h1parse returns is one).
+func refusal(err error) *h1parse.Error {
+	var e *h1parse.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return errMalformed
 }
 
 // grow moves the connection to a reader as large as the head limit,
@@ -375,7 +384,7 @@ func (cn *conn) checkChunked() *h1parse.Error {
 		buf, _ := cn.br.Peek(cn.br.Buffered())
 		done, err := h1parse.CheckChunked(buf)
 		if err != nil {
-			return err.(*h1parse.Error)
+			return refusal(err)
 		}
 		if done || bytes.IndexByte(buf, '\n') >= 0 || len(buf) == cn.br.Size() {
 			return nil
