@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/inbound"
 )
@@ -145,7 +143,7 @@ func TestOutboundConnectionCap(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || !resp.Close {
 		t.Fatalf("connection over the cap: %v %v, want 503 and close", resp, err)
 	}
-	if n := testutil.ToFloat64(m.metrics.HTTPRejectedCounter("outbound", "connection_limit")); n != 1 {
+	if n := rejected(t, m, "outbound", "connection_limit"); n != 1 {
 		t.Errorf("connection_limit refusals = %v, want 1", n)
 	}
 	open[0].Close()
@@ -187,7 +185,7 @@ func TestHeaderTimeout(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("answered after %v, want about 200ms", d)
 	}
-	if n := testutil.ToFloat64(m.metrics.HTTPRejectedCounter("outbound", "header_timeout")); n != 1 {
+	if n := rejected(t, m, "outbound", "header_timeout"); n != 1 {
 		t.Errorf("header_timeout refusals = %v, want 1", n)
 	}
 }
@@ -225,7 +223,7 @@ func TestInboundConnectionCap(t *testing.T) {
 	if err == nil {
 		t.Fatal("connection over the cap was served")
 	}
-	if n := testutil.ToFloat64(m.metrics.HTTPRejectedCounter("inbound", "connection_limit")); n != 1 {
+	if n := rejected(t, m, "inbound", "connection_limit"); n != 1 {
 		t.Errorf("connection_limit refusals = %v, want 1", n)
 	}
 }

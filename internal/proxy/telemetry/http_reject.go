@@ -19,7 +19,3 @@ func (m *Metrics) HTTPRejected(listener, reason string) {
 	m.httpRejected.WithLabelValues(listener, reason).Inc()
 }
 
-// HTTPRejectedCounter is the counter of one listener and reason, for tests.
-func (m *Metrics) HTTPRejectedCounter(listener, reason string) prometheus.Counter {
-	return m.httpRejected.WithLabelValues(listener, reason)
-}
