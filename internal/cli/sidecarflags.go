@@ -7,10 +7,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"weft.dev/weft/internal/connfile"
+	"weft.dev/weft/internal/proxy/h1parse"
+	"weft.dev/weft/internal/proxy/inbound"
+	"weft.dev/weft/internal/proxy/outbound"
 	"weft.dev/weft/internal/proxy/sidecar"
 	"weft.dev/weft/internal/xdsmeta"
 )
@@ -29,6 +33,7 @@ type sidecarFlags struct {
 	adminPort      int
 	caFile         string
 	tokenFile      string
+	http           sidecar.HTTPLimits
 }
 
 func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
@@ -44,6 +49,11 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.IntVar(&f.adminPort, "admin-port", defaultPorts[2], "admin server port on 127.0.0.1: /ready /metrics /config_dump (0: a free port)")
 	fs.StringVar(&f.caFile, "ca-file", "", "trust bundle PEM (default: ca.pem in --data-dir)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "join token file (default: env WEFT_JOIN_TOKEN, else join-token in --data-dir)")
+	fs.IntVar(&f.http.MaxHeaderBytes, "max-header-bytes", h1parse.DefaultMaxHeaderBytes, "largest HTTP/1.x request head accepted, in bytes (larger: 431)")
+	fs.IntVar(&f.http.MaxHeaders, "max-headers", h1parse.DefaultMaxHeaders, "most header fields accepted in a request (more: 431)")
+	fs.DurationVar(&f.http.HeaderTimeout, "header-timeout", 10*time.Second, "time allowed to receive a request head from its first byte (then 408)")
+	fs.IntVar(&f.http.MaxOutboundConns, "max-outbound-conns", outbound.DefaultMaxConns, "open connections the outbound listener accepts from the app (more: 503)")
+	fs.IntVar(&f.http.MaxInboundConns, "max-inbound-conns", inbound.DefaultMaxConns, "open connections the inbound listener accepts from peers (more: closed)")
 }
 
 // options validates the flags and resolves the control plane connection.
@@ -68,6 +78,17 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		if p < 0 || p > 65535 {
 			return o, fmt.Errorf("%s: %d is not a port", name, p)
 		}
+	}
+	for name, v := range map[string]int{"--max-header-bytes": f.http.MaxHeaderBytes, "--max-headers": f.http.MaxHeaders, "--max-outbound-conns": f.http.MaxOutboundConns, "--max-inbound-conns": f.http.MaxInboundConns} {
+		if v <= 0 {
+			return o, fmt.Errorf("%s: %d must be positive", name, v)
+		}
+	}
+	if f.http.MaxHeaderBytes < 1024 {
+		return o, fmt.Errorf("--max-header-bytes: %d is below 1024", f.http.MaxHeaderBytes)
+	}
+	if f.http.HeaderTimeout <= 0 {
+		return o, fmt.Errorf("--header-timeout: %v must be positive", f.http.HeaderTimeout)
 	}
 	if net.ParseIP(f.address) == nil {
 		return o, fmt.Errorf("--address: %q is not an IP address", f.address)
@@ -121,6 +142,7 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		InboundListen:  hostPort(f.address, f.inboundPort),
 		OutboundListen: hostPort("127.0.0.1", f.outboundPort),
 		AdminListen:    hostPort("127.0.0.1", f.adminPort),
+		HTTP:           f.http,
 	}
 	return o, nil
 }

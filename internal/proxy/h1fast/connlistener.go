@@ -3,6 +3,7 @@ package h1fast
 import (
 	"context"
 	"net"
+	"net/http"
 	"sync"
 )
 
@@ -51,3 +52,44 @@ func (l *ConnListener) Close() error {
 
 // Addr implements net.Listener.
 func (l *ConnListener) Addr() net.Addr { return l.addr }
+
+// OneRequest wraps the handler of a net/http server that takes connections
+// from Handoff. Handoff gives it only CONNECT, Upgrade and the HTTP/2
+// preface, after which a connection carries no further HTTP/1 request; when
+// such a request is answered without switching protocols (a refused
+// CONNECT, an Upgrade the app declined) the response closes the connection,
+// so no later request on it reaches net/http's parser unchecked.
+func OneRequest(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 {
+			h.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(&closeWriter{ResponseWriter: w}, r)
+	})
+}
+
+// closeWriter adds Connection: close to a final response that does not
+// switch protocols.
+type closeWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *closeWriter) WriteHeader(code int) {
+	if !w.wrote && code != http.StatusSwitchingProtocols && code >= 200 {
+		w.wrote = true
+		w.Header().Set("Connection", "close")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *closeWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach Hijack and Flush.
+func (w *closeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

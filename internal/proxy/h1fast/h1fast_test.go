@@ -26,7 +26,7 @@ func startB(t testing.TB, h http.Handler) string {
 	srv := &http.Server{Handler: h, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
-	fast := &Server{Handler: h, Handoff: func(c net.Conn) bool { return handed.Push(ctx, c) }}
+	fast := &Server{Handler: h, AllowH2C: true, Handoff: func(c net.Conn) bool { return handed.Push(ctx, c) }}
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(handed) })
 	wg.Go(func() {
@@ -85,7 +85,7 @@ func TestFastLane(t *testing.T) {
 			t.Errorf("%s %s = %q via %s, want %q via %s", tc.method, tc.path, b, resp.Header.Get("X-Proto"), tc.want, tc.proto)
 		}
 	}
-	// A chunked request body is handed off to net/http and still served.
+	// A chunked request body is served by the fast lane.
 	req, _ := http.NewRequest("POST", "http://"+addr+"/echo", io.NopCloser(strings.NewReader("chunks")))
 	req.ContentLength = -1
 	resp, err := c.Do(req)

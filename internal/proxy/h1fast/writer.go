@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"weft.dev/weft/internal/proxy/h1parse"
 )
 
 // responseWriter writes an HTTP/1.1 response straight to the connection:
@@ -23,6 +25,8 @@ type responseWriter struct {
 	closeAfter  bool
 	trailers    []string
 	err         error
+	body        *checkedBody // the request's chunked body, if any
+	discard     bool         // the handler's response was replaced
 }
 
 var errBodyTooLong = errors.New("h1fast: handler wrote more than its Content-Length")
@@ -41,6 +45,12 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader = true
+	if w.body != nil {
+		if e := w.body.refused.Load(); e != nil {
+			w.writeRefusal(e)
+			return
+		}
+	}
 	h := w.h
 	w.noBody = w.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
 	w.remaining = -1
@@ -53,7 +63,12 @@ func (w *responseWriter) WriteHeader(code int) {
 			w.remaining = n
 		}
 	}
-	if w.remaining < 0 && !w.noBody {
+	if !w.req.ProtoAtLeast(1, 1) {
+		// HTTP/1.0 has no chunked encoding: a body of unknown length
+		// ends with the connection, and 1.0 connections are not kept.
+		w.closeAfter = true
+		h.Set("Connection", "close")
+	} else if w.remaining < 0 && !w.noBody {
 		w.chunked = true
 		h.Set("Transfer-Encoding", "chunked")
 		for _, v := range h["Trailer"] {
@@ -74,6 +89,18 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.writeStatus(code)
 	w.writeFields(h)
 	w.bw.WriteString("\r\n")
+}
+
+// writeRefusal answers a request refused while the handler ran (its body
+// was malformed) in place of the handler's response.
+func (w *responseWriter) writeRefusal(e *h1parse.Error) {
+	msg := "weft: " + e.Msg + "\n"
+	w.discard, w.closeAfter = true, true
+	w.writeStatus(e.Status)
+	w.bw.WriteString("Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+	w.bw.WriteString(strconv.Itoa(len(msg)))
+	w.bw.WriteString("\r\n\r\n")
+	w.bw.WriteString(msg)
 }
 
 func (w *responseWriter) writeStatus(code int) {
@@ -110,6 +137,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	if w.discard {
+		return len(p), nil
+	}
 	if w.noBody {
 		return 0, http.ErrBodyNotAllowed
 	}
@@ -127,12 +157,14 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	if int64(len(p)) > w.remaining {
+	if w.remaining >= 0 && int64(len(p)) > w.remaining {
 		w.err = errBodyTooLong
 		return 0, w.err
 	}
 	n, err := w.bw.Write(p)
-	w.remaining -= int64(n)
+	if w.remaining >= 0 {
+		w.remaining -= int64(n)
+	}
 	if err != nil {
 		w.err = err
 	}
@@ -166,6 +198,9 @@ func (w *responseWriter) finish() error {
 	}
 	if w.err != nil {
 		return w.err
+	}
+	if w.discard {
+		return w.bw.Flush()
 	}
 	if w.chunked {
 		w.bw.WriteString("0\r\n")

@@ -23,7 +23,9 @@ import (
 	"sync"
 	"time"
 
+	"weft.dev/weft/internal/proxy/connlimit"
 	"weft.dev/weft/internal/proxy/h1fast"
+	"weft.dev/weft/internal/proxy/h1parse"
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
@@ -46,7 +48,23 @@ type Options struct {
 	AppHost string
 	// HandshakeTimeout bounds a peer's TLS handshake (default 10s).
 	HandshakeTimeout time.Duration
+	// Limits bound HTTP/1.x request heads (default 60 KiB, 100 fields;
+	// over them: 431) and, for HTTP/2, the header list.
+	Limits h1parse.Limits
+	// HeaderTimeout bounds receiving a request head from its first byte
+	// (default 10s; then 408).
+	HeaderTimeout time.Duration
+	// MaxConns caps the peer connections the listener holds open (default
+	// DefaultMaxConns); past it a new connection is closed at once,
+	// before the TLS handshake.
+	MaxConns int
 }
+
+// DefaultMaxConns is the inbound listener's default connection cap. Peers
+// pool their connections (up to 64 idle HTTP/1.1 connections per peer
+// proxy, one HTTP/2 connection), so 4,096 serves a few dozen busy callers;
+// it bounds a flood to about 4,096 × 20 KiB of buffers plus TLS state.
+const DefaultMaxConns = 4096
 
 // Listener is the inbound listener.
 type Listener struct {
@@ -79,6 +97,13 @@ func New(opts Options) (*Listener, error) {
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 10 * time.Second
 	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = 10 * time.Second
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	opts.Limits = opts.Limits.WithDefaults()
 	l := &Listener{
 		opts:    opts,
 		log:     opts.Logger.With("component", "inbound"),
@@ -124,15 +149,21 @@ type peerKey struct{}
 
 // Serve accepts peer connections on ln until ctx ends, then closes ln and
 // every connection and returns once all its goroutines have ended.
+//
+// Every HTTP/1.1 request head is checked by h1parse and served by the
+// h1fast lane; only HTTP/2 (by ALPN) and CONNECT or Upgrade requests reach
+// the net/http server, after which no HTTP/1 request follows on the
+// connection.
 func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	conns := h1fast.NewConnListener(ln.Addr())
 	srv := &http.Server{
-		Handler:           l,
+		Handler:           h1fast.OneRequest(l),
 		Protocols:         new(http.Protocols),
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){identity.ALPNTCP: l.serveTCP},
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ConnContext:       l.connContext,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: l.opts.HeaderTimeout,
+		MaxHeaderBytes:    l.opts.Limits.MaxHeaderBytes,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}
@@ -142,11 +173,22 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	// HTTP/1.1 peers take the fast lane; HTTP/2 and anything unusual go
 	// to the full net/http server.
 	fast := &h1fast.Server{
-		Handler:     l,
-		Handoff:     func(c net.Conn) bool { return conns.Push(ctx, c) },
-		ConnContext: l.connContext,
-		IdleTimeout: 5 * time.Minute,
+		Handler:       l,
+		Handoff:       func(c net.Conn) bool { return conns.Push(ctx, c) },
+		ConnContext:   l.connContext,
+		IdleTimeout:   5 * time.Minute,
+		HeaderTimeout: l.opts.HeaderTimeout,
+		Limits:        l.opts.Limits,
+		Reject: func(c net.Conn, e *h1parse.Error) {
+			l.opts.Metrics.HTTPRejected("inbound", e.Reason)
+			l.log.Debug("request refused", "remote", c.RemoteAddr().String(), "status", e.Status, "reason", e.Reason, "error", e.Msg)
+		},
 	}
+	ln = connlimit.New(ln, l.opts.MaxConns, func(c net.Conn) {
+		l.opts.Metrics.HTTPRejected("inbound", "connection_limit")
+		l.log.Debug("connection refused: listener at its connection cap", "remote", c.RemoteAddr().String(), "max", l.opts.MaxConns)
+		c.Close()
+	})
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(conns) })
 	stop := context.AfterFunc(ctx, func() {
@@ -196,7 +238,9 @@ func (l *Listener) handshake(ctx context.Context, c *tls.Conn, conns *h1fast.Con
 		c.Close()
 		return
 	}
-	if c.ConnectionState().NegotiatedProtocol == identity.ALPNHTTP1 {
+	// Without ALPN a TLS connection speaks HTTP/1.1: it takes the fast
+	// lane and its checks too, never net/http's parser directly.
+	if p := c.ConnectionState().NegotiatedProtocol; p == identity.ALPNHTTP1 || p == "" {
 		fast.ServeConn(ctx, c)
 		return
 	}

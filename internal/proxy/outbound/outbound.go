@@ -12,19 +12,23 @@
 package outbound
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"sync"
 	"time"
-	"weft.dev/weft/internal/proxy/h1fast"
 
 	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/proxy/connlimit"
+	"weft.dev/weft/internal/proxy/h1fast"
+	"weft.dev/weft/internal/proxy/h1parse"
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
@@ -55,7 +59,25 @@ type Options struct {
 	EndpointsTimeout time.Duration
 	// DialTimeout bounds connecting to a passthrough destination (default 10s).
 	DialTimeout time.Duration
+	// Limits bound HTTP/1.x request heads (default 60 KiB, 100 fields;
+	// over them: 431) and, for HTTP/2, the header list.
+	Limits h1parse.Limits
+	// HeaderTimeout bounds receiving a request head from its first byte
+	// (default 10s; then 408).
+	HeaderTimeout time.Duration
+	// MaxConns caps the app connections the listener holds open (default
+	// DefaultMaxConns); past it a new connection is answered 503 and
+	// closed at once.
+	MaxConns int
 }
+
+// DefaultMaxConns is the outbound listener's default connection cap. The
+// outbound serves one local app on loopback: 1,024 is more than a
+// connection-pooling client opens (net/http and most pools keep tens to a
+// few hundred) while bounding what a runaway or hostile app can make the
+// sidecar hold (about 20 KiB per idle connection, 64 KiB while a large
+// head is read).
+const DefaultMaxConns = 1024
 
 // Listener is the outbound listener.
 type Listener struct {
@@ -94,6 +116,13 @@ func New(opts Options) (*Listener, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 10 * time.Second
 	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = 10 * time.Second
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	opts.Limits = opts.Limits.WithDefaults()
 	l := &Listener{
 		opts:   opts,
 		log:    opts.Logger.With("component", "outbound"),
@@ -121,17 +150,24 @@ func New(opts Options) (*Listener, error) {
 
 // Serve accepts app connections on ln until ctx ends, then closes ln, the
 // connections and tunnels it serves, and returns once its goroutines ended.
+//
+// Every HTTP/1.x request head, on a connection or inside a CONNECT tunnel,
+// is checked by h1parse and served by the h1fast lane; only CONNECT,
+// Upgrade and HTTP/2 (h2c prior knowledge, or inside a tunnel) reach the
+// net/http servers, after which no HTTP/1 request follows on the
+// connection.
 func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := &serving{l: l, ctx: ctx, tunnels: h1fast.NewConnListener(ln.Addr())}
 	newServer := func(connCtx func(context.Context, net.Conn) context.Context) *http.Server {
 		srv := &http.Server{
-			Handler:           s,
+			Handler:           h1fast.OneRequest(s),
 			Protocols:         new(http.Protocols),
 			BaseContext:       func(net.Listener) context.Context { return ctx },
 			ConnContext:       connCtx,
-			ReadHeaderTimeout: 30 * time.Second,
+			ReadHeaderTimeout: l.opts.HeaderTimeout,
+			MaxHeaderBytes:    l.opts.Limits.MaxHeaderBytes,
 			IdleTimeout:       5 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 		}
@@ -139,25 +175,70 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		srv.Protocols.SetUnencryptedHTTP2(true)
 		return srv
 	}
-	// Plain HTTP/1.1 requests take the fast lane; CONNECT, h2c and
-	// anything unusual go to the full net/http server.
-	handedOff := h1fast.NewConnListener(ln.Addr())
-	main := newServer(nil)
-	tunnel := newServer(tunnelContext)
-	fast := &h1fast.Server{
-		Handler:     s,
-		Handoff:     func(c net.Conn) bool { return handedOff.Push(ctx, c) },
-		IdleTimeout: 5 * time.Minute,
+	reject := func(c net.Conn, e *h1parse.Error) {
+		l.opts.Metrics.HTTPRejected("outbound", e.Reason)
+		l.log.Debug("request refused", "remote", c.RemoteAddr().String(), "status", e.Status, "reason", e.Reason, "error", e.Msg)
 	}
+	handedOff := h1fast.NewConnListener(ln.Addr())
+	tunnelH2 := h1fast.NewConnListener(ln.Addr())
+	main := newServer(nil)
+	tunnel := newServer(func(ctx context.Context, c net.Conn) context.Context {
+		if u, ok := c.(interface{ NetConn() net.Conn }); ok {
+			c = u.NetConn() // handed off by fastTunnel
+		}
+		return tunnelContext(ctx, c)
+	})
+	fast := &h1fast.Server{
+		Handler:       s,
+		Handoff:       func(c net.Conn) bool { return handedOff.Push(ctx, c) },
+		AllowH2C:      true,
+		IdleTimeout:   5 * time.Minute,
+		HeaderTimeout: l.opts.HeaderTimeout,
+		Limits:        l.opts.Limits,
+		Reject:        reject,
+	}
+	// HTTP/1.x inside a CONNECT tunnel takes the same checks and lane,
+	// its destination fixed by tunnelContext.
+	fastTunnel := &h1fast.Server{
+		Handler:       s,
+		Handoff:       func(c net.Conn) bool { return tunnelH2.Push(ctx, c) },
+		ConnContext:   tunnelContext,
+		IdleTimeout:   5 * time.Minute,
+		HeaderTimeout: l.opts.HeaderTimeout,
+		Limits:        l.opts.Limits,
+		Reject:        reject,
+	}
+	capped := connlimit.New(ln, l.opts.MaxConns, func(c net.Conn) {
+		l.opts.Metrics.HTTPRejected("outbound", "connection_limit")
+		l.log.Debug("connection refused: listener at its connection cap", "remote", c.RemoteAddr().String(), "max", l.opts.MaxConns)
+		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		io.WriteString(c, connLimitResponse)
+		c.Close()
+	})
 
 	var wg sync.WaitGroup
-	wg.Go(func() { tunnel.Serve(s.tunnels) })
+	wg.Go(func() { tunnel.Serve(tunnelH2) })
 	wg.Go(func() { main.Serve(handedOff) })
 	wg.Go(func() { l.pool.Run(ctx, l.opts.Provider, time.Second) })
+	wg.Go(func() {
+		for {
+			c, err := s.tunnels.Accept()
+			if err != nil {
+				return
+			}
+			if isH2Tunnel(c) {
+				if !tunnelH2.Push(ctx, c) {
+					c.Close()
+				}
+				continue
+			}
+			wg.Go(func() { fastTunnel.ServeConn(ctx, c) })
+		}
+	})
 	errc := make(chan error, 1)
 	wg.Go(func() {
 		for {
-			c, err := ln.Accept()
+			c, err := capped.Accept()
 			if err != nil {
 				if ctx.Err() != nil {
 					errc <- nil
@@ -183,11 +264,28 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	ln.Close()
+	s.tunnels.Close()
 	fast.Close()
+	fastTunnel.Close()
 	main.Close()
 	tunnel.Close()
 	s.group.close() // waits for hijacked streams; they end with ctx
 	wg.Wait()
 	l.passTr.CloseIdleConnections()
 	return err
+}
+
+// connLimitResponse answers a connection over the listener's cap.
+const connLimitResponse = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 48\r\n\r\n" +
+	"weft: outbound listener at its connection limit\n"
+
+// isH2Tunnel reports whether a sniffed CONNECT tunnel starts with the
+// HTTP/2 preface (sniff left it buffered).
+func isH2Tunnel(c net.Conn) bool {
+	tc, ok := c.(*tunnelConn)
+	if !ok {
+		return false
+	}
+	b, _ := tc.r.Peek(tc.r.Buffered())
+	return bytes.HasPrefix(b, h2Preface)
 }

@@ -58,7 +58,9 @@ type Options struct {
 	// InboundListen, OutboundListen and AdminListen are host:port; port 0
 	// picks a free one.
 	InboundListen, OutboundListen, AdminListen string
-	Logger                                     *slog.Logger
+	// HTTP bounds what the listeners accept (limits.go).
+	HTTP   HTTPLimits
+	Logger *slog.Logger
 	// Ready is called once the sidecar has its certificate and first
 	// config and serves on all listeners.
 	Ready func(Addrs)
@@ -71,6 +73,9 @@ type Addrs struct {
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, opts Options) error {
+	if err := opts.HTTP.Validate(); err != nil {
+		return err
+	}
 	log := opts.Logger
 	inLn, err := net.Listen("tcp", opts.InboundListen)
 	if err != nil {
@@ -163,11 +168,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	in, err := inbound.New(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort})
+	in, err := inbound.New(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort}))
 	if err != nil {
 		return err
 	}
-	out, err := outbound.New(outbound.Options{Logger: log.With("component", "outbound"), Provider: xc, Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace})
+	out, err := outbound.New(opts.HTTP.applyOutbound(outbound.Options{Logger: log.With("component", "outbound"), Provider: xc, Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace}))
 	if err != nil {
 		return err
 	}
