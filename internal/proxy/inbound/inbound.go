@@ -57,6 +57,7 @@ type Listener struct {
 	h1      *upstream.Forwarder // HTTP/1.1 to the app
 	h2      *upstream.Forwarder // HTTP/2 and gRPC (h2c) to the app
 	dialer  net.Dialer
+	drain   drainState // see drain.go
 }
 
 // New validates opts and returns a Listener.
@@ -225,6 +226,8 @@ func (l *Listener) connContext(ctx context.Context, c net.Conn) context.Context 
 // ServeHTTP forwards one request from a peer to the app.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	l.enter(w, start)
+	defer l.leave()
 	peer, _ := r.Context().Value(peerKey{}).(*peerInfo)
 	if peer == nil {
 		upstream.WriteError(w, r, http.StatusForbidden, "weft: request without a verified peer identity")
