@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -29,6 +30,11 @@ type sidecarFlags struct {
 	adminPort      int
 	caFile         string
 	tokenFile      string
+
+	// Startup and graceful stop (see docs/configuration.md).
+	startupTimeout time.Duration
+	drainTimeout   time.Duration
+	drainQuiet     time.Duration
 }
 
 func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
@@ -44,6 +50,11 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.IntVar(&f.adminPort, "admin-port", defaultPorts[2], "admin server port on 127.0.0.1: /ready /metrics /config_dump (0: a free port)")
 	fs.StringVar(&f.caFile, "ca-file", "", "trust bundle PEM (default: ca.pem in --data-dir)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "join token file (default: env WEFT_JOIN_TOKEN, else join-token in --data-dir)")
+
+	// Startup and graceful stop.
+	fs.DurationVar(&f.startupTimeout, "startup-timeout", 60*time.Second, "exit with an error if no certificate and first config arrive from the control plane within this time (0: wait for ever)")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", sidecar.DefaultDrainTimeout, "on SIGTERM, the longest the sidecar waits for peers to stop sending and requests in flight to finish before it stops (and, under weft run, stops the app)")
+	fs.DurationVar(&f.drainQuiet, "drain-quiet", sidecar.DefaultDrainQuiet, "on SIGTERM, the drain ends early once no request has arrived for this long since the sidecar left the mesh")
 }
 
 // options validates the flags and resolves the control plane connection.
@@ -111,6 +122,17 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 			return o, err
 		}
 	}
+	if f.startupTimeout < 0 {
+		return o, fmt.Errorf("--startup-timeout: %s is negative", f.startupTimeout)
+	}
+	for name, d := range map[string]time.Duration{"--drain-timeout": f.drainTimeout, "--drain-quiet": f.drainQuiet} {
+		if d <= 0 {
+			return o, fmt.Errorf("%s: %s is not positive", name, d)
+		}
+	}
+	if f.drainQuiet > f.drainTimeout {
+		return o, fmt.Errorf("--drain-quiet %s is longer than --drain-timeout %s", f.drainQuiet, f.drainTimeout)
+	}
 	hostPort := func(host string, p int) string { return net.JoinHostPort(host, strconv.Itoa(p)) }
 	o = sidecar.Options{
 		Control:        control,
@@ -121,6 +143,9 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		InboundListen:  hostPort(f.address, f.inboundPort),
 		OutboundListen: hostPort("127.0.0.1", f.outboundPort),
 		AdminListen:    hostPort("127.0.0.1", f.adminPort),
+		StartupTimeout: f.startupTimeout,
+		DrainTimeout:   f.drainTimeout,
+		DrainQuiet:     f.drainQuiet,
 	}
 	return o, nil
 }
