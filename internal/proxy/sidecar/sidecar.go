@@ -213,8 +213,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	var draining atomic.Bool // set when the graceful stop begins
 	adminSrv := &http.Server{
-		Handler: admin.New(reg, func() error { return ready(src, xc) }, func() any {
+		Handler: admin.New(reg, func() error {
+			if draining.Load() {
+				return errors.New("draining: the workload is leaving the mesh")
+			}
+			return ready(src, xc)
+		}, func() any {
 			return map[string]any{"identity": src.Status(), "xds": xc.Dump()}
 		}, func() any { return xc.ConnState() }),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -280,6 +286,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	select {
 	case <-ctx.Done():
+		draining.Store(true)
 		stop(gctx, opts, serving.Load(), in, stopXDS, stopIn, log)
 	case <-gctx.Done(): // a component failed
 	}
