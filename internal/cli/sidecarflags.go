@@ -80,6 +80,17 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 			return o, fmt.Errorf("%s: %d is not a port", name, p)
 		}
 	}
+	if f.startupTimeout < 0 {
+		return o, fmt.Errorf("--startup-timeout: %s is negative", f.startupTimeout)
+	}
+	for name, d := range map[string]time.Duration{"--drain-timeout": f.drainTimeout, "--drain-quiet": f.drainQuiet} {
+		if d <= 0 {
+			return o, fmt.Errorf("%s: %s is not positive", name, d)
+		}
+	}
+	if f.drainQuiet > f.drainTimeout {
+		return o, fmt.Errorf("--drain-quiet %s is longer than --drain-timeout %s", f.drainQuiet, f.drainTimeout)
+	}
 	if net.ParseIP(f.address) == nil {
 		return o, fmt.Errorf("--address: %q is not an IP address", f.address)
 	}
@@ -121,17 +132,6 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		if token, err = connfile.ReadToken(g.dataDir, connfile.JoinTokenFile); err != nil {
 			return o, err
 		}
-	}
-	if f.startupTimeout < 0 {
-		return o, fmt.Errorf("--startup-timeout: %s is negative", f.startupTimeout)
-	}
-	for name, d := range map[string]time.Duration{"--drain-timeout": f.drainTimeout, "--drain-quiet": f.drainQuiet} {
-		if d <= 0 {
-			return o, fmt.Errorf("%s: %s is not positive", name, d)
-		}
-	}
-	if f.drainQuiet > f.drainTimeout {
-		return o, fmt.Errorf("--drain-quiet %s is longer than --drain-timeout %s", f.drainQuiet, f.drainTimeout)
 	}
 	hostPort := func(host string, p int) string { return net.JoinHostPort(host, strconv.Itoa(p)) }
 	o = sidecar.Options{

@@ -172,53 +172,78 @@ func waitReconnected(t *testing.T, since time.Time, within time.Duration, ws ...
 	return time.Since(since)
 }
 
+// startProxyWorkload starts a backend app and, separately, `weft proxy` in
+// front of it, and waits until both serve.
+func startProxyWorkload(t *testing.T, c *control, extraApp ...string) *workload {
+	t.Helper()
+	w := &workload{t: t, service: "backend", version: "v1", namespace: "default", app: freePort(t),
+		inbound: freePort(t), outbound: freePort(t), admin: freePort(t)}
+	startProc(t, "backend-app", nil, append(backendCmd(w.app, "v1"), extraApp...)...)
+	w.proc = startProc(t, "backend-proxy", nil, weftBin, "proxy", "--data-dir", c.dataDir, "--service", "backend", "--version", "v1",
+		"--app-port", strconv.Itoa(w.app), "--inbound-port", strconv.Itoa(w.inbound), "--outbound-port", strconv.Itoa(w.outbound), "--admin-port", strconv.Itoa(w.admin))
+	w.client = proxyClient(w.outbound)
+	t.Cleanup(w.client.CloseIdleConnections)
+	w.waitReady()
+	return w
+}
+
 // TestDrainUnderLoad (issue #8 item 16): SIGTERM to one of three replicas
 // of a backend under ~100 rps loses no request: the replica's sidecar
 // leaves the mesh, waits until the client's proxy has stopped sending,
-// answers what is in flight, and only then stops the app.
+// answers what is in flight, and only then stops the app — under `weft
+// run`, and for `weft proxy` in front of a separately run app.
 func TestDrainUnderLoad(t *testing.T) {
-	c := startControl(t)
 	// A third of the requests take 100 ms, so that requests are in flight
 	// at the replica when it gets SIGTERM.
-	var replicas []*workload
-	for range 3 {
-		p := freePort(t)
-		replicas = append(replicas, startWorkload(t, c, wlOpts{service: "backend", version: "v1", appPort: p, waitApp: true,
-			cmd: append(backendCmd(p, "v1"), "--slow-rate", "0.3", "--slow", "100ms")}))
-	}
-	client := startClient(t, c, "client")
-	backendPIDs(t, client, 3)
+	slow := []string{"--slow-rate", "0.3", "--slow", "100ms"}
+	for _, mode := range []string{"run", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			c := startControl(t)
+			var replicas []*workload
+			for range 3 {
+				if mode == "proxy" {
+					replicas = append(replicas, startProxyWorkload(t, c, slow...))
+					continue
+				}
+				p := freePort(t)
+				replicas = append(replicas, startWorkload(t, c, wlOpts{service: "backend", version: "v1", appPort: p, waitApp: true,
+					cmd: append(backendCmd(p, "v1"), slow...)}))
+			}
+			client := startClient(t, c, "client")
+			backendPIDs(t, client, 3)
 
-	l := startLoad(t, client, "http://backend/", 100, 15*time.Second)
-	l.waitRequests(t, 100)
-	victim := replicas[0]
-	term := time.Now()
-	if err := victim.proc.signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+			l := startLoad(t, client, "http://backend/", 100, 15*time.Second)
+			l.waitRequests(t, 100)
+			victim := replicas[0]
+			term := time.Now()
+			if err := victim.proc.signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			code, err := victim.proc.wait(10 * time.Second)
+			if err != nil {
+				t.Fatalf("weft %s did not exit after SIGTERM: %v", mode, err)
+			}
+			took := time.Since(term)
+			l.waitRequests(t, 100)
+			l.finish()
+			l.check(t)
+			// demo-app exits 0 on SIGTERM, and so does weft proxy.
+			if code != 0 {
+				t.Errorf("weft %s exited %d after SIGTERM, want 0", mode, code)
+			}
+			if took > 6*time.Second {
+				t.Errorf("stopping took %v; the drain ends once peers are quiet (1s), at most 5s", took)
+			}
+			_, stderr := victim.proc.output()
+			if !strings.Contains(stderr, "drained") {
+				t.Errorf("the replica's log does not show the drain:\n%s", stderr)
+			}
+			if mode == "run" && (!strings.Contains(stderr, "stopping app") || strings.Index(stderr, "drained") > strings.Index(stderr, "stopping app")) {
+				t.Errorf("the app was not stopped after the inbound drained:\n%s", stderr)
+			}
+			t.Logf("stopped %v after SIGTERM", took.Round(time.Millisecond))
+		})
 	}
-	code, err := victim.proc.wait(10 * time.Second)
-	if err != nil {
-		t.Fatalf("weft run did not exit after SIGTERM: %v", err)
-	}
-	took := time.Since(term)
-	l.waitRequests(t, 100)
-	l.finish()
-	l.check(t)
-	// demo-app exits 0 on SIGTERM.
-	if code != 0 {
-		t.Errorf("weft run exited %d after SIGTERM, want the app's 0", code)
-	}
-	if took > 6*time.Second {
-		t.Errorf("stopping took %v; the drain ends once peers are quiet (1s), at most 5s", took)
-	}
-	_, stderr := victim.proc.output()
-	if !strings.Contains(stderr, "drained") || !strings.Contains(stderr, "stopping app") {
-		t.Errorf("the replica's log does not show the drain before the app stopped:\n%s", stderr)
-	}
-	if strings.Index(stderr, "drained") > strings.Index(stderr, "stopping app") {
-		t.Errorf("the app was stopped before the inbound drained:\n%s", stderr)
-	}
-	t.Logf("stopped %v after SIGTERM", took.Round(time.Millisecond))
 }
 
 // TestReconnectAfterControlRestart (issue #8 item 17): after a control-plane
