@@ -20,7 +20,7 @@ On SIGTERM or SIGINT the proxy drains before it exits: it leaves the mesh,
 answers with Connection: close (HTTP/2: GOAWAY), and waits until peers have
 stopped sending (--drain-quiet without a request, at most --drain-timeout)
 and its requests in flight are answered. Stop the app after the proxy.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(os.Stderr)
 			if err != nil {
