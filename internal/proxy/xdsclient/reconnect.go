@@ -71,6 +71,9 @@ func Cause(err error) string {
 			return "timed out"
 		}
 	}
+	if strings.HasSuffix(msg, "EOF") {
+		return "the control plane closed the connection"
+	}
 	if i := strings.Index(msg, "authentication handshake failed: "); i >= 0 {
 		return "TLS handshake failed: " + strings.TrimRight(msg[i+len("authentication handshake failed: "):], `"`)
 	}

@@ -64,6 +64,7 @@ func TestCause(t *testing.T) {
 		{fmt.Errorf("opening ADS stream: %w", status.Error(codes.PermissionDenied, "token revoked")), "rejected by the control plane: token revoked"},
 		{status.Error(codes.Unauthenticated, "no client certificate"), "rejected by the control plane: no client certificate"},
 		{io.EOF, "the control plane closed the stream"},
+		{status.Error(codes.Unavailable, "error reading from server: EOF"), "the control plane closed the connection"},
 		{fmt.Errorf("fetch: %w", context.DeadlineExceeded), "timed out"},
 		{errors.New(strings.Repeat("x", 300)), strings.Repeat("x", 200) + "…"},
 	}
