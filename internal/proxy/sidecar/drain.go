@@ -21,11 +21,15 @@ type drainer struct {
 	Timeout, Quiet time.Duration
 	// Activity reports the requests in flight and the last arrival.
 	Activity func() (inflight int64, last time.Time)
+	// Gone, if set, reports that the app has exited (e.g. it got the
+	// same SIGTERM from its process group): nothing is left to drain into.
+	Gone func() bool
 }
 
 // drainOutcome is how a drain ended.
 type drainOutcome struct {
 	Quiet    bool  // false: the timeout (or the context) ended it
+	AppGone  bool  // the app exited during the drain
 	InFlight int64 // requests still in flight when it ended
 }
 
@@ -33,6 +37,10 @@ type drainOutcome struct {
 func (d drainer) check(start, now time.Time) (done bool, out drainOutcome) {
 	inflight, last := d.Activity()
 	out.InFlight = inflight
+	if d.Gone != nil && d.Gone() {
+		out.AppGone = true
+		return true, out
+	}
 	if now.Sub(start) >= d.Timeout {
 		return true, out
 	}

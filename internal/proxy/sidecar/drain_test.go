@@ -17,6 +17,7 @@ func TestDrainerCheck(t *testing.T) {
 		inflight int64
 		last     time.Time // zero: no request ever
 		now      time.Time
+		gone     bool
 		done     bool
 		quiet    bool
 	}{
@@ -29,12 +30,13 @@ func TestDrainerCheck(t *testing.T) {
 		{name: "in flight holds the drain", inflight: 1, last: ms(100), now: ms(3000)},
 		{name: "timeout ends it with requests in flight", inflight: 2, last: ms(100), now: ms(5000), done: true},
 		{name: "timeout ends steady traffic", last: ms(4990), now: ms(5000), done: true},
+		{name: "the app exiting ends it", inflight: 1, last: ms(100), now: ms(200), gone: true, done: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := drainer{Timeout: 5 * time.Second, Quiet: time.Second, Activity: func() (int64, time.Time) { return tt.inflight, tt.last }}
+			d := drainer{Timeout: 5 * time.Second, Quiet: time.Second, Activity: func() (int64, time.Time) { return tt.inflight, tt.last }, Gone: func() bool { return tt.gone }}
 			done, out := d.check(t0, tt.now)
-			if done != tt.done || out.Quiet != tt.quiet || out.InFlight != tt.inflight {
+			if done != tt.done || out.Quiet != tt.quiet || out.InFlight != tt.inflight || out.AppGone != tt.gone {
 				t.Errorf("check = %v, %+v; want done=%v quiet=%v in flight %d", done, out, tt.done, tt.quiet, tt.inflight)
 			}
 		})

@@ -312,11 +312,14 @@ func stop(gctx context.Context, opts Options, serving bool, in *inbound.Listener
 		log.Info("app exited: deregistered; closing the inbound listener now")
 	default:
 		log.Info("draining: deregistered; waiting for peers to stop sending", "quiet", opts.DrainQuiet, "timeout", opts.DrainTimeout)
-		out := drainer{Timeout: opts.DrainTimeout, Quiet: opts.DrainQuiet, Activity: in.Activity}.wait(gctx, start)
-		if out.Quiet {
+		out := drainer{Timeout: opts.DrainTimeout, Quiet: opts.DrainQuiet, Activity: in.Activity, Gone: opts.AppGone}.wait(gctx, start)
+		switch {
+		case out.AppGone:
+			log.Warn("app exited during the drain; closing the inbound listener now", "in_flight", out.InFlight)
+		case out.Quiet:
 			log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
-		} else {
-			log.Warn("drain timed out; closing connections with requests in flight", "timeout", opts.DrainTimeout, "in_flight", out.InFlight)
+		default:
+			log.Warn("drain timed out with peers still sending or requests in flight; closing the inbound listener", "timeout", opts.DrainTimeout, "in_flight", out.InFlight)
 		}
 	}
 	stopIn()
