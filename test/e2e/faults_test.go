@@ -246,6 +246,23 @@ func TestDrainUnderLoad(t *testing.T) {
 	}
 }
 
+// waitListed waits until `weft proxy-status` lists n proxies with their
+// config synced.
+func waitListed(t *testing.T, c *control, n int, within time.Duration) {
+	t.Helper()
+	took := eventually(t, within, 50*time.Millisecond, "control plane lists every proxy", func() error {
+		r := c.cli("proxy-status")
+		if r.code != 0 {
+			return fmt.Errorf("%s", r)
+		}
+		if got := strings.Count(r.stdout, "SYNCED"); got != n {
+			return fmt.Errorf("%d of %d proxies synced:\n%s", got, n, r.stdout)
+		}
+		return nil
+	})
+	t.Logf("the control plane listed every proxy %v after it was back", took.Round(time.Millisecond))
+}
+
 // TestReconnectAfterControlRestart (issue #8 item 17): after a control-plane
 // restart every proxy is connected again within 5 s, as `weft proxy-status`
 // (the control plane's view) and each proxy's admin /xds and `weft
@@ -273,17 +290,7 @@ func TestReconnectAfterControlRestart(t *testing.T) {
 
 	c.start()
 	up := time.Now()
-	took := eventually(t, 5*time.Second, 50*time.Millisecond, "control plane lists both proxies again", func() error {
-		r := c.cli("proxy-status")
-		if r.code != 0 {
-			return fmt.Errorf("%s", r)
-		}
-		if n := strings.Count(r.stdout, "SYNCED"); n != 2 {
-			return fmt.Errorf("%d synced proxies:\n%s", n, r.stdout)
-		}
-		return nil
-	})
-	t.Logf("the control plane listed every proxy %v after it was back", took.Round(time.Millisecond))
+	waitListed(t, c, 2, 5*time.Second)
 	waitReconnected(t, up, time.Second, backend, client)
 	r = runWeft(t, "proxy-status", "--admin", addr(client.admin))
 	if r.code != 0 || !strings.Contains(r.stdout, "CONNECTED since") || strings.Contains(r.stdout, "DISCONNECTED") {
@@ -345,8 +352,8 @@ func TestControlPlaneDown(t *testing.T) {
 	time.Sleep(controlDownFor)
 	c.start()
 	up := time.Now()
-	took := waitReconnected(t, up, 5*time.Second, b1, b2, client)
-	t.Logf("every proxy reconnected %v after the control plane was back", took.Round(time.Millisecond))
+	waitListed(t, c, 3, 5*time.Second)
+	waitReconnected(t, up, time.Second, b1, b2, client)
 	l.waitRequests(t, 40)
 	l.finish()
 	l.check(t)

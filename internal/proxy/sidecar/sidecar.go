@@ -386,7 +386,7 @@ func fetchWithRetry(ctx context.Context, f *identity.Fetcher, src *identity.Sour
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s", xdsclient.Cause(err))
+			return errors.New(xdsclient.Cause(err))
 		}
 		if c := status.Code(err); c == codes.Unauthenticated || c == codes.InvalidArgument || c == codes.PermissionDenied {
 			return fmt.Errorf("control plane refused the certificate request: %w", err)
@@ -395,7 +395,7 @@ func fetchWithRetry(ctx context.Context, f *identity.Fetcher, src *identity.Sour
 		fl.Failed("cannot get a workload certificate from the control plane yet; retrying", xdsclient.Cause(err), "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s", xdsclient.Cause(err))
+			return errors.New(xdsclient.Cause(err))
 		case <-time.After(wait):
 		}
 	}
