@@ -1,6 +1,8 @@
 package inbound
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -14,12 +16,28 @@ import (
 type drainState struct {
 	draining atomic.Bool
 	inflight atomic.Int64
-	last     atomic.Int64 // unix nanoseconds of the last request's arrival
+	last     atomic.Int64                // unix nanoseconds of the last request's arrival
+	srv      atomic.Pointer[http.Server] // Serve's net/http server (HTTP/2 and handed-off HTTP/1.1)
 }
 
 // StartDrain makes every response from now on close its connection after
 // it is written. In-flight and idle connections are not interrupted.
 func (l *Listener) StartDrain() { l.drain.draining.Store(true) }
+
+// Shutdown ends the net/http server of a drained listener gracefully: its
+// HTTP/2 connections get GOAWAY (a peer's request racing the close is then
+// retried by the peer's HTTP/2 client) and close once idle, and idle
+// handed-off HTTP/1.1 connections close. It returns when they have, or
+// with ctx's error. Call it after the drain, before Serve's context ends;
+// fast-lane HTTP/1.1 connections close when Serve returns.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	if srv := l.drain.srv.Load(); srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			return fmt.Errorf("inbound: graceful shutdown: %w", err)
+		}
+	}
+	return nil
+}
 
 // Activity reports the requests in flight and when the last one arrived
 // (zero time before the first).

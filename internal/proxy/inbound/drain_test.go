@@ -103,4 +103,25 @@ func TestDrainClosesPeerConnections(t *testing.T) {
 	if inflight != 0 || last.Before(before) {
 		t.Errorf("Activity() = %d, %v; want 0 in flight and an arrival after %v", inflight, last, before)
 	}
+
+	// An HTTP/2 connection idle through the drain gets GOAWAY from
+	// Shutdown, before the listener closes.
+	idle, err := h2.NewClientConn(dial(identity.ALPNHTTP2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	get(idle)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := l.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for idle.CanTakeNewRequest() {
+		if time.Now().After(deadline) {
+			t.Fatal("after Shutdown: no GOAWAY on the idle HTTP/2 connection")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

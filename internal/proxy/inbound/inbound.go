@@ -139,6 +139,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
+	l.drain.srv.Store(srv) // for Shutdown, see drain.go
 
 	// HTTP/1.1 peers take the fast lane; HTTP/2 and anything unusual go
 	// to the full net/http server.

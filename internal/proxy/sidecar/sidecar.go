@@ -321,6 +321,14 @@ func stop(gctx context.Context, opts Options, serving bool, in *inbound.Listener
 		default:
 			log.Warn("drain timed out with peers still sending or requests in flight; closing the inbound listener", "timeout", opts.DrainTimeout, "in_flight", out.InFlight)
 		}
+		if !out.AppGone {
+			// GOAWAY on the HTTP/2 connections peers left idle.
+			sctx, cancel := context.WithTimeout(gctx, time.Second)
+			if err := in.Shutdown(sctx); err != nil {
+				log.Debug("inbound graceful shutdown", "err", err)
+			}
+			cancel()
+		}
 	}
 	stopIn()
 	if opts.Drained != nil {
