@@ -14,7 +14,13 @@ func newProxyCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "proxy --service NAME [--app-port PORT]",
 		Short: "Run only the sidecar proxy of a workload (for systemd units and pods)",
-		Args:  cobra.NoArgs,
+		Long: `Run only the sidecar proxy of a workload; the app is started separately.
+
+On SIGTERM or SIGINT the proxy drains before it exits: it leaves the mesh,
+answers with Connection: close (HTTP/2: GOAWAY), and waits until peers have
+stopped sending (--drain-quiet without a request, at most --drain-timeout)
+and its requests in flight are answered. Stop the app after the proxy.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(os.Stderr)
 			if err != nil {

@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -10,14 +14,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"weft.dev/weft/internal/control/xds"
+	"weft.dev/weft/internal/proxy/xdsclient"
 )
 
 func newProxyStatusCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "proxy-status",
+	var adminAddr string
+	cmd := &cobra.Command{
+		Use:   "proxy-status [--admin HOST:PORT]",
 		Short: "List the proxies connected to the control plane and their config state",
-		Args:  cobra.NoArgs,
+		Long: `List the proxies connected to the control plane, since when, and their
+config state (SYNCED, PENDING, or REJECTED with the last NACK).
+
+A proxy that cannot reach the control plane is not in that list; with
+--admin, proxy-status asks one proxy's admin endpoint instead (its /xds):
+whether its xDS stream is connected, since when, the failed attempts since
+and the cause of the last one.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if adminAddr != "" {
+				return localProxyStatus(cmd.Context(), cmd.OutOrStdout(), adminAddr)
+			}
 			c, err := newAPIClient(g.dataDir, g.controlAPI)
 			if err != nil {
 				return err
@@ -49,4 +65,49 @@ func newProxyStatusCmd(g *globalFlags) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().StringVar(&adminAddr, "admin", "", "read the xDS state of the proxy whose admin endpoint is HOST:PORT (e.g. 127.0.0.1:15020) instead of asking the control plane")
+	return cmd
+}
+
+// localProxyStatus prints the xDS stream state a proxy's admin endpoint
+// reports at /xds.
+func localProxyStatus(ctx context.Context, w io.Writer, adminAddr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+adminAddr+"/xds", nil)
+	if err != nil {
+		return fmt.Errorf("--admin %q: %w", adminAddr, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("proxy admin endpoint %s: %w", adminAddr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("proxy admin endpoint %s: GET /xds: %s: %s", adminAddr, resp.Status, strings.TrimSpace(string(b)))
+	}
+	var st xdsclient.ConnState
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("proxy admin endpoint %s: GET /xds: %w", adminAddr, err)
+	}
+	ago := func(t time.Time) string { return time.Since(t).Round(time.Second).String() + " ago" }
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	state := "DISCONNECTED"
+	if st.Connected {
+		state = "CONNECTED"
+	}
+	fmt.Fprintf(tw, "XDS\t%s since %s\n", state, ago(st.Since))
+	fmt.Fprintf(tw, "FAILED ATTEMPTS\t%d\n", st.FailedAttempts)
+	fmt.Fprintf(tw, "RECONNECTS\t%d\n", st.Reconnects)
+	lastErr := "-"
+	if st.LastError != "" {
+		lastErr = st.LastError + " (" + ago(st.LastErrorAt) + ")"
+	}
+	fmt.Fprintf(tw, "LAST ERROR\t%s\n", lastErr)
+	fmt.Fprintf(tw, "ACKS/NACKS\t%d/%d\n", st.ACKs, st.NACKs)
+	if st.LastNACK != "" {
+		fmt.Fprintf(tw, "LAST NACK\t%s\n", st.LastNACK)
+	}
+	return tw.Flush()
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,9 +28,14 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		Short: "Run any process with a weft sidecar: it reaches mesh services by name",
 		Long: `Start a sidecar, wait until it is ready, then start CMD with http_proxy,
 HTTPS_PROXY, grpc_proxy and WEFT_* set so that unmodified HTTP and gRPC clients
-reach mesh services by name (http://orders/, orders.shop:8080). Signals are
-forwarded to CMD; when CMD exits the sidecar stops and weft exits with CMD's
-exit code. If weft is killed, CMD receives SIGTERM.`,
+reach mesh services by name (http://orders/, orders.shop:8080).
+
+On SIGTERM or SIGINT the sidecar first drains: it leaves the mesh, waits
+until peers have stopped sending (--drain-quiet without a request, at most
+--drain-timeout) and its requests in flight are answered; then CMD gets
+SIGTERM (SIGKILL 10s later), and weft exits with CMD's exit code once CMD
+has exited. When CMD exits on its own, the sidecar leaves the mesh and
+stops at once. If weft is killed, CMD receives SIGTERM.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.logger(os.Stderr)
@@ -53,13 +60,37 @@ exit code. If weft is killed, CMD receives SIGTERM.`,
 	return cmd
 }
 
-// runWrapped runs the sidecar and the app together.
+// runWrapped runs the sidecar and the app together. The sidecar stops the
+// app itself, from its Drained hook, once its inbound listener has drained:
+// the app still answers every request peers send until they have stopped,
+// and its own calls go out until it exits.
 func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error {
 	log := opts.Logger
 	sideCtx, stopSidecar := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSidecar()
 	ready := make(chan sidecar.Addrs, 1)
 	opts.Ready = func(a sidecar.Addrs) { ready <- a }
+	var (
+		child     *exec.Cmd
+		childDone = make(chan error, 1)
+		appGone   atomic.Bool
+		started   = make(chan struct{}) // closed once child is set
+	)
+	// stopApp ends the app (once) and reports how it exited.
+	stopApp := sync.OnceValue(func() error {
+		select {
+		case <-started:
+		default:
+			return nil // never started
+		}
+		if !appGone.Load() {
+			log.Info("stopping app", "pid", child.Process.Pid)
+			_ = child.Process.Signal(syscall.SIGTERM)
+		}
+		return waitOrKill(child, childDone, 10*time.Second)
+	})
+	opts.AppGone = appGone.Load
+	opts.Drained = func() { stopApp() }
 	sideErr := make(chan error, 1)
 	go func() { sideErr <- sidecar.Run(sideCtx, opts) }()
 
@@ -75,7 +106,7 @@ func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error 
 	}
 
 	proxyURL := "http://" + addrs.Outbound
-	child := exec.Command(args[0], args[1:]...)
+	child = exec.Command(args[0], args[1:]...)
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
 	child.Env = append(appEnv(schedtune.AppEnv(os.Environ())),
 		"http_proxy="+proxyURL, "HTTP_PROXY="+proxyURL,
@@ -96,23 +127,28 @@ func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error 
 	if err := child.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", args[0], err)
 	}
+	close(started)
 	log.Info("started app", "cmd", args[0], "pid", child.Process.Pid, "outbound", addrs.Outbound, "inbound", addrs.Inbound, "admin", addrs.Admin)
-	childDone := make(chan error, 1)
-	go func() { childDone <- child.Wait() }()
+	exited := make(chan struct{})
+	go func() {
+		err := child.Wait()
+		appGone.Store(true)
+		childDone <- err
+		close(exited)
+	}()
 
-	var childErr error
 	select {
-	case childErr = <-childDone:
+	case <-exited:
+		// The app exited on its own: the sidecar leaves at once.
 	case err := <-sideErr:
-		_ = child.Process.Signal(syscall.SIGTERM)
-		waitOrKill(child, childDone, 10*time.Second)
+		stopApp()
 		return fmt.Errorf("sidecar stopped: %w", err)
 	case <-ctx.Done():
-		_ = child.Process.Signal(syscall.SIGTERM)
-		childErr = waitOrKill(child, childDone, 10*time.Second)
+		// The sidecar drains, then stops the app (Drained).
 	}
 	stopSidecar()
 	<-sideErr
+	childErr := stopApp() // a no-op if Drained ran
 	var ee *exec.ExitError
 	if errors.As(childErr, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

@@ -34,6 +34,11 @@ type sidecarFlags struct {
 	caFile         string
 	tokenFile      string
 	http           sidecar.HTTPLimits
+
+	// Startup and graceful stop (see docs/configuration.md).
+	startupTimeout time.Duration
+	drainTimeout   time.Duration
+	drainQuiet     time.Duration
 }
 
 func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
@@ -54,6 +59,11 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.DurationVar(&f.http.HeaderTimeout, "header-timeout", 10*time.Second, "time allowed to receive a request head from its first byte (then 408)")
 	fs.IntVar(&f.http.MaxOutboundConns, "max-outbound-conns", outbound.DefaultMaxConns, "open connections the outbound listener accepts from the app (more: 503)")
 	fs.IntVar(&f.http.MaxInboundConns, "max-inbound-conns", inbound.DefaultMaxConns, "open connections the inbound listener accepts from peers (more: closed)")
+
+	// Startup and graceful stop.
+	fs.DurationVar(&f.startupTimeout, "startup-timeout", 60*time.Second, "exit with an error if no certificate and first config arrive from the control plane within this time (0: wait for ever)")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", sidecar.DefaultDrainTimeout, "on SIGTERM, the longest the sidecar waits for peers to stop sending and requests in flight to finish before it stops (and, under weft run, stops the app)")
+	fs.DurationVar(&f.drainQuiet, "drain-quiet", sidecar.DefaultDrainQuiet, "on SIGTERM, the drain ends early once no request has arrived for this long since the sidecar left the mesh")
 }
 
 // options validates the flags and resolves the control plane connection.
@@ -89,6 +99,17 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 	}
 	if f.http.HeaderTimeout <= 0 {
 		return o, fmt.Errorf("--header-timeout: %v must be positive", f.http.HeaderTimeout)
+	}
+	if f.startupTimeout < 0 {
+		return o, fmt.Errorf("--startup-timeout: %s is negative", f.startupTimeout)
+	}
+	for name, d := range map[string]time.Duration{"--drain-timeout": f.drainTimeout, "--drain-quiet": f.drainQuiet} {
+		if d <= 0 {
+			return o, fmt.Errorf("%s: %s is not positive", name, d)
+		}
+	}
+	if f.drainQuiet > f.drainTimeout {
+		return o, fmt.Errorf("--drain-quiet %s is longer than --drain-timeout %s", f.drainQuiet, f.drainTimeout)
 	}
 	if net.ParseIP(f.address) == nil {
 		return o, fmt.Errorf("--address: %q is not an IP address", f.address)
@@ -143,6 +164,9 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		OutboundListen: hostPort("127.0.0.1", f.outboundPort),
 		AdminListen:    hostPort("127.0.0.1", f.adminPort),
 		HTTP:           f.http,
+		StartupTimeout: f.startupTimeout,
+		DrainTimeout:   f.drainTimeout,
+		DrainQuiet:     f.drainQuiet,
 	}
 	return o, nil
 }

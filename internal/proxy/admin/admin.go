@@ -16,9 +16,11 @@ import (
 //   - GET /ready: 200 "ready", or 503 with the reason ready returned;
 //   - GET /metrics: the Prometheus metrics of reg;
 //   - GET /config_dump: dump() as indented JSON;
+//   - GET /xds: xds() as indented JSON, the state of the stream to the
+//     control plane (connected, since when, failed attempts, last error);
 //   - /debug/pprof/: Go profiles of the proxy (the admin port listens on
 //     loopback only), e.g. `go tool pprof http://127.0.0.1:PORT/debug/pprof/profile?seconds=10`.
-func New(reg *prometheus.Registry, ready func() error, dump func() any) http.Handler {
+func New(reg *prometheus.Registry, ready func() error, dump, xds func() any) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -30,19 +32,25 @@ func New(reg *prometheus.Registry, ready func() error, dump func() any) http.Han
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /config_dump", func(w http.ResponseWriter, _ *http.Request) {
-		b, err := json.MarshalIndent(dump(), "", "  ")
-		if err != nil {
-			http.Error(w, "config dump: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(append(b, '\n'))
-	})
+	mux.HandleFunc("GET /config_dump", jsonHandler("config dump", dump))
+	mux.HandleFunc("GET /xds", jsonHandler("xds state", xds))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// jsonHandler serves v() as indented JSON.
+func jsonHandler(what string, v func() any) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		b, err := json.MarshalIndent(v(), "", "  ")
+		if err != nil {
+			http.Error(w, what+": "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(append(b, '\n'))
+	}
 }

@@ -17,7 +17,7 @@ func TestAdmin(t *testing.T) {
 	reg.MustRegister(c)
 	c.Inc()
 	var readyErr error
-	h := New(reg, func() error { return readyErr }, func() any { return map[string]string{"version": "v1"} })
+	h := New(reg, func() error { return readyErr }, func() any { return map[string]string{"version": "v1"} }, func() any { return map[string]bool{"connected": false} })
 
 	for _, tc := range []struct {
 		name       string
@@ -30,6 +30,7 @@ func TestAdmin(t *testing.T) {
 		{"not ready", "/ready", errors.New("no config yet"), 503, "not ready: no config yet\n"},
 		{"metrics", "/metrics", nil, 200, "weft_test_total 1"},
 		{"config dump", "/config_dump", nil, 200, "{\n  \"version\": \"v1\"\n}\n"},
+		{"xds state", "/xds", nil, 200, "{\n  \"connected\": false\n}\n"},
 		{"unknown", "/nope", nil, 404, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -47,4 +48,4 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
-var _ http.Handler = New(prometheus.NewRegistry(), nil, nil)
+var _ http.Handler = New(prometheus.NewRegistry(), nil, nil, nil)

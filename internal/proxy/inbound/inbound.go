@@ -75,6 +75,7 @@ type Listener struct {
 	h1      *upstream.Forwarder // HTTP/1.1 to the app
 	h2      *upstream.Forwarder // HTTP/2 and gRPC (h2c) to the app
 	dialer  net.Dialer
+	drain   drainState // see drain.go
 }
 
 // New validates opts and returns a Listener.
@@ -169,6 +170,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
+	l.drain.srv.Store(srv) // for Shutdown, see drain.go
 
 	// HTTP/1.1 peers take the fast lane; HTTP/2 and anything unusual go
 	// to the full net/http server.
@@ -269,6 +271,8 @@ func (l *Listener) connContext(ctx context.Context, c net.Conn) context.Context 
 // ServeHTTP forwards one request from a peer to the app.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	l.enter(w, start)
+	defer l.leave()
 	peer, _ := r.Context().Value(peerKey{}).(*peerInfo)
 	if peer == nil {
 		upstream.WriteError(w, r, http.StatusForbidden, "weft: request without a verified peer identity")

@@ -173,7 +173,9 @@ type leaseTransport struct{ h2 bool }
 
 // RoundTrip sends req to the leased endpoint. When the connection to it
 // cannot be established — nothing was sent, so this is safe for any
-// request — it tries up to two other endpoints before giving up.
+// request — or a request that is safe to repeat got no response byte (a
+// draining peer closed the connection), it tries up to two other endpoints
+// before giving up (upstream.Retryable).
 func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := req.Context().Value(stateKey{}).(*reqState)
 	tried := 0
@@ -183,7 +185,7 @@ func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rt = st.lease.HTTP2()
 		}
 		resp, err := rt.RoundTrip(req)
-		if err == nil || tried >= 2 || !upstream.IsConnectError(err) || req.Context().Err() != nil {
+		if err == nil || tried >= 2 || !upstream.Retryable(err) || req.Context().Err() != nil {
 			return resp, err
 		}
 		failed := st.lease.Endpoint.Address

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
@@ -64,6 +66,23 @@ type Options struct {
 	// Ready is called once the sidecar has its certificate and first
 	// config and serves on all listeners.
 	Ready func(Addrs)
+
+	// StartupTimeout bounds the wait for the first certificate and config;
+	// Run then fails with the last cause. 0 waits for ever.
+	StartupTimeout time.Duration
+	// DrainTimeout bounds a graceful stop (default DefaultDrainTimeout):
+	// when ctx ends, the sidecar deregisters, then waits until no request
+	// reached the inbound listener for DrainQuiet (default
+	// DefaultDrainQuiet) and none is in flight, or DrainTimeout passed.
+	DrainTimeout, DrainQuiet time.Duration
+	// Drained, if set, is called once the inbound listener has drained
+	// and stopped, before the outbound and admin listeners stop: `weft
+	// run` stops the app there, so the app's own calls still go out.
+	Drained func()
+	// AppGone, if set and true when ctx ends, skips the wait: the app
+	// cannot serve, so the sidecar deregisters and closes the inbound
+	// listener at once and peers retry their requests elsewhere.
+	AppGone func() bool
 }
 
 // Addrs are the actual listener addresses.
@@ -71,12 +90,25 @@ type Addrs struct {
 	Inbound, Outbound, Admin string
 }
 
-// Run serves until ctx ends.
+// Run serves until ctx ends, then stops gracefully: see Options.DrainTimeout
+// and Options.Drained.
 func Run(ctx context.Context, opts Options) error {
 	if err := opts.HTTP.Validate(); err != nil {
 		return err
 	}
 	log := opts.Logger
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.DrainQuiet <= 0 {
+		opts.DrainQuiet = DefaultDrainQuiet
+	}
+	startCtx, cancelStart := context.WithCancel(ctx)
+	defer cancelStart()
+	if opts.StartupTimeout > 0 {
+		startCtx, cancelStart = context.WithTimeoutCause(ctx, opts.StartupTimeout, errStartupTimeout)
+		defer cancelStart()
+	}
 	inLn, err := net.Listen("tcp", opts.InboundListen)
 	if err != nil {
 		return fmt.Errorf("inbound listener: %w", err)
@@ -108,9 +140,16 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	src := &identity.Source{}
 	kp := grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true})
+	// gRPC's own reconnect backoff (1 s growing to 120 s by default) would
+	// hold the channel down long after the control plane is back; keep it
+	// as short as the xDS client's.
+	cp := grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: xdsclient.DefaultBackoffBase / 2, Multiplier: 1.6, Jitter: 0.2, MaxDelay: xdsclient.DefaultBackoffMax},
+		MinConnectTimeout: 5 * time.Second,
+	})
 	// The CA connection authenticates the server only; the caller proves
 	// itself with the join token.
-	caConn, err := grpc.NewClient(opts.Control, kp, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+	caConn, err := grpc.NewClient(opts.Control, kp, cp, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 		RootCAs: roots, ServerName: controlServerName, MinVersion: tls.VersionTLS12,
 	})))
 	if err != nil {
@@ -118,7 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer caConn.Close()
 	// The xDS connection is mutual TLS with the workload certificate.
-	xdsConn, err := grpc.NewClient(opts.Control, kp, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+	xdsConn, err := grpc.NewClient(opts.Control, kp, cp, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 		ServerName: controlServerName,
 		MinVersion: tls.VersionTLS12,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -152,7 +191,13 @@ func Run(ctx context.Context, opts Options) error {
 	// connection of their own.
 	fetcher := &identity.Fetcher{Conn: caConn, Token: opts.Token, ID: id, RenewTarget: opts.Control,
 		RenewTLS: &tls.Config{RootCAs: roots, ServerName: controlServerName, MinVersion: tls.VersionTLS12}}
-	if err := fetchWithRetry(ctx, fetcher, src, log); err != nil {
+	if err := fetchWithRetry(startCtx, fetcher, src, log); err != nil {
+		if errors.Is(context.Cause(startCtx), errStartupTimeout) && ctx.Err() == nil {
+			return fmt.Errorf("no workload certificate from the control plane at %s after %s: %w", opts.Control, opts.StartupTimeout, err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	log.Info("got workload certificate", "id", src.ID().String(), "expires", src.Expiry().Format(time.RFC3339))
@@ -176,21 +221,36 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	var draining atomic.Bool // set when the graceful stop begins
 	adminSrv := &http.Server{
-		Handler: admin.New(reg, func() error { return ready(src, xc) }, func() any {
+		Handler: admin.New(reg, func() error {
+			if draining.Load() {
+				return errors.New("draining: the workload is leaving the mesh")
+			}
+			return ready(src, xc)
+		}, func() any {
 			return map[string]any{"identity": src.Status(), "xds": xc.Dump()}
-		}),
+		}, func() any { return xc.ConnState() }),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return xc.Run(gctx) })
-	g.Go(func() error { fetcher.Rotate(gctx, src, log); return nil })
-	g.Go(func() error { return in.Serve(gctx, inLn) })
-	g.Go(func() error { return out.Serve(gctx, outLn) })
+	// Components stop in three steps (see stop): the xDS stream first,
+	// which deregisters the workload; the inbound listener once drained;
+	// the rest after Drained.
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	xdsCtx, stopXDS := context.WithCancel(gctx)
+	defer stopXDS()
+	inCtx, stopIn := context.WithCancel(gctx)
+	defer stopIn()
+	restCtx, stopRest := context.WithCancel(gctx)
+	defer stopRest()
+	g.Go(func() error { return xc.Run(xdsCtx) })
+	g.Go(func() error { fetcher.Rotate(restCtx, src, log); return nil })
+	g.Go(func() error { return in.Serve(inCtx, inLn) })
+	g.Go(func() error { return out.Serve(restCtx, outLn) })
 	g.Go(func() error {
 		go func() {
-			<-gctx.Done()
+			<-restCtx.Done()
 			_ = adminSrv.Close()
 		}()
 		if err := adminSrv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -198,16 +258,24 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return nil
 	})
+	var serving atomic.Bool // set once ready
 	g.Go(func() error {
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
 		for ready(src, xc) != nil {
 			select {
-			case <-gctx.Done():
+			case <-restCtx.Done():
 				return nil
+			case <-startCtx.Done():
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("not ready after %s: %w", opts.StartupTimeout, notReady(src, xc))
 			case <-t.C:
 			}
 		}
+		cancelStart()
+		serving.Store(true)
 		log.Info("sidecar ready", "inbound", addrs.Inbound, "outbound", addrs.Outbound, "admin", addrs.Admin, "node", nodeID)
 		if opts.Ready != nil {
 			opts.Ready(addrs)
@@ -223,7 +291,74 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return nil
 	})
+
+	select {
+	case <-ctx.Done():
+		draining.Store(true)
+		stop(gctx, opts, serving.Load(), in, stopXDS, stopIn, log)
+	case <-gctx.Done(): // a component failed
+	}
+	stopRest()
 	return g.Wait()
+}
+
+// stop drains the inbound listener of a proxy whose ctx ended: it
+// deregisters the workload by closing the xDS stream (the control plane
+// then pushes the endpoint's removal to the proxies calling it), marks the
+// inbound draining so peers close their pooled connections, waits until
+// they have stopped sending and nothing is in flight (bounded by
+// DrainTimeout), stops the inbound listener and calls Drained. It returns
+// early if a component fails (gctx).
+func stop(gctx context.Context, opts Options, serving bool, in *inbound.Listener, stopXDS, stopIn func(), log *slog.Logger) {
+	start := time.Now()
+	in.StartDrain()
+	stopXDS()
+	switch {
+	case opts.AppPort == 0 || !serving:
+		// Nothing was registered to receive traffic.
+	case opts.AppGone != nil && opts.AppGone():
+		log.Info("app exited: deregistered; closing the inbound listener now")
+	default:
+		log.Info("draining: deregistered; waiting for peers to stop sending", "quiet", opts.DrainQuiet, "timeout", opts.DrainTimeout)
+		out := drainer{Timeout: opts.DrainTimeout, Quiet: opts.DrainQuiet, Activity: in.Activity, Gone: opts.AppGone}.wait(gctx, start)
+		switch {
+		case out.AppGone:
+			log.Warn("app exited during the drain; closing the inbound listener now", "in_flight", out.InFlight)
+		case out.Quiet:
+			log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
+		default:
+			log.Warn("drain timed out with peers still sending or requests in flight; closing the inbound listener", "timeout", opts.DrainTimeout, "in_flight", out.InFlight)
+		}
+		if !out.AppGone {
+			// GOAWAY on the HTTP/2 connections peers left idle.
+			sctx, cancel := context.WithTimeout(gctx, time.Second)
+			if err := in.Shutdown(sctx); err != nil {
+				log.Debug("inbound graceful shutdown", "err", err)
+			}
+			cancel()
+		}
+	}
+	stopIn()
+	if opts.Drained != nil {
+		opts.Drained()
+	}
+}
+
+// errStartupTimeout is the cause of the startup context's end when
+// Options.StartupTimeout passes.
+var errStartupTimeout = errors.New("startup timeout")
+
+// notReady explains why the sidecar is not ready, with the cause of the
+// last failed attempt to reach the control plane.
+func notReady(src *identity.Source, xc *xdsclient.Client) error {
+	err := ready(src, xc)
+	if err == nil {
+		return errors.New("ready just now")
+	}
+	if st := xc.ConnState(); st.LastError != "" {
+		return fmt.Errorf("%w (%d failed attempts, last: %s)", err, st.FailedAttempts, st.LastError)
+	}
+	return err
 }
 
 func ready(src *identity.Source, xc *xdsclient.Client) error {
@@ -257,7 +392,8 @@ func verifyServer(cs tls.ConnectionState, pools ...*x509.CertPool) error {
 }
 
 func fetchWithRetry(ctx context.Context, f *identity.Fetcher, src *identity.Source, log *slog.Logger) error {
-	backoff := 200 * time.Millisecond
+	bo := xdsclient.Backoff{Base: xdsclient.DefaultBackoffBase, Max: xdsclient.DefaultBackoffMax}
+	fl := &xdsclient.FailureLog{Logger: log}
 	for {
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := f.Fetch(fctx, src)
@@ -266,18 +402,18 @@ func fetchWithRetry(ctx context.Context, f *identity.Fetcher, src *identity.Sour
 			return nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return errors.New(xdsclient.Cause(err))
 		}
 		if c := status.Code(err); c == codes.Unauthenticated || c == codes.InvalidArgument || c == codes.PermissionDenied {
 			return fmt.Errorf("control plane refused the certificate request: %w", err)
 		}
-		log.Warn("cannot get a workload certificate yet; retrying", "err", err, "retry_in", backoff)
+		wait := bo.Next()
+		fl.Failed("cannot get a workload certificate from the control plane yet; retrying", xdsclient.Cause(err), "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+			return errors.New(xdsclient.Cause(err))
+		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

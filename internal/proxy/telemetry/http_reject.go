@@ -18,4 +18,3 @@ func (m *Metrics) HTTPRejected(listener, reason string) {
 	}
 	m.httpRejected.WithLabelValues(listener, reason).Inc()
 }
-

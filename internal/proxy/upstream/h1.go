@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -70,8 +71,11 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.Fallback.RoundTrip(req)
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody
+	safe := replayable && idempotent(req)
 	for attempt := 0; ; attempt++ {
-		pc, reused, err := t.get(req.Context(), !replayable)
+		// The retry probes idle connections: the peer may have closed
+		// all of them at once (a draining or restarted proxy).
+		pc, reused, err := t.get(req.Context(), !replayable || attempt > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -80,13 +84,17 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		pc.close()
+		if !safe || req.Context().Err() != nil || !errors.Is(err, errNoResponse) {
+			return nil, err
+		}
 		// A pooled connection the other side closed while it was idle
-		// fails before any response byte; a request without a body can
-		// safely go again on a fresh connection.
-		if reused && replayable && attempt == 0 && req.Context().Err() == nil && errors.Is(err, errNoResponse) {
+		// fails before any response byte: go again, once, here.
+		if reused && attempt == 0 {
 			continue
 		}
-		return nil, err
+		// The destination took the request and answered nothing: for a
+		// safe request the caller may try another endpoint.
+		return nil, fmt.Errorf("%w: %w", ErrNoResponse, err)
 	}
 }
 

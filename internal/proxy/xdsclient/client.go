@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +45,9 @@ type Options struct {
 	// EndpointWait bounds how long a request waits for the endpoints of a
 	// newly called service (default 5s).
 	EndpointWait time.Duration
+	// BackoffBase and BackoffMax shape the reconnect backoff (defaults
+	// DefaultBackoffBase and DefaultBackoffMax).
+	BackoffBase, BackoffMax time.Duration
 }
 
 // Client is the proxy's xDS client and its config.Provider.
@@ -66,6 +68,16 @@ type Client struct {
 	lastNACK  string
 	acks      uint64
 	nacks     uint64
+	conn      connState // the stream's connection history, see Run
+}
+
+// connState is the stream's connection history.
+type connState struct {
+	since       time.Time // of the current state: connected, or not
+	attempts    int       // failed attempts since the last connection
+	opened      int       // streams that delivered a response
+	lastError   string
+	lastErrorAt time.Time
 }
 
 var _ config.Provider = (*Client)(nil)
@@ -74,6 +86,12 @@ var _ config.Provider = (*Client)(nil)
 func New(opts Options) (*Client, error) {
 	if opts.EndpointWait == 0 {
 		opts.EndpointWait = 5 * time.Second
+	}
+	if opts.BackoffBase <= 0 {
+		opts.BackoffBase = DefaultBackoffBase
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = DefaultBackoffMax
 	}
 	md, err := xdsmeta.Encode(opts.Workload)
 	if err != nil {
@@ -87,6 +105,7 @@ func New(opts Options) (*Client, error) {
 		versions:  map[string]map[string]string{weftv1.ServiceType: {}, weftv1.EndpointsType: {}},
 		wanted:    map[string]bool{},
 		updated:   make(chan struct{}),
+		conn:      connState{since: time.Now()},
 	}
 	c.cfg.Store(config.Empty())
 	return c, nil
@@ -137,30 +156,84 @@ func (c *Client) Endpoints(ctx context.Context, key string) ([]config.Endpoint, 
 	}
 }
 
-// Run connects and reconnects until ctx ends.
+// Run connects and reconnects until ctx ends. Failed attempts are retried
+// with jittered backoff (Backoff), each recorded with its cause (Cause) for
+// ConnState and logged without flooding (FailureLog). The stream is open,
+// and the backoff starts over, once the first response arrives.
 func (c *Client) Run(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
+	bo := Backoff{Base: c.opts.BackoffBase, Max: c.opts.BackoffMax}
+	fl := &FailureLog{Logger: c.opts.Logger}
 	for {
-		start := time.Now()
-		err := c.session(ctx)
+		err := c.session(ctx, func() {
+			bo.Reset()
+			if n, outage := fl.Succeeded(); n > 0 {
+				c.opts.Logger.Info("xds: connected to the control plane again", "failed_attempts", n, "outage", outage.Round(time.Millisecond))
+			}
+		})
 		if ctx.Err() != nil {
 			return nil
 		}
-		if time.Since(start) > 10*time.Second {
-			backoff = 250 * time.Millisecond
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		c.opts.Logger.Warn("xds stream ended; keeping last config and reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		cause := Cause(err)
+		wait := bo.Next()
+		c.failed(cause)
+		fl.Failed("xds: no stream to the control plane; keeping the last config and retrying", cause, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 
-func (c *Client) session(ctx context.Context) error {
+// failed records a failed attempt.
+func (c *Client) failed(cause string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn.attempts++
+	c.conn.lastError, c.conn.lastErrorAt = cause, time.Now()
+}
+
+// ConnState is the xDS stream's state, for the admin endpoint (/xds) and
+// `weft proxy-status --admin`.
+type ConnState struct {
+	// Connected is true while the stream is open and has delivered a
+	// response.
+	Connected bool `json:"connected"`
+	// Since is when the stream opened, or, when not connected, when it
+	// closed (the proxy's start before the first connection).
+	Since time.Time `json:"since"`
+	// FailedAttempts counts attempts since the stream last opened.
+	FailedAttempts int `json:"failedAttempts"`
+	// Reconnects counts streams opened after the first.
+	Reconnects int `json:"reconnects"`
+	// LastError is the cause of the last failed attempt, and LastErrorAt
+	// when it happened.
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
+	ACKs        uint64    `json:"acks"`
+	NACKs       uint64    `json:"nacks"`
+	LastNACK    string    `json:"lastNack,omitempty"`
+}
+
+// ConnState reports the stream's state.
+func (c *Client) ConnState() ConnState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connStateLocked()
+}
+
+func (c *Client) connStateLocked() ConnState {
+	return ConnState{
+		Connected: c.connected, Since: c.conn.since,
+		FailedAttempts: c.conn.attempts, Reconnects: max(0, c.conn.opened-1),
+		LastError: c.conn.lastError, LastErrorAt: c.conn.lastErrorAt,
+		ACKs: c.acks, NACKs: c.nacks, LastNACK: c.lastNACK,
+	}
+}
+
+// session runs one stream; opened is called when its first response
+// arrives.
+func (c *Client) session(ctx context.Context, opened func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(c.opts.Conn).DeltaAggregatedResources(ctx)
@@ -194,16 +267,28 @@ func (c *Client) session(ctx context.Context) error {
 	}
 	c.stream = stream
 	c.mu.Unlock()
+	first := true
 	defer func() {
 		c.mu.Lock()
 		c.stream = nil
 		c.connected = false
+		if !first {
+			c.conn.since = time.Now()
+		}
 		c.mu.Unlock()
 	}()
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
 			return err
+		}
+		if first {
+			first = false
+			c.mu.Lock()
+			c.conn.opened++
+			c.conn.since, c.conn.attempts = time.Now(), 0
+			c.mu.Unlock()
+			opened()
 		}
 		if err := c.handle(stream, resp); err != nil {
 			return err
@@ -324,18 +409,15 @@ func commit[T any](m map[string]T, known map[string]string, changed map[string]T
 
 // Status is the client's state for /config_dump and /ready.
 type Status struct {
-	Connected bool     `json:"connected"`
-	ACKs      uint64   `json:"acks"`
-	NACKs     uint64   `json:"nacks"`
-	LastNACK  string   `json:"lastNack,omitempty"`
-	Wanted    []string `json:"subscribedEndpoints"`
+	ConnState
+	Wanted []string `json:"subscribedEndpoints"`
 }
 
 // Dump returns the active config and client status as JSON-friendly values.
 func (c *Client) Dump() any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := Status{Connected: c.connected, ACKs: c.acks, NACKs: c.nacks, LastNACK: c.lastNACK}
+	st := Status{ConnState: c.connStateLocked()}
 	for k := range c.wanted {
 		st.Wanted = append(st.Wanted, k)
 	}
