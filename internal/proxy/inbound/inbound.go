@@ -26,7 +26,10 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"weft.dev/weft/internal/proxy/h1fast"
+	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
@@ -63,6 +66,7 @@ type Listener struct {
 	h2      *upstream.Forwarder // HTTP/2 and gRPC (h2c) to the app
 	dialer  net.Dialer
 	probe   *h2cProbe // for AppHTTP and AppTCP: does the app speak h2c?
+	h2srv   *http2.Server
 }
 
 // New validates opts and returns a Listener.
@@ -122,6 +126,7 @@ func New(opts Options) (*Listener, error) {
 	}
 	l.h1 = &upstream.Forwarder{Transport: h1, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
 	l.h2 = &upstream.Forwarder{Transport: h2, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
+	l.h2srv = &http2.Server{}
 	l.probe = &h2cProbe{
 		dial:    func(ctx context.Context) (net.Conn, error) { return l.dialer.DialContext(ctx, "tcp", l.appAddr) },
 		timeout: time.Second,
@@ -144,7 +149,8 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           l,
 		Protocols:         new(http.Protocols),
-		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){identity.ALPNTCP: l.serveTCP},
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){identity.ALPNTCP: l.serveTCP, identity.ALPNHTTP2: l.serveH2},
+		HTTP2:             h2guard.HTTP2Config(),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ConnContext:       l.connContext,
 		ReadHeaderTimeout: 30 * time.Second,

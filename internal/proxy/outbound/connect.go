@@ -90,7 +90,7 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 		conn.SetReadDeadline(time.Time{})
 	}
 	if kind == sniffedHTTP {
-		if !s.tunnels.Push(s.ctx, &tunnelConn{bufConn: app, service: svc.Key}) {
+		if !s.tunnels.Push(s.ctx, &tunnelConn{Conn: l.guardConn("outbound-tunnel", app), service: svc.Key}) {
 			app.Close()
 		}
 		return
@@ -217,7 +217,7 @@ func (c *bufConn) CloseWrite() error {
 
 // tunnelConn is a CONNECT tunnel carrying HTTP to one mesh service.
 type tunnelConn struct {
-	*bufConn
+	net.Conn
 	service string
 }
 

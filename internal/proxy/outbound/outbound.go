@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 	"weft.dev/weft/internal/proxy/h1fast"
+	"weft.dev/weft/internal/proxy/h2guard"
 
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/identity"
@@ -134,6 +135,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 			ReadHeaderTimeout: 30 * time.Second,
 			IdleTimeout:       5 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+			HTTP2:             h2guard.HTTP2Config(),
 		}
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
@@ -146,7 +148,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	tunnel := newServer(tunnelContext)
 	fast := &h1fast.Server{
 		Handler:     s,
-		Handoff:     func(c net.Conn) bool { return handedOff.Push(ctx, c) },
+		Handoff:     func(c net.Conn) bool { return handedOff.Push(ctx, l.guardConn("outbound", c)) },
 		IdleTimeout: 5 * time.Minute,
 	}
 

@@ -24,6 +24,7 @@ type Metrics struct {
 	serverDuration *prometheus.HistogramVec
 	tcpConnections *prometheus.CounterVec
 	tcpBytes       *prometheus.CounterVec
+	h2Abuse        *prometheus.CounterVec
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -52,7 +53,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Bytes of opaque TCP connections proxied; direction is upstream (from the connecting side) or downstream (back to it).",
 		}, []string{"listener", "destination_service", "direction"}),
 	}
-	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes} {
+	m.h2Abuse = newH2Abuse()
+	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.h2Abuse} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

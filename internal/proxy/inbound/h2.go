@@ -1,0 +1,27 @@
+package inbound
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+
+	"golang.org/x/net/http2"
+
+	"weft.dev/weft/internal/proxy/h2guard"
+)
+
+// serveH2 serves an h2 connection from a peer behind an h2guard: it is the
+// server's TLSNextProto for h2, so the frames of every HTTP/2 connection
+// pass the flood guard before net/http's HTTP/2 server reads them.
+func (l *Listener) serveH2(hs *http.Server, c *tls.Conn, h http.Handler) {
+	ctx := context.Background()
+	if bc, ok := h.(interface{ BaseContext() context.Context }); ok {
+		ctx = bc.BaseContext() // carries the peer identity (connContext)
+	}
+	g := &h2guard.Guard{OnAbuse: func(nc net.Conn, reason string) {
+		l.log.Warn("closed abusive HTTP/2 connection", "listener", "inbound", "reason", reason, "remote", nc.RemoteAddr().String())
+		l.opts.Metrics.H2Abuse("inbound", reason)
+	}}
+	l.h2srv.ServeConn(g.Wrap(c), &http2.ServeConnOpts{Context: ctx, BaseConfig: hs, Handler: h})
+}
