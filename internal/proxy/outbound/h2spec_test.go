@@ -30,9 +30,10 @@ var h2specExceptions = map[string]string{
 	"http2/8.1.2.2/2": "as http2/8.1.2.2/1, for TE other than trailers",
 }
 
-// h2specOutboundExceptions are excepted on the outbound listener only.
+// h2specOutboundExceptions are excepted on the outbound listener and its
+// CONNECT tunnels only.
 var h2specOutboundExceptions = map[string]string{
-	"http2/3.5/2": "the outbound port serves HTTP/1.1 and h2c: bytes that are not the HTTP/2 preface are HTTP/1.x (RFC 9113 §3.3) and get an HTTP/1.1 400",
+	"http2/3.5/2": "the outbound port and its tunnels carry HTTP/1.1 and h2c: bytes that are not the HTTP/2 preface are HTTP/1.x (RFC 9113 §3.3) and get an HTTP/1.1 400",
 }
 
 // TestH2Spec runs h2spec (github.com/summerwind/h2spec) against the
@@ -77,32 +78,47 @@ func TestH2Spec(t *testing.T) {
 	t.Run("outbound h2c", func(t *testing.T) {
 		runH2Spec(t, bin, "localhost", m.proxyURL.Host, h2specOutboundExceptions)
 	})
+	t.Run("outbound h2 in a CONNECT tunnel", func(t *testing.T) {
+		shim := startShim(t, func(ctx context.Context) (net.Conn, error) {
+			return dialConnect(ctx, m.proxyURL.Host, "localhost:80")
+		})
+		runH2Spec(t, bin, "127.0.0.1", shim, h2specOutboundExceptions)
+	})
 	t.Run("inbound h2 over mTLS", func(t *testing.T) {
-		shim := listen(t)
 		src := m.ca.Source(t, "default", "web")
 		cfg := src.ClientTLS(m.ca.ID("default", "localhost"), identity.ALPNHTTP2)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for {
-				c, err := shim.Accept()
+		shim := startShim(t, func(ctx context.Context) (net.Conn, error) {
+			return (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", inAddr)
+		})
+		runH2Spec(t, bin, "127.0.0.1", shim, nil)
+	})
+}
+
+// startShim accepts plaintext connections and copies each, both ways, to a
+// connection from dial; it returns its address.
+func startShim(t *testing.T, dial func(context.Context) (net.Conn, error)) string {
+	shim := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := shim.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				up, err := dial(ctx)
 				if err != nil {
+					c.Close()
 					return
 				}
-				go func() {
-					up, err := (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", inAddr)
-					if err != nil {
-						c.Close()
-						return
-					}
-					upstream.Pipe(ctx, c, up)
-				}()
-			}
-		}()
-		t.Cleanup(func() { shim.Close(); cancel(); <-done })
-		runH2Spec(t, bin, "127.0.0.1", shim.Addr().String(), nil)
-	})
+				upstream.Pipe(ctx, c, up)
+			}()
+		}
+	}()
+	t.Cleanup(func() { shim.Close(); cancel(); <-done })
+	return shim.Addr().String()
 }
 
 type junitSuites struct {
