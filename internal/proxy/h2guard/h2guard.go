@@ -177,6 +177,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 // scan advances the frame parser over b and returns a reason once a limit
 // is exceeded.
 func (c *Conn) scan(b []byte) string {
+	if c.state == stateOff {
+		return ""
+	}
 	if c.state == statePreface {
 		k := min(len(preface)-c.matched, len(b))
 		for i := 0; i < k; i++ {
