@@ -149,7 +149,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           l,
 		Protocols:         new(http.Protocols),
-		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){identity.ALPNTCP: l.serveTCP, identity.ALPNHTTP2: l.serveH2},
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){identity.ALPNTCP: l.serveTCP},
 		HTTP2:             h2guard.HTTP2Config(),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ConnContext:       l.connContext,
@@ -159,6 +159,9 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
+	if err := l.configureH2(srv); err != nil {
+		return err
+	}
 
 	// HTTP/1.1 peers take the fast lane; HTTP/2 and anything unusual go
 	// to the full net/http server.
