@@ -363,6 +363,8 @@ type wlOpts struct {
 	cmd []string
 	// waitApp waits until something listens on appPort.
 	waitApp bool
+	// appProtocol is --app-protocol ("": the default, http).
+	appProtocol string
 }
 
 // startWorkload starts `weft run` against c and waits until its sidecar is
@@ -381,6 +383,9 @@ func startWorkload(t *testing.T, c *control, o wlOpts) *workload {
 	}
 	if o.appPort != 0 {
 		args = append(args, "--app-port", strconv.Itoa(o.appPort))
+	}
+	if o.appProtocol != "" {
+		args = append(args, "--app-protocol", o.appProtocol)
 	}
 	args = append(args, "--")
 	args = append(args, o.cmd...)
