@@ -42,14 +42,15 @@ var h2specOutboundExceptions = map[string]string{
 // to a shim in this test that dials the inbound with the mesh certificate
 // and ALPN h2, copying bytes both ways). It fails on any failed case that is
 // not an exception. It is skipped when h2spec is not in PATH, unless
-// WEFT_REQUIRE_H2SPEC=1.
+// WEFT_REQUIRE_H2SPEC=1. WEFT_H2SPEC_ARGS adds h2spec arguments, e.g.
+// "http2/6.5.3 -v" to run one section and log what h2spec saw.
 func TestH2Spec(t *testing.T) {
 	bin, err := exec.LookPath("h2spec")
 	if err != nil {
 		if os.Getenv("WEFT_REQUIRE_H2SPEC") == "1" {
 			t.Fatalf("WEFT_REQUIRE_H2SPEC=1 and h2spec is not in PATH: %v", err)
 		}
-		t.Skip("h2spec not in PATH (go install github.com/summerwind/h2spec/cmd/h2spec@v2.6.0)")
+		t.Skip("h2spec not in PATH (go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible)")
 	}
 	// Registered first, this runs after the listeners shut down: a
 	// connection that h2spec broke with a connection error ends on
@@ -70,7 +71,8 @@ func TestH2Spec(t *testing.T) {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
 			return
 		}
-		io.WriteString(w, "ok")
+		// h2spec's flow-control cases need a body of some length.
+		io.WriteString(w, strings.Repeat("h2spec ", 128))
 	})))
 	m.commit(t)
 	m.startOutbound(t, nil)
@@ -127,6 +129,7 @@ type junitSuites struct {
 		Cases   []struct {
 			Name    string    `xml:"classname,attr"`
 			Failure *struct{} `xml:"failure"`
+			Skipped *struct{} `xml:"skipped"`
 			Error   *struct{} `xml:"error"`
 		} `xml:"testcase"`
 	} `xml:"testsuite"`
@@ -139,9 +142,6 @@ func runH2Spec(t *testing.T, bin, host, addr string, extra map[string]string) {
 	report := filepath.Join(t.TempDir(), "junit.xml")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if p := os.Getenv("WEFT_H2SPEC_LOG"); p != "" {
-		report = p + "." + strings.ReplaceAll(t.Name(), "/", "_") + ".xml"
-	}
 	out, _ := exec.CommandContext(ctx, bin, append([]string{"-h", host, "-p", port, "-o", "5", "-j", report}, strings.Fields(os.Getenv("WEFT_H2SPEC_ARGS"))...)...).CombinedOutput()
 	b, err := os.ReadFile(report)
 	if err != nil {
@@ -155,10 +155,15 @@ func runH2Spec(t *testing.T, bin, host, addr string, extra map[string]string) {
 	for _, s := range r.Suites {
 		for i, c := range s.Cases {
 			total++
+			id := s.Package + "/" + strconv.Itoa(i+1)
+			if c.Skipped != nil {
+				failed++
+				t.Errorf("h2spec %s %s: skipped (the test's app must let every case run)", id, c.Name)
+				continue
+			}
 			if c.Failure == nil && c.Error == nil {
 				continue
 			}
-			id := s.Package + "/" + strconv.Itoa(i+1)
 			reason, ok := h2specExceptions[id]
 			if !ok {
 				reason, ok = extra[id]
