@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,5 +138,88 @@ func TestForgedIdentityHeaders(t *testing.T) {
 				t.Fatalf("got %d %q, want 200 %q", code, body, want("orders"))
 			}
 		})
+	}
+}
+
+// countingApp accepts TCP connections and counts the bytes they carry.
+func countingApp(t *testing.T) (int, func() int64) {
+	ln := listen(t)
+	var mu sync.Mutex
+	var n int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					k, err := c.Read(buf)
+					mu.Lock()
+					n += int64(k)
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().(*net.TCPAddr).Port, func() int64 { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// TestConnectToHTTPPortNeverOpaque: bytes in a CONNECT tunnel to a port
+// declared http that are not HTTP, quick or slow, get a 400 and never reach
+// the app, even one whose inbound would pipe opaque streams (tcp); and
+// non-HTTP bytes on inbound weft-tcp to an HTTP app get a 400 and never
+// reach it.
+func TestConnectToHTTPPortNeverOpaque(t *testing.T) {
+	m := newMesh(t)
+	m.sniffTimeout = 100 * time.Millisecond
+	port, received := countingApp(t)
+	m.addService(&weftv1.Service{Name: "api", Namespace: "default", Ports: []*weftv1.ServicePort{{Name: "http", Port: 8080, Protocol: "http"}}})
+	m.addWorkloadProto(t, "api", port, inbound.AppTCP)
+	// An HTTP app (default protocol) reached over inbound weft-tcp.
+	m.addService(svc("orders"))
+	ordersPort, ordersReceived := countingApp(t)
+	ordersIn := m.addWorkload(t, "orders", ordersPort)
+	m.commit(t)
+	m.startOutbound(t, nil)
+
+	for _, tc := range []struct {
+		name  string
+		wait  time.Duration
+		bytes string
+	}{
+		{"TLS record", 0, "\x16\x03\x01\x00\x05hello\r\n\r\n"},
+		{"TLS record after the sniff timeout", 300 * time.Millisecond, "\x16\x03\x01\x00\x05hello\r\n\r\n"},
+		{"not a request line", 0, "HELLO, THIS IS NOT HTTP\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, br := connect(t, m.proxyURL.Host, "api:8080")
+			defer c.Close()
+			code, _ := rawHTTP(t, c, br, tc.wait, tc.bytes)
+			if code != 400 {
+				t.Fatalf("got %d, want 400", code)
+			}
+		})
+	}
+	t.Run("inbound weft-tcp to an HTTP app", func(t *testing.T) {
+		src := m.ca.Source(t, "default", "web")
+		c, err := tls.Dial("tcp", ordersIn, src.ClientTLS(m.ca.ID("default", "orders"), identity.ALPNTCP))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		code, _ := rawHTTP(t, c, bufio.NewReader(c), 0, "\x16\x03\x01\x00\x05hello\r\n\r\n")
+		if code != 400 {
+			t.Fatalf("got %d, want 400", code)
+		}
+	})
+	if n, k := received(), ordersReceived(); n != 0 || k != 0 {
+		t.Fatalf("apps received %d and %d bytes, want 0", n, k)
 	}
 }
