@@ -3,7 +3,6 @@ package inbound
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -72,7 +71,8 @@ var h2cPreface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x0
 
 // speaksH2C reports whether the app answers the h2c preface. An app that
 // cannot be reached is reported as not speaking it, without caching, so the
-// request fails as unreachable and the next one probes again.
+// request fails as unreachable and the next one probes again; one that is
+// silent for the timeout is cached as not speaking it.
 func (p *h2cProbe) speaksH2C(ctx context.Context) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -93,16 +93,12 @@ func (p *h2cProbe) speaksH2C(ctx context.Context) bool {
 		return false
 	}
 	var hdr [9]byte
-	n, err := readFull(c, hdr[:])
-	switch {
-	case n == len(hdr) && hdr[3] == 0x4 && hdr[4]&0x1 == 0 && !bytes.HasPrefix(hdr[:], []byte("HTTP/")):
-		p.known, p.h2c = true, true // a SETTINGS frame, not an ACK
-	case n > 0 || err != nil && !isTimeout(err):
-		// An HTTP/1.x answer ("HTTP/1.1 400 ..."), other bytes, or a close:
-		// not h2c.
-		p.known, p.h2c = true, false
-	}
-	// A timeout with no byte leaves the answer unknown: ask again later.
+	n, _ := readFull(c, hdr[:])
+	// A SETTINGS frame (not an ACK) is an h2c server's first frame, sent at
+	// once. An HTTP/1.x answer ("HTTP/1.1 400 ..."), other bytes, a close
+	// or silence until the timeout is not h2c.
+	p.known = true
+	p.h2c = n == len(hdr) && hdr[3] == 0x4 && hdr[4]&0x1 == 0 && !bytes.HasPrefix(hdr[:], []byte("HTTP/"))
 	return p.h2c
 }
 
@@ -123,9 +119,4 @@ func readFull(c net.Conn, b []byte) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

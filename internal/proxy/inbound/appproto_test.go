@@ -91,3 +91,41 @@ func TestH2CProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestH2CProbeSilentApp: an app that accepts and says nothing is not h2c,
+// and the answer is cached (no second one-second wait).
+func TestH2CProbeSilentApp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for c := range accepted {
+			c.Close()
+		}
+	})
+	addr := ln.Addr().String()
+	p := &h2cProbe{timeout: 100 * time.Millisecond, dial: func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}}
+	if p.speaksH2C(context.Background()) || !p.known {
+		t.Fatal("silent app: want not h2c, cached")
+	}
+	start := time.Now()
+	p.speaksH2C(context.Background())
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Fatalf("second call took %v: not cached", d)
+	}
+}
