@@ -28,6 +28,7 @@ type sidecarFlags struct {
 	labels         []string
 	address        string
 	appPort        int
+	appProtocol    string
 	inboundPort    int
 	outboundPort   int
 	adminPort      int
@@ -49,6 +50,7 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.StringArrayVar(&f.labels, "label", nil, "extra workload label K=V (repeatable)")
 	fs.StringVar(&f.address, "address", "127.0.0.1", "host the inbound listener binds and other proxies dial")
 	fs.IntVar(&f.appPort, "app-port", 0, "port the local app serves on (omit for a workload that only makes calls)")
+	fs.StringVar(&f.appProtocol, "app-protocol", "http", "what the app speaks on --app-port: http (HTTP/1.1, and h2c if it answers the HTTP/2 preface), http1, h2c, grpc, or tcp (opaque: streams reach it unparsed)")
 	fs.IntVar(&f.inboundPort, "inbound-port", defaultPorts[0], "mTLS inbound listener port (0: a free port)")
 	fs.IntVar(&f.outboundPort, "outbound-port", defaultPorts[1], "outbound HTTP proxy port on 127.0.0.1 (0: a free port)")
 	fs.IntVar(&f.adminPort, "admin-port", defaultPorts[2], "admin server port on 127.0.0.1: /ready /metrics /config_dump (0: a free port)")
@@ -111,6 +113,10 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 	if f.drainQuiet > f.drainTimeout {
 		return o, fmt.Errorf("--drain-quiet %s is longer than --drain-timeout %s", f.drainQuiet, f.drainTimeout)
 	}
+	appProto, err := inbound.ParseAppProtocol(f.appProtocol)
+	if err != nil {
+		return o, fmt.Errorf("--app-protocol: %w", err)
+	}
 	if net.ParseIP(f.address) == nil {
 		return o, fmt.Errorf("--address: %q is not an IP address", f.address)
 	}
@@ -127,7 +133,6 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		control = c.XDS
 	}
 	var bundle []*x509.Certificate
-	var err error
 	if f.caFile != "" {
 		b, rerr := os.ReadFile(f.caFile)
 		if rerr != nil {
@@ -160,6 +165,7 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		Token:          token,
 		Workload:       w,
 		AppPort:        f.appPort,
+		AppProtocol:    appProto,
 		InboundListen:  hostPort(f.address, f.inboundPort),
 		OutboundListen: hostPort("127.0.0.1", f.outboundPort),
 		AdminListen:    hostPort("127.0.0.1", f.adminPort),

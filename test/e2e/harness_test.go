@@ -391,6 +391,8 @@ type wlOpts struct {
 	// namespace default gets a join token for its namespace unless env
 	// sets WEFT_JOIN_TOKEN.
 	env []string
+	// appProtocol is --app-protocol ("": the default, http).
+	appProtocol string
 }
 
 // startWorkload starts `weft run` against c and waits until its sidecar is
@@ -409,6 +411,9 @@ func startWorkload(t *testing.T, c *control, o wlOpts) *workload {
 	}
 	if o.appPort != 0 {
 		args = append(args, "--app-port", strconv.Itoa(o.appPort))
+	}
+	if o.appProtocol != "" {
+		args = append(args, "--app-protocol", o.appProtocol)
 	}
 	args = append(args, "--")
 	args = append(args, o.cmd...)

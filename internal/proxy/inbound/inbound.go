@@ -1,14 +1,17 @@
 // Package inbound is the proxy's inbound listener: it terminates mutual TLS
 // from peer proxies (only identities of the mesh trust domain) and forwards
 // to the local app on 127.0.0.1:<app-port>, branching on the negotiated
-// ALPN protocol:
+// ALPN protocol and on what the app speaks (Options.AppProtocol):
 //
-//   - h2: HTTP/2 to the app over h2c (gRPC);
-//   - http/1.1: HTTP/1.1 to the app;
-//   - weft-tcp: the opaque byte stream to the app port.
+//   - h2: HTTP/2 requests, to the app over h2c or HTTP/1.1 (AppProtocol);
+//   - http/1.1: HTTP/1.1 requests, to the app over HTTP/1.1 or h2c;
+//   - weft-tcp: for a tcp app, the opaque byte stream to the app port; for
+//     an HTTP app, parsed and served as HTTP/1.1 like http/1.1, so that no
+//     unparsed bytes reach an HTTP port.
 //
 // Every HTTP request gets x-forwarded-client-cert: By=<own id>;URI=<peer id>,
-// replacing whatever the caller sent.
+// after every header the caller sent that names it in any case or spelling
+// with '_' for '-' is removed.
 package inbound
 
 import (
@@ -23,9 +26,12 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"weft.dev/weft/internal/proxy/connlimit"
 	"weft.dev/weft/internal/proxy/h1fast"
 	"weft.dev/weft/internal/proxy/h1parse"
+	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
@@ -46,6 +52,8 @@ type Options struct {
 	AppPort int
 	// AppHost is where the app listens (default 127.0.0.1).
 	AppHost string
+	// AppProtocol is what the app speaks ("" is AppHTTP).
+	AppProtocol AppProtocol
 	// HandshakeTimeout bounds a peer's TLS handshake (default 10s).
 	HandshakeTimeout time.Duration
 	// Limits bound HTTP/1.x request heads (default 60 KiB, 100 fields;
@@ -76,6 +84,8 @@ type Listener struct {
 	h2      *upstream.Forwarder // HTTP/2 and gRPC (h2c) to the app
 	dialer  net.Dialer
 	drain   drainState // see drain.go
+	probe   *h2cProbe  // for AppHTTP and AppTCP: does the app speak h2c?
+	h2srv   *http2.Server
 }
 
 // New validates opts and returns a Listener.
@@ -105,6 +115,11 @@ func New(opts Options) (*Listener, error) {
 		opts.MaxConns = DefaultMaxConns
 	}
 	opts.Limits = opts.Limits.WithDefaults()
+	proto, err := ParseAppProtocol(string(opts.AppProtocol))
+	if err != nil {
+		return nil, fmt.Errorf("inbound: %w", err)
+	}
+	opts.AppProtocol = proto
 	l := &Listener{
 		opts:    opts,
 		log:     opts.Logger.With("component", "inbound"),
@@ -137,6 +152,11 @@ func New(opts Options) (*Listener, error) {
 	}
 	l.h1 = &upstream.Forwarder{Transport: h1, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
 	l.h2 = &upstream.Forwarder{Transport: h2, Rewrite: l.rewriteRequest, ErrorHandler: l.proxyError}
+	l.h2srv = &http2.Server{}
+	l.probe = &h2cProbe{
+		dial:    func(ctx context.Context) (net.Conn, error) { return l.dialer.DialContext(ctx, "tcp", l.appAddr) },
+		timeout: time.Second,
+	}
 	return l, nil
 }
 
@@ -161,6 +181,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           h1fast.OneRequest(l),
 		Protocols:         new(http.Protocols),
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){identity.ALPNTCP: l.serveTCP},
+		HTTP2:             h2guard.HTTP2Config(),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ConnContext:       l.connContext,
 		ReadHeaderTimeout: l.opts.HeaderTimeout,
@@ -170,6 +191,9 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
+	if err := l.configureH2(srv); err != nil {
+		return err
+	}
 	l.drain.srv.Store(srv) // for Shutdown, see drain.go
 
 	// HTTP/1.1 peers take the fast lane; HTTP/2 and anything unusual go
@@ -241,8 +265,10 @@ func (l *Listener) handshake(ctx context.Context, c *tls.Conn, conns *h1fast.Con
 		return
 	}
 	// Without ALPN a TLS connection speaks HTTP/1.1: it takes the fast
-	// lane and its checks too, never net/http's parser directly.
-	if p := c.ConnectionState().NegotiatedProtocol; p == identity.ALPNHTTP1 || p == "" {
+	// lane and its checks too, never net/http's parser directly. A
+	// weft-tcp stream to an HTTP app is HTTP/1.x from an app that
+	// tunnelled it: it is parsed, and identity headers set, like any.
+	if p := c.ConnectionState().NegotiatedProtocol; p == identity.ALPNHTTP1 || p == "" || p == identity.ALPNTCP && l.opts.AppProtocol.isHTTP() {
 		fast.ServeConn(ctx, c)
 		return
 	}
@@ -283,10 +309,14 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case l.opts.AppPort == 0:
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, "weft: this workload has no --app-port")
-	case r.ProtoMajor == 2:
+	case l.appH2(r):
 		r, cancel := upstream.WithGRPCDeadline(r)
 		l.h2.ServeHTTP(sw, r)
 		cancel()
+	case upstream.IsGRPC(r):
+		// gRPC needs HTTP/2 to the app; say so instead of sending it as
+		// HTTP/1.1. (404 maps to UNIMPLEMENTED.)
+		upstream.WriteError(sw, r, http.StatusNotFound, "weft: "+l.dest+" serves HTTP/1.1 only (app protocol "+string(l.opts.AppProtocol)+"); gRPC needs an h2c app (--app-protocol h2c or grpc)")
 	default:
 		if r.ProtoMajor == 1 {
 			// Let bidirectional HTTP/1.1 streams flow.
@@ -302,17 +332,33 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}, time.Since(start))
 }
 
-// rewriteRequest points an HTTP/1.1 request at the app and sets the
-// caller's identity, replacing any XFCC the caller sent.
+// appH2 reports whether r goes to the app over h2c: always for an h2c or
+// gRPC app, never for an HTTP/1.1 one, and for HTTP/2 requests to an http
+// or tcp app when the app answers the h2c preface.
+func (l *Listener) appH2(r *http.Request) bool {
+	switch l.opts.AppProtocol {
+	case AppH2C, AppGRPC:
+		return true
+	case AppHTTP1:
+		return false
+	}
+	return r.ProtoMajor == 2 && l.probe.speaksH2C(r.Context())
+}
+
+// rewriteRequest points a request at the app and sets the caller's
+// identity, replacing any identity header the caller sent.
 func (l *Listener) rewriteRequest(out *http.Request) {
 	u := *out.URL
 	u.Scheme, u.Host = "http", l.appAddr
 	out.URL = &u
 	peer := out.Context().Value(peerKey{}).(*peerInfo)
+	stripIdentityHeaders(out.Header)
 	out.Header["X-Forwarded-Client-Cert"] = []string{peer.xfcc}
 }
 
 func (l *Listener) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	// The app may have been restarted speaking something else.
+	l.probe.forget()
 	switch {
 	case upstream.IsConnectError(err):
 		upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: local app unreachable: "+err.Error())
@@ -332,6 +378,12 @@ func (l *Listener) serveTCP(_ *http.Server, c *tls.Conn, h http.Handler) {
 	defer c.Close()
 	if l.opts.AppPort == 0 {
 		l.log.Debug("dropping tcp stream: no app port", "remote", c.RemoteAddr().String())
+		return
+	}
+	if l.opts.AppProtocol.isHTTP() {
+		// handshake serves these as HTTP; an HTTP port never gets an
+		// unparsed stream.
+		l.log.Debug("dropping tcp stream to an HTTP app", "remote", c.RemoteAddr().String())
 		return
 	}
 	app, err := l.dialer.DialContext(ctx, "tcp", l.appAddr)

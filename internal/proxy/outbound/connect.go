@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
+	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
 )
@@ -73,9 +75,20 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	conn.SetReadDeadline(time.Now().Add(l.opts.SniffTimeout))
-	kind := sniff(app.r)
-	conn.SetReadDeadline(time.Time{})
+	var kind sniffKind
+	switch portProtocol(svc, r.Host) {
+	case "http", "http2", "grpc":
+		// A port known to be HTTP is served as HTTP however slowly the
+		// app writes: never as an opaque stream after the sniff timeout.
+		// What is not HTTP gets a 400 from the HTTP server.
+		kind = sniffedHTTP
+	case "tcp":
+		kind = sniffedOpaque
+	default:
+		conn.SetReadDeadline(time.Now().Add(l.opts.SniffTimeout))
+		kind = sniff(app.r)
+		conn.SetReadDeadline(time.Time{})
+	}
 	if kind == sniffedHTTP {
 		if !s.tunnels.Push(s.ctx, &tunnelConn{bufConn: app, service: svc.Key}) {
 			app.Close()
@@ -99,6 +112,26 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	up, down := upstream.Pipe(s.ctx, app, upConn)
 	l.opts.Metrics.TCPConnection(telemetry.TCPLabels{Listener: "outbound", DestinationService: svc.Key}, up, down)
+}
+
+// portProtocol is the declared protocol of the service port a CONNECT
+// authority names ("http", "http2", "grpc", "tcp"), or "" (detect) when the
+// port declares none or the authority names no declared port.
+func portProtocol(svc *config.Service, authority string) string {
+	_, port, err := net.SplitHostPort(authority)
+	if err != nil {
+		return ""
+	}
+	n, err := strconv.ParseUint(port, 10, 32)
+	if err != nil {
+		return ""
+	}
+	for _, p := range svc.Ports {
+		if uint64(p.Number) == n {
+			return p.Protocol
+		}
+	}
+	return ""
 }
 
 type sniffKind int
@@ -188,12 +221,22 @@ type tunnelConn struct {
 	service string
 }
 
+func (t *tunnelConn) tunnelService() string { return t.service }
+
+// guardedTunnel is a tunnelConn carrying HTTP/2, behind the flood guard.
+type guardedTunnel struct {
+	net.Conn
+	service string
+}
+
+func (t *guardedTunnel) tunnelService() string { return t.service }
+
 type tunnelKey struct{}
 
 // tunnelContext fixes the destination of requests on a tunnel.
 func tunnelContext(ctx context.Context, c net.Conn) context.Context {
-	if tc, ok := c.(*tunnelConn); ok {
-		return context.WithValue(ctx, tunnelKey{}, tc.service)
+	if tc, ok := c.(interface{ tunnelService() string }); ok {
+		return context.WithValue(ctx, tunnelKey{}, tc.tunnelService())
 	}
 	return ctx
 }
@@ -239,4 +282,16 @@ func (g *group) close() {
 	g.zero = zero
 	g.mu.Unlock()
 	<-zero
+}
+
+// tunnelServiceOf is the mesh service of a tunnel connection that the
+// tunnel's fast lane handed off (wrapped to replay what it read).
+func tunnelServiceOf(c net.Conn) string {
+	if u, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = u.NetConn()
+	}
+	if tc, ok := c.(interface{ tunnelService() string }); ok {
+		return tc.tunnelService()
+	}
+	return ""
 }

@@ -113,6 +113,8 @@ type testMesh struct {
 	client   *http.Client
 	metrics  *telemetry.Metrics
 	reg      *prometheus.Registry
+	// sniffTimeout is the outbound's SniffTimeout (0: its default).
+	sniffTimeout time.Duration
 }
 
 func newMesh(t testing.TB) *testMesh {
@@ -141,9 +143,14 @@ func (m *testMesh) addService(s *weftv1.Service) {
 // addWorkload starts an inbound proxy for a workload of service name with
 // the given app port (0 = none) and registers it as an endpoint.
 func (m *testMesh) addWorkload(t testing.TB, name string, appPort int) string {
+	return m.addWorkloadProto(t, name, appPort, "")
+}
+
+// addWorkloadProto is addWorkload for an app speaking proto.
+func (m *testMesh) addWorkloadProto(t testing.TB, name string, appPort int, proto inbound.AppProtocol) string {
 	in, err := inbound.New(inbound.Options{
 		Identity: m.ca.Source(t, "default", name), Metrics: m.metrics,
-		ServiceName: name, Namespace: "default", AppPort: appPort,
+		ServiceName: name, Namespace: "default", AppPort: appPort, AppProtocol: proto,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +189,7 @@ func (m *testMesh) startOutbound(t testing.TB, ln net.Listener) {
 	}
 	out, err := New(Options{
 		Provider: m.provider, Identity: m.ca.Source(t, "default", "web"), Metrics: m.metrics,
-		ServiceName: "web", Namespace: "default",
+		ServiceName: "web", Namespace: "default", SniffTimeout: m.sniffTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 	"weft.dev/weft/internal/proxy/connlimit"
 	"weft.dev/weft/internal/proxy/h1fast"
 	"weft.dev/weft/internal/proxy/h1parse"
+	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
@@ -170,6 +171,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 			MaxHeaderBytes:    l.opts.Limits.MaxHeaderBytes,
 			IdleTimeout:       5 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+			HTTP2:             h2guard.HTTP2Config(),
 		}
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
@@ -190,7 +192,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	fast := &h1fast.Server{
 		Handler:       s,
-		Handoff:       func(c net.Conn) bool { return handedOff.Push(ctx, c) },
+		Handoff:       func(c net.Conn) bool { return handedOff.Push(ctx, l.guardConn("outbound", c)) },
 		AllowH2C:      true,
 		IdleTimeout:   5 * time.Minute,
 		HeaderTimeout: l.opts.HeaderTimeout,
@@ -200,8 +202,11 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	// HTTP/1.x inside a CONNECT tunnel takes the same checks and lane,
 	// its destination fixed by tunnelContext.
 	fastTunnel := &h1fast.Server{
-		Handler:       s,
-		Handoff:       func(c net.Conn) bool { return tunnelH2.Push(ctx, c) },
+		Handler: s,
+		Handoff: func(c net.Conn) bool {
+			return tunnelH2.Push(ctx, &guardedTunnel{Conn: l.guardConn("outbound-tunnel", c), service: tunnelServiceOf(c)})
+		},
+		AllowH2C:      true,
 		ConnContext:   tunnelContext,
 		IdleTimeout:   5 * time.Minute,
 		HeaderTimeout: l.opts.HeaderTimeout,
@@ -227,6 +232,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 				return
 			}
 			if isH2Tunnel(c) {
+				c = &guardedTunnel{Conn: l.guardConn("outbound-tunnel", c), service: c.(*tunnelConn).service}
 				if !tunnelH2.Push(ctx, c) {
 					c.Close()
 				}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/inbound"
 	"weft.dev/weft/internal/proxy/upstream/meshtest"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
@@ -305,9 +306,9 @@ func tcpApp(t testing.TB, greet string) int {
 func TestOpaqueTCP(t *testing.T) {
 	m := newMesh(t)
 	m.addService(svc("db"))
-	m.addWorkload(t, "db", tcpApp(t, ""))
+	m.addWorkloadProto(t, "db", tcpApp(t, ""), inbound.AppTCP)
 	m.addService(svc("smtp"))
-	m.addWorkload(t, "smtp", tcpApp(t, "220 ready\n"))
+	m.addWorkloadProto(t, "smtp", tcpApp(t, "220 ready\n"), inbound.AppTCP)
 	m.commit(t)
 	m.startOutbound(t, nil)
 

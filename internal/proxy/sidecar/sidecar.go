@@ -57,6 +57,8 @@ type Options struct {
 	Workload xdsmeta.Workload
 	// AppPort is the local app's port; 0 for a workload that only calls.
 	AppPort int
+	// AppProtocol is what the app speaks on AppPort ("" is http).
+	AppProtocol inbound.AppProtocol
 	// InboundListen, OutboundListen and AdminListen are host:port; port 0
 	// picks a free one.
 	InboundListen, OutboundListen, AdminListen string
@@ -213,7 +215,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	in, err := inbound.New(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort}))
+	in, err := inbound.New(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol}))
 	if err != nil {
 		return err
 	}

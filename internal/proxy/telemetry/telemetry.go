@@ -25,6 +25,7 @@ type Metrics struct {
 	tcpConnections *prometheus.CounterVec
 	tcpBytes       *prometheus.CounterVec
 	httpRejected   *prometheus.CounterVec // http_reject.go
+	h2Abuse        *prometheus.CounterVec
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -54,7 +55,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"listener", "destination_service", "direction"}),
 	}
 	m.httpRejected = newHTTPRejected()
-	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected} {
+	m.h2Abuse = newH2Abuse()
+	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
