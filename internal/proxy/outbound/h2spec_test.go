@@ -23,7 +23,7 @@ import (
 
 // h2specExceptions are the h2spec cases (by the id h2spec takes on its
 // command line, e.g. "http2/6.5.3/1") every weft HTTP/2 listener is allowed
-// to fail, each with its RFC reason; docs/security/h2.md explains them.
+// to fail, each with its RFC reason; docs/security.md ("h2spec") explains them.
 var h2specExceptions = map[string]string{
 	"http2/6.5.3/1":   "net/http's HTTP/2 server refuses a SETTINGS frame with duplicate entries (GOAWAY PROTOCOL_ERROR, hardening); RFC 9113 §6.5.3 allows them and no conforming client sends them",
 	"http2/8.1.2.2/1": "net/http answers a request with a connection-specific header 400 (never passed to the handler) instead of resetting the stream; RFC 9113 §8.1.1 lets a server send a response to a malformed request",
