@@ -74,14 +74,20 @@ func TestAppProtocols(t *testing.T) {
 		}
 	})
 	t.Run("HTTP/1.1 client to grpc app goes as h2c", func(t *testing.T) {
-		resp, err := client.client.Get("http://greeter/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnsupportedMediaType {
-			t.Fatalf("got %d %q, want 415 from grpc-go (reached over h2c)", resp.StatusCode, body)
-		}
+		// The client's proxy may start before the push that tells it
+		// about greeter (100 ms debounce): until then greeter is not a
+		// mesh name to it.
+		eventually(t, 10*time.Second, 100*time.Millisecond, "HTTP/1.1 GET greeter", func() error {
+			resp, err := client.client.Get("http://greeter/")
+			if err != nil {
+				return err
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnsupportedMediaType {
+				return fmt.Errorf("got %d %q, want 415 from grpc-go (reached over h2c)", resp.StatusCode, body)
+			}
+			return nil
+		})
 	})
 }
