@@ -79,9 +79,6 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 			MaxConnectionIdle: s.limits.MaxConnectionIdle,
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		// Release a connection's write buffer between writes: proxies
-		// are many and mostly quiet.
-		grpc.SharedWriteBuffer(true),
 	}
 }
 
