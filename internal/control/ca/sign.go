@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"weft.dev/weft/internal/control/tokens"
@@ -224,19 +226,7 @@ func checkWorkloadPath(path string) error {
 
 // isDNS1123Label reports whether s is a Kubernetes DNS-1123 label: 1 to 63
 // lowercase letters, digits and '-', starting and ending alphanumeric.
-func isDNS1123Label(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		alnum := (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9')
-		if !alnum && (b != '-' || i == 0 || i == len(s)-1) {
-			return false
-		}
-	}
-	return true
-}
+func isDNS1123Label(s string) bool { return len(validation.IsDNS1123Label(s)) == 0 }
 
 // ServerCertificate issues the control plane's own serving certificate: URI
 // SAN spiffe://<td>/ns/weft-system/sa/weft-control plus the given DNS and IP

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"weft.dev/weft/internal/control/xds"
 	"weft.dev/weft/internal/xdsmeta"
 )
@@ -464,17 +466,6 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// isDNS1123Label reports whether s is a Kubernetes DNS-1123 label.
-func isDNS1123Label(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		alnum := (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9')
-		if !alnum && (b != '-' || i == 0 || i == len(s)-1) {
-			return false
-		}
-	}
-	return true
-}
+// isDNS1123Label reports whether s is a Kubernetes DNS-1123 label: 1 to 63
+// lowercase letters, digits and '-', starting and ending alphanumeric.
+func isDNS1123Label(s string) bool { return len(validation.IsDNS1123Label(s)) == 0 }
