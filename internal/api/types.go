@@ -14,8 +14,21 @@ const (
 	LBLeastRequest = "LEAST_REQUEST"
 )
 
-// MTLSStrict is the only mutual-TLS mode weft supports today.
-const MTLSStrict = "STRICT"
+// Mutual-TLS modes of MeshConfig spec.mtls.mode and of the Service
+// annotation AnnotationMTLSMode: what an inbound listener accepts. A client
+// proxy always uses mutual TLS whatever the mode.
+const (
+	// MTLSStrict accepts mutual TLS only (the default).
+	MTLSStrict = "STRICT"
+	// MTLSPermissive accepts mutual TLS and plaintext HTTP, the latter
+	// with no caller identity: for migrating clients from outside the
+	// mesh.
+	MTLSPermissive = "PERMISSIVE"
+)
+
+// AnnotationMTLSMode on a Service overrides MeshConfig spec.mtls.mode for
+// the inbound listeners of that service's workloads: STRICT or PERMISSIVE.
+const AnnotationMTLSMode = "weft.dev/mtls-mode"
 
 // Authorization actions.
 const (
@@ -57,9 +70,11 @@ type MeshConfigSpec struct {
 
 // MTLSConfig configures mutual TLS between proxies.
 type MTLSConfig struct {
-	// Mode is STRICT: every hop between proxies is mutual TLS and plaintext
-	// to an inbound port is refused. STRICT is the default and, for now,
-	// the only mode.
+	// Mode is STRICT (the default): plaintext to an inbound port is
+	// refused; or PERMISSIVE: an inbound port also accepts plaintext HTTP
+	// from outside the mesh, served with no caller identity. A Service's
+	// weft.dev/mtls-mode annotation overrides it for that service. Between
+	// proxies every hop is mutual TLS in either mode.
 	Mode string `json:"mode,omitempty"`
 }
 

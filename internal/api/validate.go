@@ -75,6 +75,9 @@ func validateMeta(e *errs, info KindInfo, o metav1.Object) {
 }
 
 func validateService(e *errs, s *corev1.Service) {
+	if mode, ok := s.Annotations[AnnotationMTLSMode]; ok {
+		validateMTLSMode(e, fieldPath("metadata.annotations["+AnnotationMTLSMode+"]"), mode)
+	}
 	p := fieldPath("spec")
 	if len(s.Spec.Selector) == 0 {
 		e.add(p.child("selector"), "required: a Service selects workloads by label, e.g. {app: %s}", s.Name)

@@ -25,6 +25,7 @@ func TestValidateErrors(t *testing.T) {
 		{"svc name", "apiVersion: v1\nkind: Service\nmetadata: {name: Web_1}\nspec: {selector: {app: w}}\n", `Service "Web_1": metadata.name: a lowercase RFC 1123 label`},
 		{"svc no name", "apiVersion: v1\nkind: Service\nmetadata: {}\nspec: {selector: {app: w}}\n", `metadata.name: required`},
 		{"svc bad namespace", "apiVersion: v1\nkind: Service\nmetadata: {name: w, namespace: A.B}\nspec: {selector: {app: w}}\n", `metadata.namespace: a lowercase RFC 1123 label`},
+		{"svc mtls annotation", "apiVersion: v1\nkind: Service\nmetadata: {name: web, annotations: {weft.dev/mtls-mode: DISABLE}}\nspec: {selector: {app: w}}\n", `metadata.annotations[weft.dev/mtls-mode]: must be one of STRICT, PERMISSIVE, got "DISABLE"`},
 		{"svc no selector", svc + "  ports: [{port: 80}]\n", `spec.selector: required`},
 		{"svc port zero", svc + "  selector: {app: web}\n  ports: [{port: 0}]\n", `spec.ports[0].port: must be between 1 and 65535`},
 		{"svc port high", svc + "  selector: {app: web}\n  ports: [{name: a, port: 80}, {name: b, port: 70000}]\n", `spec.ports[1].port: must be between 1 and 65535`},
@@ -62,7 +63,8 @@ func TestValidateErrors(t *testing.T) {
 		// MeshConfig
 		{"mc name", "apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: {name: mesh}\nspec: {}\n", `MeshConfig "mesh": metadata.name: must be "default"`},
 		{"mc trust domain", mc + "  trustDomain: Not_DNS\n", `spec.trustDomain: a lowercase RFC 1123 subdomain`},
-		{"mc mtls", mc + "  mtls: {mode: PERMISSIVE}\n", `spec.mtls.mode: must be STRICT (the only supported mode), got "PERMISSIVE"`},
+		{"mc mtls", mc + "  mtls: {mode: DISABLE}\n", `spec.mtls.mode: must be one of STRICT, PERMISSIVE, got "DISABLE"`},
+		{"mc mtls lower case", mc + "  mtls: {mode: permissive}\n", `spec.mtls.mode: must be one of STRICT, PERMISSIVE, got "permissive"`},
 		{"mc lb", mc + "  defaults: {loadBalancer: MAGLEV}\n", `spec.defaults.loadBalancer: must be one of ROUND_ROBIN, RANDOM, LEAST_REQUEST, got "MAGLEV"`},
 		{"mc unknown", mc + "  trustdomain: x\n", `spec.trustdomain: unknown field`},
 		// DestinationPolicy
@@ -130,5 +132,23 @@ func TestValidateAcceptsGood(t *testing.T) {
 	}
 	if err := (&MeshConfig{}).Validate(); err == nil {
 		t.Error("MeshConfig without a name accepted")
+	}
+}
+
+// TestValidateMTLSModes checks that both mutual-TLS modes are accepted on a
+// MeshConfig and on a Service annotation.
+func TestValidateMTLSModes(t *testing.T) {
+	for _, mode := range []string{MTLSStrict, MTLSPermissive} {
+		docs := "apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: {name: default}\nspec: {mtls: {mode: " + mode + "}}\n---\n" +
+			"apiVersion: v1\nkind: Service\nmetadata: {name: web, annotations: {weft.dev/mtls-mode: " + mode + "}}\nspec: {selector: {app: web}}\n"
+		objs, err := Decode([]byte(docs))
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		for _, o := range objs {
+			if err := Validate(o); err != nil {
+				t.Errorf("%s: Validate(%s) = %v", mode, KeyOf(o), err)
+			}
+		}
 	}
 }

@@ -10,6 +10,15 @@ import (
 
 var loadBalancers = []string{LBRoundRobin, LBRandom, LBLeastRequest}
 
+var mtlsModes = []string{MTLSStrict, MTLSPermissive}
+
+// validateMTLSMode checks a mutual-TLS mode: upper case, as Istio spells it.
+func validateMTLSMode(e *errs, p fieldPath, mode string) {
+	if !slices.Contains(mtlsModes, mode) {
+		e.add(p, "must be one of %s, got %q", strings.Join(mtlsModes, ", "), mode)
+	}
+}
+
 // Default fills in defaults: mTLS mode STRICT. An empty trust domain is
 // left empty: it means the CA's, which only the control plane knows (its
 // API fills it in).
@@ -32,8 +41,8 @@ func (m *MeshConfig) validate(e *errs) {
 			e.add(p.child("trustDomain"), "%s", msg)
 		}
 	}
-	if m.Spec.MTLS != nil && m.Spec.MTLS.Mode != "" && m.Spec.MTLS.Mode != MTLSStrict {
-		e.add(p.child("mtls").child("mode"), "must be %s (the only supported mode), got %q", MTLSStrict, m.Spec.MTLS.Mode)
+	if m.Spec.MTLS != nil && m.Spec.MTLS.Mode != "" {
+		validateMTLSMode(e, p.child("mtls").child("mode"), m.Spec.MTLS.Mode)
 	}
 	if d := m.Spec.Defaults; d != nil {
 		validateLB(e, p.child("defaults").child("loadBalancer"), d.LoadBalancer)

@@ -14,18 +14,19 @@ import (
 // sorted keys of the services whose Service resources may differ between
 // the two: the parents, before and after, of every HTTPRoute and GRPCRoute
 // that was added, removed or changed, and the targets, before and after, of
-// every DestinationPolicy that was. Only the routes of those parents are
+// every DestinationPolicy that was, and the Services whose weft.dev/mtls-mode
+// annotation changed their mode. Only the routes of those parents are
 // compiled again, so the cost is one pass over the routes and policies of
 // both configurations plus the compilation of what changed.
 //
 // A MeshConfig change is not attributed to services: its default load
-// balancer applies to every service without a DestinationPolicy. It is
+// balancer and mTLS mode apply to every service without a DestinationPolicy. It is
 // rare, so Update then compiles cfg from scratch and reports all, with no
 // keys: every Service resource may differ.
 //
 // The rest of the configuration is not Update's to attribute: a Service
-// resource changes the mesh.Service the resource is generated from, which
-// mesh.Builder.ApplyConfig reports, and AuthorizationPolicies are part of
+// resource's selector and ports change the mesh.Service the resource is
+// generated from, which mesh.Builder.ApplyConfig reports, and AuthorizationPolicies are part of
 // no resource generated here.
 func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) {
 	if cfg == nil {
@@ -87,6 +88,8 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 			}
 		}
 	}
+
+	r.updateMTLS(&n, cfg, affected)
 
 	for ref := range affected {
 		keys = append(keys, ref.key())

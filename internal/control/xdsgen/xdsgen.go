@@ -42,7 +42,8 @@ func Generate(snap *mesh.Snapshot) Resources {
 }
 
 // Routing is what Service resources take from the stored configuration:
-// the routes attached to each service and its load-balancing algorithm.
+// the routes attached to each service, its load-balancing algorithm and
+// its mutual-TLS mode.
 // Compile it with NewRouting, or derive it from the Routing of an earlier
 // configuration with Update; it is immutable.
 type Routing struct {
@@ -51,6 +52,10 @@ type Routing struct {
 	routes map[string][]*weftv1.Route
 	lbs    map[string]weftv1.LoadBalancer
 	defLB  weftv1.LoadBalancer
+	// modes are the mutual-TLS modes Service annotations set, by service
+	// key; defMode is the MeshConfig's, for every other service (mtls.go).
+	modes   map[string]weftv1.MTLSMode
+	defMode weftv1.MTLSMode
 }
 
 // NewRouting compiles the routes and load-balancing policies of cfg (nil
@@ -60,7 +65,8 @@ func NewRouting(cfg *api.Set) *Routing {
 		cfg = &api.Set{}
 	}
 	lbs, def := loadBalancers(cfg)
-	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def}
+	modes, defMode := mtlsModes(cfg)
+	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode}
 }
 
 // Service builds the Service resource of s. Its routes are shared with
@@ -76,6 +82,7 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		Namespace:    s.Namespace,
 		Routes:       r.routes[key],
 		LoadBalancer: lb,
+		MtlsMode:     r.mtlsMode(key),
 	}
 	for _, p := range s.Ports {
 		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})

@@ -59,6 +59,9 @@ type Service struct {
 	// order. For callers in that namespace they replace Routes.
 	ConsumerRoutes map[string][]Route
 	LoadBalancer   LoadBalancer
+	// PermissiveMTLS is mTLS mode PERMISSIVE: the inbound listeners of the
+	// service's workloads accept plaintext HTTP as well as mutual TLS.
+	PermissiveMTLS bool
 }
 
 // Port is one declared service port.
@@ -193,6 +196,8 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		Name:         s.GetName(),
 		Namespace:    s.GetNamespace(),
 		LoadBalancer: LoadBalancer(s.GetLoadBalancer()),
+
+		PermissiveMTLS: s.GetMtlsMode() == weftv1.MTLSMode_MTLS_PERMISSIVE,
 	}
 	for _, p := range s.GetPorts() {
 		svc.Ports = append(svc.Ports, Port{Name: p.GetName(), Number: p.GetPort(), Protocol: p.GetProtocol()})

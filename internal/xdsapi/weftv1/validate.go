@@ -28,6 +28,9 @@ func ValidateService(s *Service) error {
 	if _, ok := LoadBalancer_name[int32(s.GetLoadBalancer())]; !ok {
 		return fmt.Errorf("load_balancer: unknown algorithm %d", s.GetLoadBalancer())
 	}
+	if _, ok := MTLSMode_name[int32(s.GetMtlsMode())]; !ok {
+		return fmt.Errorf("mtls_mode: unknown mode %d", s.GetMtlsMode())
+	}
 	for i, p := range s.GetPorts() {
 		if p.GetPort() == 0 || p.GetPort() > 65535 {
 			return fmt.Errorf("ports[%d].port: %d out of range", i, p.GetPort())

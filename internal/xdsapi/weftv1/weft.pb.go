@@ -24,6 +24,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// MTLSMode is what an inbound listener accepts. A client proxy always uses mutual TLS.
+type MTLSMode int32
+
+const (
+	// Mutual TLS only: a connection that does not start a TLS handshake is closed.
+	MTLSMode_MTLS_STRICT MTLSMode = 0
+	// Mutual TLS, or plaintext HTTP from outside the mesh (no caller identity).
+	MTLSMode_MTLS_PERMISSIVE MTLSMode = 1
+)
+
+// Enum value maps for MTLSMode.
+var (
+	MTLSMode_name = map[int32]string{
+		0: "MTLS_STRICT",
+		1: "MTLS_PERMISSIVE",
+	}
+	MTLSMode_value = map[string]int32{
+		"MTLS_STRICT":     0,
+		"MTLS_PERMISSIVE": 1,
+	}
+)
+
+func (x MTLSMode) Enum() *MTLSMode {
+	p := new(MTLSMode)
+	*p = x
+	return p
+}
+
+func (x MTLSMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MTLSMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[0].Descriptor()
+}
+
+func (MTLSMode) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[0]
+}
+
+func (x MTLSMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MTLSMode.Descriptor instead.
+func (MTLSMode) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{0}
+}
+
 // LoadBalancer selects how endpoints are picked.
 type LoadBalancer int32
 
@@ -58,11 +107,11 @@ func (x LoadBalancer) String() string {
 }
 
 func (LoadBalancer) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[0].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[1].Descriptor()
 }
 
 func (LoadBalancer) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[0]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[1]
 }
 
 func (x LoadBalancer) Number() protoreflect.EnumNumber {
@@ -71,7 +120,7 @@ func (x LoadBalancer) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LoadBalancer.Descriptor instead.
 func (LoadBalancer) EnumDescriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{0}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1}
 }
 
 type PathMatch_Kind int32
@@ -104,11 +153,11 @@ func (x PathMatch_Kind) String() string {
 }
 
 func (PathMatch_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[1].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[2].Descriptor()
 }
 
 func (PathMatch_Kind) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[1]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[2]
 }
 
 func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
@@ -135,7 +184,11 @@ type Service struct {
 	// empty set means all its traffic goes to the service's own endpoints.
 	Routes []*Route `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
 	// Load-balancing algorithm for this service's endpoints.
-	LoadBalancer  LoadBalancer `protobuf:"varint,5,opt,name=load_balancer,json=loadBalancer,proto3,enum=weft.v1.LoadBalancer" json:"load_balancer,omitempty"`
+	LoadBalancer LoadBalancer `protobuf:"varint,5,opt,name=load_balancer,json=loadBalancer,proto3,enum=weft.v1.LoadBalancer" json:"load_balancer,omitempty"`
+	// What the inbound listeners of this service's workloads accept: mutual TLS only (STRICT,
+	// the default) or mutual TLS and plaintext (PERMISSIVE). Computed by the control plane from
+	// MeshConfig spec.mtls.mode and the Service's weft.dev/mtls-mode annotation.
+	MtlsMode      MTLSMode `protobuf:"varint,30,opt,name=mtls_mode,json=mtlsMode,proto3,enum=weft.v1.MTLSMode" json:"mtls_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +256,13 @@ func (x *Service) GetLoadBalancer() LoadBalancer {
 		return x.LoadBalancer
 	}
 	return LoadBalancer_ROUND_ROBIN
+}
+
+func (x *Service) GetMtlsMode() MTLSMode {
+	if x != nil {
+		return x.MtlsMode
+	}
+	return MTLSMode_MTLS_STRICT
 }
 
 // ServicePort is one port of a service.
@@ -743,13 +803,14 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xcb\x01\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xfb\x01\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
 	"\x05ports\x18\x03 \x03(\v2\x14.weft.v1.ServicePortR\x05ports\x12&\n" +
 	"\x06routes\x18\x04 \x03(\v2\x0e.weft.v1.RouteR\x06routes\x12:\n" +
-	"\rload_balancer\x18\x05 \x01(\x0e2\x15.weft.v1.LoadBalancerR\floadBalancer\"Q\n" +
+	"\rload_balancer\x18\x05 \x01(\x0e2\x15.weft.v1.LoadBalancerR\floadBalancer\x12.\n" +
+	"\tmtls_mode\x18\x1e \x01(\x0e2\x11.weft.v1.MTLSModeR\bmtlsMode\"Q\n" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
@@ -796,7 +857,10 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2\x1d.weft.v1.Endpoint.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*>\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*0\n" +
+	"\bMTLSMode\x12\x0f\n" +
+	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
+	"\x0fMTLS_PERMISSIVE\x10\x01*>\n" +
 	"\fLoadBalancer\x12\x0f\n" +
 	"\vROUND_ROBIN\x10\x00\x12\n" +
 	"\n" +
@@ -815,38 +879,40 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
-	(LoadBalancer)(0),   // 0: weft.v1.LoadBalancer
-	(PathMatch_Kind)(0), // 1: weft.v1.PathMatch.Kind
-	(*Service)(nil),     // 2: weft.v1.Service
-	(*ServicePort)(nil), // 3: weft.v1.ServicePort
-	(*Route)(nil),       // 4: weft.v1.Route
-	(*RouteMatch)(nil),  // 5: weft.v1.RouteMatch
-	(*PathMatch)(nil),   // 6: weft.v1.PathMatch
-	(*HeaderMatch)(nil), // 7: weft.v1.HeaderMatch
-	(*Backend)(nil),     // 8: weft.v1.Backend
-	(*Endpoints)(nil),   // 9: weft.v1.Endpoints
-	(*Endpoint)(nil),    // 10: weft.v1.Endpoint
-	nil,                 // 11: weft.v1.Endpoint.LabelsEntry
+	(MTLSMode)(0),       // 0: weft.v1.MTLSMode
+	(LoadBalancer)(0),   // 1: weft.v1.LoadBalancer
+	(PathMatch_Kind)(0), // 2: weft.v1.PathMatch.Kind
+	(*Service)(nil),     // 3: weft.v1.Service
+	(*ServicePort)(nil), // 4: weft.v1.ServicePort
+	(*Route)(nil),       // 5: weft.v1.Route
+	(*RouteMatch)(nil),  // 6: weft.v1.RouteMatch
+	(*PathMatch)(nil),   // 7: weft.v1.PathMatch
+	(*HeaderMatch)(nil), // 8: weft.v1.HeaderMatch
+	(*Backend)(nil),     // 9: weft.v1.Backend
+	(*Endpoints)(nil),   // 10: weft.v1.Endpoints
+	(*Endpoint)(nil),    // 11: weft.v1.Endpoint
+	nil,                 // 12: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	3,  // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	4,  // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
-	0,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	5,  // 3: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	8,  // 4: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	6,  // 5: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	7,  // 6: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	1,  // 7: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	10, // 8: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	11, // 9: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	5,  // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
+	0,  // 3: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
+	6,  // 4: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	9,  // 5: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	7,  // 6: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	8,  // 7: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	2,  // 8: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	11, // 9: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	12, // 10: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -859,7 +925,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
