@@ -12,6 +12,13 @@
 // Every HTTP request gets x-forwarded-client-cert: By=<own id>;URI=<peer id>,
 // after every header the caller sent that names it in any case or spelling
 // with '_' for '-' is removed.
+//
+// In mTLS mode PERMISSIVE (the service's mode in the configuration from
+// Options.Provider, read for every new connection) a connection whose first
+// byte does not start a TLS handshake is served as plaintext HTTP/1.x or h2c
+// with no peer identity: its requests get no x-forwarded-client-cert (and
+// any the caller sent is removed) and are counted with tls="false". A TLS
+// connection is mutual TLS in either mode: a failed handshake stays failed.
 package inbound
 
 import (
@@ -28,6 +35,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/connlimit"
 	"weft.dev/weft/internal/proxy/h1fast"
 	"weft.dev/weft/internal/proxy/h1parse"
@@ -44,6 +52,9 @@ type Options struct {
 	Identity *identity.Source
 	// Metrics records requests and TCP connections; nil records nothing.
 	Metrics *telemetry.Metrics
+	// Provider gives the current configuration, whose Service resource of
+	// this workload's service sets the mTLS mode; nil means STRICT.
+	Provider config.Provider
 	// ServiceName and Namespace name this workload's service.
 	ServiceName string
 	Namespace   string
@@ -54,7 +65,8 @@ type Options struct {
 	AppHost string
 	// AppProtocol is what the app speaks ("" is AppHTTP).
 	AppProtocol AppProtocol
-	// HandshakeTimeout bounds a peer's TLS handshake (default 10s).
+	// HandshakeTimeout bounds a peer's TLS handshake (default 10s) and, in
+	// mTLS mode PERMISSIVE, the wait for a connection's first byte.
 	HandshakeTimeout time.Duration
 	// Limits bound HTTP/1.x request heads (default 60 KiB, 100 fields;
 	// over them: 431) and, for HTTP/2, the header list.
@@ -164,6 +176,9 @@ func New(opts Options) (*Listener, error) {
 type peerInfo struct {
 	id   string // peer SPIFFE ID
 	xfcc string
+	// plaintext is a connection accepted without TLS (mode PERMISSIVE):
+	// id and xfcc are empty.
+	plaintext bool
 }
 
 type peerKey struct{}
@@ -210,6 +225,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 			l.log.Debug("request refused", "remote", c.RemoteAddr().String(), "status", e.Status, "reason", e.Reason, "error", e.Msg)
 		},
 	}
+	plain := l.newPlainLane(ctx, ln.Addr(), fast.Reject)
 	ln = connlimit.New(ln, l.opts.MaxConns, func(c net.Conn) {
 		l.opts.Metrics.HTTPRejected("inbound", "connection_limit")
 		l.log.Debug("connection refused: listener at its connection cap", "remote", c.RemoteAddr().String(), "max", l.opts.MaxConns)
@@ -217,9 +233,11 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(conns) })
+	wg.Go(plain.run)
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
 		fast.Close()
+		plain.close()
 		srv.Close()
 		l.h1.Transport.(*upstream.H1Transport).CloseIdleConnections()
 		l.h2.Transport.(*http.Transport).CloseIdleConnections()
@@ -244,12 +262,38 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 			err = fmt.Errorf("inbound: accepting: %w", err)
 			break
 		}
+		if l.permissive() {
+			wg.Go(func() { l.detect(ctx, c, tlsCfg, conns, fast, plain) })
+			continue
+		}
 		wg.Go(func() { l.handshake(ctx, tls.Server(c, tlsCfg), conns, fast) })
 	}
 	ln.Close()
+	plain.close()
 	srv.Close()
 	wg.Wait()
 	return err
+}
+
+// detect serves a connection accepted in mTLS mode PERMISSIVE: as mutual
+// TLS if its first byte starts a TLS handshake, as plaintext HTTP
+// otherwise. A client that sends nothing within the handshake timeout is
+// closed.
+func (l *Listener) detect(ctx context.Context, c net.Conn, tlsCfg *tls.Config, conns *h1fast.ConnListener, fast *h1fast.Server, plain *plainLane) {
+	sc, isTLS, err := sniff(c, time.Now().Add(l.opts.HandshakeTimeout))
+	if err != nil {
+		if errors.Is(err, errFirstByteTimeout) {
+			l.opts.Metrics.HTTPRejected("inbound", "first_byte_timeout")
+		}
+		l.log.Debug("connection closed before its protocol was known", "remote", c.RemoteAddr().String(), "error", err)
+		c.Close()
+		return
+	}
+	if isTLS {
+		l.handshake(ctx, tls.Server(sc, tlsCfg), conns, fast)
+		return
+	}
+	plain.fast.ServeConn(ctx, sc)
 }
 
 // handshake completes the peer's TLS handshake before any byte reaches the
@@ -329,6 +373,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		DestinationService: l.dest,
 		Method:             r.Method,
 		Status:             sw.Status,
+		TLS:                !peer.plaintext,
 	}, time.Since(start))
 }
 
@@ -346,14 +391,17 @@ func (l *Listener) appH2(r *http.Request) bool {
 }
 
 // rewriteRequest points a request at the app and sets the caller's
-// identity, replacing any identity header the caller sent.
+// identity, replacing any identity header the caller sent; a plaintext
+// request has no identity to set.
 func (l *Listener) rewriteRequest(out *http.Request) {
 	u := *out.URL
 	u.Scheme, u.Host = "http", l.appAddr
 	out.URL = &u
 	peer := out.Context().Value(peerKey{}).(*peerInfo)
 	stripIdentityHeaders(out.Header)
-	out.Header["X-Forwarded-Client-Cert"] = []string{peer.xfcc}
+	if !peer.plaintext {
+		out.Header["X-Forwarded-Client-Cert"] = []string{peer.xfcc}
+	}
 }
 
 func (l *Listener) proxyError(w http.ResponseWriter, r *http.Request, err error) {

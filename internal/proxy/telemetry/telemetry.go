@@ -44,7 +44,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name:    "http_server_request_duration_seconds",
 			Help:    "Duration of HTTP requests received by the inbound listener from mesh peers.",
 			Buckets: durationBuckets,
-		}, []string{"source_identity", "destination_service", "http_request_method", "http_response_status_code"}),
+		}, []string{"source_identity", "destination_service", "http_request_method", "http_response_status_code", "tls"}),
 		tcpConnections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_tcp_connections_total",
 			Help: "Opaque TCP connections proxied, by listener (outbound or inbound) and destination service.",
@@ -80,6 +80,9 @@ type ServerLabels struct {
 	DestinationService string
 	Method             string
 	Status             int
+	// TLS is false for a plaintext request (mTLS mode PERMISSIVE), whose
+	// SourceIdentity is "".
+	TLS bool
 }
 
 // TCPLabels identify the TCP series of one listener and destination.
@@ -111,7 +114,7 @@ func (m *Metrics) ServerRequest(l ServerLabels, d time.Duration) {
 	o, ok := m.serverCache.Load(l)
 	if !ok {
 		o, _ = m.serverCache.LoadOrStore(l, m.serverDuration.WithLabelValues(
-			l.SourceIdentity, l.DestinationService, l.Method, strconv.Itoa(l.Status)))
+			l.SourceIdentity, l.DestinationService, l.Method, strconv.Itoa(l.Status), strconv.FormatBool(l.TLS)))
 	}
 	o.(prometheus.Observer).Observe(d.Seconds())
 }
