@@ -279,4 +279,3 @@ func serverSeries(t *testing.T, reg *prometheus.Registry) map[string]bool {
 	}
 	return out
 }
-
