@@ -24,9 +24,9 @@ func meshMTLS(mode string) *api.MeshConfig {
 	return &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: api.MeshConfigSpec{MTLS: &api.MTLSConfig{Mode: mode}}}
 }
 
-// TestMTLSModes checks the mode each Service resource gets: the Service
+// TestServiceMTLSMode checks the mode each Service resource gets: the Service
 // annotation's, else the MeshConfig's, else STRICT.
-func TestMTLSModes(t *testing.T) {
+func TestServiceMTLSMode(t *testing.T) {
 	const strict, permissive = weftv1.MTLSMode_MTLS_STRICT, weftv1.MTLSMode_MTLS_PERMISSIVE
 	tests := []struct {
 		name string

@@ -42,7 +42,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"source_service", "destination_service", "route", "http_request_method", "http_response_status_code", "tls"}),
 		serverDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "http_server_request_duration_seconds",
-			Help:    "Duration of HTTP requests received by the inbound listener from mesh peers.",
+			Help:    "Duration of HTTP requests received by the inbound listener: from mesh peers over mutual TLS (tls=\"true\") or, in mTLS mode PERMISSIVE, plaintext with no source identity (tls=\"false\").",
 			Buckets: durationBuckets,
 		}, []string{"source_identity", "destination_service", "http_request_method", "http_response_status_code", "tls"}),
 		tcpConnections: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -103,3 +103,42 @@ func BenchmarkMetricsRecord(b *testing.B) {
 		}
 	})
 }
+
+// TestServerTLSLabel checks that plaintext and mTLS requests to the inbound
+// are separate series, told apart by tls.
+func TestServerTLSLabel(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ServerRequest(ServerLabels{SourceIdentity: "spiffe://cluster.local/ns/default/sa/web", DestinationService: "orders.default", Method: "GET", Status: 200, TLS: true}, time.Millisecond)
+	m.ServerRequest(ServerLabels{DestinationService: "orders.default", Method: "GET", Status: 200}, time.Millisecond)
+	m.ServerRequest(ServerLabels{DestinationService: "orders.default", Method: "GET", Status: 200}, time.Millisecond)
+	want := map[string]uint64{
+		`spiffe://cluster.local/ns/default/sa/web|true`: 1,
+		`|false`: 2,
+	}
+	mfs, _ := reg.Gather()
+	got := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "http_server_request_duration_seconds" {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range metric.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			got[labels["source_identity"]+"|"+labels["tls"]] = metric.GetHistogram().GetSampleCount()
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("series %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("series %q: %d samples, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+}
