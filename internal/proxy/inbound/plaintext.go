@@ -13,6 +13,7 @@ import (
 	"weft.dev/weft/internal/proxy/h1fast"
 	"weft.dev/weft/internal/proxy/h1parse"
 	"weft.dev/weft/internal/proxy/h2guard"
+	"weft.dev/weft/internal/proxy/upstream"
 )
 
 // tlsRecordHandshake is the first byte of every TLS connection: the record
@@ -91,6 +92,24 @@ type plainLane struct {
 // x-forwarded-client-cert.
 var plainPeer = &peerInfo{plaintext: true}
 
+// plainHandler serves the requests of plaintext connections while the
+// service is PERMISSIVE. A connection accepted in PERMISSIVE outlives a
+// switch to STRICT: its next request is refused (403, connection closed)
+// instead of served, so that STRICT holds for every request within the
+// configuration push, not only for new connections.
+type plainHandler struct{ l *Listener }
+
+func (h plainHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.l.permissive() {
+		h.l.opts.Metrics.HTTPRejected("inbound", "plaintext_strict")
+		h.l.log.Debug("plaintext request refused: mTLS mode is STRICT now", "remote", r.RemoteAddr)
+		w.Header()["Connection"] = []string{"close"}
+		upstream.WriteError(w, r, http.StatusForbidden, "weft: plaintext refused: "+h.l.dest+" is in mTLS mode STRICT")
+		return
+	}
+	h.l.ServeHTTP(w, r)
+}
+
 func (l *Listener) plainContext(ctx context.Context, _ net.Conn) context.Context {
 	return context.WithValue(ctx, peerKey{}, plainPeer)
 }
@@ -100,7 +119,7 @@ func (l *Listener) plainContext(ctx context.Context, _ net.Conn) context.Context
 func (l *Listener) newPlainLane(ctx context.Context, addr net.Addr, reject func(net.Conn, *h1parse.Error)) *plainLane {
 	p := &plainLane{conns: h1fast.NewConnListener(addr)}
 	p.srv = &http.Server{
-		Handler:           h1fast.OneRequest(l),
+		Handler:           h1fast.OneRequest(plainHandler{l}),
 		Protocols:         new(http.Protocols),
 		HTTP2:             h2guard.HTTP2Config(),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -113,7 +132,7 @@ func (l *Listener) newPlainLane(ctx context.Context, addr net.Addr, reject func(
 	p.srv.Protocols.SetHTTP1(true)
 	p.srv.Protocols.SetUnencryptedHTTP2(true)
 	p.fast = &h1fast.Server{
-		Handler: l,
+		Handler: plainHandler{l},
 		Handoff: func(c net.Conn) bool {
 			g := &h2guard.Guard{OnAbuse: func(nc net.Conn, reason string) {
 				l.log.Warn("closed abusive HTTP/2 connection", "listener", "inbound-plaintext", "reason", reason, "remote", nc.RemoteAddr().String())

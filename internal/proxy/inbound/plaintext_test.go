@@ -233,7 +233,8 @@ func TestPermissiveMTLSAndH2C(t *testing.T) {
 }
 
 // TestPermissiveSwitch checks that the mode applies to new connections as
-// soon as the configuration changes, without a restart.
+// soon as the configuration changes, without a restart, and to the next
+// request of a plaintext connection accepted before a switch to STRICT.
 func TestPermissiveSwitch(t *testing.T) {
 	env := startPermissive(t)
 	const get = "GET / HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n"
@@ -244,6 +245,43 @@ func TestPermissiveSwitch(t *testing.T) {
 			t.Errorf("step %d (permissive %v): response %q", i, permissive, got)
 		}
 	}
+	// A connection accepted in PERMISSIVE: after the switch to STRICT its
+	// next request is refused and the connection closed, and the app gets
+	// nothing of it.
+	env.cfg.Store(modeConfig(true))
+	c, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	br := bufio.NewReader(c)
+	roundTrip := func() *http.Response {
+		t.Helper()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: orders\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := roundTrip(); resp.StatusCode != 200 {
+		t.Fatalf("kept-alive plaintext connection, PERMISSIVE: %d", resp.StatusCode)
+	}
+	appBefore := env.appBytes.Load()
+	env.cfg.Store(modeConfig(false))
+	if resp := roundTrip(); resp.StatusCode != http.StatusForbidden || !resp.Close {
+		t.Errorf("kept-alive plaintext connection after the switch to STRICT: %d close=%v, want 403 and close", resp.StatusCode, resp.Close)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("connection still open after the refusal")
+	}
+	if n := env.appBytes.Load() - appBefore; n != 0 {
+		t.Errorf("app received %d bytes of the refused request", n)
+	}
+
 	// No configuration for the service at all: STRICT.
 	env.cfg.Store(config.Empty())
 	if got := env.raw(t, get); got != "" {
