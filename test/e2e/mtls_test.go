@@ -123,8 +123,15 @@ func TestMTLSModes(t *testing.T) {
 	c.apply(docYAML(t, "mtls.md", "mesh-strict"))
 	refused("MeshConfig back to STRICT")
 
-	c.apply(docYAML(t, "mtls.md", "service-permissive"))
+	svcYAML := docYAML(t, "mtls.md", "service-permissive")
+	c.apply(svcYAML)
 	served("Service annotation PERMISSIVE")
+	// Only the annotation changes: the Service resource is regenerated all
+	// the same.
+	c.apply(strings.Replace(svcYAML, "weft.dev/mtls-mode: PERMISSIVE", "weft.dev/mtls-mode: STRICT", 1))
+	refused("Service annotation STRICT")
+	c.apply(svcYAML)
+	served("Service annotation PERMISSIVE again")
 
 	if r := c.cli("delete", "service", "backend"); r.code != 0 {
 		t.Fatalf("delete service: %s", r)
