@@ -88,7 +88,7 @@ func startPermissive(t *testing.T) *permissiveEnv {
 		t.Fatal(err)
 	}
 	l, err := New(Options{Identity: env.ca.Source(t, "default", "orders"), ServiceName: "orders", Namespace: "default", AppPort: appPort,
-		Provider: env.cfg, Metrics: m, HandshakeTimeout: 300 * time.Millisecond})
+		Provider: env.cfg, Metrics: m, HandshakeTimeout: 300 * time.Millisecond, HeaderTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,15 +134,18 @@ func TestPermissiveDetection(t *testing.T) {
 		in         string
 		wantPrefix string // of the response; "" means none at all
 		wantApp    bool   // the app receives bytes
+		wantReject string // a reason counted in weft_proxy_http_rejected_total
 	}{
-		{"plaintext GET", true, get, "HTTP/1.1 200 ", true},
-		{"garbage", true, "\x01\x02\x03 not http\r\n\r\n", "HTTP/1.1 400 ", false},
-		{"bad request line", true, "GET /\r\n\r\n", "HTTP/1.1 400 ", false},
-		{"smuggling head", true, "POST / HTTP/1.1\r\nHost: o\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 400 ", false},
+		{"plaintext GET", true, get, "HTTP/1.1 200 ", true, ""},
+		{"garbage", true, "\x01\x02\x03 not http\r\n\r\n", "HTTP/1.1 400 ", false, ""},
+		{"bad request line", true, "GET /\r\n\r\n", "HTTP/1.1 400 ", false, ""},
+		{"smuggling head", true, "POST / HTTP/1.1\r\nHost: o\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 400 ", false, ""},
 		// A TLS record that is no ClientHello: a TLS alert, as in STRICT.
-		{"TLS record of garbage", true, "\x16\x03\x01\x00\x05hello", "\x15\x03", false},
-		{"silent client", true, "", "", false},
-		{"strict: plaintext GET", false, get, "", false},
+		{"TLS record of garbage", true, "\x16\x03\x01\x00\x05hello", "\x15\x03", false, ""},
+		{"silent client", true, "", "", false, "first_byte_timeout"},
+		// The first byte, then a stall: the head's own timeout.
+		{"slow head", true, "GET / HTT", "HTTP/1.1 408 ", false, "header_timeout"},
+		{"strict: plaintext GET", false, get, "", false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,6 +161,9 @@ func TestPermissiveDetection(t *testing.T) {
 			}
 			if n := env.appBytes.Load(); (n > 0) != tt.wantApp {
 				t.Errorf("app received %d bytes, want any: %v", n, tt.wantApp)
+			}
+			if tt.wantReject != "" {
+				eventuallyRejected(t, env.reg, tt.wantReject)
 			}
 			if tt.wantApp {
 				if x := env.lastXFCC.Load(); x != "-" {
@@ -316,4 +322,36 @@ func serverSeries(t *testing.T, reg *prometheus.Registry) map[string]bool {
 		}
 	}
 	return out
+}
+
+// eventuallyRejected waits (briefly: the count follows the close) until
+// weft_proxy_http_rejected_total{listener="inbound",reason=reason} is
+// counted.
+func eventuallyRejected(t *testing.T, reg *prometheus.Registry, reason string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "weft_proxy_http_rejected_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, lp := range m.GetLabel() {
+					labels[lp.GetName()] = lp.GetValue()
+				}
+				if labels["listener"] == "inbound" && labels["reason"] == reason && m.GetCounter().GetValue() > 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal counted with reason %q", reason)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
