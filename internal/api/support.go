@@ -108,6 +108,8 @@ func CheckSupported(o Object) error {
 		}
 	case *AuthorizationPolicy:
 		e.add("kind", "AuthorizationPolicy "+notYet)
+	case *RequestAuthentication:
+		e.add("kind", "RequestAuthentication "+notYet)
 	case *corev1.Service, *MeshConfig:
 	}
 	if len(e) == 0 {
