@@ -54,20 +54,33 @@ type CacheOptions struct {
 	Logger *slog.Logger
 }
 
-// JWKSCache holds the key sets of jwksUri rules (https:// or file://),
-// fetched when first used and refreshed by Run. It is safe for concurrent
-// use; readers on the request path take no lock.
+// JWKSCache holds the key sets of jwksUri rules (https:// or file://). An
+// entry is created the first time a token needs it; Run fetches it then,
+// refreshes every entry each Refresh interval and drops the entries no
+// token needed for two intervals. Until an entry's first fetch succeeds, and
+// once its last good fetch is older than MaxStale, tokens that need it are
+// refused (fail closed). It is safe for concurrent use; the request path
+// takes a read lock and never waits for a fetch.
 type JWKSCache struct {
 	opts CacheOptions
+	wake chan struct{}
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	entries map[string]*jwksEntry
 }
+
+// MaxJWKSEntries bounds the key set URIs one cache holds.
+const MaxJWKSEntries = 64
+
+// minRetry spaces the fetches of a key set that was never fetched.
+const minRetry = 2 * time.Second
 
 type jwksEntry struct {
 	uri     string
 	current atomic.Pointer[keySet]
-	fetch   sync.Mutex // one fetch at a time per entry
+	used    atomic.Int64 // unix nanoseconds of the last token that needed it
+	tried   atomic.Int64 // unix nanoseconds of the last fetch attempt
+	fetch   sync.Mutex   // one fetch at a time per entry
 }
 
 type keySet struct {
@@ -75,7 +88,7 @@ type keySet struct {
 	fetched time.Time
 }
 
-// NewJWKSCache returns an empty cache.
+// NewJWKSCache returns an empty cache; call Run to fetch.
 func NewJWKSCache(opts CacheOptions) *JWKSCache {
 	if opts.Client == nil {
 		opts.Client = &http.Client{}
@@ -95,48 +108,11 @@ func NewJWKSCache(opts CacheOptions) *JWKSCache {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &JWKSCache{opts: opts, entries: map[string]*jwksEntry{}}
+	return &JWKSCache{opts: opts, wake: make(chan struct{}, 1), entries: map[string]*jwksEntry{}}
 }
 
-// entry returns the entry of uri, creating it (without fetching) if new.
-func (c *JWKSCache) entry(uri string) (*jwksEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[uri]
-	if !ok {
-		e = &jwksEntry{uri: uri}
-		c.entries[uri] = e
-	}
-	return e, !ok
-}
-
-// Retain drops the entries whose URI is not in uris (called after a config
-// push so removed rules stop being refreshed) and fetches those not fetched
-// yet, synchronously (each bounded by the fetch timeout).
-func (c *JWKSCache) Retain(ctx context.Context, uris []string) {
-	keep := make(map[string]bool, len(uris))
-	var fresh []*jwksEntry
-	for _, u := range uris {
-		keep[u] = true
-		if e, _ := c.entry(u); e.current.Load() == nil {
-			fresh = append(fresh, e)
-		}
-	}
-	c.mu.Lock()
-	for u := range c.entries {
-		if !keep[u] {
-			delete(c.entries, u)
-		}
-	}
-	c.mu.Unlock()
-	for _, e := range fresh {
-		if err := c.refresh(ctx, e); err != nil {
-			c.opts.Logger.Warn("jwks fetch failed; tokens of this issuer are refused until it succeeds", "uri", e.uri, "err", err)
-		}
-	}
-}
-
-// Run refreshes every entry each Refresh interval until ctx is done.
+// Run fetches new entries as tokens ask for them and refreshes every entry
+// each Refresh interval, until ctx is done.
 func (c *JWKSCache) Run(ctx context.Context) {
 	t := time.NewTicker(c.opts.Refresh)
 	defer t.Stop()
@@ -144,22 +120,52 @@ func (c *JWKSCache) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.wake:
+			c.fetchMissing(ctx)
 		case <-t.C:
 			c.RefreshAll(ctx)
 		}
 	}
 }
 
-// RefreshAll fetches every entry now; a failure keeps the last good set
-// (until MaxStale) and is logged.
-func (c *JWKSCache) RefreshAll(ctx context.Context) {
-	c.mu.Lock()
+// snapshot lists the entries.
+func (c *JWKSCache) snapshot() []*jwksEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	es := make([]*jwksEntry, 0, len(c.entries))
 	for _, e := range c.entries {
 		es = append(es, e)
 	}
+	return es
+}
+
+// fetchMissing fetches the entries never fetched successfully, each at most
+// once per minRetry.
+func (c *JWKSCache) fetchMissing(ctx context.Context) {
+	now := c.opts.Now()
+	for _, e := range c.snapshot() {
+		if e.current.Load() != nil || now.Sub(time.Unix(0, e.tried.Load())) < minRetry {
+			continue
+		}
+		if err := c.refresh(ctx, e); err != nil {
+			c.opts.Logger.Warn("jwks fetch failed; tokens of this issuer are refused until it succeeds", "uri", e.uri, "err", err)
+		}
+	}
+}
+
+// RefreshAll drops the entries no token needed for two Refresh intervals
+// and fetches the others now; a failure keeps the last good set (until
+// MaxStale) and is logged.
+func (c *JWKSCache) RefreshAll(ctx context.Context) {
+	idle := c.opts.Now().Add(-2 * c.opts.Refresh).UnixNano()
+	c.mu.Lock()
+	for u, e := range c.entries {
+		if e.used.Load() < idle {
+			delete(c.entries, u)
+		}
+	}
 	c.mu.Unlock()
-	for _, e := range es {
+	for _, e := range c.snapshot() {
 		if err := c.refresh(ctx, e); err != nil {
 			c.opts.Logger.Warn("jwks refresh failed; keeping the last good key set until it is stale", "uri", e.uri, "err", err, "max_stale", c.opts.MaxStale)
 		}
@@ -169,6 +175,7 @@ func (c *JWKSCache) RefreshAll(ctx context.Context) {
 func (c *JWKSCache) refresh(ctx context.Context, e *jwksEntry) error {
 	e.fetch.Lock()
 	defer e.fetch.Unlock()
+	e.tried.Store(c.opts.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	set, err := c.load(ctx, e.uri)
@@ -179,11 +186,36 @@ func (c *JWKSCache) refresh(ctx context.Context, e *jwksEntry) error {
 	return nil
 }
 
-// keys returns the current key set of e, or errNoKeys when it was never
-// fetched or is older than MaxStale. It takes no lock.
-func (c *JWKSCache) keys(e *jwksEntry) (*jose.JSONWebKeySet, error) {
+// keys returns the current key set of uri, or errNoKeys when it was never
+// fetched or is older than MaxStale. A new uri gets an entry (up to
+// MaxJWKSEntries) that Run fetches.
+func (c *JWKSCache) keys(uri string, now time.Time) (*jose.JSONWebKeySet, error) {
+	c.mu.RLock()
+	e := c.entries[uri]
+	c.mu.RUnlock()
+	if e == nil {
+		c.mu.Lock()
+		if e = c.entries[uri]; e == nil && len(c.entries) < MaxJWKSEntries {
+			e = &jwksEntry{uri: uri}
+			c.entries[uri] = e
+		}
+		c.mu.Unlock()
+		if e == nil {
+			return nil, errNoKeys
+		}
+	}
+	if now.UnixNano() > e.used.Load() {
+		e.used.Store(now.UnixNano())
+	}
 	ks := e.current.Load()
-	if ks == nil || c.opts.Now().Sub(ks.fetched) > c.opts.MaxStale {
+	if ks == nil {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+		return nil, errNoKeys
+	}
+	if c.opts.Now().Sub(ks.fetched) > c.opts.MaxStale {
 		return nil, errNoKeys
 	}
 	return &ks.keys, nil

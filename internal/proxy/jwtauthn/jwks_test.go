@@ -50,7 +50,7 @@ func (s *jwksServer) set(status int, body []byte) {
 // fakeClock is a settable clock.
 type fakeClock struct{ t atomic.Int64 }
 
-func (c *fakeClock) now() time.Time           { return time.Unix(0, c.t.Load()) }
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.t.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.t.Add(int64(d)) }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -62,7 +62,7 @@ func TestJWKSCacheHTTPS(t *testing.T) {
 	clock.t.Store(time.Now().UnixNano())
 	cache := NewJWKSCache(CacheOptions{Client: srv.Client(), MaxStale: time.Hour, Now: clock.now, Logger: quietLogger()})
 	uri := srv.URL + "/jwks.json"
-	v, err := Compile([]Rule{{Policy: "p", Issuer: testIssuer, JWKSURI: uri}}, cache)
+	v, err := Compile([]Rule{{Policy: "p", Issuer: testIssuer, JWKSURI: uri}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestJWKSCacheHTTPS(t *testing.T) {
 	}
 	check := func(tok, wantResult string) {
 		t.Helper()
-		_, err := v.Authenticate(http.Header{"Authorization": {"Bearer " + tok}}, clock.now())
+		_, err := v.Authenticate(http.Header{"Authorization": {"Bearer " + tok}}, clock.now(), cache)
 		var ae *Error
 		switch {
 		case wantResult == "" && err != nil:
@@ -80,10 +80,17 @@ func TestJWKSCacheHTTPS(t *testing.T) {
 			t.Fatalf("err = %v, want %s", err, wantResult)
 		}
 	}
-	// Before the first fetch: fail closed.
+	// Before the first fetch: fail closed, and Run is woken to fetch.
 	check(sign(t, jose.RS256, k1.rsa, "rsa1", claims()), "jwks_unavailable")
-
-	cache.Retain(context.Background(), v.URIs())
+	select {
+	case <-cache.wake:
+	default:
+		t.Fatal("a missing key set did not wake the fetcher")
+	}
+	if n := srv.hits.Load(); n != 0 {
+		t.Fatalf("request path fetched %d times, want 0", n)
+	}
+	cache.fetchMissing(context.Background())
 	check(sign(t, jose.RS256, k1.rsa, "rsa1", claims()), "")
 	if n := srv.hits.Load(); n != 1 {
 		t.Fatalf("fetched %d times, want 1 (cached)", n)
@@ -169,19 +176,32 @@ func TestJWKSLoadErrors(t *testing.T) {
 	}
 }
 
-func TestJWKSRetainDropsUnused(t *testing.T) {
+func TestJWKSCacheDropsUnused(t *testing.T) {
 	k := newTestKeys(t)
 	srv := newJWKSServer(t, k.jwks)
-	c := NewJWKSCache(CacheOptions{Client: srv.Client(), Logger: quietLogger()})
-	c.Retain(context.Background(), []string{srv.URL + "/a", srv.URL + "/b"})
-	c.Retain(context.Background(), []string{srv.URL + "/b"})
-	if n := srv.hits.Load(); n != 2 {
-		t.Fatalf("hits = %d, want 2 (b is not fetched again)", n)
+	clock := &fakeClock{}
+	clock.t.Store(time.Now().UnixNano())
+	c := NewJWKSCache(CacheOptions{Client: srv.Client(), Refresh: time.Minute, Now: clock.now, Logger: quietLogger()})
+	for _, u := range []string{"/a", "/b"} {
+		if _, err := c.keys(srv.URL+u, clock.now()); !errors.Is(err, errNoKeys) {
+			t.Fatalf("keys(%s) before a fetch: %v", u, err)
+		}
 	}
-	c.mu.Lock()
+	c.fetchMissing(context.Background())
+	clock.advance(90 * time.Second)
+	if _, err := c.keys(srv.URL+"/b", clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(90 * time.Second)
+	c.RefreshAll(context.Background())
+	c.mu.RLock()
 	_, hasA := c.entries[srv.URL+"/a"]
-	c.mu.Unlock()
-	if hasA {
-		t.Fatal("unused entry kept")
+	_, hasB := c.entries[srv.URL+"/b"]
+	c.mu.RUnlock()
+	if hasA || !hasB {
+		t.Fatalf("after refresh: a kept %v (want false), b kept %v (want true)", hasA, hasB)
+	}
+	if n := srv.hits.Load(); n != 3 {
+		t.Fatalf("hits = %d, want 3 (a, b, then b refreshed)", n)
 	}
 }

@@ -66,7 +66,6 @@ type Rule struct {
 type compiledRule struct {
 	Rule
 	inline   *jose.JSONWebKeySet
-	entry    *jwksEntry
 	expected jwt.Expected
 	skew     time.Duration
 }
@@ -82,7 +81,6 @@ type location struct {
 // Verifier authenticates requests against the rules of one service. It is
 // immutable and safe for concurrent use.
 type Verifier struct {
-	cache     *JWKSCache
 	locations []location
 	// strip lists every token and output-claim header: output headers are
 	// always removed from the caller's request (they cannot be spoofed).
@@ -103,10 +101,10 @@ type Error struct {
 
 func (e *Error) Error() string { return "jwt: " + e.Reason }
 
-// Compile builds a Verifier from rules. JWKSURI rules read keys from cache;
-// call cache.Retain with URIs() after swapping the verifier in.
-func Compile(rules []Rule, cache *JWKSCache) (*Verifier, error) {
-	v := &Verifier{cache: cache}
+// Compile builds a Verifier from rules; JWKSURI rules read their keys from
+// the cache given to Authenticate.
+func Compile(rules []Rule) (*Verifier, error) {
+	v := &Verifier{}
 	issuers := map[string]bool{}
 	for i := range rules {
 		r := rules[i]
@@ -128,10 +126,6 @@ func Compile(rules []Rule, cache *JWKSCache) (*Verifier, error) {
 			}
 			cr.inline = &set
 		case r.JWKSURI != "":
-			if cache == nil {
-				return nil, fmt.Errorf("jwt rule %d (%s, issuer %q): jwksUri needs a JWKS cache", i, r.Policy, r.Issuer)
-			}
-			cr.entry, _ = cache.entry(r.JWKSURI)
 			if !slices.Contains(v.uris, r.JWKSURI) {
 				v.uris = append(v.uris, r.JWKSURI)
 			}
@@ -172,13 +166,14 @@ func (v *Verifier) addLocation(header, prefix string, cr *compiledRule) {
 // URIs lists the jwksUri locations the verifier reads from its cache.
 func (v *Verifier) URIs() []string { return slices.Clone(v.uris) }
 
-// Authenticate checks the token of a request with header h at time now. It
+// Authenticate checks the token of a request with header h at time now,
+// reading jwksUri key sets from keys (nil refuses tokens of such rules). It
 // returns (nil, nil) when the request carries no token, the verified
 // principal when it carries a valid one, or an *Error (401) otherwise. It
 // edits h: output-claim headers sent by the caller are always removed, the
 // token header is removed unless the rule forwards it, and claims are
 // copied into their headers.
-func (v *Verifier) Authenticate(h http.Header, now time.Time) (*Principal, error) {
+func (v *Verifier) Authenticate(h http.Header, now time.Time, keys *JWKSCache) (*Principal, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -205,7 +200,7 @@ func (v *Verifier) Authenticate(h http.Header, now time.Time) (*Principal, error
 			// Another scheme (e.g. Basic): not a token of ours.
 			continue
 		}
-		p, cr, err := v.verify(loc, strings.TrimSpace(raw), now)
+		p, cr, err := v.verify(loc, strings.TrimSpace(raw), now, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +218,7 @@ func (v *Verifier) Authenticate(h http.Header, now time.Time) (*Principal, error
 }
 
 // verify checks one raw token against the rules of its location.
-func (v *Verifier) verify(loc *location, raw string, now time.Time) (*Principal, *compiledRule, error) {
+func (v *Verifier) verify(loc *location, raw string, now time.Time, cache *JWKSCache) (*Principal, *compiledRule, error) {
 	fail := func(policy, result, reason string) (*Principal, *compiledRule, error) {
 		return nil, nil, &Error{Policy: policy, Result: result, Reason: reason}
 	}
@@ -259,7 +254,10 @@ func (v *Verifier) verify(loc *location, raw string, now time.Time) (*Principal,
 	}
 	keys := cr.inline
 	if keys == nil {
-		keys, err = v.cache.keys(cr.entry)
+		if cache == nil {
+			return fail(cr.Policy, "jwks_unavailable", "issuer keys unavailable")
+		}
+		keys, err = cache.keys(cr.JWKSURI, now)
 		if err != nil {
 			return fail(cr.Policy, "jwks_unavailable", "issuer keys unavailable")
 		}

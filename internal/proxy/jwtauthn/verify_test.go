@@ -103,7 +103,7 @@ func TestAuthenticate(t *testing.T) {
 		Policy: "default/orders-jwt", Issuer: testIssuer, Audiences: []string{"orders", "orders-admin"}, JWKS: keys.jwks,
 		OutputClaimToHeaders: []ClaimHeader{{Header: "x-user", Claim: "sub"}, {Header: "x-groups", Claim: "groups"}},
 		ClockSkew:            30 * time.Second,
-	}}, nil)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestAuthenticate(t *testing.T) {
 				h.Set("Authorization", tt.header)
 			}
 			h.Set("X-User", "spoofed")
-			p, err := v.Authenticate(h, now)
+			p, err := v.Authenticate(h, now, nil)
 			if h.Get("X-User") == "spoofed" {
 				t.Fatal("caller's x-user header survived")
 			}
@@ -204,12 +204,12 @@ func TestAuthenticateHeadersAndForwarding(t *testing.T) {
 	keys := newTestKeys(t)
 	now := time.Now()
 	tok := sign(t, jose.ES256, keys.ec, "ec1", map[string]any{"iss": "batch", "sub": "job-7", "exp": now.Add(time.Minute).Unix()})
-	v, err := Compile([]Rule{{Policy: "ns/batch", Issuer: "batch", JWKS: keys.jwks, FromHeaders: []Header{{Name: "x-jwt"}}, ForwardOriginalToken: true}}, nil)
+	v, err := Compile([]Rule{{Policy: "ns/batch", Issuer: "batch", JWKS: keys.jwks, FromHeaders: []Header{{Name: "x-jwt"}}, ForwardOriginalToken: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := http.Header{"X-Jwt": {tok}}
-	p, err := v.Authenticate(h, now)
+	p, err := v.Authenticate(h, now, nil)
 	if err != nil || p == nil || p.Subject != "job-7" {
 		t.Fatalf("p = %+v, err = %v", p, err)
 	}
@@ -218,12 +218,12 @@ func TestAuthenticateHeadersAndForwarding(t *testing.T) {
 	}
 	// A token in the default header is not read by a rule reading x-jwt.
 	h = http.Header{"Authorization": {"Bearer " + tok}}
-	if p, err := v.Authenticate(h, now); p != nil || err != nil {
+	if p, err := v.Authenticate(h, now, nil); p != nil || err != nil {
 		t.Fatalf("Authorization read by an x-jwt rule: %+v, %v", p, err)
 	}
 	// Two values of the token header are refused rather than guessed at.
 	h = http.Header{"X-Jwt": {tok, tok}}
-	if _, err := v.Authenticate(h, now); err == nil {
+	if _, err := v.Authenticate(h, now, nil); err == nil {
 		t.Fatal("two token headers accepted")
 	}
 }
@@ -250,12 +250,11 @@ func TestCompileErrors(t *testing.T) {
 		{"no keys", []Rule{{Issuer: "a"}}, "set jwks or jwksUri"},
 		{"both", []Rule{{Issuer: "a", JWKS: keys.jwks, JWKSURI: "https://x/j"}}, "not both"},
 		{"bad inline", []Rule{{Issuer: "a", JWKS: []byte(`{"keys":[]}`)}}, "no public signing key"},
-		{"uri without cache", []Rule{{Issuer: "a", JWKSURI: "https://x/j"}}, "needs a JWKS cache"},
 		{"dup issuer", []Rule{{Issuer: "a", JWKS: keys.jwks}, {Issuer: "a", JWKS: keys.jwks}}, "appears twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Compile(tt.rule, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := Compile(tt.rule); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
 		})
@@ -265,7 +264,7 @@ func TestCompileErrors(t *testing.T) {
 func BenchmarkAuthenticate(b *testing.B) {
 	keys := newTestKeys(b)
 	now := time.Now()
-	v, err := Compile([]Rule{{Policy: "p", Issuer: testIssuer, Audiences: []string{"orders"}, JWKS: keys.jwks, OutputClaimToHeaders: []ClaimHeader{{Header: "x-user", Claim: "sub"}}}}, nil)
+	v, err := Compile([]Rule{{Policy: "p", Issuer: testIssuer, Audiences: []string{"orders"}, JWKS: keys.jwks, OutputClaimToHeaders: []ClaimHeader{{Header: "x-user", Claim: "sub"}}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -280,7 +279,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				h := http.Header{"Authorization": {tok}}
-				if _, err := v.Authenticate(h, now); err != nil {
+				if _, err := v.Authenticate(h, now, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -290,7 +289,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 		b.ReportAllocs()
 		h := http.Header{"Accept": {"*/*"}}
 		for b.Loop() {
-			if _, err := v.Authenticate(h, now); err != nil {
+			if _, err := v.Authenticate(h, now, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
