@@ -58,7 +58,7 @@ func TestValidateRequestAuthentication(t *testing.T) {
 }
 
 // TestRequestAuthenticationDefaults checks the Authorization: Bearer default
-// and that the kind is refused as not enforced until delivery lands.
+// and the short name.
 func TestRequestAuthenticationDefaults(t *testing.T) {
 	objs, err := Decode([]byte("apiVersion: weft.dev/v1alpha1\nkind: RequestAuthentication\nmetadata: {name: ra}\nspec:\n  targetRef: {name: web}\n  jwtRules: [{issuer: a, jwksUri: \"https://idp/jwks\"}]\n"))
 	if err != nil {

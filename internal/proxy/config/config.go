@@ -16,6 +16,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
@@ -59,6 +60,9 @@ type Service struct {
 	// order. For callers in that namespace they replace Routes.
 	ConsumerRoutes map[string][]Route
 	LoadBalancer   LoadBalancer
+	// JWT verifies the tokens of the service's inbound requests (its
+	// RequestAuthentications); nil when it has none.
+	JWT *jwtauthn.Verifier
 }
 
 // Port is one declared service port.
@@ -207,6 +211,13 @@ func buildService(s *weftv1.Service) (*Service, error) {
 			continue
 		}
 		svc.Routes = append(svc.Routes, route)
+	}
+	if rules := s.GetJwtRules(); len(rules) > 0 {
+		v, err := jwtauthn.Compile(jwtauthn.RulesFromProto(rules))
+		if err != nil {
+			return nil, fmt.Errorf("jwt_rules: %w", err)
+		}
+		svc.JWT = v
 	}
 	return svc, nil
 }

@@ -2,7 +2,6 @@ package jwtauthn
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +14,14 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
 // Limits of the JWKS cache.
 const (
 	// MaxJWKSBytes bounds a fetched or read key set document.
-	MaxJWKSBytes = 256 << 10
-	// MaxJWKSKeys bounds the keys of one key set.
-	MaxJWKSKeys = 64
+	MaxJWKSBytes = weftv1.MaxJWKSBytes
 	// DefaultRefresh is how often a jwksUri is fetched again.
 	DefaultRefresh = 10 * time.Minute
 	// DefaultMaxStale is how long the last good key set of a jwksUri keeps
@@ -262,28 +261,5 @@ func (c *JWKSCache) load(ctx context.Context, uri string) (jose.JSONWebKeySet, e
 	if len(b) > MaxJWKSBytes {
 		return jose.JSONWebKeySet{}, fmt.Errorf("jwks %s: larger than %d bytes", uri, MaxJWKSBytes)
 	}
-	return ParseJWKS(b)
-}
-
-// ParseJWKS decodes a JSON Web Key Set and keeps its usable public signing
-// keys; it fails when none is left or the set is too large.
-func ParseJWKS(b []byte) (jose.JSONWebKeySet, error) {
-	var raw jose.JSONWebKeySet
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return jose.JSONWebKeySet{}, fmt.Errorf("jwks: %w", err)
-	}
-	if len(raw.Keys) > MaxJWKSKeys {
-		return jose.JSONWebKeySet{}, fmt.Errorf("jwks: %d keys, at most %d", len(raw.Keys), MaxJWKSKeys)
-	}
-	var out jose.JSONWebKeySet
-	for _, k := range raw.Keys {
-		if !k.Valid() || !k.IsPublic() || (k.Use != "" && k.Use != "sig") {
-			continue
-		}
-		out.Keys = append(out.Keys, k)
-	}
-	if len(out.Keys) == 0 {
-		return jose.JSONWebKeySet{}, errors.New("jwks: no public signing key")
-	}
-	return out, nil
+	return weftv1.ParseJWKS(b)
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
 // jwksServer serves a swappable JWKS document over TLS.
@@ -139,7 +141,7 @@ func TestJWKSLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	many := map[string]crypto.PublicKey{}
-	for i := range MaxJWKSKeys + 1 {
+	for i := range weftv1.MaxJWKSKeys + 1 {
 		many[string(rune('a'+i%26))+strings.Repeat("x", i)] = &k.ec.PublicKey
 	}
 	manyFile := filepath.Join(dir, "many.json")

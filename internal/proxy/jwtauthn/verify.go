@@ -11,6 +11,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
 // Limits and defaults of verification.
@@ -120,7 +122,7 @@ func Compile(rules []Rule) (*Verifier, error) {
 		case len(r.JWKS) > 0 && r.JWKSURI != "":
 			return nil, fmt.Errorf("jwt rule %d (%s, issuer %q): set jwks or jwksUri, not both", i, r.Policy, r.Issuer)
 		case len(r.JWKS) > 0:
-			set, err := ParseJWKS(r.JWKS)
+			set, err := weftv1.ParseJWKS(r.JWKS)
 			if err != nil {
 				return nil, fmt.Errorf("jwt rule %d (%s, issuer %q): %w", i, r.Policy, r.Issuer, err)
 			}
