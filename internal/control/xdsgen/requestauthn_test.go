@@ -96,7 +96,9 @@ func TestValidateServiceJWT(t *testing.T) {
 		{"bad inline", func(r *weftv1.JwtRule) { r.JwksUri, r.Jwks = "", `{"keys":[]}` }, 1, "jwt_rules[0].jwks: jwks: no public signing key"},
 		{"http uri", func(r *weftv1.JwtRule) { r.JwksUri = "http://idp/jwks" }, 1, "jwt_rules[0].jwks_uri:"},
 		{"no headers", func(r *weftv1.JwtRule) { r.FromHeaders = nil }, 1, "jwt_rules[0].from_headers: must not be empty"},
-		{"bad claim header", func(r *weftv1.JwtRule) { r.OutputClaimToHeaders = []*weftv1.JwtClaimToHeader{{Header: "a b", Claim: "sub"}} }, 1, "jwt_rules[0].output_claim_to_headers[0].header"},
+		{"bad claim header", func(r *weftv1.JwtRule) {
+			r.OutputClaimToHeaders = []*weftv1.JwtClaimToHeader{{Header: "a b", Claim: "sub"}}
+		}, 1, "jwt_rules[0].output_claim_to_headers[0].header"},
 		{"skew", func(r *weftv1.JwtRule) { r.ClockSkewMs = weftv1.MaxClockSkewMs + 1 }, 1, "jwt_rules[0].clock_skew_ms"},
 		{"duplicate issuer", func(*weftv1.JwtRule) {}, 2, "jwt_rules[1].issuer: \"i\" is also the issuer of jwt_rules[0]"},
 	}
