@@ -174,6 +174,50 @@ func TestRequestAuthentication(t *testing.T) {
 		}
 	})
 
+	t.Run("file jwksUri, custom header, forwarded token", func(t *testing.T) {
+		// An air-gapped issuer: the key set is a file on the proxy's host,
+		// read by the sidecar's JWKS fetcher when a token first needs it.
+		set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &other.PublicKey, KeyID: "batch-1", Use: "sig"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := t.TempDir() + "/batch-jwks.json"
+		if err := os.WriteFile(path, set, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.apply(`apiVersion: weft.dev/v1alpha1
+kind: RequestAuthentication
+metadata: {name: echo-batch}
+spec:
+  targetRef: {name: echo}
+  jwtRules:
+  - issuer: batch
+    jwksUri: file://` + path + `
+    fromHeaders: [{name: x-jwt}]
+    forwardOriginalToken: true
+`)
+		tok := signJWT(t, other, "batch-1", map[string]any{"iss": "batch", "sub": "job-7", "exp": now.Add(time.Hour).Unix()})
+		eventually(t, 15*time.Second, 100*time.Millisecond, "a batch token accepted", func() error {
+			echo.reset()
+			r, err := client.get("http://echo/", "X-Jwt", tok)
+			if err != nil {
+				return err
+			}
+			if r.code != http.StatusOK {
+				return fmt.Errorf("status %d: %s", r.code, r.body)
+			}
+			return nil
+		})
+		if h := echo.last(); h == nil || h.Get("X-Jwt") != tok {
+			t.Fatalf("forwardOriginalToken: app saw x-jwt %q", h.Get("X-Jwt"))
+		}
+		// The first rule still holds.
+		r, err := client.get("http://echo/", "Authorization", bad)
+		if err != nil || r.code != http.StatusUnauthorized {
+			t.Fatalf("bad Authorization token after the second policy: %v, %v", r.code, err)
+		}
+	})
+
 	t.Run("decisions counted", func(t *testing.T) {
 		samples, err := server.metrics()
 		if err != nil {
