@@ -25,6 +25,7 @@ func (l *Listener) authenticate(w http.ResponseWriter, r **http.Request) bool {
 	if v == nil {
 		return true
 	}
+	l.opts.JWKS.Use(v)
 	req := *r
 	p, err := v.Authenticate(req.Header, time.Now(), l.opts.JWKS)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,15 +55,17 @@ type CacheOptions struct {
 }
 
 // JWKSCache holds the key sets of jwksUri rules (https:// or file://). An
-// entry is created the first time a token needs it; Run fetches it then,
-// refreshes every entry each Refresh interval and drops the entries no
-// token needed for two intervals. Until an entry's first fetch succeeds, and
+// entry is created when Use sees a verifier that needs it (or, failing
+// that, the first time a token needs it); Run fetches it then, refreshes
+// every entry each Refresh interval and drops the entries the verifier last
+// given to Use no longer needs. Until an entry's first fetch succeeds, and
 // once its last good fetch is older than MaxStale, tokens that need it are
 // refused (fail closed). It is safe for concurrent use; the request path
 // takes a read lock and never waits for a fetch.
 type JWKSCache struct {
-	opts CacheOptions
-	wake chan struct{}
+	opts  CacheOptions
+	wake  chan struct{}
+	inUse atomic.Pointer[Verifier] // see Use
 
 	mu      sync.RWMutex
 	entries map[string]*jwksEntry
@@ -77,7 +80,6 @@ const minRetry = 2 * time.Second
 type jwksEntry struct {
 	uri     string
 	current atomic.Pointer[keySet]
-	used    atomic.Int64 // unix nanoseconds of the last token that needed it
 	tried   atomic.Int64 // unix nanoseconds of the last fetch attempt
 	fetch   sync.Mutex   // one fetch at a time per entry
 }
@@ -152,18 +154,46 @@ func (c *JWKSCache) fetchMissing(ctx context.Context) {
 	}
 }
 
-// RefreshAll drops the entries no token needed for two Refresh intervals
-// and fetches the others now; a failure keeps the last good set (until
-// MaxStale) and is logged.
-func (c *JWKSCache) RefreshAll(ctx context.Context) {
-	idle := c.opts.Now().Add(-2 * c.opts.Refresh).UnixNano()
+// Use tells the cache which verifier is current, so that the key sets it
+// needs are fetched before its first token arrives and the ones it no
+// longer needs are dropped at the next refresh. It costs one atomic load
+// when v is the verifier of the previous call; nil c or v does nothing.
+func (c *JWKSCache) Use(v *Verifier) {
+	if c == nil || v == nil || c.inUse.Load() == v {
+		return
+	}
+	c.inUse.Store(v)
 	c.mu.Lock()
-	for u, e := range c.entries {
-		if e.used.Load() < idle {
-			delete(c.entries, u)
+	for _, u := range v.uris {
+		if c.entries[u] == nil && len(c.entries) < MaxJWKSEntries {
+			c.entries[u] = &jwksEntry{uri: u}
 		}
 	}
 	c.mu.Unlock()
+	c.poke()
+}
+
+// poke wakes Run to fetch new entries, without blocking.
+func (c *JWKSCache) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// RefreshAll drops the entries the current verifier (see Use) does not
+// need and fetches the others now; a failure keeps the last good set
+// (until MaxStale) and is logged.
+func (c *JWKSCache) RefreshAll(ctx context.Context) {
+	if v := c.inUse.Load(); v != nil {
+		c.mu.Lock()
+		for u := range c.entries {
+			if !slices.Contains(v.uris, u) {
+				delete(c.entries, u)
+			}
+		}
+		c.mu.Unlock()
+	}
 	for _, e := range c.snapshot() {
 		if err := c.refresh(ctx, e); err != nil {
 			c.opts.Logger.Warn("jwks refresh failed; keeping the last good key set until it is stale", "uri", e.uri, "err", err, "max_stale", c.opts.MaxStale)
@@ -203,18 +233,12 @@ func (c *JWKSCache) keys(uri string, now time.Time) (*jose.JSONWebKeySet, error)
 			return nil, errNoKeys
 		}
 	}
-	if now.UnixNano() > e.used.Load() {
-		e.used.Store(now.UnixNano())
-	}
 	ks := e.current.Load()
 	if ks == nil {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.poke()
 		return nil, errNoKeys
 	}
-	if c.opts.Now().Sub(ks.fetched) > c.opts.MaxStale {
+	if now.Sub(ks.fetched) > c.opts.MaxStale {
 		return nil, errNoKeys
 	}
 	return &ks.keys, nil

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -178,23 +179,41 @@ func TestJWKSLoadErrors(t *testing.T) {
 	}
 }
 
-func TestJWKSCacheDropsUnused(t *testing.T) {
+// TestJWKSCacheUse checks that Use prefetches the key sets of a new
+// verifier (so its first token is not refused) and that a refresh drops the
+// ones the current verifier no longer needs.
+func TestJWKSCacheUse(t *testing.T) {
 	k := newTestKeys(t)
 	srv := newJWKSServer(t, k.jwks)
-	clock := &fakeClock{}
-	clock.t.Store(time.Now().UnixNano())
-	c := NewJWKSCache(CacheOptions{Client: srv.Client(), Refresh: time.Minute, Now: clock.now, Logger: quietLogger()})
-	for _, u := range []string{"/a", "/b"} {
-		if _, err := c.keys(srv.URL+u, clock.now()); !errors.Is(err, errNoKeys) {
-			t.Fatalf("keys(%s) before a fetch: %v", u, err)
+	c := NewJWKSCache(CacheOptions{Client: srv.Client(), Logger: quietLogger()})
+	compile := func(paths ...string) *Verifier {
+		var rules []Rule
+		for i, p := range paths {
+			rules = append(rules, Rule{Policy: "p", Issuer: "iss" + strconv.Itoa(i), JWKSURI: srv.URL + p})
 		}
+		v, err := Compile(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v1 := compile("/a", "/b")
+	c.Use(v1)
+	c.Use(v1) // the same verifier again: nothing new
+	select {
+	case <-c.wake:
+	default:
+		t.Fatal("Use did not wake the fetcher")
 	}
 	c.fetchMissing(context.Background())
-	clock.advance(90 * time.Second)
-	if _, err := c.keys(srv.URL+"/b", clock.now()); err != nil {
-		t.Fatal(err)
+	if n := srv.hits.Load(); n != 2 {
+		t.Fatalf("hits = %d, want 2 (a and b prefetched)", n)
 	}
-	clock.advance(90 * time.Second)
+	tok := sign(t, jose.RS256, k.rsa, "rsa1", map[string]any{"iss": "iss1", "sub": "s", "exp": time.Now().Add(time.Minute).Unix()})
+	if _, err := v1.Authenticate(http.Header{"Authorization": {"Bearer " + tok}}, time.Now(), c); err != nil {
+		t.Fatalf("first token after Use: %v", err)
+	}
+	c.Use(compile("/b"))
 	c.RefreshAll(context.Background())
 	c.mu.RLock()
 	_, hasA := c.entries[srv.URL+"/a"]
@@ -204,6 +223,6 @@ func TestJWKSCacheDropsUnused(t *testing.T) {
 		t.Fatalf("after refresh: a kept %v (want false), b kept %v (want true)", hasA, hasB)
 	}
 	if n := srv.hits.Load(); n != 3 {
-		t.Fatalf("hits = %d, want 3 (a, b, then b refreshed)", n)
+		t.Fatalf("hits = %d, want 3 (b refreshed, a dropped)", n)
 	}
 }
