@@ -17,7 +17,7 @@ import (
 // Principal is the verified identity of a request's JWT. The authorization
 // layer reads it with FromContext: from.requestPrincipals matches
 // RequestPrincipal() ("iss/sub") and when conditions on
-// request.auth.claims[name] read Claims.
+// request.auth.claims[name] read Claim(name).
 type Principal struct {
 	// Issuer is the token's verified "iss" claim.
 	Issuer string
@@ -37,10 +37,15 @@ type Principal struct {
 // from.requestPrincipals matches.
 func (p *Principal) RequestPrincipal() string { return p.Issuer + "/" + p.Subject }
 
-// ClaimStrings returns claim name as a list of strings: a string claim is
-// one element, a list keeps its string elements, anything else is nil. It is
+// Principal returns RequestPrincipal(); with Claim it lets *Principal serve
+// as the authorization layer's view of a request's authentication
+// (interface { Principal() string; Claim(string) []string }).
+func (p *Principal) Principal() string { return p.RequestPrincipal() }
+
+// Claim returns claim name as a list of strings: a string claim is one
+// element, a list keeps its string elements, anything else is nil. It is
 // how when conditions on request.auth.claims[name] should read a claim.
-func (p *Principal) ClaimStrings(name string) []string {
+func (p *Principal) Claim(name string) []string {
 	switch v := p.Claims[name].(type) {
 	case string:
 		return []string{v}

@@ -178,7 +178,7 @@ func TestAuthenticate(t *testing.T) {
 			if p.Subject != tt.wantSub || p.Issuer != testIssuer || p.RequestPrincipal() != testIssuer+"/alice" || p.Policy != "default/orders-jwt" {
 				t.Fatalf("principal = %+v", p)
 			}
-			if got := p.ClaimStrings("groups"); len(got) != 2 || got[0] != "admin" {
+			if got := p.Claim("groups"); len(got) != 2 || got[0] != "admin" {
 				t.Fatalf("groups = %v", got)
 			}
 			if h.Get("Authorization") != "" {
@@ -234,7 +234,7 @@ func TestPrincipalContext(t *testing.T) {
 	}
 	p := &Principal{Issuer: "i", Subject: "s"}
 	got, ok := FromContext(NewContext(context.Background(), p))
-	if !ok || got != p || got.RequestPrincipal() != "i/s" {
+	if !ok || got != p || got.RequestPrincipal() != "i/s" || got.Principal() != "i/s" {
 		t.Fatalf("FromContext = %+v, %v", got, ok)
 	}
 }
