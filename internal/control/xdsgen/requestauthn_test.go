@@ -123,3 +123,33 @@ func TestValidateServiceJWT(t *testing.T) {
 		})
 	}
 }
+
+// TestJWTRulesAcrossPolicies checks that two RequestAuthentications for one
+// Service add up, in configuration order, and that the same issuer in both
+// is caught by the shared validation the API runs before storing.
+func TestJWTRulesAcrossPolicies(t *testing.T) {
+	orders := &mesh.Service{Name: "orders", Namespace: "default"}
+	second := `---
+apiVersion: weft.dev/v1alpha1
+kind: RequestAuthentication
+metadata: {name: orders-batch}
+spec:
+  targetRef: {name: orders}
+  jwtRules: [{issuer: ISSUER, jwksUri: "file:///etc/batch.json"}]
+`
+	svc := NewRouting(decodeSet(t, raOrders+strings.ReplaceAll(second, "ISSUER", "batch"))).Service(orders)
+	if err := weftv1.ValidateService(svc); err != nil {
+		t.Fatal(err)
+	}
+	var policies []string
+	for _, r := range svc.GetJwtRules() {
+		policies = append(policies, r.GetPolicy())
+	}
+	if !slices.Equal(policies, []string{"default/orders-batch", "default/orders-jwt"}) {
+		t.Fatalf("policies = %v", policies)
+	}
+	dup := NewRouting(decodeSet(t, raOrders+strings.ReplaceAll(second, "ISSUER", "https://issuer.test"))).Service(orders)
+	if err := weftv1.ValidateService(dup); err == nil || !strings.Contains(err.Error(), `jwt_rules[1].issuer: "https://issuer.test" is also the issuer of jwt_rules[0] (default/orders-batch)`) {
+		t.Fatalf("err = %v, want the duplicate issuer named", err)
+	}
+}
