@@ -102,6 +102,7 @@ var kinds = []KindInfo{
 		newObject: func() Object { return &DestinationPolicy{} }},
 	{Kind: KindAuthorizationPolicy, APIVersion: WeftV1Alpha1, Plural: "authorizationpolicies", ShortNames: []string{"authz", "ap"}, Namespaced: true,
 		newObject: func() Object { return &AuthorizationPolicy{} }},
+	{Kind: KindRequestAuthentication, APIVersion: WeftV1Alpha1, Plural: "requestauthentications", ShortNames: []string{"ra"}, Namespaced: true, newObject: func() Object { return &RequestAuthentication{} }},
 }
 
 // Kinds lists the supported kinds in a stable order.
@@ -161,6 +162,8 @@ func KindOf(o Object) string {
 		return KindDestinationPolicy
 	case *AuthorizationPolicy:
 		return KindAuthorizationPolicy
+	case *RequestAuthentication:
+		return KindRequestAuthentication
 	}
 	return ""
 }

@@ -20,6 +20,9 @@ type Set struct {
 	MeshConfig            *MeshConfig
 	DestinationPolicies   []*DestinationPolicy
 	AuthorizationPolicies []*AuthorizationPolicy
+
+	// RequestAuthentications are the JWT rules per Service.
+	RequestAuthentications []*RequestAuthentication
 }
 
 // NewSet sorts objs into a Set.
@@ -42,6 +45,8 @@ func NewSet(objs []Object) (*Set, error) {
 			s.DestinationPolicies = append(s.DestinationPolicies, o)
 		case *AuthorizationPolicy:
 			s.AuthorizationPolicies = append(s.AuthorizationPolicies, o)
+		case *RequestAuthentication:
+			s.RequestAuthentications = append(s.RequestAuthentications, o)
 		default:
 			return nil, fmt.Errorf("unsupported object type %T", o)
 		}
@@ -51,6 +56,7 @@ func NewSet(objs []Object) (*Set, error) {
 	sortObjects(s.GRPCRoutes)
 	sortObjects(s.DestinationPolicies)
 	sortObjects(s.AuthorizationPolicies)
+	sortObjects(s.RequestAuthentications)
 	return s, nil
 }
 

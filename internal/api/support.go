@@ -108,7 +108,7 @@ func CheckSupported(o Object) error {
 		}
 	case *AuthorizationPolicy:
 		e.add("kind", "AuthorizationPolicy "+notYet)
-	case *corev1.Service, *MeshConfig:
+	case *corev1.Service, *MeshConfig, *RequestAuthentication:
 	}
 	if len(e) == 0 {
 		return nil

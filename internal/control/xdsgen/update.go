@@ -90,6 +90,11 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 	}
 
 	r.updateMTLS(&n, cfg, affected)
+	var jwtTargets []serviceRef
+	n.jwt, jwtTargets = r.updateJWT(cfg) // requestauthn.go
+	for _, t := range jwtTargets {
+		affected[t] = true
+	}
 
 	for ref := range affected {
 		keys = append(keys, ref.key())

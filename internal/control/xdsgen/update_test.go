@@ -315,12 +315,13 @@ func checkGroups(t *testing.T, svc *weftv1.Service) {
 // mesh.Builder.ApplyConfig if the snapshot holds it) and add it here.
 func TestConfigKindsAttributed(t *testing.T) {
 	attributed := []string{
-		"Services",              // mesh.Builder.ApplyConfig
-		"HTTPRoutes",            // Routing.Update: parents
-		"GRPCRoutes",            // Routing.Update: parents
-		"MeshConfig",            // Routing.Update: every service
-		"DestinationPolicies",   // Routing.Update: targets
-		"AuthorizationPolicies", // in no generated resource
+		"Services",               // mesh.Builder.ApplyConfig
+		"HTTPRoutes",             // Routing.Update: parents
+		"GRPCRoutes",             // Routing.Update: parents
+		"MeshConfig",             // Routing.Update: every service
+		"DestinationPolicies",    // Routing.Update: targets
+		"AuthorizationPolicies",  // in no generated resource
+		"RequestAuthentications", // Routing.Update: targets (requestauthn.go)
 	}
 	var fields []string
 	for f := range reflect.TypeFor[api.Set]().Fields() {

@@ -56,6 +56,7 @@ type Routing struct {
 	// key; defMode is the MeshConfig's, for every other service (mtls.go).
 	modes   map[string]weftv1.MTLSMode
 	defMode weftv1.MTLSMode
+	jwt     map[string][]*weftv1.JwtRule // requestauthn.go
 }
 
 // NewRouting compiles the routes and load-balancing policies of cfg (nil
@@ -66,7 +67,7 @@ func NewRouting(cfg *api.Set) *Routing {
 	}
 	lbs, def := loadBalancers(cfg)
 	modes, defMode := mtlsModes(cfg)
-	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode}
+	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode, jwt: compileJWT(cfg, nil)}
 }
 
 // Service builds the Service resource of s. Its routes are shared with
@@ -83,6 +84,7 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		Routes:       r.routes[key],
 		LoadBalancer: lb,
 		MtlsMode:     r.mtlsMode(key),
+		JwtRules:     r.jwt[key],
 	}
 	for _, p := range s.Ports {
 		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})

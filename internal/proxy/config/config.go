@@ -16,6 +16,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
@@ -62,6 +63,9 @@ type Service struct {
 	// PermissiveMTLS is mTLS mode PERMISSIVE: the inbound listeners of the
 	// service's workloads accept plaintext HTTP as well as mutual TLS.
 	PermissiveMTLS bool
+	// JWT verifies the tokens of the service's inbound requests (its
+	// RequestAuthentications); nil when it has none.
+	JWT *jwtauthn.Verifier
 }
 
 // Port is one declared service port.
@@ -212,6 +216,13 @@ func buildService(s *weftv1.Service) (*Service, error) {
 			continue
 		}
 		svc.Routes = append(svc.Routes, route)
+	}
+	if rules := s.GetJwtRules(); len(rules) > 0 {
+		v, err := jwtauthn.Compile(jwtauthn.RulesFromProto(rules))
+		if err != nil {
+			return nil, fmt.Errorf("jwt_rules: %w", err)
+		}
+		svc.JWT = v
 	}
 	return svc, nil
 }

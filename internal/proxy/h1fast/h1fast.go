@@ -221,6 +221,11 @@ func (r *replayReader) Read(p []byte) (int, error) {
 // with unread bytes does not reset the connection before the client has
 // read the answer.
 func (s *Server) refuse(c net.Conn, bw *bufio.Writer, e *h1parse.Error) {
+	// Counted before the answer is written, so that whoever reads the
+	// answer also sees the count.
+	if s.Reject != nil {
+		s.Reject(c, e)
+	}
 	msg := "weft: " + e.Msg + "\n"
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(strconv.Itoa(e.Status))
@@ -232,9 +237,6 @@ func (s *Server) refuse(c net.Conn, bw *bufio.Writer, e *h1parse.Error) {
 	bw.WriteString(msg)
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	bw.Flush()
-	if s.Reject != nil {
-		s.Reject(c, e)
-	}
 	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		c.SetReadDeadline(time.Now().Add(time.Second))
 		io.CopyN(io.Discard, c, 256<<10)

@@ -41,6 +41,7 @@ import (
 	"weft.dev/weft/internal/proxy/h1parse"
 	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
 )
@@ -78,6 +79,11 @@ type Options struct {
 	// DefaultMaxConns); past it a new connection is closed at once,
 	// before the TLS handshake.
 	MaxConns int
+	// JWT returns the verifier of the service's RequestAuthentications
+	// (see jwt.go); nil, or a nil result, authenticates nothing. JWKS holds
+	// the key sets of its jwksUri rules.
+	JWT  func() *jwtauthn.Verifier
+	JWKS *jwtauthn.JWKSCache
 }
 
 // DefaultMaxConns is the inbound listener's default connection cap. Peers
@@ -351,6 +357,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := upstream.NewStatusWriter(w)
 	defer sw.Release()
 	switch {
+	case !l.authenticate(sw, &r):
 	case l.opts.AppPort == 0:
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, "weft: this workload has no --app-port")
 	case l.appH2(r):

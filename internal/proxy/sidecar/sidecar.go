@@ -215,7 +215,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	in, err := inbound.New(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, Provider: xc, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol}))
+	inOpts, runJWKS := withJWT(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, Provider: xc, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol}), xc, w, log)
+	in, err := inbound.New(inOpts)
 	if err != nil {
 		return err
 	}
@@ -248,6 +249,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopRest()
 	g.Go(func() error { return xc.Run(xdsCtx) })
 	g.Go(func() error { fetcher.Rotate(restCtx, src, log); return nil })
+	g.Go(func() error { runJWKS(restCtx); return nil })
 	g.Go(func() error { return in.Serve(inCtx, inLn) })
 	g.Go(func() error { return out.Serve(restCtx, outLn) })
 	g.Go(func() error {

@@ -166,7 +166,7 @@ func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PathMatch_Kind.Descriptor instead.
 func (PathMatch_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4, 0}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{7, 0}
 }
 
 // Service is one mesh service as a proxy sees it. Resource name: "<name>.<namespace>".
@@ -188,7 +188,10 @@ type Service struct {
 	// What the inbound listeners of this service's workloads accept: mutual TLS only (STRICT,
 	// the default) or mutual TLS and plaintext (PERMISSIVE). Computed by the control plane from
 	// MeshConfig spec.mtls.mode and the Service's weft.dev/mtls-mode annotation.
-	MtlsMode      MTLSMode `protobuf:"varint,30,opt,name=mtls_mode,json=mtlsMode,proto3,enum=weft.v1.MTLSMode" json:"mtls_mode,omitempty"`
+	MtlsMode MTLSMode `protobuf:"varint,30,opt,name=mtls_mode,json=mtlsMode,proto3,enum=weft.v1.MTLSMode" json:"mtls_mode,omitempty"`
+	// JWT rules compiled from the RequestAuthentications that target this service, enforced
+	// by its server-side proxies (fields 50-59 belong to request authentication).
+	JwtRules      []*JwtRule `protobuf:"bytes,50,rep,name=jwt_rules,json=jwtRules,proto3" json:"jwt_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,6 +268,233 @@ func (x *Service) GetMtlsMode() MTLSMode {
 	return MTLSMode_MTLS_STRICT
 }
 
+func (x *Service) GetJwtRules() []*JwtRule {
+	if x != nil {
+		return x.JwtRules
+	}
+	return nil
+}
+
+// JwtRule is one jwtRule of a RequestAuthentication.
+type JwtRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Policy is "<namespace>/<name>" of the RequestAuthentication (metrics, logs).
+	Policy    string   `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Issuer    string   `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Audiences []string `protobuf:"bytes,3,rep,name=audiences,proto3" json:"audiences,omitempty"`
+	// Exactly one of jwks (an inline JSON Web Key Set) and jwks_uri (https:// or file://,
+	// fetched by the proxy) is set.
+	Jwks    string `protobuf:"bytes,4,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	JwksUri string `protobuf:"bytes,5,opt,name=jwks_uri,json=jwksUri,proto3" json:"jwks_uri,omitempty"`
+	// Where the token is read; never empty (the control plane fills in the default).
+	FromHeaders          []*JwtHeader        `protobuf:"bytes,6,rep,name=from_headers,json=fromHeaders,proto3" json:"from_headers,omitempty"`
+	ForwardOriginalToken bool                `protobuf:"varint,7,opt,name=forward_original_token,json=forwardOriginalToken,proto3" json:"forward_original_token,omitempty"`
+	OutputClaimToHeaders []*JwtClaimToHeader `protobuf:"bytes,8,rep,name=output_claim_to_headers,json=outputClaimToHeaders,proto3" json:"output_claim_to_headers,omitempty"`
+	// Tolerance on exp and nbf in milliseconds; 0 means the proxy's default (60 s).
+	ClockSkewMs   uint32 `protobuf:"varint,9,opt,name=clock_skew_ms,json=clockSkewMs,proto3" json:"clock_skew_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JwtRule) Reset() {
+	*x = JwtRule{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JwtRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JwtRule) ProtoMessage() {}
+
+func (x *JwtRule) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JwtRule.ProtoReflect.Descriptor instead.
+func (*JwtRule) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *JwtRule) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *JwtRule) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *JwtRule) GetAudiences() []string {
+	if x != nil {
+		return x.Audiences
+	}
+	return nil
+}
+
+func (x *JwtRule) GetJwks() string {
+	if x != nil {
+		return x.Jwks
+	}
+	return ""
+}
+
+func (x *JwtRule) GetJwksUri() string {
+	if x != nil {
+		return x.JwksUri
+	}
+	return ""
+}
+
+func (x *JwtRule) GetFromHeaders() []*JwtHeader {
+	if x != nil {
+		return x.FromHeaders
+	}
+	return nil
+}
+
+func (x *JwtRule) GetForwardOriginalToken() bool {
+	if x != nil {
+		return x.ForwardOriginalToken
+	}
+	return false
+}
+
+func (x *JwtRule) GetOutputClaimToHeaders() []*JwtClaimToHeader {
+	if x != nil {
+		return x.OutputClaimToHeaders
+	}
+	return nil
+}
+
+func (x *JwtRule) GetClockSkewMs() uint32 {
+	if x != nil {
+		return x.ClockSkewMs
+	}
+	return 0
+}
+
+// JwtHeader is a request header a token is read from, after prefix.
+type JwtHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JwtHeader) Reset() {
+	*x = JwtHeader{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JwtHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JwtHeader) ProtoMessage() {}
+
+func (x *JwtHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JwtHeader.ProtoReflect.Descriptor instead.
+func (*JwtHeader) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *JwtHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *JwtHeader) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+// JwtClaimToHeader copies a verified claim into a request header.
+type JwtClaimToHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        string                 `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Claim         string                 `protobuf:"bytes,2,opt,name=claim,proto3" json:"claim,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JwtClaimToHeader) Reset() {
+	*x = JwtClaimToHeader{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JwtClaimToHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JwtClaimToHeader) ProtoMessage() {}
+
+func (x *JwtClaimToHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JwtClaimToHeader.ProtoReflect.Descriptor instead.
+func (*JwtClaimToHeader) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *JwtClaimToHeader) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
+func (x *JwtClaimToHeader) GetClaim() string {
+	if x != nil {
+		return x.Claim
+	}
+	return ""
+}
+
 // ServicePort is one port of a service.
 type ServicePort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -278,7 +508,7 @@ type ServicePort struct {
 
 func (x *ServicePort) Reset() {
 	*x = ServicePort{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[1]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +520,7 @@ func (x *ServicePort) String() string {
 func (*ServicePort) ProtoMessage() {}
 
 func (x *ServicePort) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[1]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +533,7 @@ func (x *ServicePort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServicePort.ProtoReflect.Descriptor instead.
 func (*ServicePort) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ServicePort) GetName() string {
@@ -351,7 +581,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[2]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +593,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[2]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +606,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{2}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Route) GetName() string {
@@ -427,7 +657,7 @@ type RouteMatch struct {
 
 func (x *RouteMatch) Reset() {
 	*x = RouteMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[3]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +669,7 @@ func (x *RouteMatch) String() string {
 func (*RouteMatch) ProtoMessage() {}
 
 func (x *RouteMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[3]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +682,7 @@ func (x *RouteMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteMatch.ProtoReflect.Descriptor instead.
 func (*RouteMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{3}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RouteMatch) GetPath() *PathMatch {
@@ -487,7 +717,7 @@ type PathMatch struct {
 
 func (x *PathMatch) Reset() {
 	*x = PathMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +729,7 @@ func (x *PathMatch) String() string {
 func (*PathMatch) ProtoMessage() {}
 
 func (x *PathMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +742,7 @@ func (x *PathMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathMatch.ProtoReflect.Descriptor instead.
 func (*PathMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PathMatch) GetKind() PathMatch_Kind {
@@ -540,7 +770,7 @@ type HeaderMatch struct {
 
 func (x *HeaderMatch) Reset() {
 	*x = HeaderMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +782,7 @@ func (x *HeaderMatch) String() string {
 func (*HeaderMatch) ProtoMessage() {}
 
 func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +795,7 @@ func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderMatch.ProtoReflect.Descriptor instead.
 func (*HeaderMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{5}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HeaderMatch) GetName() string {
@@ -602,7 +832,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +844,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +857,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{6}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Backend) GetService() string {
@@ -678,7 +908,7 @@ type Endpoints struct {
 
 func (x *Endpoints) Reset() {
 	*x = Endpoints{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +920,7 @@ func (x *Endpoints) String() string {
 func (*Endpoints) ProtoMessage() {}
 
 func (x *Endpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +933,7 @@ func (x *Endpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoints.ProtoReflect.Descriptor instead.
 func (*Endpoints) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{7}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Endpoints) GetService() string {
@@ -743,7 +973,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +985,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +998,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{8}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Endpoint) GetAddress() string {
@@ -803,14 +1033,31 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xfb\x01\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xaa\x02\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
 	"\x05ports\x18\x03 \x03(\v2\x14.weft.v1.ServicePortR\x05ports\x12&\n" +
 	"\x06routes\x18\x04 \x03(\v2\x0e.weft.v1.RouteR\x06routes\x12:\n" +
 	"\rload_balancer\x18\x05 \x01(\x0e2\x15.weft.v1.LoadBalancerR\floadBalancer\x12.\n" +
-	"\tmtls_mode\x18\x1e \x01(\x0e2\x11.weft.v1.MTLSModeR\bmtlsMode\"Q\n" +
+	"\tmtls_mode\x18\x1e \x01(\x0e2\x11.weft.v1.MTLSModeR\bmtlsMode\x12-\n" +
+	"\tjwt_rules\x182 \x03(\v2\x10.weft.v1.JwtRuleR\bjwtRules\"\xe9\x02\n" +
+	"\aJwtRule\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
+	"\taudiences\x18\x03 \x03(\tR\taudiences\x12\x12\n" +
+	"\x04jwks\x18\x04 \x01(\tR\x04jwks\x12\x19\n" +
+	"\bjwks_uri\x18\x05 \x01(\tR\ajwksUri\x125\n" +
+	"\ffrom_headers\x18\x06 \x03(\v2\x12.weft.v1.JwtHeaderR\vfromHeaders\x124\n" +
+	"\x16forward_original_token\x18\a \x01(\bR\x14forwardOriginalToken\x12P\n" +
+	"\x17output_claim_to_headers\x18\b \x03(\v2\x19.weft.v1.JwtClaimToHeaderR\x14outputClaimToHeaders\x12\"\n" +
+	"\rclock_skew_ms\x18\t \x01(\rR\vclockSkewMs\"7\n" +
+	"\tJwtHeader\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\"@\n" +
+	"\x10JwtClaimToHeader\x12\x16\n" +
+	"\x06header\x18\x01 \x01(\tR\x06header\x12\x14\n" +
+	"\x05claim\x18\x02 \x01(\tR\x05claim\"Q\n" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
@@ -880,39 +1127,45 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
-	(MTLSMode)(0),       // 0: weft.v1.MTLSMode
-	(LoadBalancer)(0),   // 1: weft.v1.LoadBalancer
-	(PathMatch_Kind)(0), // 2: weft.v1.PathMatch.Kind
-	(*Service)(nil),     // 3: weft.v1.Service
-	(*ServicePort)(nil), // 4: weft.v1.ServicePort
-	(*Route)(nil),       // 5: weft.v1.Route
-	(*RouteMatch)(nil),  // 6: weft.v1.RouteMatch
-	(*PathMatch)(nil),   // 7: weft.v1.PathMatch
-	(*HeaderMatch)(nil), // 8: weft.v1.HeaderMatch
-	(*Backend)(nil),     // 9: weft.v1.Backend
-	(*Endpoints)(nil),   // 10: weft.v1.Endpoints
-	(*Endpoint)(nil),    // 11: weft.v1.Endpoint
-	nil,                 // 12: weft.v1.Endpoint.LabelsEntry
+	(MTLSMode)(0),            // 0: weft.v1.MTLSMode
+	(LoadBalancer)(0),        // 1: weft.v1.LoadBalancer
+	(PathMatch_Kind)(0),      // 2: weft.v1.PathMatch.Kind
+	(*Service)(nil),          // 3: weft.v1.Service
+	(*JwtRule)(nil),          // 4: weft.v1.JwtRule
+	(*JwtHeader)(nil),        // 5: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil), // 6: weft.v1.JwtClaimToHeader
+	(*ServicePort)(nil),      // 7: weft.v1.ServicePort
+	(*Route)(nil),            // 8: weft.v1.Route
+	(*RouteMatch)(nil),       // 9: weft.v1.RouteMatch
+	(*PathMatch)(nil),        // 10: weft.v1.PathMatch
+	(*HeaderMatch)(nil),      // 11: weft.v1.HeaderMatch
+	(*Backend)(nil),          // 12: weft.v1.Backend
+	(*Endpoints)(nil),        // 13: weft.v1.Endpoints
+	(*Endpoint)(nil),         // 14: weft.v1.Endpoint
+	nil,                      // 15: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	4,  // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	5,  // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	7,  // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	8,  // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
 	0,  // 3: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	6,  // 4: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	9,  // 5: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	7,  // 6: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	8,  // 7: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	2,  // 8: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	11, // 9: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	12, // 10: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	4,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	5,  // 5: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	6,  // 6: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	9,  // 7: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	12, // 8: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	10, // 9: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	11, // 10: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	2,  // 11: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	14, // 12: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	15, // 13: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -926,7 +1179,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
