@@ -16,6 +16,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
@@ -59,6 +60,10 @@ type Service struct {
 	// order. For callers in that namespace they replace Routes.
 	ConsumerRoutes map[string][]Route
 	LoadBalancer   LoadBalancer
+	// Authz is the compiled AuthorizationPolicies that may govern the
+	// service's inbound requests (before selection by workload labels,
+	// see authz.View); nil when it has none and the mesh default allows.
+	Authz *authz.Set
 }
 
 // Port is one declared service port.
@@ -207,6 +212,13 @@ func buildService(s *weftv1.Service) (*Service, error) {
 			continue
 		}
 		svc.Routes = append(svc.Routes, route)
+	}
+	if len(s.GetAuthzPolicies()) > 0 || s.GetAuthzDefaultDeny() {
+		set, err := authz.Compile(s.GetAuthzPolicies(), s.GetAuthzDefaultDeny())
+		if err != nil {
+			return nil, err
+		}
+		svc.Authz = set
 	}
 	return svc, nil
 }

@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/connlimit"
 	"weft.dev/weft/internal/proxy/h1fast"
 	"weft.dev/weft/internal/proxy/h1parse"
@@ -66,6 +67,9 @@ type Options struct {
 	// DefaultMaxConns); past it a new connection is closed at once,
 	// before the TLS handshake.
 	MaxConns int
+	// Authz is the workload's AuthorizationPolicies (see authz.go); nil
+	// authorizes everything.
+	Authz *authz.View
 }
 
 // DefaultMaxConns is the inbound listener's default connection cap. Peers
@@ -307,6 +311,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := upstream.NewStatusWriter(w)
 	defer sw.Release()
 	switch {
+	case !l.authorize(sw, r, peer):
 	case l.opts.AppPort == 0:
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, "weft: this workload has no --app-port")
 	case l.appH2(r):
@@ -384,6 +389,9 @@ func (l *Listener) serveTCP(_ *http.Server, c *tls.Conn, h http.Handler) {
 		// handshake serves these as HTTP; an HTTP port never gets an
 		// unparsed stream.
 		l.log.Debug("dropping tcp stream to an HTTP app", "remote", c.RemoteAddr().String())
+		return
+	}
+	if !l.authorizeTCP(c) {
 		return
 	}
 	app, err := l.dialer.DialContext(ctx, "tcp", l.appAddr)

@@ -215,7 +215,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	in, err := inbound.New(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol}))
+	in, err := inbound.New(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol, Authz: authzView(xc, w)}))
 	if err != nil {
 		return err
 	}

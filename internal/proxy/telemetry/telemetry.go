@@ -26,6 +26,7 @@ type Metrics struct {
 	tcpBytes       *prometheus.CounterVec
 	httpRejected   *prometheus.CounterVec // http_reject.go
 	h2Abuse        *prometheus.CounterVec
+	authzDecisions *prometheus.CounterVec
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -56,7 +57,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	m.httpRejected = newHTTPRejected()
 	m.h2Abuse = newH2Abuse()
-	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse} {
+	m.authzDecisions = newAuthzDecisions()
+	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.authzDecisions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -46,6 +46,11 @@ func ValidateService(s *Service) error {
 			return fmt.Errorf("routes[%d].consumer_namespace: %q is the service's own namespace (a route there is a producer route)", i, ns)
 		}
 	}
+	for i, p := range s.GetAuthzPolicies() {
+		if err := ValidateAuthzPolicy(p); err != nil {
+			return fmt.Errorf("authz_policies[%d]: %w", i, err)
+		}
+	}
 	return nil
 }
 

@@ -74,6 +74,55 @@ func (LoadBalancer) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{0}
 }
 
+type AuthzPolicy_Action int32
+
+const (
+	AuthzPolicy_ALLOW AuthzPolicy_Action = 0
+	AuthzPolicy_DENY  AuthzPolicy_Action = 1
+	AuthzPolicy_AUDIT AuthzPolicy_Action = 2
+)
+
+// Enum value maps for AuthzPolicy_Action.
+var (
+	AuthzPolicy_Action_name = map[int32]string{
+		0: "ALLOW",
+		1: "DENY",
+		2: "AUDIT",
+	}
+	AuthzPolicy_Action_value = map[string]int32{
+		"ALLOW": 0,
+		"DENY":  1,
+		"AUDIT": 2,
+	}
+)
+
+func (x AuthzPolicy_Action) Enum() *AuthzPolicy_Action {
+	p := new(AuthzPolicy_Action)
+	*p = x
+	return p
+}
+
+func (x AuthzPolicy_Action) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthzPolicy_Action) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[1].Descriptor()
+}
+
+func (AuthzPolicy_Action) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[1]
+}
+
+func (x AuthzPolicy_Action) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthzPolicy_Action.Descriptor instead.
+func (AuthzPolicy_Action) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1, 0}
+}
+
 type PathMatch_Kind int32
 
 const (
@@ -104,11 +153,11 @@ func (x PathMatch_Kind) String() string {
 }
 
 func (PathMatch_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[1].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[2].Descriptor()
 }
 
 func (PathMatch_Kind) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[1]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[2]
 }
 
 func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
@@ -117,7 +166,7 @@ func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PathMatch_Kind.Descriptor instead.
 func (PathMatch_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4, 0}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{9, 0}
 }
 
 // Service is one mesh service as a proxy sees it. Resource name: "<name>.<namespace>".
@@ -135,9 +184,17 @@ type Service struct {
 	// empty set means all its traffic goes to the service's own endpoints.
 	Routes []*Route `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
 	// Load-balancing algorithm for this service's endpoints.
-	LoadBalancer  LoadBalancer `protobuf:"varint,5,opt,name=load_balancer,json=loadBalancer,proto3,enum=weft.v1.LoadBalancer" json:"load_balancer,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LoadBalancer LoadBalancer `protobuf:"varint,5,opt,name=load_balancer,json=loadBalancer,proto3,enum=weft.v1.LoadBalancer" json:"load_balancer,omitempty"`
+	// AuthzPolicies are the AuthorizationPolicies that may govern this service's inbound
+	// requests: those whose targetRef is the service, those without targetRef in its namespace
+	// and those without targetRef in the root namespace (mesh-wide), ordered by name. Each
+	// workload of the service keeps those whose selector matches its labels.
+	AuthzPolicies []*AuthzPolicy `protobuf:"bytes,40,rep,name=authz_policies,json=authzPolicies,proto3" json:"authz_policies,omitempty"`
+	// AuthzDefaultDeny is MeshConfig spec.authorization.defaultAction DENY: a request that no
+	// ALLOW policy allows is denied even when no ALLOW policy applies.
+	AuthzDefaultDeny bool `protobuf:"varint,41,opt,name=authz_default_deny,json=authzDefaultDeny,proto3" json:"authz_default_deny,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -205,6 +262,416 @@ func (x *Service) GetLoadBalancer() LoadBalancer {
 	return LoadBalancer_ROUND_ROBIN
 }
 
+func (x *Service) GetAuthzPolicies() []*AuthzPolicy {
+	if x != nil {
+		return x.AuthzPolicies
+	}
+	return nil
+}
+
+func (x *Service) GetAuthzDefaultDeny() bool {
+	if x != nil {
+		return x.AuthzDefaultDeny
+	}
+	return false
+}
+
+// AuthzPolicy is one compiled AuthorizationPolicy. A request matches it if it matches any
+// rule.
+type AuthzPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is "<namespace>/<name>".
+	Name   string             `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Action AuthzPolicy_Action `protobuf:"varint,2,opt,name=action,proto3,enum=weft.v1.AuthzPolicy_Action" json:"action,omitempty"`
+	// Selector: the policy applies to workloads carrying all these labels; empty means all.
+	Selector      map[string]string `protobuf:"bytes,3,rep,name=selector,proto3" json:"selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Rules         []*AuthzRule      `protobuf:"bytes,4,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzPolicy) Reset() {
+	*x = AuthzPolicy{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzPolicy) ProtoMessage() {}
+
+func (x *AuthzPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzPolicy.ProtoReflect.Descriptor instead.
+func (*AuthzPolicy) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AuthzPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthzPolicy) GetAction() AuthzPolicy_Action {
+	if x != nil {
+		return x.Action
+	}
+	return AuthzPolicy_ALLOW
+}
+
+func (x *AuthzPolicy) GetSelector() map[string]string {
+	if x != nil {
+		return x.Selector
+	}
+	return nil
+}
+
+func (x *AuthzPolicy) GetRules() []*AuthzRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// AuthzRule matches when one of from (or from is empty), one of to (or to is empty) and all
+// of when match.
+type AuthzRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          []*AuthzFrom           `protobuf:"bytes,1,rep,name=from,proto3" json:"from,omitempty"`
+	To            []*AuthzTo             `protobuf:"bytes,2,rep,name=to,proto3" json:"to,omitempty"`
+	When          []*AuthzCondition      `protobuf:"bytes,3,rep,name=when,proto3" json:"when,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzRule) Reset() {
+	*x = AuthzRule{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzRule) ProtoMessage() {}
+
+func (x *AuthzRule) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzRule.ProtoReflect.Descriptor instead.
+func (*AuthzRule) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AuthzRule) GetFrom() []*AuthzFrom {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *AuthzRule) GetTo() []*AuthzTo {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *AuthzRule) GetWhen() []*AuthzCondition {
+	if x != nil {
+		return x.When
+	}
+	return nil
+}
+
+// AuthzFrom matches the caller; every non-empty field must match. String patterns: exact, "*"
+// (any), "prefix*" or "*suffix".
+type AuthzFrom struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Identities    []string               `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	NotIdentities []string               `protobuf:"bytes,2,rep,name=not_identities,json=notIdentities,proto3" json:"not_identities,omitempty"`
+	Namespaces    []string               `protobuf:"bytes,3,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	NotNamespaces []string               `protobuf:"bytes,4,rep,name=not_namespaces,json=notNamespaces,proto3" json:"not_namespaces,omitempty"`
+	// IPBlocks are CIDRs or addresses of the peer's source IP.
+	IpBlocks    []string `protobuf:"bytes,5,rep,name=ip_blocks,json=ipBlocks,proto3" json:"ip_blocks,omitempty"`
+	NotIpBlocks []string `protobuf:"bytes,6,rep,name=not_ip_blocks,json=notIpBlocks,proto3" json:"not_ip_blocks,omitempty"`
+	// RequestPrincipals are "<iss>/<sub>" of a verified JWT (set by RequestAuthentication).
+	RequestPrincipals    []string `protobuf:"bytes,7,rep,name=request_principals,json=requestPrincipals,proto3" json:"request_principals,omitempty"`
+	NotRequestPrincipals []string `protobuf:"bytes,8,rep,name=not_request_principals,json=notRequestPrincipals,proto3" json:"not_request_principals,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *AuthzFrom) Reset() {
+	*x = AuthzFrom{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzFrom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzFrom) ProtoMessage() {}
+
+func (x *AuthzFrom) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzFrom.ProtoReflect.Descriptor instead.
+func (*AuthzFrom) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AuthzFrom) GetIdentities() []string {
+	if x != nil {
+		return x.Identities
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNotIdentities() []string {
+	if x != nil {
+		return x.NotIdentities
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNotNamespaces() []string {
+	if x != nil {
+		return x.NotNamespaces
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetIpBlocks() []string {
+	if x != nil {
+		return x.IpBlocks
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNotIpBlocks() []string {
+	if x != nil {
+		return x.NotIpBlocks
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetRequestPrincipals() []string {
+	if x != nil {
+		return x.RequestPrincipals
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNotRequestPrincipals() []string {
+	if x != nil {
+		return x.NotRequestPrincipals
+	}
+	return nil
+}
+
+// AuthzTo matches the request; every non-empty field must match. Paths and hosts use the same
+// patterns as AuthzFrom; hosts are compared in lowercase without port.
+type AuthzTo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Methods       []string               `protobuf:"bytes,1,rep,name=methods,proto3" json:"methods,omitempty"`
+	NotMethods    []string               `protobuf:"bytes,2,rep,name=not_methods,json=notMethods,proto3" json:"not_methods,omitempty"`
+	Paths         []string               `protobuf:"bytes,3,rep,name=paths,proto3" json:"paths,omitempty"`
+	NotPaths      []string               `protobuf:"bytes,4,rep,name=not_paths,json=notPaths,proto3" json:"not_paths,omitempty"`
+	Ports         []uint32               `protobuf:"varint,5,rep,packed,name=ports,proto3" json:"ports,omitempty"`
+	Hosts         []string               `protobuf:"bytes,6,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	NotHosts      []string               `protobuf:"bytes,7,rep,name=not_hosts,json=notHosts,proto3" json:"not_hosts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzTo) Reset() {
+	*x = AuthzTo{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzTo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzTo) ProtoMessage() {}
+
+func (x *AuthzTo) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzTo.ProtoReflect.Descriptor instead.
+func (*AuthzTo) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuthzTo) GetMethods() []string {
+	if x != nil {
+		return x.Methods
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetNotMethods() []string {
+	if x != nil {
+		return x.NotMethods
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetNotPaths() []string {
+	if x != nil {
+		return x.NotPaths
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetPorts() []uint32 {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetNotHosts() []string {
+	if x != nil {
+		return x.NotHosts
+	}
+	return nil
+}
+
+// AuthzCondition requires a key to have one of values and none of not_values. Keys:
+// "request.headers[<name>]" (the header's values joined with ","), "source.ip",
+// "source.namespace", "source.principal", "request.auth.principal" and
+// "request.auth.claims[<name>]" (any value of the claim).
+type AuthzCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Values        []string               `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	NotValues     []string               `protobuf:"bytes,3,rep,name=not_values,json=notValues,proto3" json:"not_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzCondition) Reset() {
+	*x = AuthzCondition{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzCondition) ProtoMessage() {}
+
+func (x *AuthzCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzCondition.ProtoReflect.Descriptor instead.
+func (*AuthzCondition) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AuthzCondition) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AuthzCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *AuthzCondition) GetNotValues() []string {
+	if x != nil {
+		return x.NotValues
+	}
+	return nil
+}
+
 // ServicePort is one port of a service.
 type ServicePort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -218,7 +685,7 @@ type ServicePort struct {
 
 func (x *ServicePort) Reset() {
 	*x = ServicePort{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[1]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +697,7 @@ func (x *ServicePort) String() string {
 func (*ServicePort) ProtoMessage() {}
 
 func (x *ServicePort) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[1]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,7 +710,7 @@ func (x *ServicePort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServicePort.ProtoReflect.Descriptor instead.
 func (*ServicePort) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ServicePort) GetName() string {
@@ -291,7 +758,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[2]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -303,7 +770,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[2]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +783,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{2}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Route) GetName() string {
@@ -367,7 +834,7 @@ type RouteMatch struct {
 
 func (x *RouteMatch) Reset() {
 	*x = RouteMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[3]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +846,7 @@ func (x *RouteMatch) String() string {
 func (*RouteMatch) ProtoMessage() {}
 
 func (x *RouteMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[3]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +859,7 @@ func (x *RouteMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteMatch.ProtoReflect.Descriptor instead.
 func (*RouteMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{3}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RouteMatch) GetPath() *PathMatch {
@@ -427,7 +894,7 @@ type PathMatch struct {
 
 func (x *PathMatch) Reset() {
 	*x = PathMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +906,7 @@ func (x *PathMatch) String() string {
 func (*PathMatch) ProtoMessage() {}
 
 func (x *PathMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +919,7 @@ func (x *PathMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathMatch.ProtoReflect.Descriptor instead.
 func (*PathMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PathMatch) GetKind() PathMatch_Kind {
@@ -480,7 +947,7 @@ type HeaderMatch struct {
 
 func (x *HeaderMatch) Reset() {
 	*x = HeaderMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +959,7 @@ func (x *HeaderMatch) String() string {
 func (*HeaderMatch) ProtoMessage() {}
 
 func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +972,7 @@ func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderMatch.ProtoReflect.Descriptor instead.
 func (*HeaderMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{5}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HeaderMatch) GetName() string {
@@ -542,7 +1009,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +1021,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +1034,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{6}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Backend) GetService() string {
@@ -618,7 +1085,7 @@ type Endpoints struct {
 
 func (x *Endpoints) Reset() {
 	*x = Endpoints{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +1097,7 @@ func (x *Endpoints) String() string {
 func (*Endpoints) ProtoMessage() {}
 
 func (x *Endpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +1110,7 @@ func (x *Endpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoints.ProtoReflect.Descriptor instead.
 func (*Endpoints) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{7}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Endpoints) GetService() string {
@@ -683,7 +1150,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +1162,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +1175,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{8}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Endpoint) GetAddress() string {
@@ -743,13 +1210,58 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xcb\x01\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xb6\x02\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
 	"\x05ports\x18\x03 \x03(\v2\x14.weft.v1.ServicePortR\x05ports\x12&\n" +
 	"\x06routes\x18\x04 \x03(\v2\x0e.weft.v1.RouteR\x06routes\x12:\n" +
-	"\rload_balancer\x18\x05 \x01(\x0e2\x15.weft.v1.LoadBalancerR\floadBalancer\"Q\n" +
+	"\rload_balancer\x18\x05 \x01(\x0e2\x15.weft.v1.LoadBalancerR\floadBalancer\x12;\n" +
+	"\x0eauthz_policies\x18( \x03(\v2\x14.weft.v1.AuthzPolicyR\rauthzPolicies\x12,\n" +
+	"\x12authz_default_deny\x18) \x01(\bR\x10authzDefaultDeny\"\xa7\x02\n" +
+	"\vAuthzPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x1b.weft.v1.AuthzPolicy.ActionR\x06action\x12>\n" +
+	"\bselector\x18\x03 \x03(\v2\".weft.v1.AuthzPolicy.SelectorEntryR\bselector\x12(\n" +
+	"\x05rules\x18\x04 \x03(\v2\x12.weft.v1.AuthzRuleR\x05rules\x1a;\n" +
+	"\rSelectorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"(\n" +
+	"\x06Action\x12\t\n" +
+	"\x05ALLOW\x10\x00\x12\b\n" +
+	"\x04DENY\x10\x01\x12\t\n" +
+	"\x05AUDIT\x10\x02\"\x82\x01\n" +
+	"\tAuthzRule\x12&\n" +
+	"\x04from\x18\x01 \x03(\v2\x12.weft.v1.AuthzFromR\x04from\x12 \n" +
+	"\x02to\x18\x02 \x03(\v2\x10.weft.v1.AuthzToR\x02to\x12+\n" +
+	"\x04when\x18\x03 \x03(\v2\x17.weft.v1.AuthzConditionR\x04when\"\xbf\x02\n" +
+	"\tAuthzFrom\x12\x1e\n" +
+	"\n" +
+	"identities\x18\x01 \x03(\tR\n" +
+	"identities\x12%\n" +
+	"\x0enot_identities\x18\x02 \x03(\tR\rnotIdentities\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x03 \x03(\tR\n" +
+	"namespaces\x12%\n" +
+	"\x0enot_namespaces\x18\x04 \x03(\tR\rnotNamespaces\x12\x1b\n" +
+	"\tip_blocks\x18\x05 \x03(\tR\bipBlocks\x12\"\n" +
+	"\rnot_ip_blocks\x18\x06 \x03(\tR\vnotIpBlocks\x12-\n" +
+	"\x12request_principals\x18\a \x03(\tR\x11requestPrincipals\x124\n" +
+	"\x16not_request_principals\x18\b \x03(\tR\x14notRequestPrincipals\"\xc0\x01\n" +
+	"\aAuthzTo\x12\x18\n" +
+	"\amethods\x18\x01 \x03(\tR\amethods\x12\x1f\n" +
+	"\vnot_methods\x18\x02 \x03(\tR\n" +
+	"notMethods\x12\x14\n" +
+	"\x05paths\x18\x03 \x03(\tR\x05paths\x12\x1b\n" +
+	"\tnot_paths\x18\x04 \x03(\tR\bnotPaths\x12\x14\n" +
+	"\x05ports\x18\x05 \x03(\rR\x05ports\x12\x14\n" +
+	"\x05hosts\x18\x06 \x03(\tR\x05hosts\x12\x1b\n" +
+	"\tnot_hosts\x18\a \x03(\tR\bnotHosts\"Y\n" +
+	"\x0eAuthzCondition\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\x12\x1d\n" +
+	"\n" +
+	"not_values\x18\x03 \x03(\tR\tnotValues\"Q\n" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
@@ -815,38 +1327,52 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
-	(LoadBalancer)(0),   // 0: weft.v1.LoadBalancer
-	(PathMatch_Kind)(0), // 1: weft.v1.PathMatch.Kind
-	(*Service)(nil),     // 2: weft.v1.Service
-	(*ServicePort)(nil), // 3: weft.v1.ServicePort
-	(*Route)(nil),       // 4: weft.v1.Route
-	(*RouteMatch)(nil),  // 5: weft.v1.RouteMatch
-	(*PathMatch)(nil),   // 6: weft.v1.PathMatch
-	(*HeaderMatch)(nil), // 7: weft.v1.HeaderMatch
-	(*Backend)(nil),     // 8: weft.v1.Backend
-	(*Endpoints)(nil),   // 9: weft.v1.Endpoints
-	(*Endpoint)(nil),    // 10: weft.v1.Endpoint
-	nil,                 // 11: weft.v1.Endpoint.LabelsEntry
+	(LoadBalancer)(0),       // 0: weft.v1.LoadBalancer
+	(AuthzPolicy_Action)(0), // 1: weft.v1.AuthzPolicy.Action
+	(PathMatch_Kind)(0),     // 2: weft.v1.PathMatch.Kind
+	(*Service)(nil),         // 3: weft.v1.Service
+	(*AuthzPolicy)(nil),     // 4: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),       // 5: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),       // 6: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),         // 7: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),  // 8: weft.v1.AuthzCondition
+	(*ServicePort)(nil),     // 9: weft.v1.ServicePort
+	(*Route)(nil),           // 10: weft.v1.Route
+	(*RouteMatch)(nil),      // 11: weft.v1.RouteMatch
+	(*PathMatch)(nil),       // 12: weft.v1.PathMatch
+	(*HeaderMatch)(nil),     // 13: weft.v1.HeaderMatch
+	(*Backend)(nil),         // 14: weft.v1.Backend
+	(*Endpoints)(nil),       // 15: weft.v1.Endpoints
+	(*Endpoint)(nil),        // 16: weft.v1.Endpoint
+	nil,                     // 17: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                     // 18: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	3,  // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	4,  // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	9,  // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	10, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	0,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	5,  // 3: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	8,  // 4: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	6,  // 5: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	7,  // 6: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	1,  // 7: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	10, // 8: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	11, // 9: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 3: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	1,  // 4: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	17, // 5: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	5,  // 6: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	6,  // 7: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	7,  // 8: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	8,  // 9: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	11, // 10: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	14, // 11: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	12, // 12: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	13, // 13: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	2,  // 14: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	16, // 15: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	18, // 16: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -859,8 +1385,8 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   10,
+			NumEnums:      3,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
