@@ -51,6 +51,7 @@ type Routing struct {
 	routes map[string][]*weftv1.Route
 	lbs    map[string]weftv1.LoadBalancer
 	defLB  weftv1.LoadBalancer
+	authz  authzPolicies
 }
 
 // NewRouting compiles the routes and load-balancing policies of cfg (nil
@@ -60,7 +61,7 @@ func NewRouting(cfg *api.Set) *Routing {
 		cfg = &api.Set{}
 	}
 	lbs, def := loadBalancers(cfg)
-	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def}
+	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, authz: compileAuthz(cfg)}
 }
 
 // Service builds the Service resource of s. Its routes are shared with
@@ -76,6 +77,9 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		Namespace:    s.Namespace,
 		Routes:       r.routes[key],
 		LoadBalancer: lb,
+		// See authz.go.
+		AuthzPolicies:    r.authz.forService(s.Name, s.Namespace),
+		AuthzDefaultDeny: r.authz.defaultDeny,
 	}
 	for _, p := range s.Ports {
 		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})
