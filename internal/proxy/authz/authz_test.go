@@ -18,7 +18,7 @@ type fakeAuth struct {
 	claims    map[string][]string
 }
 
-func (f fakeAuth) Principal() string           { return f.principal }
+func (f fakeAuth) Principal() string          { return f.principal }
 func (f fakeAuth) Claim(name string) []string { return f.claims[name] }
 
 func pol(name string, action weftv1.AuthzPolicy_Action, rules ...*weftv1.AuthzRule) *weftv1.AuthzPolicy {
@@ -34,7 +34,9 @@ func with(r *Request, f func(*Request)) *Request { f(r); return r }
 func TestAuthorizeFields(t *testing.T) {
 	from := func(f *weftv1.AuthzFrom) *weftv1.AuthzRule { return &weftv1.AuthzRule{From: []*weftv1.AuthzFrom{f}} }
 	to := func(t *weftv1.AuthzTo) *weftv1.AuthzRule { return &weftv1.AuthzRule{To: []*weftv1.AuthzTo{t}} }
-	when := func(c *weftv1.AuthzCondition) *weftv1.AuthzRule { return &weftv1.AuthzRule{When: []*weftv1.AuthzCondition{c}} }
+	when := func(c *weftv1.AuthzCondition) *weftv1.AuthzRule {
+		return &weftv1.AuthzRule{When: []*weftv1.AuthzCondition{c}}
+	}
 	tests := []struct {
 		name  string
 		rule  *weftv1.AuthzRule
