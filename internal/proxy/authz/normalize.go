@@ -9,6 +9,10 @@ import (
 // evaluate (the inbound answers 400).
 var ErrBadPath = errors.New("path has an invalid or NUL percent-escape")
 
+// ErrFragment is the inbound's refusal of a request-target with a
+// fragment ("#"), which RFC 9112 does not allow.
+var ErrFragment = errors.New("request target has a fragment")
+
 // NormalizePath returns the path policies are evaluated against and the
 // inbound forwards, like Istio's DECODE_AND_MERGE_SLASHES with RFC 3986
 // normalisation: the fragment ("#...") is dropped, every percent-escape is

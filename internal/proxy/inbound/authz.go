@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/identity"
@@ -23,6 +24,11 @@ func (l *Listener) authorize(w http.ResponseWriter, r *http.Request, peer *peerI
 		return true
 	}
 	path, err := authz.NormalizePath(r.URL.EscapedPath())
+	if err == nil && (r.URL.Fragment != "" || strings.IndexByte(r.RequestURI, '#') >= 0) {
+		// RFC 9112 §3.2: a request-target has no fragment; refused
+		// rather than guessed at.
+		err = authz.ErrFragment
+	}
 	if err != nil {
 		l.opts.Metrics.HTTPRejected("inbound", "authz_bad_path")
 		l.log.Debug("request refused", "remote", r.RemoteAddr, "reason", "authz_bad_path", "path", r.URL.EscapedPath())
