@@ -70,7 +70,9 @@ func (l *Listener) decide(d authz.Decision, w http.ResponseWriter, r *http.Reque
 		l.log.Info("authz audit: request matches an AUDIT policy", "policy", d.Audit.Name, "peer", peer, "enforced", d.Allowed)
 	}
 	if d.Allowed {
-		if d.Policy != "" {
+		if d.Policy == "" {
+			l.opts.Metrics.AuthzDecision("", "DEFAULT", "allow")
+		} else {
 			l.opts.Metrics.AuthzDecision(d.Policy, d.Action.String(), "allow")
 		}
 		return true
