@@ -94,11 +94,15 @@ type Request struct {
 // peerNamespace returns the namespace of a weft SPIFFE ID
 // ("spiffe://<td>/ns/<ns>/sa/<sa>"), "" if it has none.
 func peerNamespace(id string) string {
-	i := strings.Index(id, "/ns/")
-	if i < 0 {
+	rest, ok := strings.CutPrefix(id, "spiffe://")
+	if !ok {
 		return ""
 	}
-	rest := id[i+4:]
+	i := strings.IndexByte(rest, '/')
+	if i < 0 || !strings.HasPrefix(rest[i:], "/ns/") {
+		return ""
+	}
+	rest = rest[i+4:]
 	if j := strings.IndexByte(rest, '/'); j >= 0 {
 		return rest[:j]
 	}

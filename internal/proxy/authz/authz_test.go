@@ -106,6 +106,16 @@ func TestAuthorizeFields(t *testing.T) {
 	}
 }
 
+func TestPeerNamespace(t *testing.T) {
+	for in, want := range map[string]string{
+		orders: "shop", "spiffe://td/ns/a": "a", "spiffe://td/x/ns/a/sa/b": "", "spiffe://td": "", "ns/a": "",
+	} {
+		if got := peerNamespace(in); got != want {
+			t.Errorf("peerNamespace(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestAuthorizeOrder(t *testing.T) {
 	admin := &weftv1.AuthzRule{To: []*weftv1.AuthzTo{{Paths: []string{"/admin"}}}}
 	fromShop := &weftv1.AuthzRule{From: []*weftv1.AuthzFrom{{Namespaces: []string{"shop"}}}}
