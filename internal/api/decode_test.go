@@ -315,11 +315,6 @@ kind: DestinationPolicy
 metadata: {name: p}
 spec: {targetRef: {name: a}, outlierDetection: {consecutive5xx: 3}}
 `, "spec.outlierDetection"},
-		{"authorization", `apiVersion: weft.dev/v1alpha1
-kind: AuthorizationPolicy
-metadata: {name: p}
-spec: {targetRef: {name: a}, rules: [{from: [{namespaces: [x]}]}]}
-`, "kind"},
 		{"gateway parent", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}

@@ -106,9 +106,7 @@ func CheckSupported(o Object) error {
 		if o.Spec.Retry != nil {
 			e.add("spec.retry", notYet)
 		}
-	case *AuthorizationPolicy:
-		e.add("kind", "AuthorizationPolicy "+notYet)
-	case *corev1.Service, *MeshConfig, *RequestAuthentication:
+	case *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication:
 	}
 	if len(e) == 0 {
 		return nil

@@ -66,6 +66,9 @@ type MeshConfigSpec struct {
 	MTLS *MTLSConfig `json:"mtls,omitempty"`
 	// Defaults apply to every service that no DestinationPolicy overrides.
 	Defaults *MeshDefaults `json:"defaults,omitempty"`
+	// Authorization sets the mesh-wide default of AuthorizationPolicy
+	// evaluation.
+	Authorization *AuthorizationConfig `json:"authorization,omitempty"`
 }
 
 // MTLSConfig configures mutual TLS between proxies.
@@ -199,18 +202,34 @@ type AuthorizationPolicy struct {
 	Spec AuthorizationPolicySpec `json:"spec"`
 }
 
+// RootNamespace is the mesh's root namespace: an AuthorizationPolicy there
+// without targetRef applies to every workload of the mesh (selector still
+// narrows it).
+const RootNamespace = "weft-system"
+
 // AuthorizationPolicySpec is the body of an AuthorizationPolicy.
 type AuthorizationPolicySpec struct {
 	// TargetRef is the Service, in the policy's namespace, whose inbound
-	// requests the policy governs. Required.
-	TargetRef PolicyTargetRef `json:"targetRef"`
-	// Action taken when a request matches a rule: ALLOW (the default), DENY
-	// or AUDIT (log only).
+	// requests the policy governs. Without it the policy governs every
+	// workload of its namespace (of the mesh in RootNamespace), narrowed
+	// by Selector.
+	TargetRef PolicyTargetRef `json:"targetRef,omitzero"`
+	// Selector narrows the workloads the policy applies to by their
+	// labels (app=<service>, version=<version> and --label ones).
+	Selector *WorkloadSelector `json:"selector,omitempty"`
+	// Action taken when a request matches a rule: ALLOW (the default),
+	// DENY or AUDIT (logged and counted, never enforced).
 	Action string `json:"action,omitempty"`
 	// Rules match requests; a request matches the policy if it matches any
 	// rule. An ALLOW policy without rules allows nothing; a DENY policy
 	// without rules denies nothing.
 	Rules []AuthorizationRule `json:"rules,omitempty"`
+}
+
+// WorkloadSelector selects workloads by label.
+type WorkloadSelector struct {
+	// MatchLabels must all be carried by a selected workload.
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
 }
 
 // AuthorizationRule matches a request when every non-empty part matches:
@@ -224,15 +243,28 @@ type AuthorizationRule struct {
 	When []RuleCondition `json:"when,omitempty"`
 }
 
-// RuleFrom matches the calling workload. Set at least one field; when both
-// are set both must match.
+// RuleFrom matches the calling workload. Set at least one field; every
+// set field must match.
 type RuleFrom struct {
 	// Identities are caller SPIFFE IDs such as
-	// "spiffe://cluster.local/ns/default/sa/orders". A trailing "*" matches
-	// any suffix; "*" alone matches any authenticated caller.
+	// "spiffe://cluster.local/ns/default/sa/orders". A trailing or leading
+	// "*" matches any suffix or prefix; "*" alone any authenticated caller.
 	Identities []string `json:"identities,omitempty"`
+	// NotIdentities excludes callers, with the same patterns.
+	NotIdentities []string `json:"notIdentities,omitempty"`
 	// Namespaces are caller namespaces; "*" matches any.
 	Namespaces []string `json:"namespaces,omitempty"`
+	// NotNamespaces excludes caller namespaces.
+	NotNamespaces []string `json:"notNamespaces,omitempty"`
+	// IPBlocks are source addresses or CIDRs of the calling proxy.
+	IPBlocks []string `json:"ipBlocks,omitempty"`
+	// NotIPBlocks excludes source addresses or CIDRs.
+	NotIPBlocks []string `json:"notIpBlocks,omitempty"`
+	// RequestPrincipals are "<iss>/<sub>" of a JWT verified by a
+	// RequestAuthentication ("*" any verified token).
+	RequestPrincipals []string `json:"requestPrincipals,omitempty"`
+	// NotRequestPrincipals excludes request principals.
+	NotRequestPrincipals []string `json:"notRequestPrincipals,omitempty"`
 }
 
 // RuleTo matches the request. Set at least one field; every set field must
@@ -240,20 +272,45 @@ type RuleFrom struct {
 type RuleTo struct {
 	// Methods are HTTP methods such as GET or POST (gRPC calls are POST).
 	Methods []string `json:"methods,omitempty"`
-	// Paths are request paths starting with "/"; a trailing "*" matches any
-	// suffix ("/api/*"), "*" alone any path.
+	// NotMethods excludes methods.
+	NotMethods []string `json:"notMethods,omitempty"`
+	// Paths are normalised request paths (docs/security/authorization-policy.md):
+	// exact ("/healthz"), prefix ("/api/*"), suffix ("*.json") or "*".
 	Paths []string `json:"paths,omitempty"`
+	// NotPaths excludes paths, with the same patterns.
+	NotPaths []string `json:"notPaths,omitempty"`
 	// Ports are the service ports the request arrives on, 1..65535.
 	Ports []int32 `json:"ports,omitempty"`
+	// Hosts are request hosts (case-insensitive, without port), with the
+	// same patterns as paths.
+	Hosts []string `json:"hosts,omitempty"`
+	// NotHosts excludes hosts.
+	NotHosts []string `json:"notHosts,omitempty"`
 }
 
-// RuleCondition requires a request header to have one of the given values.
+// RuleCondition requires a request header (Header) or another attribute
+// (Key) to have one of Values and none of NotValues.
 type RuleCondition struct {
-	// Header is the request header name, e.g. "x-tenant".
-	Header string `json:"header"`
-	// Values are accepted values; a trailing "*" matches any suffix, "*"
-	// alone requires only that the header is present.
-	Values []string `json:"values"`
+	// Header is the request header name, e.g. "x-tenant". Its repeated
+	// fields are joined with "," (and forwarded so).
+	Header string `json:"header,omitempty"`
+	// Key is, instead of Header, one of "request.headers[<name>]",
+	// "request.auth.claims[<name>]", "request.auth.principal",
+	// "source.ip", "source.namespace", "source.principal".
+	Key string `json:"key,omitempty"`
+	// Values are accepted values; a trailing or leading "*" matches any
+	// suffix or prefix, "*" alone requires only that it is present.
+	Values []string `json:"values,omitempty"`
+	// NotValues are refused values.
+	NotValues []string `json:"notValues,omitempty"`
+}
+
+// AuthorizationConfig is the mesh-wide authorization setting.
+type AuthorizationConfig struct {
+	// DefaultAction is ALLOW (the default: a workload no ALLOW policy
+	// selects accepts every caller DENY policies let through) or DENY (a
+	// request no ALLOW policy allows is denied everywhere).
+	DefaultAction string `json:"defaultAction,omitempty"`
 }
 
 // DeepCopyObject implements runtime.Object.

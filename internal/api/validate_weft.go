@@ -47,6 +47,7 @@ func (m *MeshConfig) validate(e *errs) {
 	if d := m.Spec.Defaults; d != nil {
 		validateLB(e, p.child("defaults").child("loadBalancer"), d.LoadBalancer)
 	}
+	validateAuthorizationConfig(e, p.child("authorization"), m.Spec.Authorization)
 }
 
 // Default fills in defaults: targetRef kind Service.
@@ -97,81 +98,6 @@ func (d *DestinationPolicy) validate(e *errs) {
 	}
 }
 
-// Default fills in defaults: action ALLOW and targetRef kind Service.
-func (a *AuthorizationPolicy) Default() {
-	if a.Spec.Action == "" {
-		a.Spec.Action = ActionAllow
-	}
-	if a.Spec.TargetRef.Kind == "" {
-		a.Spec.TargetRef.Kind = KindService
-	}
-}
-
-// Validate checks the AuthorizationPolicy and names every offending field.
-func (a *AuthorizationPolicy) Validate() error { return Validate(a) }
-
-func (a *AuthorizationPolicy) validate(e *errs) {
-	p := fieldPath("spec")
-	validateTargetRef(e, p.child("targetRef"), a.Spec.TargetRef)
-	switch a.Spec.Action {
-	case "", ActionAllow, ActionDeny, ActionAudit:
-	default:
-		e.add(p.child("action"), "must be ALLOW, DENY or AUDIT, got %q", a.Spec.Action)
-	}
-	for i, r := range a.Spec.Rules {
-		rp := p.child("rules").index(i)
-		for j, f := range r.From {
-			fp := rp.child("from").index(j)
-			if len(f.Identities) == 0 && len(f.Namespaces) == 0 {
-				e.add(fp, "set identities or namespaces")
-			}
-			for k, id := range f.Identities {
-				validateIdentity(e, fp.child("identities").index(k), id)
-			}
-			for k, ns := range f.Namespaces {
-				if ns == "*" {
-					continue
-				}
-				for _, msg := range validation.IsDNS1123Label(ns) {
-					e.add(fp.child("namespaces").index(k), "%s", msg)
-				}
-			}
-		}
-		for j, t := range r.To {
-			tp := rp.child("to").index(j)
-			if len(t.Methods) == 0 && len(t.Paths) == 0 && len(t.Ports) == 0 {
-				e.add(tp, "set methods, paths or ports")
-			}
-			for k, m := range t.Methods {
-				if !slices.Contains(httpMethods, m) {
-					e.add(tp.child("methods").index(k), "must be an upper-case HTTP method (%s), got %q", strings.Join(httpMethods, ", "), m)
-				}
-			}
-			for k, path := range t.Paths {
-				if path != "*" && !strings.HasPrefix(path, "/") {
-					e.add(tp.child("paths").index(k), "must start with \"/\" or be \"*\", got %q", path)
-				} else if strings.Contains(strings.TrimSuffix(path, "*"), "*") {
-					e.add(tp.child("paths").index(k), "\"*\" is allowed only at the end, got %q", path)
-				}
-			}
-			for k, port := range t.Ports {
-				if port < 1 || port > 65535 {
-					e.add(tp.child("ports").index(k), "must be between 1 and 65535")
-				}
-			}
-		}
-		for j, w := range r.When {
-			wp := rp.child("when").index(j)
-			if !validHeaderName(w.Header) {
-				e.add(wp.child("header"), "invalid header name %q", w.Header)
-			}
-			if len(w.Values) == 0 {
-				e.add(wp.child("values"), "at least one value is required (\"*\" matches any)")
-			}
-		}
-	}
-}
-
 func validateTargetRef(e *errs, p fieldPath, t PolicyTargetRef) {
 	if t.Kind != "" && t.Kind != KindService {
 		e.add(p.child("kind"), "must be Service, got %q", t.Kind)
@@ -195,12 +121,18 @@ func validateIdentity(e *errs, p fieldPath, id string) {
 	if id == "*" {
 		return
 	}
+	if suffix, ok := strings.CutPrefix(id, "*"); ok {
+		if suffix == "" || strings.Contains(suffix, "*") {
+			e.add(p, "\"*\" is allowed only alone, at the start or at the end, got %q", id)
+		}
+		return
+	}
 	u, err := url.Parse(strings.TrimSuffix(id, "*"))
 	if err != nil || u.Scheme != "spiffe" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		e.add(p, "must be a SPIFFE ID like spiffe://cluster.local/ns/default/sa/orders, got %q", id)
 		return
 	}
 	if strings.Contains(strings.TrimSuffix(id, "*"), "*") {
-		e.add(p, "\"*\" is allowed only at the end, got %q", id)
+		e.add(p, "\"*\" is allowed only alone, at the start or at the end, got %q", id)
 	}
 }

@@ -262,7 +262,14 @@ func getColumns(kind string, o api.Object) []string {
 			return []string{"TARGET", "ACTION", "RULES"}
 		}
 		a := o.(*api.AuthorizationPolicy)
-		return []string{getOr(a.Spec.TargetRef.Kind, "Service") + "/" + a.Spec.TargetRef.Name, getOr(a.Spec.Action, api.ActionAllow), fmt.Sprint(len(a.Spec.Rules))}
+		target := getOr(a.Spec.TargetRef.Kind, "Service") + "/" + a.Spec.TargetRef.Name
+		if a.Spec.TargetRef.Name == "" {
+			target = "<namespace>"
+			if a.Namespace == api.RootNamespace {
+				target = "<mesh>"
+			}
+		}
+		return []string{target, getOr(a.Spec.Action, api.ActionAllow), fmt.Sprint(len(a.Spec.Rules))}
 	}
 	return nil
 }

@@ -102,9 +102,11 @@ func TestApplyConfigRegeneratesOnlyAffected(t *testing.T) {
 		{"selector narrowed", func() { objs.put(declaredService("svc-0", map[string]string{"app": "svc-0", "version": "v1"}, 80)) }, 2, nil, []string{"svc-0.default"}},
 		{"service declared", func() { objs.put(declaredService("all-v2", map[string]string{"version": "v2"})) }, 2, []string{"all-v2.default"}, []string{"all-v2.default"}},
 		{"declared service removed", func() { delete(objs.m, api.Key{Kind: api.KindService, Namespace: "default", Name: "all-v2"}) }, 0, []string{"all-v2.default"}, []string{"all-v2.default"}},
+		// Every Service resource is regenerated (a policy may be
+		// namespace- or mesh-wide); only the target's differs and is pushed.
 		{"AuthorizationPolicy added", func() {
 			objs.put(&api.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "default"}, Spec: api.AuthorizationPolicySpec{TargetRef: api.PolicyTargetRef{Name: "svc-1"}}})
-		}, 0, nil, nil},
+		}, 6, []string{"svc-1.default"}, nil},
 		{"route change and a workload leaving in one batch", func() {
 			objs.put(routeTo("svc-1", "svc-3", "/v3"))
 			reg.Disconnect("svc-4-4")

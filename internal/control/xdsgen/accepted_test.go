@@ -27,7 +27,7 @@ func TestAcceptedCompiles(t *testing.T) {
 		{ID: "a1", Service: "a", Namespace: "default", Address: "127.0.0.1:1", Identity: "spiffe://cluster.local/ns/default/sa/a", Labels: map[string]string{"app": "a"}},
 		{ID: "b1", Service: "b", Namespace: "shop", Address: "127.0.0.1:2", Identity: "spiffe://cluster.local/ns/shop/sa/b", Labels: map[string]string{"app": "b"}},
 	}
-	accepted, rejected := 0, 0
+	accepted, rejected, policies := 0, 0, 0
 	for i := range 400 {
 		var objs []api.Object
 		for j := range 1 + r.IntN(4) {
@@ -41,6 +41,9 @@ func TestAcceptedCompiles(t *testing.T) {
 				continue
 			}
 			accepted++
+			if _, ok := decoded[0].(*api.AuthorizationPolicy); ok {
+				policies++
+			}
 			objs = append(objs, decoded...)
 		}
 		set, err := api.NewSet(objs)
@@ -58,6 +61,9 @@ func TestAcceptedCompiles(t *testing.T) {
 			t.Fatalf("case %d: accepted configuration does not compile: %v\nobjects: %s", i, err, dump(objs))
 		}
 	}
+	if policies < 20 {
+		t.Errorf("accepted %d AuthorizationPolicies: the generator does not cover them", policies)
+	}
 	if accepted < 200 || rejected < 50 {
 		t.Errorf("accepted %d and rejected %d objects: the generator does not cover both sides", accepted, rejected)
 	}
@@ -68,7 +74,9 @@ func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
 // randomObject returns one YAML object, valid or not.
 func randomObject(r *rand.Rand, name string) string {
 	ns := pick(r, "default", "shop")
-	switch r.IntN(5) {
+	switch r.IntN(6) {
+	case 4:
+		return randomAuthz(r, name, pick(r, ns, api.RootNamespace))
 	case 0:
 		return fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: %s}\nspec: {selector: {app: %s}, ports: [{name: %s, port: %d}]}\n",
 			pick(r, "a", "b", "c", name), ns, pick(r, "a", "b"), pick(r, "http", "grpc", "tcp", "h2c", "http2-x"), pick(r, 80, 8080, 0, 65535))
@@ -82,6 +90,28 @@ func randomObject(r *rand.Rand, name string) string {
 		return fmt.Sprintf("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: %s, namespace: %s}\nspec:\n  parentRefs: [%s]\n  rules:\n%s",
 			name, ns, randomParent(r), randomRules(r, false))
 	}
+}
+
+// randomAuthz returns an AuthorizationPolicy, valid or not (one part in
+// four picked from invalid values), with patterns at the edges of what
+// the API accepts.
+func randomAuthz(r *rand.Rand, name, ns string) string {
+	part := func(valid, invalid []string) string {
+		if r.IntN(16) == 0 {
+			return pick(r, invalid...)
+		}
+		return pick(r, valid...)
+	}
+	target := part([]string{"targetRef: {name: a}\n  ", "selector: {matchLabels: {app: b}}\n  ", ""}, []string{"targetRef: {name: a}\n  selector: {matchLabels: {app: a}}\n  "})
+	from := part([]string{`{identities: ["*"]}`, `{identities: ["*/sa/a"]}`, `{notIdentities: ["spiffe://cluster.local/ns/shop/*"]}`, `{namespaces: ["sh*"]}`,
+		`{notNamespaces: ["*op"]}`, `{ipBlocks: ["10.0.0.0/8", "::1"]}`, `{requestPrincipals: ["iss/*"]}`}, []string{`{ipBlocks: ["10.0.0.0/40"]}`, `{identities: ["a*b*"]}`, `{}`})
+	to := part([]string{`{paths: ["/api/*", "*.json", "*"]}`, `{methods: [GET], notMethods: [POST]}`, `{hosts: ["*.example.com"], notHosts: ["A.example.com"]}`,
+		`{ports: [8080]}`}, []string{`{notPaths: ["/a*b"]}`, `{ports: [0]}`, `{paths: ["api"]}`, `{}`})
+	when := part([]string{`{header: x-a, values: ["v*"]}`, `{key: "request.headers[x-b]", notValues: ["*"]}`, `{key: "request.auth.claims[groups]", values: [admin]}`,
+		`{key: source.ip, values: ["10.0.0.1"]}`}, []string{`{key: source.ip, values: [x]}`, `{key: "request.body", values: [a]}`, `{header: x-a}`})
+	action := part([]string{"ALLOW", "DENY", "AUDIT"}, []string{"LOG"})
+	return fmt.Sprintf("apiVersion: weft.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {name: %s, namespace: %s}\nspec:\n  %saction: %s\n  rules: [{from: [%s], to: [%s], when: [%s]}]\n",
+		name, ns, target, action, from, to, when)
 }
 
 func randomParent(r *rand.Rand) string {

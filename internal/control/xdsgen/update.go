@@ -24,15 +24,22 @@ import (
 // rare, so Update then compiles cfg from scratch and reports all, with no
 // keys: every Service resource may differ.
 //
+// An AuthorizationPolicy change is not attributed either: a policy without
+// targetRef governs a whole namespace or, in the root namespace, the mesh
+// (authz.go). Policies change rarely; Update compiles cfg from scratch and
+// reports all.
+//
 // The rest of the configuration is not Update's to attribute: a Service
-// resource's selector and ports change the mesh.Service the resource is
-// generated from, which mesh.Builder.ApplyConfig reports, and AuthorizationPolicies are part of
-// no resource generated here.
+// resource changes the mesh.Service the resource is generated from, which
+// mesh.Builder.ApplyConfig reports.
 func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) {
 	if cfg == nil {
 		cfg = &api.Set{}
 	}
 	if meshConfigChanged(r.cfg.MeshConfig, cfg.MeshConfig) {
+		return NewRouting(cfg), nil, true
+	}
+	if old, cur := api.Changed(r.cfg.AuthorizationPolicies, cfg.AuthorizationPolicies); len(old)+len(cur) > 0 {
 		return NewRouting(cfg), nil, true
 	}
 	n := *r

@@ -158,7 +158,7 @@ func TestRoutingUpdate(t *testing.T) {
 		{"second policy for one service", nil, with(destinationPolicy("default", "z-backend", "backend", "RANDOM")), []string{"backend.default"}, false},
 		{"policy in another namespace", nil, with(destinationPolicy("shop", "cart", "cart", "RANDOM")), []string{"cart.shop"}, false},
 		{"Service resource: the mesh snapshot's to report", nil, with(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "default"}}), nil, false},
-		{"authorization policy: in no resource", nil, with(&api.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "default"}}), nil, false},
+		{"authorization policy: every service", nil, with(&api.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "default"}}), nil, true},
 		{"MeshConfig added", nil, with(mc("RANDOM")), nil, true},
 		{"MeshConfig changed", with(mc("RANDOM")), with(mc("LEAST_REQUEST")), nil, true},
 		{"MeshConfig removed", with(mc("RANDOM")), without(api.Key{Kind: api.KindMeshConfig, Name: api.MeshConfigName}), nil, true},
@@ -320,7 +320,7 @@ func TestConfigKindsAttributed(t *testing.T) {
 		"GRPCRoutes",             // Routing.Update: parents
 		"MeshConfig",             // Routing.Update: every service
 		"DestinationPolicies",    // Routing.Update: targets
-		"AuthorizationPolicies",  // in no generated resource
+		"AuthorizationPolicies",  // Routing.Update: every service
 		"RequestAuthentications", // Routing.Update: targets (requestauthn.go)
 	}
 	var fields []string

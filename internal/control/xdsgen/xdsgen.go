@@ -57,6 +57,7 @@ type Routing struct {
 	modes   map[string]weftv1.MTLSMode
 	defMode weftv1.MTLSMode
 	jwt     map[string][]*weftv1.JwtRule // requestauthn.go
+	authz   authzPolicies
 }
 
 // NewRouting compiles the routes and load-balancing policies of cfg (nil
@@ -67,7 +68,7 @@ func NewRouting(cfg *api.Set) *Routing {
 	}
 	lbs, def := loadBalancers(cfg)
 	modes, defMode := mtlsModes(cfg)
-	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode, jwt: compileJWT(cfg, nil)}
+	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode, jwt: compileJWT(cfg, nil), authz: compileAuthz(cfg)}
 }
 
 // Service builds the Service resource of s. Its routes are shared with
@@ -85,6 +86,9 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		LoadBalancer: lb,
 		MtlsMode:     r.mtlsMode(key),
 		JwtRules:     r.jwt[key],
+		// See authz.go.
+		AuthzPolicies:    r.authz.forService(s.Name, s.Namespace),
+		AuthzDefaultDeny: r.authz.defaultDeny,
 	}
 	for _, p := range s.Ports {
 		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})

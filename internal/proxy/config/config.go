@@ -16,6 +16,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
@@ -66,6 +67,10 @@ type Service struct {
 	// JWT verifies the tokens of the service's inbound requests (its
 	// RequestAuthentications); nil when it has none.
 	JWT *jwtauthn.Verifier
+	// Authz is the compiled AuthorizationPolicies that may govern the
+	// service's inbound requests (before selection by workload labels,
+	// see authz.View); nil when it has none and the mesh default allows.
+	Authz *authz.Set
 }
 
 // Port is one declared service port.
@@ -223,6 +228,13 @@ func buildService(s *weftv1.Service) (*Service, error) {
 			return nil, fmt.Errorf("jwt_rules: %w", err)
 		}
 		svc.JWT = v
+	}
+	if len(s.GetAuthzPolicies()) > 0 || s.GetAuthzDefaultDeny() {
+		set, err := authz.Compile(s.GetAuthzPolicies(), s.GetAuthzDefaultDeny())
+		if err != nil {
+			return nil, err
+		}
+		svc.Authz = set
 	}
 	return svc, nil
 }

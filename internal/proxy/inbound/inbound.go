@@ -35,6 +35,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/connlimit"
 	"weft.dev/weft/internal/proxy/h1fast"
@@ -84,6 +85,9 @@ type Options struct {
 	// the key sets of its jwksUri rules.
 	JWT  func() *jwtauthn.Verifier
 	JWKS *jwtauthn.JWKSCache
+	// Authz is the workload's AuthorizationPolicies (see authz.go); nil
+	// authorizes everything.
+	Authz *authz.View
 }
 
 // DefaultMaxConns is the inbound listener's default connection cap. Peers
@@ -358,6 +362,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer sw.Release()
 	switch {
 	case !l.authenticate(sw, &r):
+	case !l.authorize(sw, r, peer):
 	case l.opts.AppPort == 0:
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, "weft: this workload has no --app-port")
 	case l.appH2(r):
@@ -439,6 +444,9 @@ func (l *Listener) serveTCP(_ *http.Server, c *tls.Conn, h http.Handler) {
 		// handshake serves these as HTTP; an HTTP port never gets an
 		// unparsed stream.
 		l.log.Debug("dropping tcp stream to an HTTP app", "remote", c.RemoteAddr().String())
+		return
+	}
+	if !l.authorizeTCP(c) {
 		return
 	}
 	app, err := l.dialer.DialContext(ctx, "tcp", l.appAddr)

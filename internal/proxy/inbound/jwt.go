@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/proxy/upstream"
 )
@@ -42,6 +43,8 @@ func (l *Listener) authenticate(w http.ResponseWriter, r **http.Request) bool {
 		return true
 	}
 	l.opts.Metrics.JWTDecision(p.Policy, "ok")
-	*r = req.WithContext(jwtauthn.NewContext(req.Context(), p))
+	// The verified principal, for RequestAuthentication readers and for
+	// AuthorizationPolicy (from.requestPrincipals, request.auth.claims).
+	*r = req.WithContext(authz.WithAuth(jwtauthn.NewContext(req.Context(), p), p))
 	return true
 }

@@ -215,7 +215,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	inOpts, runJWKS := withJWT(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, Provider: xc, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol}), xc, w, log)
+	inOpts, runJWKS := withJWT(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, Provider: xc, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol, Authz: authzView(xc, w)}), xc, w, log)
 	in, err := inbound.New(inOpts)
 	if err != nil {
 		return err

@@ -27,6 +27,7 @@ type Metrics struct {
 	httpRejected   *prometheus.CounterVec // http_reject.go
 	h2Abuse        *prometheus.CounterVec
 	jwtDecisions   *prometheus.CounterVec // jwt.go
+	authzDecisions *prometheus.CounterVec
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -58,7 +59,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.httpRejected = newHTTPRejected()
 	m.h2Abuse = newH2Abuse()
 	m.jwtDecisions = newJWTDecisions()
-	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions} {
+	m.authzDecisions = newAuthzDecisions()
+	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -123,6 +123,55 @@ func (LoadBalancer) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1}
 }
 
+type AuthzPolicy_Action int32
+
+const (
+	AuthzPolicy_ALLOW AuthzPolicy_Action = 0
+	AuthzPolicy_DENY  AuthzPolicy_Action = 1
+	AuthzPolicy_AUDIT AuthzPolicy_Action = 2
+)
+
+// Enum value maps for AuthzPolicy_Action.
+var (
+	AuthzPolicy_Action_name = map[int32]string{
+		0: "ALLOW",
+		1: "DENY",
+		2: "AUDIT",
+	}
+	AuthzPolicy_Action_value = map[string]int32{
+		"ALLOW": 0,
+		"DENY":  1,
+		"AUDIT": 2,
+	}
+)
+
+func (x AuthzPolicy_Action) Enum() *AuthzPolicy_Action {
+	p := new(AuthzPolicy_Action)
+	*p = x
+	return p
+}
+
+func (x AuthzPolicy_Action) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthzPolicy_Action) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[2].Descriptor()
+}
+
+func (AuthzPolicy_Action) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[2]
+}
+
+func (x AuthzPolicy_Action) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthzPolicy_Action.Descriptor instead.
+func (AuthzPolicy_Action) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4, 0}
+}
+
 type PathMatch_Kind int32
 
 const (
@@ -153,11 +202,11 @@ func (x PathMatch_Kind) String() string {
 }
 
 func (PathMatch_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[2].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[3].Descriptor()
 }
 
 func (PathMatch_Kind) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[2]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[3]
 }
 
 func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
@@ -166,7 +215,7 @@ func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PathMatch_Kind.Descriptor instead.
 func (PathMatch_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{7, 0}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{12, 0}
 }
 
 // Service is one mesh service as a proxy sees it. Resource name: "<name>.<namespace>".
@@ -191,9 +240,17 @@ type Service struct {
 	MtlsMode MTLSMode `protobuf:"varint,30,opt,name=mtls_mode,json=mtlsMode,proto3,enum=weft.v1.MTLSMode" json:"mtls_mode,omitempty"`
 	// JWT rules compiled from the RequestAuthentications that target this service, enforced
 	// by its server-side proxies (fields 50-59 belong to request authentication).
-	JwtRules      []*JwtRule `protobuf:"bytes,50,rep,name=jwt_rules,json=jwtRules,proto3" json:"jwt_rules,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	JwtRules []*JwtRule `protobuf:"bytes,50,rep,name=jwt_rules,json=jwtRules,proto3" json:"jwt_rules,omitempty"`
+	// AuthzPolicies are the AuthorizationPolicies that may govern this service's inbound
+	// requests: those whose targetRef is the service, those without targetRef in its namespace
+	// and those without targetRef in the root namespace (mesh-wide), ordered by name. Each
+	// workload of the service keeps those whose selector matches its labels.
+	AuthzPolicies []*AuthzPolicy `protobuf:"bytes,40,rep,name=authz_policies,json=authzPolicies,proto3" json:"authz_policies,omitempty"`
+	// AuthzDefaultDeny is MeshConfig spec.authorization.defaultAction DENY: a request that no
+	// ALLOW policy allows is denied even when no ALLOW policy applies.
+	AuthzDefaultDeny bool `protobuf:"varint,41,opt,name=authz_default_deny,json=authzDefaultDeny,proto3" json:"authz_default_deny,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -273,6 +330,20 @@ func (x *Service) GetJwtRules() []*JwtRule {
 		return x.JwtRules
 	}
 	return nil
+}
+
+func (x *Service) GetAuthzPolicies() []*AuthzPolicy {
+	if x != nil {
+		return x.AuthzPolicies
+	}
+	return nil
+}
+
+func (x *Service) GetAuthzDefaultDeny() bool {
+	if x != nil {
+		return x.AuthzDefaultDeny
+	}
+	return false
 }
 
 // JwtRule is one jwtRule of a RequestAuthentication.
@@ -495,6 +566,402 @@ func (x *JwtClaimToHeader) GetClaim() string {
 	return ""
 }
 
+// AuthzPolicy is one compiled AuthorizationPolicy. A request matches it if it matches any
+// rule.
+type AuthzPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is "<namespace>/<name>".
+	Name   string             `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Action AuthzPolicy_Action `protobuf:"varint,2,opt,name=action,proto3,enum=weft.v1.AuthzPolicy_Action" json:"action,omitempty"`
+	// Selector: the policy applies to workloads carrying all these labels; empty means all.
+	Selector      map[string]string `protobuf:"bytes,3,rep,name=selector,proto3" json:"selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Rules         []*AuthzRule      `protobuf:"bytes,4,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzPolicy) Reset() {
+	*x = AuthzPolicy{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzPolicy) ProtoMessage() {}
+
+func (x *AuthzPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzPolicy.ProtoReflect.Descriptor instead.
+func (*AuthzPolicy) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuthzPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthzPolicy) GetAction() AuthzPolicy_Action {
+	if x != nil {
+		return x.Action
+	}
+	return AuthzPolicy_ALLOW
+}
+
+func (x *AuthzPolicy) GetSelector() map[string]string {
+	if x != nil {
+		return x.Selector
+	}
+	return nil
+}
+
+func (x *AuthzPolicy) GetRules() []*AuthzRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// AuthzRule matches when one of from (or from is empty), one of to (or to is empty) and all
+// of when match.
+type AuthzRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          []*AuthzFrom           `protobuf:"bytes,1,rep,name=from,proto3" json:"from,omitempty"`
+	To            []*AuthzTo             `protobuf:"bytes,2,rep,name=to,proto3" json:"to,omitempty"`
+	When          []*AuthzCondition      `protobuf:"bytes,3,rep,name=when,proto3" json:"when,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzRule) Reset() {
+	*x = AuthzRule{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzRule) ProtoMessage() {}
+
+func (x *AuthzRule) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzRule.ProtoReflect.Descriptor instead.
+func (*AuthzRule) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AuthzRule) GetFrom() []*AuthzFrom {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *AuthzRule) GetTo() []*AuthzTo {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *AuthzRule) GetWhen() []*AuthzCondition {
+	if x != nil {
+		return x.When
+	}
+	return nil
+}
+
+// AuthzFrom matches the caller; every non-empty field must match. String patterns: exact, "*"
+// (any), "prefix*" or "*suffix".
+type AuthzFrom struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Identities    []string               `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	NotIdentities []string               `protobuf:"bytes,2,rep,name=not_identities,json=notIdentities,proto3" json:"not_identities,omitempty"`
+	Namespaces    []string               `protobuf:"bytes,3,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	NotNamespaces []string               `protobuf:"bytes,4,rep,name=not_namespaces,json=notNamespaces,proto3" json:"not_namespaces,omitempty"`
+	// IPBlocks are CIDRs or addresses of the peer's source IP.
+	IpBlocks    []string `protobuf:"bytes,5,rep,name=ip_blocks,json=ipBlocks,proto3" json:"ip_blocks,omitempty"`
+	NotIpBlocks []string `protobuf:"bytes,6,rep,name=not_ip_blocks,json=notIpBlocks,proto3" json:"not_ip_blocks,omitempty"`
+	// RequestPrincipals are "<iss>/<sub>" of a verified JWT (set by RequestAuthentication).
+	RequestPrincipals    []string `protobuf:"bytes,7,rep,name=request_principals,json=requestPrincipals,proto3" json:"request_principals,omitempty"`
+	NotRequestPrincipals []string `protobuf:"bytes,8,rep,name=not_request_principals,json=notRequestPrincipals,proto3" json:"not_request_principals,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *AuthzFrom) Reset() {
+	*x = AuthzFrom{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzFrom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzFrom) ProtoMessage() {}
+
+func (x *AuthzFrom) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzFrom.ProtoReflect.Descriptor instead.
+func (*AuthzFrom) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AuthzFrom) GetIdentities() []string {
+	if x != nil {
+		return x.Identities
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNotIdentities() []string {
+	if x != nil {
+		return x.NotIdentities
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNotNamespaces() []string {
+	if x != nil {
+		return x.NotNamespaces
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetIpBlocks() []string {
+	if x != nil {
+		return x.IpBlocks
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNotIpBlocks() []string {
+	if x != nil {
+		return x.NotIpBlocks
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetRequestPrincipals() []string {
+	if x != nil {
+		return x.RequestPrincipals
+	}
+	return nil
+}
+
+func (x *AuthzFrom) GetNotRequestPrincipals() []string {
+	if x != nil {
+		return x.NotRequestPrincipals
+	}
+	return nil
+}
+
+// AuthzTo matches the request; every non-empty field must match. Paths and hosts use the same
+// patterns as AuthzFrom; hosts are compared in lowercase without port.
+type AuthzTo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Methods       []string               `protobuf:"bytes,1,rep,name=methods,proto3" json:"methods,omitempty"`
+	NotMethods    []string               `protobuf:"bytes,2,rep,name=not_methods,json=notMethods,proto3" json:"not_methods,omitempty"`
+	Paths         []string               `protobuf:"bytes,3,rep,name=paths,proto3" json:"paths,omitempty"`
+	NotPaths      []string               `protobuf:"bytes,4,rep,name=not_paths,json=notPaths,proto3" json:"not_paths,omitempty"`
+	Ports         []uint32               `protobuf:"varint,5,rep,packed,name=ports,proto3" json:"ports,omitempty"`
+	Hosts         []string               `protobuf:"bytes,6,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	NotHosts      []string               `protobuf:"bytes,7,rep,name=not_hosts,json=notHosts,proto3" json:"not_hosts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzTo) Reset() {
+	*x = AuthzTo{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzTo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzTo) ProtoMessage() {}
+
+func (x *AuthzTo) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzTo.ProtoReflect.Descriptor instead.
+func (*AuthzTo) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AuthzTo) GetMethods() []string {
+	if x != nil {
+		return x.Methods
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetNotMethods() []string {
+	if x != nil {
+		return x.NotMethods
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetNotPaths() []string {
+	if x != nil {
+		return x.NotPaths
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetPorts() []uint32 {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *AuthzTo) GetNotHosts() []string {
+	if x != nil {
+		return x.NotHosts
+	}
+	return nil
+}
+
+// AuthzCondition requires a key to have one of values and none of not_values. Keys:
+// "request.headers[<name>]" (the header's values joined with ","), "source.ip",
+// "source.namespace", "source.principal", "request.auth.principal" and
+// "request.auth.claims[<name>]" (any value of the claim).
+type AuthzCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Values        []string               `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	NotValues     []string               `protobuf:"bytes,3,rep,name=not_values,json=notValues,proto3" json:"not_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthzCondition) Reset() {
+	*x = AuthzCondition{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthzCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthzCondition) ProtoMessage() {}
+
+func (x *AuthzCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthzCondition.ProtoReflect.Descriptor instead.
+func (*AuthzCondition) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AuthzCondition) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AuthzCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *AuthzCondition) GetNotValues() []string {
+	if x != nil {
+		return x.NotValues
+	}
+	return nil
+}
+
 // ServicePort is one port of a service.
 type ServicePort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -508,7 +975,7 @@ type ServicePort struct {
 
 func (x *ServicePort) Reset() {
 	*x = ServicePort{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +987,7 @@ func (x *ServicePort) String() string {
 func (*ServicePort) ProtoMessage() {}
 
 func (x *ServicePort) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[4]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +1000,7 @@ func (x *ServicePort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServicePort.ProtoReflect.Descriptor instead.
 func (*ServicePort) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{4}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ServicePort) GetName() string {
@@ -581,7 +1048,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +1060,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[5]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +1073,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{5}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Route) GetName() string {
@@ -657,7 +1124,7 @@ type RouteMatch struct {
 
 func (x *RouteMatch) Reset() {
 	*x = RouteMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +1136,7 @@ func (x *RouteMatch) String() string {
 func (*RouteMatch) ProtoMessage() {}
 
 func (x *RouteMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[6]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +1149,7 @@ func (x *RouteMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteMatch.ProtoReflect.Descriptor instead.
 func (*RouteMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{6}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RouteMatch) GetPath() *PathMatch {
@@ -717,7 +1184,7 @@ type PathMatch struct {
 
 func (x *PathMatch) Reset() {
 	*x = PathMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +1196,7 @@ func (x *PathMatch) String() string {
 func (*PathMatch) ProtoMessage() {}
 
 func (x *PathMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[7]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +1209,7 @@ func (x *PathMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathMatch.ProtoReflect.Descriptor instead.
 func (*PathMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{7}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PathMatch) GetKind() PathMatch_Kind {
@@ -770,7 +1237,7 @@ type HeaderMatch struct {
 
 func (x *HeaderMatch) Reset() {
 	*x = HeaderMatch{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +1249,7 @@ func (x *HeaderMatch) String() string {
 func (*HeaderMatch) ProtoMessage() {}
 
 func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[8]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1262,7 @@ func (x *HeaderMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderMatch.ProtoReflect.Descriptor instead.
 func (*HeaderMatch) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{8}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HeaderMatch) GetName() string {
@@ -832,7 +1299,7 @@ type Backend struct {
 
 func (x *Backend) Reset() {
 	*x = Backend{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[9]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +1311,7 @@ func (x *Backend) String() string {
 func (*Backend) ProtoMessage() {}
 
 func (x *Backend) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[9]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1324,7 @@ func (x *Backend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backend.ProtoReflect.Descriptor instead.
 func (*Backend) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{9}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Backend) GetService() string {
@@ -908,7 +1375,7 @@ type Endpoints struct {
 
 func (x *Endpoints) Reset() {
 	*x = Endpoints{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[10]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1387,7 @@ func (x *Endpoints) String() string {
 func (*Endpoints) ProtoMessage() {}
 
 func (x *Endpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[10]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1400,7 @@ func (x *Endpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoints.ProtoReflect.Descriptor instead.
 func (*Endpoints) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{10}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Endpoints) GetService() string {
@@ -973,7 +1440,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[11]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1452,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[11]
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1465,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{11}
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Endpoint) GetAddress() string {
@@ -1033,7 +1500,7 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xaa\x02\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\x95\x03\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -1041,7 +1508,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x06routes\x18\x04 \x03(\v2\x0e.weft.v1.RouteR\x06routes\x12:\n" +
 	"\rload_balancer\x18\x05 \x01(\x0e2\x15.weft.v1.LoadBalancerR\floadBalancer\x12.\n" +
 	"\tmtls_mode\x18\x1e \x01(\x0e2\x11.weft.v1.MTLSModeR\bmtlsMode\x12-\n" +
-	"\tjwt_rules\x182 \x03(\v2\x10.weft.v1.JwtRuleR\bjwtRules\"\xe9\x02\n" +
+	"\tjwt_rules\x182 \x03(\v2\x10.weft.v1.JwtRuleR\bjwtRules\x12;\n" +
+	"\x0eauthz_policies\x18( \x03(\v2\x14.weft.v1.AuthzPolicyR\rauthzPolicies\x12,\n" +
+	"\x12authz_default_deny\x18) \x01(\bR\x10authzDefaultDeny\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -1057,7 +1526,50 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\"@\n" +
 	"\x10JwtClaimToHeader\x12\x16\n" +
 	"\x06header\x18\x01 \x01(\tR\x06header\x12\x14\n" +
-	"\x05claim\x18\x02 \x01(\tR\x05claim\"Q\n" +
+	"\x05claim\x18\x02 \x01(\tR\x05claim\"\xa7\x02\n" +
+	"\vAuthzPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x1b.weft.v1.AuthzPolicy.ActionR\x06action\x12>\n" +
+	"\bselector\x18\x03 \x03(\v2\".weft.v1.AuthzPolicy.SelectorEntryR\bselector\x12(\n" +
+	"\x05rules\x18\x04 \x03(\v2\x12.weft.v1.AuthzRuleR\x05rules\x1a;\n" +
+	"\rSelectorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"(\n" +
+	"\x06Action\x12\t\n" +
+	"\x05ALLOW\x10\x00\x12\b\n" +
+	"\x04DENY\x10\x01\x12\t\n" +
+	"\x05AUDIT\x10\x02\"\x82\x01\n" +
+	"\tAuthzRule\x12&\n" +
+	"\x04from\x18\x01 \x03(\v2\x12.weft.v1.AuthzFromR\x04from\x12 \n" +
+	"\x02to\x18\x02 \x03(\v2\x10.weft.v1.AuthzToR\x02to\x12+\n" +
+	"\x04when\x18\x03 \x03(\v2\x17.weft.v1.AuthzConditionR\x04when\"\xbf\x02\n" +
+	"\tAuthzFrom\x12\x1e\n" +
+	"\n" +
+	"identities\x18\x01 \x03(\tR\n" +
+	"identities\x12%\n" +
+	"\x0enot_identities\x18\x02 \x03(\tR\rnotIdentities\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x03 \x03(\tR\n" +
+	"namespaces\x12%\n" +
+	"\x0enot_namespaces\x18\x04 \x03(\tR\rnotNamespaces\x12\x1b\n" +
+	"\tip_blocks\x18\x05 \x03(\tR\bipBlocks\x12\"\n" +
+	"\rnot_ip_blocks\x18\x06 \x03(\tR\vnotIpBlocks\x12-\n" +
+	"\x12request_principals\x18\a \x03(\tR\x11requestPrincipals\x124\n" +
+	"\x16not_request_principals\x18\b \x03(\tR\x14notRequestPrincipals\"\xc0\x01\n" +
+	"\aAuthzTo\x12\x18\n" +
+	"\amethods\x18\x01 \x03(\tR\amethods\x12\x1f\n" +
+	"\vnot_methods\x18\x02 \x03(\tR\n" +
+	"notMethods\x12\x14\n" +
+	"\x05paths\x18\x03 \x03(\tR\x05paths\x12\x1b\n" +
+	"\tnot_paths\x18\x04 \x03(\tR\bnotPaths\x12\x14\n" +
+	"\x05ports\x18\x05 \x03(\rR\x05ports\x12\x14\n" +
+	"\x05hosts\x18\x06 \x03(\tR\x05hosts\x12\x1b\n" +
+	"\tnot_hosts\x18\a \x03(\tR\bnotHosts\"Y\n" +
+	"\x0eAuthzCondition\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\x12\x1d\n" +
+	"\n" +
+	"not_values\x18\x03 \x03(\tR\tnotValues\"Q\n" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
@@ -1126,46 +1638,60 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),            // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),        // 1: weft.v1.LoadBalancer
-	(PathMatch_Kind)(0),      // 2: weft.v1.PathMatch.Kind
-	(*Service)(nil),          // 3: weft.v1.Service
-	(*JwtRule)(nil),          // 4: weft.v1.JwtRule
-	(*JwtHeader)(nil),        // 5: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil), // 6: weft.v1.JwtClaimToHeader
-	(*ServicePort)(nil),      // 7: weft.v1.ServicePort
-	(*Route)(nil),            // 8: weft.v1.Route
-	(*RouteMatch)(nil),       // 9: weft.v1.RouteMatch
-	(*PathMatch)(nil),        // 10: weft.v1.PathMatch
-	(*HeaderMatch)(nil),      // 11: weft.v1.HeaderMatch
-	(*Backend)(nil),          // 12: weft.v1.Backend
-	(*Endpoints)(nil),        // 13: weft.v1.Endpoints
-	(*Endpoint)(nil),         // 14: weft.v1.Endpoint
-	nil,                      // 15: weft.v1.Endpoint.LabelsEntry
+	(AuthzPolicy_Action)(0),  // 2: weft.v1.AuthzPolicy.Action
+	(PathMatch_Kind)(0),      // 3: weft.v1.PathMatch.Kind
+	(*Service)(nil),          // 4: weft.v1.Service
+	(*JwtRule)(nil),          // 5: weft.v1.JwtRule
+	(*JwtHeader)(nil),        // 6: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil), // 7: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),      // 8: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),        // 9: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),        // 10: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),          // 11: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),   // 12: weft.v1.AuthzCondition
+	(*ServicePort)(nil),      // 13: weft.v1.ServicePort
+	(*Route)(nil),            // 14: weft.v1.Route
+	(*RouteMatch)(nil),       // 15: weft.v1.RouteMatch
+	(*PathMatch)(nil),        // 16: weft.v1.PathMatch
+	(*HeaderMatch)(nil),      // 17: weft.v1.HeaderMatch
+	(*Backend)(nil),          // 18: weft.v1.Backend
+	(*Endpoints)(nil),        // 19: weft.v1.Endpoints
+	(*Endpoint)(nil),         // 20: weft.v1.Endpoint
+	nil,                      // 21: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                      // 22: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	7,  // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	8,  // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	13, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	14, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
 	0,  // 3: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	4,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
-	5,  // 5: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	6,  // 6: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	9,  // 7: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	12, // 8: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	10, // 9: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	11, // 10: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	2,  // 11: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	14, // 12: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	15, // 13: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	5,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	8,  // 5: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	6,  // 6: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	7,  // 7: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	2,  // 8: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	21, // 9: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	9,  // 10: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	10, // 11: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	11, // 12: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	12, // 13: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	15, // 14: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	18, // 15: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	16, // 16: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	17, // 17: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	3,  // 18: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	20, // 19: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	22, // 20: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -1178,8 +1704,8 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   13,
+			NumEnums:      4,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
