@@ -39,14 +39,23 @@ type Persistence interface {
 	PutBlob(key string, val []byte) error
 }
 
-// CA signs workload certificates with the mesh root. It is immutable after
-// New and safe for concurrent use.
+// CA signs workload certificates with the mesh root, or with an
+// intermediate of an existing PKI (NewExternal). It is immutable after
+// construction and safe for concurrent use.
 type CA struct {
-	td      spiffeid.TrustDomain
+	td spiffeid.TrustDomain
+	// root is the signing certificate (the self-made root, or the
+	// external intermediate) and rootKey its key.
 	root    *x509.Certificate
 	rootKey crypto.Signer
-	logger  *slog.Logger
-	now     func() time.Time
+	// chain is sent after every leaf: the external intermediate and any
+	// intermediates above it (nil for the self-made root).
+	chain []*x509.Certificate
+	// bundle is what workloads trust: the self-made root, or the external
+	// PKI's root(s).
+	bundle []*x509.Certificate
+	logger *slog.Logger
+	now    func() time.Time
 }
 
 // New loads the root key and certificate from p, or creates and persists
@@ -83,6 +92,7 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 			return nil, fmt.Errorf("ca: stored root expired at %s", c.root.NotAfter.Format(time.RFC3339))
 		}
 		logger.Info("loaded root", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
+		c.bundle = []*x509.Certificate{c.root}
 		return c, nil
 	}
 
@@ -98,6 +108,7 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 		return nil, fmt.Errorf("ca: storing root: %w", err)
 	}
 	logger.Info("created root", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
+	c.bundle = []*x509.Certificate{c.root}
 	return c, nil
 }
 
@@ -106,7 +117,12 @@ func (c *CA) TrustDomain() spiffeid.TrustDomain { return c.td }
 
 // Bundle is the trust bundle: the certificates workloads trust. It returns
 // a fresh slice; the certificates themselves must not be modified.
-func (c *CA) Bundle() []*x509.Certificate { return []*x509.Certificate{c.root} }
+func (c *CA) Bundle() []*x509.Certificate { return append([]*x509.Certificate(nil), c.bundle...) }
+
+// Chain is what follows a leaf signed by this CA up to (not including) the
+// bundle: the external intermediates, or nothing for the self-made root. It
+// returns a fresh slice.
+func (c *CA) Chain() []*x509.Certificate { return append([]*x509.Certificate(nil), c.chain...) }
 
 func newRoot(td spiffeid.TrustDomain, now time.Time) (*x509.Certificate, crypto.Signer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -75,8 +75,9 @@ type Grant struct {
 // The leaf follows the X.509-SVID specification: the one URI SAN, CA=false,
 // key usage digitalSignature only, extended key usage serverAuth and
 // clientAuth. Its subject is O=weft, OU=weft-token:<g.TokenID>; nothing of
-// the CSR's subject is copied. The returned chain holds the leaf first; the
-// root is not included (it is in Bundle).
+// the CSR's subject is copied. The returned chain holds the leaf first, then
+// Chain (the intermediates of an external CA); the root is not included (it
+// is in Bundle).
 func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certificate, spiffeid.ID, error) {
 	if g.TokenID == "" || g.Namespace == "" {
 		return nil, spiffeid.ID{}, errors.New("ca: grant without token or namespace")
@@ -132,7 +133,7 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 	if err != nil {
 		return nil, spiffeid.ID{}, fmt.Errorf("parsing signed certificate: %w", err)
 	}
-	return []*x509.Certificate{leaf}, id, nil
+	return append([]*x509.Certificate{leaf}, c.chain...), id, nil
 }
 
 // allows checks a requested workload ID against the grant.
@@ -270,5 +271,9 @@ func (c *CA) ServerCertificate(dnsNames []string, ips []net.IP) (*tls.Certificat
 	if err != nil {
 		return nil, fmt.Errorf("parsing server certificate: %w", err)
 	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+	out := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	for _, ic := range c.chain {
+		out.Certificate = append(out.Certificate, ic.Raw)
+	}
+	return out, nil
 }

@@ -49,7 +49,10 @@ type Options struct {
 	// XDSLimits bound the streams, messages, request rates and
 	// connections of the xDS port (zero fields: the defaults).
 	XDSLimits xds.Limits
-	Logger    *slog.Logger
+	// ExternalCA, if its Cert is set, names the PEM files of an existing
+	// PKI's intermediate to sign with instead of the self-made root.
+	ExternalCA ExternalCAFiles
+	Logger     *slog.Logger
 	// Ready, if set, is called once both listeners are serving.
 	Ready func(connfile.Connection)
 }
@@ -72,7 +75,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer st.Close()
 
-	authority, err := ca.New(ctx, st, opts.TrustDomain, log.With("component", "ca"))
+	authority, err := newAuthority(ctx, st, opts, log.With("component", "ca"))
 	if err != nil {
 		return fmt.Errorf("starting CA: %w", err)
 	}
