@@ -25,7 +25,9 @@ type pkiCert struct {
 	key  crypto.Signer
 }
 
-func (p pkiCert) certPEM() []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.cert.Raw}) }
+func (p pkiCert) certPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.cert.Raw})
+}
 
 func (p pkiCert) keyPEM(t *testing.T) []byte {
 	der, err := x509.MarshalPKCS8PrivateKey(p.key)
@@ -128,7 +130,10 @@ func TestExternalCARefused(t *testing.T) {
 	other := issue(t, nil, nil)
 	leafLike := issue(t, &root, func(c *x509.Certificate) { c.IsCA = false; c.KeyUsage = x509.KeyUsageDigitalSignature })
 	noSign := issue(t, &root, func(c *x509.Certificate) { c.KeyUsage = x509.KeyUsageDigitalSignature })
-	expired := issue(t, &root, func(c *x509.Certificate) { c.NotBefore = time.Now().Add(-3 * time.Hour); c.NotAfter = time.Now().Add(-time.Hour) })
+	expired := issue(t, &root, func(c *x509.Certificate) {
+		c.NotBefore = time.Now().Add(-3 * time.Hour)
+		c.NotAfter = time.Now().Add(-time.Hour)
+	})
 	future := issue(t, &root, func(c *x509.Certificate) { c.NotBefore = time.Now().Add(time.Hour) })
 	otherTD := issue(t, &root, func(c *x509.Certificate) { c.URIs = []*url.URL{{Scheme: "spiffe", Host: "evil.local"}} })
 	for _, tc := range []struct {
