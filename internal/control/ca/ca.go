@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"math/big"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -56,6 +58,11 @@ type CA struct {
 	bundle []*x509.Certificate
 	logger *slog.Logger
 	now    func() time.Time
+	// p keeps the self-made root and a rotation (nil for an external CA).
+	p Persistence
+	// mu serialises rotations; rot is the one in progress (nil: none).
+	mu  sync.Mutex
+	rot atomic.Pointer[rotation]
 }
 
 // New loads the root key and certificate from p, or creates and persists
@@ -74,7 +81,7 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("ca: trust domain %q: %w", trustDomain, err)
 	}
-	c := &CA{td: td, logger: logger, now: time.Now}
+	c := &CA{td: td, logger: logger, now: time.Now, p: p}
 
 	blob, err := p.GetBlob(rootBlobKey)
 	if err != nil {
@@ -93,6 +100,9 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 		}
 		logger.Info("loaded root", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
 		c.bundle = []*x509.Certificate{c.root}
+		if err := c.loadRotation(); err != nil {
+			return nil, err
+		}
 		return c, nil
 	}
 
@@ -115,9 +125,10 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 // TrustDomain is the mesh trust domain.
 func (c *CA) TrustDomain() spiffeid.TrustDomain { return c.td }
 
-// Bundle is the trust bundle: the certificates workloads trust. It returns
-// a fresh slice; the certificates themselves must not be modified.
-func (c *CA) Bundle() []*x509.Certificate { return append([]*x509.Certificate(nil), c.bundle...) }
+// Bundle is the trust bundle: the certificates workloads trust (both roots
+// while a rotation is in progress). It returns a fresh slice; the
+// certificates themselves must not be modified.
+func (c *CA) Bundle() []*x509.Certificate { return c.bundleAt(c.now()) }
 
 // Chain is what follows a leaf signed by this CA up to (not including) the
 // bundle: the external intermediates, or nothing for the self-made root. It

@@ -103,9 +103,10 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 		ttl = DefaultTTL
 	}
 	now := c.now()
+	root, rootKey := c.signer(now)
 	notAfter := now.Add(ttl)
-	if notAfter.After(c.root.NotAfter) {
-		notAfter = c.root.NotAfter
+	if notAfter.After(root.NotAfter) {
+		notAfter = root.NotAfter
 	}
 	if !g.NotAfter.IsZero() && notAfter.After(g.NotAfter) {
 		notAfter = g.NotAfter
@@ -125,7 +126,7 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 		IsCA:                  false,
 		URIs:                  []*url.URL{id.URL()},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.root, csr.PublicKey, c.rootKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, root, csr.PublicKey, rootKey)
 	if err != nil {
 		return nil, spiffeid.ID{}, fmt.Errorf("signing certificate for %s: %w", id, err)
 	}
@@ -247,9 +248,10 @@ func (c *CA) ServerCertificate(dnsNames []string, ips []net.IP) (*tls.Certificat
 		return nil, err
 	}
 	now := c.now()
+	root, rootKey := c.signer(now)
 	notAfter := now.Add(serverCertTTL)
-	if notAfter.After(c.root.NotAfter) {
-		notAfter = c.root.NotAfter
+	if notAfter.After(root.NotAfter) {
+		notAfter = root.NotAfter
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -263,7 +265,7 @@ func (c *CA) ServerCertificate(dnsNames []string, ips []net.IP) (*tls.Certificat
 		DNSNames:              dnsNames,
 		IPAddresses:           ips,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.root, key.Public(), c.rootKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, root, key.Public(), rootKey)
 	if err != nil {
 		return nil, fmt.Errorf("signing server certificate: %w", err)
 	}
