@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRootRotation: `weft ca rotate` under traffic with 4 s certificates:
+// the bundle holds both roots, the new root starts signing, the old root
+// is dropped; no request fails, both sidecars end up serving certificates
+// from the new root, and ca.pem holds the new root alone.
+func TestRootRotation(t *testing.T) {
+	c := startControl(t, "--cert-ttl", "4s")
+	backend := startBackend(t, c, "v1")
+	client := startClient(t, c, "client")
+	eventually(t, 10*time.Second, 100*time.Millisecond, "first request", func() error {
+		_, err := client.getBackend("http://backend/")
+		return err
+	})
+	oldRoots := readRoots(t, c)
+	if len(oldRoots) != 1 {
+		t.Fatalf("ca.pem holds %d roots before the rotation, want 1", len(oldRoots))
+	}
+
+	var ok, failed atomic.Int64
+	var lastErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := client.getBackend("http://backend/"); err != nil {
+				failed.Add(1)
+				lastErr.Store(err.Error())
+			} else {
+				ok.Add(1)
+			}
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+
+	if r := c.cli("ca", "rotate"); r.code != 0 || !strings.Contains(r.stdout, "phase:         distributing") {
+		t.Fatalf("ca rotate: %s", r)
+	}
+	if r := c.cli("ca", "rotate"); r.code == 0 || !strings.Contains(r.stderr, "in progress") {
+		t.Errorf("a second ca rotate during the rotation: %s", r)
+	}
+	eventually(t, 5*time.Second, 100*time.Millisecond, "ca.pem with both roots", func() error {
+		if n := len(readRoots(t, c)); n != 2 {
+			return fmt.Errorf("ca.pem holds %d roots", n)
+		}
+		return nil
+	})
+	// Two phases of 4 s, then the sidecars' next renewals.
+	eventually(t, 20*time.Second, 250*time.Millisecond, "rotation finished, sidecars on the new root", func() error {
+		roots := readRoots(t, c)
+		if len(roots) != 1 || roots[0].Equal(oldRoots[0]) {
+			return fmt.Errorf("ca.pem holds %d roots (old root among them: %v)", len(roots), len(roots) > 0 && roots[len(roots)-1].Equal(oldRoots[0]))
+		}
+		for _, w := range []*workload{backend, client} {
+			leaf := servedLeaf(t, w.inbound)
+			if err := leaf.CheckSignatureFrom(roots[0]); err != nil {
+				return fmt.Errorf("%s serves a certificate not from the new root", w.service)
+			}
+		}
+		return nil
+	})
+	if r := c.cli("ca", "status"); r.code != 0 || !strings.Contains(r.stdout, "phase:         none") {
+		t.Errorf("ca status after the rotation: %s", r)
+	}
+	// Traffic keeps flowing on the new root alone.
+	before := ok.Load()
+	eventually(t, 5*time.Second, 100*time.Millisecond, "requests after the rotation", func() error {
+		if ok.Load() < before+20 {
+			return fmt.Errorf("%d requests since", ok.Load()-before)
+		}
+		return nil
+	})
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed across the root rotation; last: %v", n, n+ok.Load(), lastErr.Load())
+	}
+	t.Logf("%d requests across the root rotation", ok.Load())
+}
+
+// readRoots parses ca.pem in the control plane's data dir.
+func readRoots(t *testing.T, c *control) []*x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(c.dataDir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return out
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, cert)
+	}
+}
+
+// servedLeaf returns the leaf certificate an inbound listener presents.
+func servedLeaf(t *testing.T, port int) *x509.Certificate {
+	t.Helper()
+	var leaf *x509.Certificate
+	conf := &tls.Config{
+		InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			c, err := x509.ParseCertificate(raw[0])
+			leaf = c
+			return err
+		},
+	}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr(port), conf)
+	if err == nil {
+		conn.Close()
+	}
+	if leaf == nil {
+		t.Fatalf("no certificate from the inbound listener on port %d: %v", port, err)
+	}
+	return leaf
+}
