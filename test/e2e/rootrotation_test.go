@@ -65,6 +65,9 @@ func TestRootRotation(t *testing.T) {
 		}
 		return nil
 	})
+	if r := c.cli("proxy-status"); r.code != 0 || !strings.Contains(r.stdout, "(old)") {
+		t.Errorf("proxy-status during the rotation shows no proxy on the old root:\n%s", r)
+	}
 	// Two phases of 4 s, then the sidecars' next renewals.
 	eventually(t, 20*time.Second, 250*time.Millisecond, "rotation finished, sidecars on the new root", func() error {
 		roots := readRoots(t, c)
@@ -76,6 +79,14 @@ func TestRootRotation(t *testing.T) {
 			if err := leaf.CheckSignatureFrom(roots[0]); err != nil {
 				return fmt.Errorf("%s serves a certificate not from the new root", w.service)
 			}
+		}
+		return nil
+	})
+	newRoot := readRoots(t, c)[0].SerialNumber.Text(16)
+	eventually(t, 5*time.Second, 100*time.Millisecond, "proxy-status shows both proxies on the new root", func() error {
+		r := c.cli("proxy-status")
+		if r.code != 0 || strings.Count(r.stdout, newRoot) != 2 {
+			return fmt.Errorf("want %s twice in the ROOT column:\n%s", newRoot, r)
 		}
 		return nil
 	})

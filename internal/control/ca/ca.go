@@ -63,6 +63,9 @@ type CA struct {
 	// mu serialises rotations; rot is the one in progress (nil: none).
 	mu  sync.Mutex
 	rot atomic.Pointer[rotation]
+	// issued maps a SPIFFE ID to the root of its last certificate.
+	issuedMu sync.Mutex
+	issued   map[string]issuedRecord
 }
 
 // New loads the root key and certificate from p, or creates and persists

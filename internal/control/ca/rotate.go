@@ -81,6 +81,8 @@ type RotationStatus struct {
 	// serials of the roots trusted now.
 	Signing string   `json:"signing"`
 	Bundle  []string `json:"bundle"`
+	// NewRoot is the serial (hex) of the new root while a rotation runs.
+	NewRoot string `json:"newRoot,omitempty"`
 }
 
 // Status describes the roots and the rotation in progress.
@@ -93,7 +95,7 @@ func (c *CA) Status() RotationStatus {
 	}
 	if r := c.rot.Load(); r != nil && now.Before(r.started.Add(2*r.phase)) {
 		st.Started, st.SigningSwitch, st.OldDropped = r.started, r.started.Add(r.phase), r.started.Add(2*r.phase)
-		st.Phase = PhaseDistribute
+		st.Phase, st.NewRoot = PhaseDistribute, r.next.SerialNumber.Text(16)
 		if !now.Before(st.SigningSwitch) {
 			st.Phase = PhaseSwitch
 		}

@@ -62,6 +62,9 @@ func TestRootRotation(t *testing.T) {
 	if got := sign(c2); got != st1.Bundle[1] {
 		t.Errorf("signed by %s after the switch, want the new root", got)
 	}
+	if got := c2.IssuedRoot("spiffe://weft.local/ns/default/sa/web"); got != st1.Bundle[1] {
+		t.Errorf("IssuedRoot = %q, want the new root %s", got, st1.Bundle[1])
+	}
 	if sc, err := c2.ServerCertificate([]string{"weft-control"}, nil); err != nil || sc.Leaf.CheckSignatureFrom(c2.Bundle()[0]) != nil {
 		t.Errorf("serving certificate not from the new root: %v", err)
 	}

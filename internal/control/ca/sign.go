@@ -134,6 +134,7 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 	if err != nil {
 		return nil, spiffeid.ID{}, fmt.Errorf("parsing signed certificate: %w", err)
 	}
+	c.recordIssued(id.String(), root.SerialNumber.Text(16), notAfter)
 	return append([]*x509.Certificate{leaf}, c.chain...), id, nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/ca"
+	"weft.dev/weft/internal/control/xds"
 )
 
 // caTLS is the control plane's TLS: its serving certificate and the pool
@@ -128,4 +129,21 @@ func (t *caTLS) rotateHandler(phase time.Duration) http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(st)
 	})
+}
+
+// ProxyStatus is a connected proxy as GET /api/v1/proxies lists it.
+type ProxyStatus struct {
+	xds.ProxyStatus
+	// Root is the serial (hex) of the root that signed the last
+	// certificate issued to the proxy's identity ("" if none since the
+	// control plane started): the progress of a root rotation.
+	Root string `json:"root,omitempty"`
+}
+
+func withRoots(ps []xds.ProxyStatus, authority *ca.CA) []ProxyStatus {
+	out := make([]ProxyStatus, len(ps))
+	for i, p := range ps {
+		out[i] = ProxyStatus{ProxyStatus: p, Root: authority.IssuedRoot(p.Identity)}
+	}
+	return out
 }

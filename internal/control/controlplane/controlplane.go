@@ -136,7 +136,7 @@ func Run(ctx context.Context, opts Options) error {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api"), apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String(), Registerer: metrics}))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
-	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return xdsSrv.Proxies() })))
+	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return withRoots(xdsSrv.Proxies(), authority) })))
 	tokenAPI := apiserver.NewTokens(joinTokens, adminToken)
 	mux.Handle("/api/v1/tokens", tokenAPI)
 	mux.Handle("/api/v1/tokens/", tokenAPI)
