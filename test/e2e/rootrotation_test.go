@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -13,29 +14,87 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"weft.dev/weft/internal/demo/demov1"
 )
 
 // TestRootRotation: `weft ca rotate` under traffic with 4 s certificates:
 // the bundle holds both roots, the new root starts signing, the old root
-// is dropped; no request fails, both sidecars end up serving certificates
-// from the new root, and ca.pem holds the new root alone.
+// is dropped; no request fails, a gRPC stream opened before the rotation
+// answers every message until after it, every sidecar ends up serving
+// certificates from the new root, and ca.pem holds the new root alone.
 func TestRootRotation(t *testing.T) {
 	c := startControl(t, "--cert-ttl", "4s")
 	backend := startBackend(t, c, "v1")
+	gp := freePort(t)
+	greeter := startWorkload(t, c, wlOpts{service: "greeter", appPort: gp,
+		cmd: []string{weftBin, "demo-app", "greeter", "--listen", addr(gp)}, waitApp: true})
 	client := startClient(t, c, "client")
 	eventually(t, 10*time.Second, 100*time.Millisecond, "first request", func() error {
 		_, err := client.getBackend("http://backend/")
 		return err
 	})
+	cc, err := grpc.NewClient("passthrough:///greeter:80",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(connectDialer(addr(client.outbound))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	gc := demov1.NewGreeterClient(cc)
+	eventually(t, 10*time.Second, 200*time.Millisecond, "Hello", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := gc.Hello(ctx, &demov1.HelloRequest{Name: "mesh"})
+		return err
+	})
+	sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer scancel()
+	stream, err := gc.Chat(sctx)
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	// chat sends one message on the stream and checks its answer.
+	chat := func(i int) error {
+		name := fmt.Sprintf("m%d", i)
+		if err := stream.Send(&demov1.HelloRequest{Name: name}); err != nil {
+			return fmt.Errorf("Chat send %d: %w", i, err)
+		}
+		r, err := stream.Recv()
+		if err != nil {
+			return fmt.Errorf("Chat recv %d: %w", i, err)
+		}
+		if r.GetMessage() != "hello "+name {
+			return fmt.Errorf("Chat %d: got %q", i, r.GetMessage())
+		}
+		return nil
+	}
 	oldRoots := readRoots(t, c)
 	if len(oldRoots) != 1 {
 		t.Fatalf("ca.pem holds %d roots before the rotation, want 1", len(oldRoots))
 	}
 
-	var ok, failed atomic.Int64
-	var lastErr atomic.Value
+	var ok, failed, chats atomic.Int64
+	var lastErr, streamErr atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if err := chat(i); err != nil {
+				streamErr.Store(err.Error())
+				return
+			}
+			chats.Add(1)
+		}
+	})
 	wg.Go(func() {
 		for {
 			select {
@@ -74,7 +133,7 @@ func TestRootRotation(t *testing.T) {
 		if len(roots) != 1 || roots[0].Equal(oldRoots[0]) {
 			return fmt.Errorf("ca.pem holds %d roots (old root among them: %v)", len(roots), len(roots) > 0 && roots[len(roots)-1].Equal(oldRoots[0]))
 		}
-		for _, w := range []*workload{backend, client} {
+		for _, w := range []*workload{backend, greeter, client} {
 			leaf := servedLeaf(t, w.inbound)
 			if err := leaf.CheckSignatureFrom(roots[0]); err != nil {
 				return fmt.Errorf("%s serves a certificate not from the new root", w.service)
@@ -85,8 +144,8 @@ func TestRootRotation(t *testing.T) {
 	newRoot := readRoots(t, c)[0].SerialNumber.Text(16)
 	eventually(t, 5*time.Second, 100*time.Millisecond, "proxy-status shows both proxies on the new root", func() error {
 		r := c.cli("proxy-status")
-		if r.code != 0 || strings.Count(r.stdout, newRoot) != 2 {
-			return fmt.Errorf("want %s twice in the ROOT column:\n%s", newRoot, r)
+		if r.code != 0 || strings.Count(r.stdout, newRoot) != 3 {
+			return fmt.Errorf("want %s three times in the ROOT column:\n%s", newRoot, r)
 		}
 		return nil
 	})
@@ -104,7 +163,10 @@ func TestRootRotation(t *testing.T) {
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d of %d requests failed across the root rotation; last: %v", n, n+ok.Load(), lastErr.Load())
 	}
-	t.Logf("%d requests across the root rotation", ok.Load())
+	if e := streamErr.Load(); e != nil {
+		t.Errorf("the gRPC stream broke after %d messages: %v", chats.Load(), e)
+	}
+	t.Logf("%d requests and %d stream messages across the root rotation", ok.Load(), chats.Load())
 }
 
 // readRoots parses ca.pem in the control plane's data dir.
