@@ -26,8 +26,23 @@ import (
 // is dropped; no request fails, a gRPC stream opened before the rotation
 // answers every message until after it, every sidecar ends up serving
 // certificates from the new root, and ca.pem holds the new root alone.
+//
+// With WEFT_ROTATION_LOAD=1 it runs the load check instead: 30 s
+// certificates, 200 requests per second (10 callers) and the stream for at
+// least 2 minutes, across the root rotation and every renewal in between.
 func TestRootRotation(t *testing.T) {
-	c := startControl(t, "--cert-ttl", "4s")
+	if os.Getenv("WEFT_ROTATION_LOAD") != "" {
+		rootRotation(t, 30*time.Second, 10, 2*time.Minute)
+		return
+	}
+	rootRotation(t, 4*time.Second, 1, 0)
+}
+
+// rootRotation rotates the root with certificates of lifetime ttl while
+// callers each send 20 requests per second, for at least minRun.
+func rootRotation(t *testing.T, ttl time.Duration, callers int, minRun time.Duration) {
+	start := time.Now()
+	c := startControl(t, "--cert-ttl", ttl.String())
 	backend := startBackend(t, c, "v1")
 	gp := freePort(t)
 	greeter := startWorkload(t, c, wlOpts{service: "greeter", appPort: gp,
@@ -51,7 +66,7 @@ func TestRootRotation(t *testing.T) {
 		_, err := gc.Hello(ctx, &demov1.HelloRequest{Name: "mesh"})
 		return err
 	})
-	sctx, scancel := context.WithTimeout(context.Background(), 60*time.Second)
+	sctx, scancel := context.WithTimeout(context.Background(), minRun+10*ttl)
 	defer scancel()
 	stream, err := gc.Chat(sctx)
 	if err != nil {
@@ -95,21 +110,23 @@ func TestRootRotation(t *testing.T) {
 			chats.Add(1)
 		}
 	})
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
+	for range callers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				if _, err := client.getBackend("http://backend/"); err != nil {
+					failed.Add(1)
+					lastErr.Store(err.Error())
+				} else {
+					ok.Add(1)
+				}
 			}
-			if _, err := client.getBackend("http://backend/"); err != nil {
-				failed.Add(1)
-				lastErr.Store(err.Error())
-			} else {
-				ok.Add(1)
-			}
-		}
-	})
+		})
+	}
 	defer func() { close(stop); wg.Wait() }()
 
 	if r := c.cli("ca", "rotate"); r.code != 0 || !strings.Contains(r.stdout, "phase:         distributing") {
@@ -127,8 +144,9 @@ func TestRootRotation(t *testing.T) {
 	if r := c.cli("proxy-status"); r.code != 0 || !strings.Contains(r.stdout, "(old)") {
 		t.Errorf("proxy-status during the rotation shows no proxy on the old root:\n%s", r)
 	}
-	// Two phases of 4 s, then the sidecars' next renewals.
-	eventually(t, 20*time.Second, 250*time.Millisecond, "rotation finished, sidecars on the new root", func() error {
+	// Two phases of one certificate lifetime, then the sidecars' next
+	// renewals.
+	eventually(t, 5*ttl, 250*time.Millisecond, "rotation finished, sidecars on the new root", func() error {
 		roots := readRoots(t, c)
 		if len(roots) != 1 || roots[0].Equal(oldRoots[0]) {
 			return fmt.Errorf("ca.pem holds %d roots (old root among them: %v)", len(roots), len(roots) > 0 && roots[len(roots)-1].Equal(oldRoots[0]))
@@ -160,6 +178,7 @@ func TestRootRotation(t *testing.T) {
 		}
 		return nil
 	})
+	time.Sleep(time.Until(start.Add(minRun))) // the load check's fixed duration
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d of %d requests failed across the root rotation; last: %v", n, n+ok.Load(), lastErr.Load())
 	}
