@@ -1,7 +1,9 @@
-// Package ca is the mesh certificate authority. It keeps one self-signed
-// ECDSA root in the control plane's store and signs workload CSRs into
-// short-lived X.509-SVIDs (spiffe://<trust-domain>/ns/<ns>/sa/<sa>). Private
-// keys never leave the workload: the CA only ever sees certificate requests.
+// Package ca is the mesh certificate authority. It keeps a self-signed
+// ECDSA root in the control plane's store (rotated in two timed phases by
+// Rotate), or signs with an existing PKI's intermediate (NewExternal), and
+// signs workload CSRs into short-lived X.509-SVIDs
+// (spiffe://<trust-domain>/ns/<ns>/sa/<sa>). Private keys never leave the
+// workload: the CA only ever sees certificate requests.
 package ca
 
 import (
