@@ -28,11 +28,12 @@ import (
 // certificates from the new root, and ca.pem holds the new root alone.
 //
 // With WEFT_ROTATION_LOAD=1 it runs the load check instead: 30 s
-// certificates, 200 requests per second (10 callers) and the stream for at
+// certificates, at least 200 requests per second (13 callers, each waiting
+// 50 ms between requests) and the stream for at
 // least 2 minutes, across the root rotation and every renewal in between.
 func TestRootRotation(t *testing.T) {
 	if os.Getenv("WEFT_ROTATION_LOAD") != "" {
-		rootRotation(t, 30*time.Second, 10, 2*time.Minute)
+		rootRotation(t, 30*time.Second, 13, 2*time.Minute)
 		return
 	}
 	rootRotation(t, 4*time.Second, 1, 0)
