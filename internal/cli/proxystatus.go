@@ -13,7 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"weft.dev/weft/internal/control/xds"
+	"weft.dev/weft/internal/control/ca"
+	"weft.dev/weft/internal/control/controlplane"
 	"weft.dev/weft/internal/proxy/xdsclient"
 )
 
@@ -38,12 +39,18 @@ and the cause of the last one.`,
 			if err != nil {
 				return err
 			}
-			var ps []xds.ProxyStatus
+			var ps []controlplane.ProxyStatus
 			if err := c.getJSON(cmd.Context(), "/api/v1/proxies", &ps); err != nil {
 				return err
 			}
+			// The CA's status tells an old root from a new one during a
+			// rotation.
+			var status ca.RotationStatus
+			if err := c.getJSON(cmd.Context(), "/api/v1/ca/rotation", &status); err != nil {
+				return err
+			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROXY\tSERVICE\tINBOUND\tIDENTITY\tCONNECTED\tCONFIG")
+			fmt.Fprintln(tw, "PROXY\tSERVICE\tINBOUND\tIDENTITY\tROOT\tCONNECTED\tCONFIG")
 			for _, p := range ps {
 				state := "SYNCED"
 				if len(p.Nacked) > 0 {
@@ -60,7 +67,15 @@ and the cause of the last one.`,
 				if addr == "" {
 					addr = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s.%s\t%s\t%s\t%s ago\t%s\n", p.ID, p.Service, p.Namespace, addr, p.Identity, time.Since(p.Connected).Round(time.Second), state)
+				root := p.Root
+				if root == "" {
+					root = "-"
+				} else if root == status.NewRoot {
+					root += " (new)"
+				} else if status.NewRoot != "" {
+					root += " (old)"
+				}
+				fmt.Fprintf(tw, "%s\t%s.%s\t%s\t%s\t%s\t%s ago\t%s\n", p.ID, p.Service, p.Namespace, addr, p.Identity, root, time.Since(p.Connected).Round(time.Second), state)
 			}
 			return tw.Flush()
 		},

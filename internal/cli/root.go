@@ -78,6 +78,7 @@ func newRootCmd() *cobra.Command {
 		newDeleteCmd(g),
 		newProxyStatusCmd(g),
 		newTokenCmd(g),
+		newCACmd(g),
 	)
 	return root
 }

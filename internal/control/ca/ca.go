@@ -1,7 +1,9 @@
-// Package ca is the mesh certificate authority. It keeps one self-signed
-// ECDSA root in the control plane's store and signs workload CSRs into
-// short-lived X.509-SVIDs (spiffe://<trust-domain>/ns/<ns>/sa/<sa>). Private
-// keys never leave the workload: the CA only ever sees certificate requests.
+// Package ca is the mesh certificate authority. It keeps a self-signed
+// ECDSA root in the control plane's store (rotated in two timed phases by
+// Rotate), or signs with an existing PKI's intermediate (NewExternal), and
+// signs workload CSRs into short-lived X.509-SVIDs
+// (spiffe://<trust-domain>/ns/<ns>/sa/<sa>). Private keys never leave the
+// workload: the CA only ever sees certificate requests.
 package ca
 
 import (
@@ -18,6 +20,8 @@ import (
 	"log/slog"
 	"math/big"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -39,14 +43,31 @@ type Persistence interface {
 	PutBlob(key string, val []byte) error
 }
 
-// CA signs workload certificates with the mesh root. It is immutable after
-// New and safe for concurrent use.
+// CA signs workload certificates with the mesh root, or with an
+// intermediate of an existing PKI (NewExternal). It is immutable after
+// construction and safe for concurrent use.
 type CA struct {
-	td      spiffeid.TrustDomain
+	td spiffeid.TrustDomain
+	// root is the signing certificate (the self-made root, or the
+	// external intermediate) and rootKey its key.
 	root    *x509.Certificate
 	rootKey crypto.Signer
-	logger  *slog.Logger
-	now     func() time.Time
+	// chain is sent after every leaf: the external intermediate and any
+	// intermediates above it (nil for the self-made root).
+	chain []*x509.Certificate
+	// bundle is what workloads trust: the self-made root, or the external
+	// PKI's root(s).
+	bundle []*x509.Certificate
+	logger *slog.Logger
+	now    func() time.Time
+	// p keeps the self-made root and a rotation (nil for an external CA).
+	p Persistence
+	// mu serialises rotations; rot is the one in progress (nil: none).
+	mu  sync.Mutex
+	rot atomic.Pointer[rotation]
+	// issued maps a SPIFFE ID to the root of its last certificate.
+	issuedMu sync.Mutex
+	issued   map[string]issuedRecord
 }
 
 // New loads the root key and certificate from p, or creates and persists
@@ -65,7 +86,7 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("ca: trust domain %q: %w", trustDomain, err)
 	}
-	c := &CA{td: td, logger: logger, now: time.Now}
+	c := &CA{td: td, logger: logger, now: time.Now, p: p}
 
 	blob, err := p.GetBlob(rootBlobKey)
 	if err != nil {
@@ -83,6 +104,10 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 			return nil, fmt.Errorf("ca: stored root expired at %s", c.root.NotAfter.Format(time.RFC3339))
 		}
 		logger.Info("loaded root", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
+		c.bundle = []*x509.Certificate{c.root}
+		if err := c.loadRotation(); err != nil {
+			return nil, err
+		}
 		return c, nil
 	}
 
@@ -98,15 +123,22 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 		return nil, fmt.Errorf("ca: storing root: %w", err)
 	}
 	logger.Info("created root", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
+	c.bundle = []*x509.Certificate{c.root}
 	return c, nil
 }
 
 // TrustDomain is the mesh trust domain.
 func (c *CA) TrustDomain() spiffeid.TrustDomain { return c.td }
 
-// Bundle is the trust bundle: the certificates workloads trust. It returns
-// a fresh slice; the certificates themselves must not be modified.
-func (c *CA) Bundle() []*x509.Certificate { return []*x509.Certificate{c.root} }
+// Bundle is the trust bundle: the certificates workloads trust (both roots
+// while a rotation is in progress). It returns a fresh slice; the
+// certificates themselves must not be modified.
+func (c *CA) Bundle() []*x509.Certificate { return c.bundleAt(c.now()) }
+
+// Chain is what follows a leaf signed by this CA up to (not including) the
+// bundle: the external intermediates, or nothing for the self-made root. It
+// returns a fresh slice.
+func (c *CA) Chain() []*x509.Certificate { return append([]*x509.Certificate(nil), c.chain...) }
 
 func newRoot(td spiffeid.TrustDomain, now time.Time) (*x509.Certificate, crypto.Signer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -75,8 +75,9 @@ type Grant struct {
 // The leaf follows the X.509-SVID specification: the one URI SAN, CA=false,
 // key usage digitalSignature only, extended key usage serverAuth and
 // clientAuth. Its subject is O=weft, OU=weft-token:<g.TokenID>; nothing of
-// the CSR's subject is copied. The returned chain holds the leaf first; the
-// root is not included (it is in Bundle).
+// the CSR's subject is copied. The returned chain holds the leaf first, then
+// Chain (the intermediates of an external CA); the root is not included (it
+// is in Bundle).
 func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certificate, spiffeid.ID, error) {
 	if g.TokenID == "" || g.Namespace == "" {
 		return nil, spiffeid.ID{}, errors.New("ca: grant without token or namespace")
@@ -102,9 +103,10 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 		ttl = DefaultTTL
 	}
 	now := c.now()
+	root, rootKey := c.signer(now)
 	notAfter := now.Add(ttl)
-	if notAfter.After(c.root.NotAfter) {
-		notAfter = c.root.NotAfter
+	if notAfter.After(root.NotAfter) {
+		notAfter = root.NotAfter
 	}
 	if !g.NotAfter.IsZero() && notAfter.After(g.NotAfter) {
 		notAfter = g.NotAfter
@@ -124,7 +126,7 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 		IsCA:                  false,
 		URIs:                  []*url.URL{id.URL()},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.root, csr.PublicKey, c.rootKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, root, csr.PublicKey, rootKey)
 	if err != nil {
 		return nil, spiffeid.ID{}, fmt.Errorf("signing certificate for %s: %w", id, err)
 	}
@@ -132,7 +134,8 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 	if err != nil {
 		return nil, spiffeid.ID{}, fmt.Errorf("parsing signed certificate: %w", err)
 	}
-	return []*x509.Certificate{leaf}, id, nil
+	c.recordIssued(id.String(), root.SerialNumber.Text(16), notAfter)
+	return append([]*x509.Certificate{leaf}, c.chain...), id, nil
 }
 
 // allows checks a requested workload ID against the grant.
@@ -246,9 +249,10 @@ func (c *CA) ServerCertificate(dnsNames []string, ips []net.IP) (*tls.Certificat
 		return nil, err
 	}
 	now := c.now()
+	root, rootKey := c.signer(now)
 	notAfter := now.Add(serverCertTTL)
-	if notAfter.After(c.root.NotAfter) {
-		notAfter = c.root.NotAfter
+	if notAfter.After(root.NotAfter) {
+		notAfter = root.NotAfter
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -262,7 +266,7 @@ func (c *CA) ServerCertificate(dnsNames []string, ips []net.IP) (*tls.Certificat
 		DNSNames:              dnsNames,
 		IPAddresses:           ips,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.root, key.Public(), c.rootKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, root, key.Public(), rootKey)
 	if err != nil {
 		return nil, fmt.Errorf("signing server certificate: %w", err)
 	}
@@ -270,5 +274,9 @@ func (c *CA) ServerCertificate(dnsNames []string, ips []net.IP) (*tls.Certificat
 	if err != nil {
 		return nil, fmt.Errorf("parsing server certificate: %w", err)
 	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+	out := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	for _, ic := range c.chain {
+		out.Certificate = append(out.Certificate, ic.Raw)
+	}
+	return out, nil
 }

@@ -5,8 +5,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,7 +47,10 @@ type Options struct {
 	// XDSLimits bound the streams, messages, request rates and
 	// connections of the xDS port (zero fields: the defaults).
 	XDSLimits xds.Limits
-	Logger    *slog.Logger
+	// ExternalCA, if its Cert is set, names the PEM files of an existing
+	// PKI's intermediate to sign with instead of the self-made root.
+	ExternalCA ExternalCAFiles
+	Logger     *slog.Logger
 	// Ready, if set, is called once both listeners are serving.
 	Ready func(connfile.Connection)
 }
@@ -72,7 +73,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer st.Close()
 
-	authority, err := ca.New(ctx, st, opts.TrustDomain, log.With("component", "ca"))
+	authority, err := newAuthority(ctx, st, opts, log.With("component", "ca"))
 	if err != nil {
 		return fmt.Errorf("starting CA: %w", err)
 	}
@@ -88,8 +89,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := connfile.WriteFileAtomic(filepath.Join(opts.DataDir, connfile.BundleFile), connfile.EncodePEMCerts(authority.Bundle()), 0o644); err != nil {
-		return fmt.Errorf("writing trust bundle: %w", err)
+	// caTLS writes ca.pem and follows root rotations.
+	cat, err := newCATLS(authority, opts.DataDir, log.With("component", "ca"))
+	if err != nil {
+		return err
 	}
 
 	reg, err := registry.New(st, opts.RestoreGrace, log.With("component", "registry"))
@@ -102,20 +105,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("registering xDS metrics: %w", err)
 	}
 
-	serverCert, err := authority.ServerCertificate([]string{ServerName, "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
-	if err != nil {
-		return fmt.Errorf("issuing control plane certificate: %w", err)
-	}
-	roots := x509.NewCertPool()
-	for _, c := range authority.Bundle() {
-		roots.AddCert(c)
-	}
-	tlsConf := &tls.Config{
-		Certificates: []tls.Certificate{*serverCert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    roots,
-		MinVersion:   tls.VersionTLS12,
-	}
+	tlsConf := cat.config("h2")
 
 	xdsLn, err := net.Listen("tcp", opts.XDSListen)
 	if err != nil {
@@ -146,12 +136,13 @@ func Run(ctx context.Context, opts Options) error {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api"), apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String(), Registerer: metrics}))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
-	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return xdsSrv.Proxies() })))
+	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return withRoots(xdsSrv.Proxies(), authority) })))
 	tokenAPI := apiserver.NewTokens(joinTokens, adminToken)
 	mux.Handle("/api/v1/tokens", tokenAPI)
 	mux.Handle("/api/v1/tokens/", tokenAPI)
 	mux.Handle("GET /metrics", authed(adminToken, metricsHandler(metrics)))
-	apiSrv := &http.Server{Handler: mux, TLSConfig: tlsConf.Clone(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	mux.Handle("/api/v1/ca/rotation", authed(adminToken, cat.rotateHandler(opts.CertTTL)))
+	apiSrv := &http.Server{Handler: mux, TLSConfig: cat.config("h2", "http/1.1"), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	conn := connfile.Connection{XDS: xdsLn.Addr().String(), API: apiLn.Addr().String(), TrustDomain: authority.TrustDomain().String(), PID: os.Getpid()}
 	if err := connfile.Write(opts.DataDir, conn); err != nil {
@@ -163,6 +154,7 @@ func Run(ctx context.Context, opts Options) error {
 	g, gctx := errgroup.WithContext(loopCtx)
 	g.Go(func() error { return xdsSrv.Run(gctx) })
 	g.Go(func() error { return reg.Run(gctx) })
+	g.Go(func() error { return cat.run(gctx) })
 	g.Go(func() error {
 		if err := grpcSrv.Serve(xdsSrv.Listener(xdsLn)); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serving xDS: %w", err)

@@ -69,7 +69,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src *Source) error {
 	var resp *weftv1.SignResponse
 	if cur, cerr := src.GetX509SVID(); cerr == nil && f.RenewTLS != nil && time.Now().Before(src.Expiry()) {
 		renewing = true
-		resp, err = f.renew(ctx, cur, csr)
+		resp, err = f.renew(ctx, cur, csr, src)
 	} else {
 		if f.Token == "" {
 			return fmt.Errorf("requesting certificate for %s: no join token, and no valid certificate to renew with", f.ID)
@@ -122,13 +122,23 @@ func (f *Fetcher) Fetch(ctx context.Context, src *Source) error {
 
 // renew sends csr on a new connection that presents cur as the client
 // certificate. A new connection each time: a TLS client certificate is
-// fixed at the handshake, and renewals are rare.
-func (f *Fetcher) renew(ctx context.Context, cur *x509svid.SVID, csr []byte) (*weftv1.SignResponse, error) {
+// fixed at the handshake, and renewals are rare. The control plane is
+// verified against RenewTLS's roots and the current trust bundle, so that
+// after a root rotation its certificate from the new root verifies.
+func (f *Fetcher) renew(ctx context.Context, cur *x509svid.SVID, csr []byte, src *Source) (*weftv1.SignResponse, error) {
 	cert := tls.Certificate{PrivateKey: cur.PrivateKey, Leaf: cur.Certificates[0]}
 	for _, c := range cur.Certificates {
 		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
 	conf := f.RenewTLS.Clone()
+	if conf.RootCAs != nil {
+		conf.RootCAs = conf.RootCAs.Clone()
+		if b := src.bundle.Load(); b != nil {
+			for _, c := range b.X509Authorities() {
+				conf.RootCAs.AddCert(c)
+			}
+		}
+	}
 	conf.Certificates = []tls.Certificate{cert}
 	conf.GetClientCertificate = nil
 	conn, err := grpc.NewClient(f.RenewTarget, grpc.WithTransportCredentials(credentials.NewTLS(conf)))

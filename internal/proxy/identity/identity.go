@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -130,25 +131,48 @@ func (s *Source) Roots() *x509.CertPool {
 	return pool
 }
 
-// ServerTLS is the inbound mTLS configuration: any peer of our trust domain,
-// presenting one of the given ALPN protocols.
+// ServerTLS is the inbound mTLS configuration: any peer of our trust domain
+// whose certificate is a client certificate (extended key usage clientAuth),
+// presenting one of the given ALPN protocols. go-spiffe checks the chain,
+// the validity period, the single URI SAN and the leaf's CA flags; the
+// usage check is ours (go-spiffe verifies with ExtKeyUsageAny).
 func (s *Source) ServerTLS(alpn ...string) *tls.Config {
-	c := tlsconfig.MTLSServerConfig(s, s, tlsconfig.AdaptMatcher(func(id spiffeid.ID) error {
+	c := tlsconfig.MTLSServerConfig(s, s, func(id spiffeid.ID, chains [][]*x509.Certificate) error {
 		if td := s.TrustDomain(); id.TrustDomain() != td {
-			return errors.New("peer " + id.String() + " is not in trust domain " + td.String())
+			return fmt.Errorf("peer %s is not in trust domain %s", id, td)
 		}
-		return nil
-	}))
+		return requireUsage(id, chains, x509.ExtKeyUsageClientAuth, "clientAuth")
+	})
 	c.NextProtos = alpn
 	return c
 }
 
 // ClientTLS is the outbound mTLS configuration to a peer that must present
-// exactly the expected identity.
+// exactly the expected identity in a server certificate (extended key usage
+// serverAuth).
 func (s *Source) ClientTLS(expected spiffeid.ID, alpn ...string) *tls.Config {
-	c := tlsconfig.MTLSClientConfig(s, s, tlsconfig.AuthorizeID(expected))
+	c := tlsconfig.MTLSClientConfig(s, s, func(id spiffeid.ID, chains [][]*x509.Certificate) error {
+		if id != expected {
+			return fmt.Errorf("unexpected ID %q, want %q", id, expected)
+		}
+		return requireUsage(id, chains, x509.ExtKeyUsageServerAuth, "serverAuth")
+	})
 	c.NextProtos = alpn
 	return c
+}
+
+// requireUsage refuses a verified peer whose leaf certificate does not
+// list the extended key usage want (or anyExtendedKeyUsage).
+func requireUsage(id spiffeid.ID, chains [][]*x509.Certificate, want x509.ExtKeyUsage, name string) error {
+	if len(chains) == 0 || len(chains[0]) == 0 {
+		return fmt.Errorf("peer %s: no verified chain", id)
+	}
+	for _, u := range chains[0][0].ExtKeyUsage {
+		if u == want || u == x509.ExtKeyUsageAny {
+			return nil
+		}
+	}
+	return fmt.Errorf("peer %s: certificate lacks extended key usage %s", id, name)
 }
 
 // PeerID extracts the SPIFFE ID of the verified peer of a TLS connection.
