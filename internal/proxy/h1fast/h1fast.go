@@ -370,10 +370,8 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		// before the next request; a large remainder, or a body that does
 		// not end cleanly (the next request would start mid-body), ends
 		// the connection.
-		if req.Body != http.NoBody {
-			if _, err := io.CopyN(io.Discard, req.Body, 256<<10); err != io.EOF {
-				return
-			}
+		if req.Body != http.NoBody && !drained(req.Body, body) {
+			return
 		}
 	}
 }
@@ -404,6 +402,9 @@ func (cn *conn) checkChunked() *h1parse.Error {
 type checkedBody struct {
 	rc      io.ReadCloser
 	refused atomic.Pointer[h1parse.Error]
+	// closeFailed is set when Close, which reads the rest of the body,
+	// did not reach its clean end.
+	closeFailed atomic.Bool
 }
 
 // errChunkFraming refuses a chunked body net/http's decoder found
@@ -421,7 +422,29 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *checkedBody) Close() error { return b.rc.Close() }
+func (b *checkedBody) Close() error {
+	err := b.rc.Close()
+	if err != nil {
+		b.closeFailed.Store(true)
+	}
+	return err
+}
+
+// drained reads what the handler left of a request body (at most 256 KiB)
+// and reports whether the body ended cleanly, so that the next request
+// starts where this one ends. A body the handler closed was read to its
+// end by Close (net/http's request bodies do that); chunked is the checked
+// body of a chunked request, nil otherwise.
+func drained(rb io.Reader, chunked *checkedBody) bool {
+	_, err := io.CopyN(io.Discard, rb, 256<<10)
+	switch {
+	case err == io.EOF:
+		return true
+	case errors.Is(err, http.ErrBodyReadAfterClose):
+		return chunked == nil || !chunked.closeFailed.Load()
+	}
+	return false
+}
 
 // serve runs the handler, turning its panics (ReverseProxy aborts a broken
 // response with http.ErrAbortHandler) into a closed connection.

@@ -223,3 +223,59 @@ func TestUnreadBadChunkClosesConnection(t *testing.T) {
 		t.Fatalf("handler saw %q, want only /first", paths)
 	}
 }
+
+// TestClosedBodyKeepsConnection: a handler that closes the request body
+// (as a forwarding transport does once it has sent it) leaves the
+// connection usable for the next request, for Content-Length and chunked
+// bodies; closing a body whose remaining chunks are malformed still ends
+// the connection. (The keep-alive was lost after every such request, and a
+// peer reusing the pooled connection got it closed under its request.)
+func TestClosedBodyKeepsConnection(t *testing.T) {
+	tests := []struct {
+		name   string
+		first  []string // written one piece at a time
+		second bool     // whether a second request is served
+	}{
+		{"content-length, partly read", []string{"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhelloworld"}, true},
+		{"chunked, partly read", []string{"POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n"}, true},
+		// The malformed chunk arrives after the head, so the head's own
+		// check cannot see it: Close must.
+		{"chunked, bad remainder", []string{"POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "5\r\nworldXX"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var paths []string
+			dial := pipeServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				paths = append(paths, r.URL.Path)
+				mu.Unlock()
+				io.ReadFull(r.Body, make([]byte, 3))
+				r.Body.Close()
+				io.WriteString(w, "ok")
+			}))
+			c := dial()
+			br := bufio.NewReader(c)
+			resp, _, err := exchange(c, br, tt.first...)
+			if tt.second && (err != nil || resp.StatusCode != 200) {
+				t.Fatalf("first request: %v %v", resp, err)
+			}
+			if tt.second {
+				resp, _, err = exchange(c, br, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+				if err != nil || resp.StatusCode != 200 {
+					t.Fatalf("second request on the connection: %v %v", resp, err)
+				}
+			} else {
+				io.WriteString(c, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+				if _, err := http.ReadResponse(br, nil); err == nil {
+					t.Fatal("a second response after a malformed chunked body")
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := map[bool]int{true: 2, false: 1}[tt.second]; len(paths) != want {
+				t.Fatalf("handler saw %q, want %d requests", paths, want)
+			}
+		})
+	}
+}
