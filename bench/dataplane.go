@@ -35,7 +35,11 @@ type dpConfig struct {
 	Caddy    string
 	Keep     bool
 	PprofDir string // CPU profiles of weft's proxies, when set
-	Log      func(format string, args ...any)
+	// AuthzRules, when > 0, puts an AuthorizationPolicy of that many
+	// rules on weft's server side; every request is checked against all
+	// of them (only the last one matches).
+	AuthzRules int
+	Log        func(format string, args ...any)
 }
 
 type phase struct{ proto, mode string }
@@ -92,7 +96,7 @@ func runDataplane(ctx context.Context, cfg dpConfig) (*dpResult, error) {
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
 	tools, missing := findTools(cfg.Caddy)
-	env := &dpEnv{dir: dir, echoPort: echo.Port(), weftBin: cfg.WeftBin, tools: tools, threads: cfg.Threads, certs: certs}
+	env := &dpEnv{dir: dir, echoPort: echo.Port(), weftBin: cfg.WeftBin, tools: tools, threads: cfg.Threads, certs: certs, authzRules: cfg.AuthzRules}
 
 	var running []*variant
 	defer func() {
@@ -221,6 +225,9 @@ func (r *dpResult) markdown(meta runMeta) string {
 	meta.write(&b)
 	fmt.Fprintf(&b, "- load: open loop %.0f rps and closed loop, %d keep-alive connections, 1 KiB response, %s measured per variant × protocol × mode in %d interleaved rounds; %d worker/thread/GOMAXPROCS per proxy\n",
 		c.RPS, c.Conns, c.Duration, c.Rounds, c.Threads)
+	if c.AuthzRules > 0 {
+		fmt.Fprintf(&b, "- weft's server-side proxy enforces an AuthorizationPolicy of %d rules (each request is checked against all of them)\n", c.AuthzRules)
+	}
 	names := make([]string, 0, len(r.Skipped))
 	for n := range r.Skipped {
 		names = append(names, n)

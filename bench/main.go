@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	events := fs.Int("events", 5, "controlplane: changes of each kind measured per proxy count")
 	out := fs.String("out", "", "results file to append to (default: bench/RESULTS.md in the module; \"-\" for stdout only)")
 	keep := fs.Bool("keep", false, "keep the temp dir with configs and logs")
+	authzRules := fs.Int("authz-rules", 0, "dataplane: put an AuthorizationPolicy of this many rules on weft's server-side proxy (0: none)")
 	pprofDir := fs.String("pprof", "", "dataplane: write CPU profiles of the weft proxies during the first open-loop round of each protocol into this dir")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var sections []string
 	if *suite == "dataplane" || *suite == "all" {
 		cfg := dpConfig{Duration: *duration, RPS: *rps, Conns: *conns, Variants: splitList(*variants), Protos: splitList(*protos),
-			Rounds: max(*rounds, 1), Threads: *threads, WeftBin: bin, Caddy: *caddy, Keep: *keep, PprofDir: *pprofDir, Log: logf}
+			Rounds: max(*rounds, 1), Threads: *threads, WeftBin: bin, Caddy: *caddy, Keep: *keep, PprofDir: *pprofDir, AuthzRules: *authzRules, Log: logf}
 		if *smoke {
 			cfg.Duration, cfg.RPS, cfg.Conns, cfg.Rounds = 500*time.Millisecond, 200, 4, 1
 		}

@@ -5,7 +5,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -75,6 +77,9 @@ type dpEnv struct {
 	tools    map[string]string // variant name → binary path
 	threads  int               // worker processes / threads / GOMAXPROCS per proxy
 	certs    peerCerts
+	// authzRules is the size of the AuthorizationPolicy on weft's server
+	// side (0: none).
+	authzRules int
 }
 
 // findTools looks for the peer proxies' binaries. It installs nothing; a
@@ -190,6 +195,11 @@ func (e *dpEnv) startWeft(ctx context.Context) (*variant, error) {
 		admin int
 	}{{v.Server, ports[4]}, {v.Client, ports[7]}} {
 		if err := waitReady(ctx, p.proc, "http://"+addrOf(p.admin)+"/ready"); err != nil {
+			return nil, err
+		}
+	}
+	if e.authzRules > 0 {
+		if err := applyAuthz(ctx, e.weftBin, dir, e.authzRules, addrOf(ports[4])); err != nil {
 			return nil, err
 		}
 	}
@@ -574,4 +584,40 @@ func (v *variant) check(ctx context.Context, protos []string) error {
 		}
 	}
 	return nil
+}
+
+// applyAuthz applies an ALLOW AuthorizationPolicy of n rules to the echo
+// service, of which only the last matches the load generator's requests,
+// and waits until the server-side proxy at admin has it.
+func applyAuthz(ctx context.Context, weftBin, dir string, n int, admin string) error {
+	var b strings.Builder
+	b.WriteString("apiVersion: weft.dev/v1alpha1\nkind: AuthorizationPolicy\nmetadata:\n  name: bench-authz\n  namespace: default\nspec:\n  targetRef: {kind: Service, name: echo}\n  action: ALLOW\n  rules:\n")
+	for i := 0; i < n-1; i++ {
+		fmt.Fprintf(&b, "  - from: [{identities: [\"spiffe://cluster.local/ns/default/sa/caller-%d\"]}]\n    to: [{methods: [GET, POST], paths: [\"/api/%d/*\"]}]\n", i, i)
+	}
+	b.WriteString("  - from: [{identities: [\"spiffe://cluster.local/ns/default/sa/loadgen\"]}]\n    to: [{methods: [GET, POST]}]\n")
+	path := filepath.Join(dir, "authz.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, weftBin, "apply", "-f", path, "--data-dir", dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("applying the benchmark's AuthorizationPolicy: %v: %s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + admin + "/config_dump")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), "bench-authz") {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return errors.New("the server-side proxy did not receive the benchmark's AuthorizationPolicy within 20s")
 }
