@@ -133,7 +133,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	for _, w := range ws {
-		if err := waitReady(ctx, w.adminPort, 20*time.Second); err != nil {
+		if err := waitReady(ctx, w.adminPort, 30*time.Second); err != nil {
 			return fmt.Errorf("%s sidecar not ready (logs in %s): %w", w.service, logDir, err)
 		}
 	}
@@ -278,11 +278,12 @@ func waitReady(ctx context.Context, adminPort int, timeout time.Duration) error 
 	deadline := time.Now().Add(timeout)
 	addr := "127.0.0.1:" + strconv.Itoa(adminPort)
 	for {
-		if readyOK(addr) {
+		ok, why := readyOK(addr)
+		if ok {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s/ready did not answer 200 within %s", addr, timeout)
+			return fmt.Errorf("%s/ready did not answer 200 within %s (last answer: %s)", addr, timeout, why)
 		}
 		select {
 		case <-ctx.Done():

@@ -19,6 +19,21 @@ import (
 func TestDemo(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "demo")
 	p := startProc(t, "demo", nil, weftBin, "demo", "--data-dir", dataDir)
+	// On failure, the logs of the demo's processes say why (they live in
+	// the data dir, which the test removes).
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(dataDir, "logs", "*.log"))
+		for _, f := range logs {
+			b, _ := os.ReadFile(f)
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("==== %s (last 4 KB)\n%s", filepath.Base(f), b)
+		}
+	})
 
 	// Two report lines: the second covers 5 s of steady traffic.
 	line := regexp.MustCompile(`last 5s: .*backend-v1 (\d+) calls.*backend-v2 (\d+) calls.*greeter (\d+) calls`)
