@@ -5,32 +5,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-// docExample returns the YAML block of docs/security/authorization-policy.md
-// whose first line is "# example: <name>", so that the test applies the
-// documentation verbatim.
-func docExample(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "security", "authorization-policy.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
-		block, _, _ = strings.Cut(block, "```")
-		if strings.HasPrefix(block, "# example: "+name+"\n") {
-			return block
-		}
-	}
-	t.Fatalf("no example %q in docs/security/authorization-policy.md", name)
-	return ""
-}
 
 // recordingApp is an HTTP app in the test process that records the
 // request target of every request it receives.
@@ -90,7 +69,7 @@ func TestAuthorizationPolicy(t *testing.T) {
 	}
 	app.take()
 
-	c.apply(docExample(t, "deny-admin") + "---\n" + docExample(t, "allow-web") + "---\n" + docExample(t, "audit-web"))
+	c.apply(docYAML(t, "security/authorization-policy.md", docExample("deny-admin")) + "---\n" + docYAML(t, "security/authorization-policy.md", docExample("allow-web")) + "---\n" + docYAML(t, "security/authorization-policy.md", docExample("audit-web")))
 	// The policies are in effect when the stranger is refused.
 	eventually(t, 15*time.Second, 50*time.Millisecond, "policies in effect", func() error {
 		r, err := stranger.get("http://web.default/api/ping")
@@ -199,7 +178,7 @@ func TestAuthorizationPolicy(t *testing.T) {
 	if r, err := orders.get("http://plain.default/x"); err != nil || r.code != http.StatusOK {
 		t.Fatalf("plain before default deny: %+v %v, want 200", r, err)
 	}
-	c.apply(docExample(t, "default-deny"))
+	c.apply(docYAML(t, "security/authorization-policy.md", docExample("default-deny")))
 	eventually(t, 15*time.Second, 50*time.Millisecond, "default deny in effect", func() error {
 		r, err := orders.get("http://plain.default/x")
 		if err != nil {

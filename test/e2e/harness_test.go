@@ -754,3 +754,41 @@ func eventually(t testing.TB, timeout, interval time.Duration, what string, f fu
 		time.Sleep(interval)
 	}
 }
+
+// docYAML returns the first ```yaml block of docs/<page> for which match
+// holds, given the page's text before the block and the block, so that
+// tests apply the documentation verbatim.
+func docYAML(t *testing.T, page string, match func(before, block string) bool) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(string(b), "```yaml\n")
+	for i := 1; i < len(parts); i++ {
+		block, _, ok := strings.Cut(parts[i], "```")
+		if !ok {
+			t.Fatalf("docs/%s: a YAML block is not closed", page)
+		}
+		if match(parts[i-1], block) {
+			return block
+		}
+	}
+	t.Fatalf("docs/%s: no matching YAML block", page)
+	return ""
+}
+
+// docExample is the block whose first line is "# example: <name>".
+func docExample(name string) func(before, block string) bool {
+	return func(_, block string) bool { return strings.HasPrefix(block, "# example: "+name+"\n") }
+}
+
+// docMarked is the block right after the line "<!-- e2e: <name> -->".
+func docMarked(name string) func(before, block string) bool {
+	return func(before, _ string) bool { return strings.HasSuffix(before, "<!-- e2e: "+name+" -->\n") }
+}
+
+// docContaining is the first block containing s.
+func docContaining(s string) func(before, block string) bool {
+	return func(_, block string) bool { return strings.Contains(block, s) }
+}

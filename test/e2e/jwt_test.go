@@ -17,24 +17,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// docBlockContaining returns the first ```yaml block of a docs page that contains
-// marker, so that tests apply the documentation verbatim.
-func docBlockContaining(t *testing.T, page, marker string) string {
-	t.Helper()
-	b, err := os.ReadFile("../../docs/" + page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
-		block, _, _ = strings.Cut(block, "```")
-		if strings.Contains(block, marker) {
-			return block
-		}
-	}
-	t.Fatalf("docs/%s: no yaml block with %q", page, marker)
-	return ""
-}
-
 // signJWT signs claims with key (ES256) under kid.
 func signJWT(t *testing.T, key any, kid string, claims map[string]any) string {
 	t.Helper()
@@ -96,7 +78,7 @@ func TestRequestAuthentication(t *testing.T) {
 		return nil
 	})
 
-	c.apply(docBlockContaining(t, "security/request-authentication.md", "kind: RequestAuthentication"))
+	c.apply(docYAML(t, "security/request-authentication.md", docContaining("kind: RequestAuthentication")))
 	bad := "Bearer " + signJWT(t, other, "demo-es256", claims(nil))
 	eventually(t, 10*time.Second, 100*time.Millisecond, "a badly signed token refused", func() error {
 		r, err := client.get("http://echo/", "Authorization", bad)

@@ -55,7 +55,7 @@ func TestJWTAuthorization(t *testing.T) {
 		}
 		return "Bearer " + signJWT(t, demo.Key, "demo-es256", m)
 	}
-	c.apply(docBlockContaining(t, "security/request-authentication.md", "kind: RequestAuthentication"))
+	c.apply(docYAML(t, "security/request-authentication.md", docContaining("kind: RequestAuthentication")))
 	c.apply(jwtAuthzPolicy)
 
 	alice, admin := token("alice", nil), token("root", map[string]any{"group": "admin"})

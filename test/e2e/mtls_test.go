@@ -11,25 +11,6 @@ import (
 	"time"
 )
 
-// docYAML returns the YAML block of docs/security/<page> that follows the
-// marker <!-- e2e: name -->, so that the tests apply what the docs show.
-func docYAML(t *testing.T, page, name string) string {
-	t.Helper()
-	b, err := os.ReadFile("../../docs/security/" + page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(b), "<!-- e2e: "+name+" -->\n```yaml\n")
-	if !ok {
-		t.Fatalf("docs/security/%s: no YAML block marked %q", page, name)
-	}
-	yaml, _, ok := strings.Cut(rest, "```")
-	if !ok {
-		t.Fatalf("docs/security/%s: YAML block %q not closed", page, name)
-	}
-	return yaml
-}
-
 // plaintextCall sends a plaintext HTTP/1.1 request to a workload's inbound
 // port with a forged x-forwarded-client-cert and returns the demo backend's
 // reply.
@@ -106,7 +87,7 @@ func TestMTLSModes(t *testing.T) {
 	})
 	refused("STRICT (default)")
 
-	c.apply(docYAML(t, "mtls.md", "mesh-permissive"))
+	c.apply(docYAML(t, "security/mtls.md", docMarked("mesh-permissive")))
 	served("MeshConfig PERMISSIVE")
 	samples, err := backend.metrics()
 	if err != nil {
@@ -120,10 +101,10 @@ func TestMTLSModes(t *testing.T) {
 		t.Errorf("no mTLS request counted with tls=\"true\" from %s:\n%s", client.spiffeID(), describe(samples, m))
 	}
 
-	c.apply(docYAML(t, "mtls.md", "mesh-strict"))
+	c.apply(docYAML(t, "security/mtls.md", docMarked("mesh-strict")))
 	refused("MeshConfig back to STRICT")
 
-	svcYAML := docYAML(t, "mtls.md", "service-permissive")
+	svcYAML := docYAML(t, "security/mtls.md", docMarked("service-permissive"))
 	c.apply(svcYAML)
 	served("Service annotation PERMISSIVE")
 	// Only the annotation changes: the Service resource is regenerated all
@@ -139,7 +120,7 @@ func TestMTLSModes(t *testing.T) {
 	refused("Service annotation removed")
 
 	// A mode the proxy would reject is refused by the API.
-	bad := strings.Replace(docYAML(t, "mtls.md", "mesh-strict"), "STRICT", "DISABLE", 1)
+	bad := strings.Replace(docYAML(t, "security/mtls.md", docMarked("mesh-strict")), "STRICT", "DISABLE", 1)
 	f := t.TempDir() + "/bad.yaml"
 	if err := os.WriteFile(f, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
