@@ -9,9 +9,21 @@ import (
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
-func BenchmarkProxyRoundTrip(b *testing.B) {
+func BenchmarkProxyRoundTrip(b *testing.B) { benchRoundTrip(b) }
+
+// BenchmarkProxyRoundTripRouted is BenchmarkProxyRoundTrip through a
+// route: route match, backend pick and the unforwardable check.
+func BenchmarkProxyRoundTripRouted(b *testing.B) {
+	benchRoundTrip(b, &weftv1.Route{Name: "default/r/0",
+		Matches:  []*weftv1.RouteMatch{{Path: &weftv1.PathMatch{Value: "/bench"}}},
+		Backends: []*weftv1.Backend{backend("orders", 1)}})
+}
+
+// benchRoundTrip measures GET http://orders/bench through the outbound, a
+// peer inbound and an app, with the service's routes.
+func benchRoundTrip(b *testing.B, routes ...*weftv1.Route) {
 	m := newMesh(b)
-	m.addService(svc("orders"))
+	m.addService(svc("orders", routes...))
 	m.addWorkload(b, "orders", startApp(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok"))
 	})))
