@@ -237,24 +237,8 @@ func requestLine(line []byte) (Head, error) {
 	return h, nil
 }
 
-// authorityForm: host ":" port (RFC 9112 §3.2.3), host a name, IPv4 or
-// bracketed IPv6 address, port digits.
-func authorityForm(t []byte) bool {
-	colon := bytes.LastIndexByte(t, ':')
-	if colon <= 0 || colon == len(t)-1 {
-		return false
-	}
-	for _, c := range t[colon+1:] {
-		if !isDigit(c) {
-			return false
-		}
-	}
-	host := t[:colon]
-	if host[0] == '[' {
-		return len(host) > 2 && host[len(host)-1] == ']' && validHostBytes(host[1:len(host)-1])
-	}
-	return validHostBytes(host) && bytes.IndexByte(host, ':') < 0
-}
+// authorityForm: host ":" port (RFC 9112 §3.2.3).
+func authorityForm(t []byte) bool { return validAuthority(t, true) }
 
 // absoluteForm: scheme "://" authority path-abempty [ "?" query ]; weft
 // takes only http and https URLs (RFC 9112 §3.2.2).
@@ -272,8 +256,49 @@ func absoluteForm(t []byte) bool {
 	if end < 0 {
 		end = len(rest)
 	}
-	auth := rest[:end]
-	return len(auth) > 0 && bytes.IndexByte(auth, '@') < 0 && validHostBytes(auth)
+	return validAuthority(rest[:end], false)
+}
+
+// validAuthority accepts host [":" port] where host is a reg-name or IPv4
+// address, or an IPv6 address in brackets, and port is digits (required
+// when needPort). It refuses userinfo and percent-encoding: RFC 3986 allows
+// pct-encoded reg-names, but no mesh name needs one and net/http refuses
+// most of them, so the proxy and the app would read the host differently.
+func validAuthority(a []byte, needPort bool) bool {
+	if len(a) == 0 || bytes.IndexAny(a, "@%") >= 0 || !validHostBytes(a) {
+		return false
+	}
+	var host, port []byte
+	if a[0] == '[' {
+		end := bytes.IndexByte(a, ']')
+		if end < 2 {
+			return false
+		}
+		host, port = a[1:end], a[end+1:]
+		if bytes.IndexAny(host, "[]") >= 0 {
+			return false
+		}
+	} else {
+		host, port = a, nil
+		if c := bytes.IndexByte(a, ':'); c >= 0 {
+			host, port = a[:c], a[c:]
+		}
+		if len(host) == 0 || bytes.IndexAny(host, "[]") >= 0 {
+			return false
+		}
+	}
+	if len(port) == 0 {
+		return !needPort
+	}
+	if port[0] != ':' || (needPort && len(port) == 1) {
+		return false
+	}
+	for _, c := range port[1:] {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // Parse checks a complete request head, b[:n] where n came from Scan, and
