@@ -12,7 +12,7 @@ import (
 
 // fieldNamed matches a compile error that names the resource and a field:
 // `Service "a.b": routes[0]: backends[1].weight: ...`.
-var fieldNamed = regexp.MustCompile(`^(Service|Endpoints) "[^"]*": [a-z_]+(\[\d+\])?[.:\[ ]`)
+var fieldNamed = regexp.MustCompile(`^(Service|Endpoints) "(?:[^"\\]|\\.)*": [a-z_]+(\[\d+\])?[.:\[ ]`)
 
 // FuzzBuild feeds arbitrary Service and Endpoints resources (protobuf wire
 // bytes, as the xDS client receives them) to the compiler: it must never
