@@ -31,7 +31,8 @@ func validateBreaker(e *errs, p fieldPath, spec *DestinationPolicySpec) {
 func validateAdaptive(e *errs, p fieldPath, ac *AdaptiveConcurrency) {
 	update := boundedDuration(e, p.child("updateInterval"), ac.UpdateInterval, DefaultAdaptiveUpdateInterval, 10*time.Millisecond, 10*time.Second)
 	minRTT := boundedDuration(e, p.child("minRTTInterval"), ac.MinRTTInterval, DefaultAdaptiveMinRTTInterval, time.Second, time.Hour)
-	if update > 0 && minRTT > 0 && minRTT <= update {
+	// Compared in whole milliseconds, as the proxy receives them.
+	if update > 0 && minRTT > 0 && minRTT.Truncate(time.Millisecond) <= update.Truncate(time.Millisecond) {
 		e.add(p.child("minRTTInterval"), "must be longer than updateInterval (%v), got %v", update, minRTT)
 	}
 	inRange := func(name string, v, lo, hi int32) {

@@ -28,6 +28,7 @@ func TestValidateBreaker(t *testing.T) {
 		{"adaptive update short", dp + "  adaptiveConcurrency: {updateInterval: 1ms}\n", `spec.adaptiveConcurrency.updateInterval: must be between 10ms and 10s, got 1ms`},
 		{"adaptive minrtt long", dp + "  adaptiveConcurrency: {minRTTInterval: 2h}\n", `spec.adaptiveConcurrency.minRTTInterval: must be between 1s and 1h0m0s`},
 		{"adaptive minrtt below update", dp + "  adaptiveConcurrency: {updateInterval: 5s, minRTTInterval: 2s}\n", `spec.adaptiveConcurrency.minRTTInterval: must be longer than updateInterval (5s), got 2s`},
+		{"adaptive minrtt same ms", dp + "  adaptiveConcurrency: {updateInterval: 10s, minRTTInterval: 10000100us}\n", `spec.adaptiveConcurrency.minRTTInterval: must be longer than updateInterval`},
 		{"adaptive min limit", dp + "  adaptiveConcurrency: {minLimit: -1}\n", `spec.adaptiveConcurrency.minLimit: must be between 1 and 100000, got -1`},
 		{"adaptive max below min", dp + "  adaptiveConcurrency: {minLimit: 10, maxLimit: 5}\n", `spec.adaptiveConcurrency.maxLimit: must be between 10 and 100000, got 5`},
 		{"adaptive initial above max", dp + "  adaptiveConcurrency: {maxLimit: 50, initialLimit: 60}\n", `spec.adaptiveConcurrency.initialLimit: must be between 1 and 50, got 60`},
