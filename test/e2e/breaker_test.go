@@ -220,6 +220,62 @@ func TestCircuitBreakerMaxConcurrentRequests(t *testing.T) {
 	}
 }
 
+// TestCircuitBreakerPending applies the pending example of
+// docs/traffic/circuit-breaking.md: with 2 requests in flight, 3 more
+// arrive at once: 2 wait and are served when the first end (never more
+// than 2 at the backend), the third fails fast with max-pending-requests.
+func TestCircuitBreakerPending(t *testing.T) {
+	c := startControl(t)
+	_, app := startHoldBackend(t, c, 0)
+	client := startClient(t, c, "client")
+	c.apply(docYAML(t, "traffic/circuit-breaking.md", docExample("pending")))
+	waitDump(t, client, `"max_pending_requests": 2`, false)
+	hc := wideClient(t, client, 8)
+
+	const hold = 400 * time.Millisecond
+	u := fmt.Sprintf("http://backend/hold?ms=%d", hold.Milliseconds())
+	results := make(chan outcome, 5)
+	for range 2 {
+		go func() { results <- do(hc, u) }()
+	}
+	eventually(t, 5*time.Second, 5*time.Millisecond, "2 requests at the backend", func() error {
+		if n := app.inflight.Load(); n != 2 {
+			return fmt.Errorf("%d in flight", n)
+		}
+		return nil
+	})
+	for range 3 {
+		go func() { results <- do(hc, u) }()
+	}
+	var ok, refused int
+	var slowest time.Duration
+	for range 5 {
+		o := <-results
+		switch {
+		case o.err == nil && o.code == http.StatusOK:
+			ok++
+			slowest = max(slowest, o.took)
+		case o.code == http.StatusServiceUnavailable && o.reason == "max-pending-requests":
+			refused++
+			if o.took >= 50*time.Millisecond {
+				t.Errorf("refusal took %v, want < 50ms", o.took)
+			}
+		default:
+			t.Errorf("unexpected outcome: %d %q %v", o.code, o.reason, o.err)
+		}
+	}
+	if ok != 4 || refused != 1 {
+		t.Errorf("%d served and %d refused, want 4 and 1", ok, refused)
+	}
+	if p := app.peak.Load(); p != 2 {
+		t.Errorf("backend saw %d requests at once, want 2", p)
+	}
+	if slowest < 2*hold-50*time.Millisecond {
+		t.Errorf("slowest request took %v: the waiters did not wait for a slot (want about %v)", slowest, 2*hold)
+	}
+	t.Logf("served %d, refused %d; waiters served after %v", ok, refused, slowest)
+}
+
 // TestCircuitBreakerMaxConnections applies the max-connections example of
 // docs/traffic/circuit-breaking.md and counts, at the backend's inbound
 // listener (its established sockets), the connections the client proxy

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"weft.dev/weft/internal/proxy/adaptive"
 	"weft.dev/weft/internal/proxy/breaker"
@@ -29,9 +30,7 @@ type admission struct{ dests sync.Map } // key -> *destAdmission
 
 type destAdmission struct {
 	breaker *breaker.Destination
-
-	mu      sync.Mutex // guards the creation of limiter
-	limiter *adaptive.Limiter
+	limiter atomic.Pointer[adaptive.Limiter] // made on first use
 }
 
 func (a *admission) get(key string) *destAdmission {
@@ -44,12 +43,11 @@ func (a *admission) get(key string) *destAdmission {
 
 // adaptive returns the destination's limiter, made on first use.
 func (d *destAdmission) adaptive(cfg *adaptive.Config) *adaptive.Limiter {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.limiter == nil {
-		d.limiter = adaptive.New(cfg, nil)
+	if l := d.limiter.Load(); l != nil {
+		return l
 	}
-	return d.limiter
+	d.limiter.CompareAndSwap(nil, adaptive.New(cfg, nil))
+	return d.limiter.Load()
 }
 
 // admitted is a request let through the breaker and adaptive stages; Done
