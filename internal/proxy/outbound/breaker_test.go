@@ -1,14 +1,22 @@
 package outbound
 
 import (
+	"context"
+	"crypto/tls"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"weft.dev/weft/internal/proxy/adaptive"
 	"weft.dev/weft/internal/proxy/breaker"
 	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
 func admitConfig(b *breaker.Limits, a *adaptive.Config) *config.Config {
@@ -89,5 +97,91 @@ func BenchmarkAdmit(b *testing.B) {
 				a.Done()
 			}
 		})
+	}
+}
+
+// TestMaxConnectionsInMesh runs the connection gate end to end in process:
+// a service with two endpoints and maxConnections 1. Over HTTP/1.1, with
+// one request holding the only connection, the next request (to the other
+// endpoint) is answered 503 max-connections and counted; over HTTP/2 the
+// one connection carries every request to its endpoint and requests to the
+// other endpoint are refused the same way.
+func TestMaxConnectionsInMesh(t *testing.T) {
+	m := newMesh(t)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	app := startApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			arrived <- struct{}{}
+			<-release
+		}
+		w.Write([]byte("ok"))
+	}))
+	for _, name := range []string{"orders", "pay"} {
+		s := svc(name)
+		s.ConnectionLimits = &weftv1.ConnectionLimits{MaxConnections: 1}
+		m.addService(s)
+		m.addWorkload(t, name, app)
+		m.addWorkload(t, name, app)
+	}
+	m.commit(t)
+	m.startOutbound(t, nil)
+
+	t.Run("http1", func(t *testing.T) {
+		held := make(chan int, 1)
+		go func() {
+			code, _, _ := m.get(t, "http://orders/hold")
+			held <- code
+		}()
+		<-arrived
+		// The held request has the only connection: every other request
+		// needs a new one.
+		code, body, h := m.get(t, "http://orders/")
+		reason := h.Get(ReasonHeader)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "max-connections limit reached (1)") {
+			t.Errorf("second request: %d %q", code, body)
+		}
+		close(release)
+		if reason != breaker.ReasonMaxConnections {
+			t.Fatalf("no request refused with %s (got %q)", breaker.ReasonMaxConnections, reason)
+		}
+		if code := <-held; code != http.StatusOK {
+			t.Errorf("held request: %d", code)
+		}
+	})
+
+	t.Run("http2", func(t *testing.T) {
+		tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", m.proxyURL.Host)
+		}}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		counts := map[string]int{}
+		for range 20 {
+			resp, err := c.Get("http://pay/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			counts[strconv.Itoa(resp.StatusCode)+resp.Header.Get(ReasonHeader)]++
+		}
+		if counts["200"] < 5 || counts["503"+breaker.ReasonMaxConnections] < 5 || len(counts) != 2 {
+			t.Errorf("outcomes %v: want about half 200 (one endpoint's connection) and half 503 max-connections", counts)
+		}
+	})
+
+	var rejected float64
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "weft_proxy_breaker_rejections_total" {
+			for _, s := range mf.GetMetric() {
+				rejected += s.GetCounter().GetValue()
+			}
+		}
+	}
+	if rejected < 6 {
+		t.Errorf("weft_proxy_breaker_rejections_total = %v, want every refusal counted", rejected)
 	}
 }
