@@ -185,3 +185,25 @@ func TestMaxConnectionsInMesh(t *testing.T) {
 		t.Errorf("weft_proxy_breaker_rejections_total = %v, want every refusal counted", rejected)
 	}
 }
+
+// TestAdmitAnswersGRPC checks that a refused gRPC call gets UNAVAILABLE
+// (a trailers-only response) with the reason header.
+func TestAdmitAnswersGRPC(t *testing.T) {
+	cfg := admitConfig(&breaker.Limits{MaxConcurrentRequests: 1}, nil)
+	l := &Listener{}
+	r := httptest.NewRequest(http.MethodPost, "http://web/pkg.Svc/Method", nil)
+	r.ProtoMajor, r.Proto = 2, "HTTP/2.0"
+	r.Header.Set("Content-Type", "application/grpc")
+	_, held, ok := l.admit(r.Context(), httptest.NewRecorder(), r, cfg, "web.default")
+	if !ok {
+		t.Fatal("first call refused")
+	}
+	defer held.Done()
+	rec := httptest.NewRecorder()
+	if _, _, ok := l.admit(r.Context(), rec, r, cfg, "web.default"); ok {
+		t.Fatal("second call admitted")
+	}
+	if rec.Code != http.StatusOK || rec.Header().Get("Grpc-Status") != "14" || rec.Header().Get(ReasonHeader) != breaker.ReasonMaxConcurrentRequests {
+		t.Errorf("answer %d grpc-status %q reason %q; want 200, 14 (UNAVAILABLE), %s", rec.Code, rec.Header().Get("Grpc-Status"), rec.Header().Get(ReasonHeader), breaker.ReasonMaxConcurrentRequests)
+	}
+}
