@@ -97,9 +97,6 @@ func CheckSupported(o Object) error {
 			}
 		}
 	case *DestinationPolicy:
-		if o.Spec.ConnectionPool != nil {
-			e.add("spec.connectionPool", notYet)
-		}
 		if o.Spec.OutlierDetection != nil {
 			e.add("spec.outlierDetection", notYet)
 		}

@@ -130,6 +130,9 @@ type DestinationPolicySpec struct {
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
 	// Retry retries failed requests.
 	Retry *RetryPolicy `json:"retry,omitempty"`
+	// AdaptiveConcurrency sheds load before the service's queue grows
+	// (types_breaker.go); off unless set.
+	AdaptiveConcurrency *AdaptiveConcurrency `json:"adaptiveConcurrency,omitempty"`
 }
 
 // PolicyTargetRef names the object a policy applies to.
@@ -142,12 +145,21 @@ type PolicyTargetRef struct {
 
 // ConnectionPool limits the load one client proxy puts on a service.
 type ConnectionPool struct {
-	// MaxConnections is the most concurrent connections to the service;
-	// must be greater than 0 when set.
+	// MaxConnections is the most connections this client proxy opens to
+	// all endpoints of the service together; a request that needs one more
+	// fails fast with 503 (x-weft-reason: max-connections). 0 means no
+	// limit. See docs/traffic/circuit-breaking.md.
 	MaxConnections int32 `json:"maxConnections,omitempty"`
-	// MaxPendingRequests is the most requests that may wait for a
-	// connection; beyond it requests fail fast with 503. 0 means no limit.
+	// MaxPendingRequests is the most requests that may wait for an
+	// admission slot when MaxConcurrentRequests are in flight; beyond it
+	// requests fail fast with 503 (x-weft-reason: max-pending-requests).
+	// 0 means none may wait.
 	MaxPendingRequests int32 `json:"maxPendingRequests,omitempty"`
+	// MaxConcurrentRequests is the most requests in flight from this client
+	// proxy to the service; beyond it (and MaxPendingRequests) requests
+	// fail fast with 503 (x-weft-reason: max-concurrent-requests). 0 means
+	// no limit.
+	MaxConcurrentRequests int32 `json:"maxConcurrentRequests,omitempty"`
 }
 
 // OutlierDetection ejects an endpoint from load balancing after consecutive

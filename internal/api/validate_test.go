@@ -71,8 +71,6 @@ func TestValidateErrors(t *testing.T) {
 		{"dp no target", "apiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: p}\nspec: {}\n", `spec.targetRef.name: required`},
 		{"dp target kind", "apiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: p}\nspec: {targetRef: {kind: Gateway, name: x}}\n", `spec.targetRef.kind: must be Service, got "Gateway"`},
 		{"dp lb", dp + "  loadBalancer: round_robin\n", `spec.loadBalancer: must be one of`},
-		{"dp max conns", dp + "  connectionPool: {maxConnections: 0}\n", `spec.connectionPool.maxConnections: must be greater than 0`},
-		{"dp pending", dp + "  connectionPool: {maxConnections: 1, maxPendingRequests: -1}\n", `spec.connectionPool.maxPendingRequests: must not be negative`},
 		{"dp 5xx", dp + "  outlierDetection: {consecutive5xx: 0}\n", `spec.outlierDetection.consecutive5xx: must be at least 1`},
 		{"dp interval", dp + "  outlierDetection: {consecutive5xx: 1, interval: soon}\n", `spec.outlierDetection.interval: invalid duration "soon"`},
 		{"dp ejection time", dp + "  outlierDetection: {consecutive5xx: 1, baseEjectionTime: -1s}\n", `spec.outlierDetection.baseEjectionTime: must be greater than 0`},

@@ -64,15 +64,7 @@ func (d *DestinationPolicy) validate(e *errs) {
 	p := fieldPath("spec")
 	validateTargetRef(e, p.child("targetRef"), d.Spec.TargetRef)
 	validateLB(e, p.child("loadBalancer"), d.Spec.LoadBalancer)
-	if cp := d.Spec.ConnectionPool; cp != nil {
-		cpp := p.child("connectionPool")
-		if cp.MaxConnections <= 0 {
-			e.add(cpp.child("maxConnections"), "must be greater than 0")
-		}
-		if cp.MaxPendingRequests < 0 {
-			e.add(cpp.child("maxPendingRequests"), "must not be negative")
-		}
-	}
+	validateBreaker(e, p, &d.Spec) // validate_breaker.go
 	if od := d.Spec.OutlierDetection; od != nil {
 		op := p.child("outlierDetection")
 		if od.Consecutive5xx < 1 {

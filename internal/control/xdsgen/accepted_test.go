@@ -81,8 +81,8 @@ func randomObject(r *rand.Rand, name string) string {
 		return fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: %s}\nspec: {selector: {app: %s}, ports: [{name: %s, port: %d}]}\n",
 			pick(r, "a", "b", "c", name), ns, pick(r, "a", "b"), pick(r, "http", "grpc", "tcp", "h2c", "http2-x"), pick(r, 80, 8080, 0, 65535))
 	case 1:
-		return fmt.Sprintf("apiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: %s, namespace: %s}\nspec: {targetRef: {name: %s}, loadBalancer: %s}\n",
-			name, ns, pick(r, "a", "b", "nosuch"), pick(r, "ROUND_ROBIN", "RANDOM", "LEAST_REQUEST", "FAST"))
+		return fmt.Sprintf("apiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: %s, namespace: %s}\nspec: {targetRef: {name: %s}, loadBalancer: %s%s}\n",
+			name, ns, pick(r, "a", "b", "nosuch"), pick(r, "ROUND_ROBIN", "RANDOM", "LEAST_REQUEST", "FAST"), randomBreaker(r))
 	case 2:
 		return fmt.Sprintf("apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: %s, namespace: %s}\nspec:\n  parentRefs: [%s]\n  rules:\n%s",
 			name, ns, randomParent(r), randomRules(r, true))
@@ -217,4 +217,32 @@ func FuzzAcceptedCompiles(f *testing.F) {
 			t.Fatalf("accepted configuration does not compile: %v", err)
 		}
 	})
+}
+
+// randomBreaker is an optional connectionPool and adaptiveConcurrency with
+// values around their bounds (breaker.go).
+func randomBreaker(r *rand.Rand) string {
+	var b strings.Builder
+	if r.IntN(2) == 0 {
+		fmt.Fprintf(&b, ", connectionPool: {maxConnections: %d, maxPendingRequests: %d, maxConcurrentRequests: %d}",
+			pick(r, 0, 1, 7, -1, 1000000, 1000001), pick(r, 0, 0, 3, -2), pick(r, 0, 1, 10, 1000000))
+	}
+	if r.IntN(2) == 0 {
+		var fields []string
+		for _, f := range []struct{ name, values string }{
+			{"updateInterval", "10ms 9ms 100ms 10s 10.9ms 11s 1m"},
+			{"minRTTInterval", "1s 999ms 10s 10000100us 1h 2h"},
+			{"minLimit", "1 0 3 50 1001 100000 100001"},
+			{"maxLimit", "1 2 10 1000 100000 100001"},
+			{"initialLimit", "1 5 20 999 1001"},
+			{"latencyBufferPercent", "1 0 25 1000 1001"},
+		} {
+			if r.IntN(3) == 0 {
+				vs := strings.Fields(f.values)
+				fields = append(fields, f.name+": "+vs[r.IntN(len(vs))])
+			}
+		}
+		b.WriteString(", adaptiveConcurrency: {" + strings.Join(fields, ", ") + "}")
+	}
+	return b.String()
 }

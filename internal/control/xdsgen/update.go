@@ -82,6 +82,7 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 		targets[policyTarget(dp)] = true
 	}
 	if len(targets) > 0 {
+		n.breaker = compileBreakers(cfg) // breaker.go
 		n.lbs = maps.Clone(r.lbs)
 		for t := range targets {
 			affected[t] = true

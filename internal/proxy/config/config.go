@@ -16,7 +16,9 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"weft.dev/weft/internal/proxy/adaptive"
 	"weft.dev/weft/internal/proxy/authz"
+	"weft.dev/weft/internal/proxy/breaker"
 	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
@@ -71,6 +73,10 @@ type Service struct {
 	// service's inbound requests (before selection by workload labels,
 	// see authz.View); nil when it has none and the mesh default allows.
 	Authz *authz.Set
+	// Breaker and Adaptive are the service's connection limits and
+	// adaptive concurrency as a destination (breaker.go); nil when unset.
+	Breaker  *breaker.Limits
+	Adaptive *adaptive.Config
 }
 
 // Port is one declared service port.
@@ -211,6 +217,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 	for _, p := range s.GetPorts() {
 		svc.Ports = append(svc.Ports, Port{Name: p.GetName(), Number: p.GetPort(), Protocol: p.GetProtocol()})
 	}
+	buildBreaker(svc, s) // breaker.go
 	for _, r := range s.GetRoutes() {
 		route := buildRoute(r)
 		if ns := r.GetConsumerNamespace(); ns != "" {

@@ -105,6 +105,11 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		return
 	}
 	labels.DestinationService = key
+	ctx, adm, ok := l.admit(ctx, sw, r, cfg, key) // breaker.go
+	if !ok {
+		return
+	}
+	defer adm.Done()
 
 	eps, err := l.endpoints(ctx, cfg, key)
 	if err != nil {
@@ -222,6 +227,7 @@ func (l *Listener) meshError(w http.ResponseWriter, r *http.Request, err error) 
 	st := r.Context().Value(stateKey{}).(*reqState)
 	ep := st.lease.Endpoint
 	switch {
+	case l.writeRejection(w, r, err): // breaker.go: a connection limit
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(st.Err(), context.DeadlineExceeded):
 		upstream.WriteError(w, r, http.StatusGatewayTimeout, fmt.Sprintf("weft: %s timed out (endpoint %s)", st.dest, ep.Address))
 	default:

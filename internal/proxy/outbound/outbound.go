@@ -92,6 +92,7 @@ type Listener struct {
 	h2          *upstream.Forwarder    // HTTP/2 and gRPC to peer proxies
 	passthrough *httputil.ReverseProxy // to non-mesh destinations
 	passTr      *http.Transport
+	admission   admission // breaker.go
 }
 
 // New validates opts and returns a Listener.

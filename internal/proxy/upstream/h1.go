@@ -3,7 +3,6 @@ package upstream
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -234,7 +233,7 @@ func (t *H1Transport) get(ctx context.Context, probe bool) (*h1Conn, bool, error
 // non-blocking peek must find nothing to read (no FIN, no alert, no stray
 // bytes). One syscall; Linux.
 func idleAlive(c net.Conn) bool {
-	if tc, ok := c.(*tls.Conn); ok {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok { // *tls.Conn, gatedConn
 		c = tc.NetConn()
 	}
 	sc, ok := c.(syscall.Conn)

@@ -144,8 +144,14 @@ func (p *Pool) newPeer(addr string, id spiffeid.ID) *peer {
 }
 
 // dial opens an mTLS connection to the peer negotiating the ALPN protocol
-// of cfg index i; the peer must present exactly the expected identity.
-func (pr *peer) dial(ctx context.Context, i int) (*tls.Conn, error) {
+// of cfg index i, under the request's ConnGate (conngate.go).
+func (pr *peer) dial(ctx context.Context, i int) (net.Conn, error) {
+	return gatedDial(ctx, func() (*tls.Conn, error) { return pr.dialTLS(ctx, i) })
+}
+
+// dialTLS opens the connection of dial; the peer must present exactly the
+// expected identity.
+func (pr *peer) dialTLS(ctx context.Context, i int) (*tls.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, pr.pool.opts.DialTimeout)
 	defer cancel()
 	d := tls.Dialer{NetDialer: &net.Dialer{KeepAlive: 30 * time.Second}, Config: pr.tls[i]}

@@ -57,7 +57,7 @@ func ValidateService(s *Service) error {
 			return fmt.Errorf("authz_policies[%d]: %w", i, err)
 		}
 	}
-	return nil
+	return validateBreaker(s) // validate_breaker.go
 }
 
 func validateRoute(r *Route) error {

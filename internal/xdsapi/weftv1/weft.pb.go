@@ -249,8 +249,12 @@ type Service struct {
 	// AuthzDefaultDeny is MeshConfig spec.authorization.defaultAction DENY: a request that no
 	// ALLOW policy allows is denied even when no ALLOW policy applies.
 	AuthzDefaultDeny bool `protobuf:"varint,41,opt,name=authz_default_deny,json=authzDefaultDeny,proto3" json:"authz_default_deny,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Circuit breaking and adaptive concurrency (fields 80-89 belong to the breaker stage,
+	// messages in the "breaker" section). Unset means no limit / off.
+	ConnectionLimits    *ConnectionLimits    `protobuf:"bytes,80,opt,name=connection_limits,json=connectionLimits,proto3" json:"connection_limits,omitempty"`
+	AdaptiveConcurrency *AdaptiveConcurrency `protobuf:"bytes,81,opt,name=adaptive_concurrency,json=adaptiveConcurrency,proto3" json:"adaptive_concurrency,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -344,6 +348,20 @@ func (x *Service) GetAuthzDefaultDeny() bool {
 		return x.AuthzDefaultDeny
 	}
 	return false
+}
+
+func (x *Service) GetConnectionLimits() *ConnectionLimits {
+	if x != nil {
+		return x.ConnectionLimits
+	}
+	return nil
+}
+
+func (x *Service) GetAdaptiveConcurrency() *AdaptiveConcurrency {
+	if x != nil {
+		return x.AdaptiveConcurrency
+	}
+	return nil
 }
 
 // JwtRule is one jwtRule of a RequestAuthentication.
@@ -1496,11 +1514,166 @@ func (x *Endpoint) GetLabels() map[string]string {
 	return nil
 }
 
+// ConnectionLimits bound what one client proxy puts on a service; 0 means no limit.
+type ConnectionLimits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Connections opened to all endpoints of the service together.
+	MaxConnections uint32 `protobuf:"varint,1,opt,name=max_connections,json=maxConnections,proto3" json:"max_connections,omitempty"`
+	// Requests that may wait for an admission slot while max_concurrent_requests are in
+	// flight; 0 means none waits.
+	MaxPendingRequests uint32 `protobuf:"varint,2,opt,name=max_pending_requests,json=maxPendingRequests,proto3" json:"max_pending_requests,omitempty"`
+	// Requests in flight to the service.
+	MaxConcurrentRequests uint32 `protobuf:"varint,3,opt,name=max_concurrent_requests,json=maxConcurrentRequests,proto3" json:"max_concurrent_requests,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *ConnectionLimits) Reset() {
+	*x = ConnectionLimits{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionLimits) ProtoMessage() {}
+
+func (x *ConnectionLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionLimits.ProtoReflect.Descriptor instead.
+func (*ConnectionLimits) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ConnectionLimits) GetMaxConnections() uint32 {
+	if x != nil {
+		return x.MaxConnections
+	}
+	return 0
+}
+
+func (x *ConnectionLimits) GetMaxPendingRequests() uint32 {
+	if x != nil {
+		return x.MaxPendingRequests
+	}
+	return 0
+}
+
+func (x *ConnectionLimits) GetMaxConcurrentRequests() uint32 {
+	if x != nil {
+		return x.MaxConcurrentRequests
+	}
+	return 0
+}
+
+// AdaptiveConcurrency is a gradient concurrency limit; the control plane fills in every
+// field (defaults included).
+type AdaptiveConcurrency struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How often the limit is recomputed, 10..10000 ms.
+	UpdateIntervalMs uint32 `protobuf:"varint,1,opt,name=update_interval_ms,json=updateIntervalMs,proto3" json:"update_interval_ms,omitempty"`
+	// How often the min-RTT baseline is measured again, 1000..3600000 ms, > update_interval_ms.
+	MinRttIntervalMs uint32 `protobuf:"varint,2,opt,name=min_rtt_interval_ms,json=minRttIntervalMs,proto3" json:"min_rtt_interval_ms,omitempty"`
+	// Bounds of the limit, 1 <= min_limit <= initial_limit <= max_limit <= 100000.
+	MinLimit     uint32 `protobuf:"varint,3,opt,name=min_limit,json=minLimit,proto3" json:"min_limit,omitempty"`
+	MaxLimit     uint32 `protobuf:"varint,4,opt,name=max_limit,json=maxLimit,proto3" json:"max_limit,omitempty"`
+	InitialLimit uint32 `protobuf:"varint,5,opt,name=initial_limit,json=initialLimit,proto3" json:"initial_limit,omitempty"`
+	// Sampled latency may exceed the baseline by this percentage before the limit falls, 1..1000.
+	LatencyBufferPercent uint32 `protobuf:"varint,6,opt,name=latency_buffer_percent,json=latencyBufferPercent,proto3" json:"latency_buffer_percent,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *AdaptiveConcurrency) Reset() {
+	*x = AdaptiveConcurrency{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdaptiveConcurrency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdaptiveConcurrency) ProtoMessage() {}
+
+func (x *AdaptiveConcurrency) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdaptiveConcurrency.ProtoReflect.Descriptor instead.
+func (*AdaptiveConcurrency) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AdaptiveConcurrency) GetUpdateIntervalMs() uint32 {
+	if x != nil {
+		return x.UpdateIntervalMs
+	}
+	return 0
+}
+
+func (x *AdaptiveConcurrency) GetMinRttIntervalMs() uint32 {
+	if x != nil {
+		return x.MinRttIntervalMs
+	}
+	return 0
+}
+
+func (x *AdaptiveConcurrency) GetMinLimit() uint32 {
+	if x != nil {
+		return x.MinLimit
+	}
+	return 0
+}
+
+func (x *AdaptiveConcurrency) GetMaxLimit() uint32 {
+	if x != nil {
+		return x.MaxLimit
+	}
+	return 0
+}
+
+func (x *AdaptiveConcurrency) GetInitialLimit() uint32 {
+	if x != nil {
+		return x.InitialLimit
+	}
+	return 0
+}
+
+func (x *AdaptiveConcurrency) GetLatencyBufferPercent() uint32 {
+	if x != nil {
+		return x.LatencyBufferPercent
+	}
+	return 0
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\x95\x03\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xae\x04\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -1510,7 +1683,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\tmtls_mode\x18\x1e \x01(\x0e2\x11.weft.v1.MTLSModeR\bmtlsMode\x12-\n" +
 	"\tjwt_rules\x182 \x03(\v2\x10.weft.v1.JwtRuleR\bjwtRules\x12;\n" +
 	"\x0eauthz_policies\x18( \x03(\v2\x14.weft.v1.AuthzPolicyR\rauthzPolicies\x12,\n" +
-	"\x12authz_default_deny\x18) \x01(\bR\x10authzDefaultDeny\"\xe9\x02\n" +
+	"\x12authz_default_deny\x18) \x01(\bR\x10authzDefaultDeny\x12F\n" +
+	"\x11connection_limits\x18P \x01(\v2\x19.weft.v1.ConnectionLimitsR\x10connectionLimits\x12O\n" +
+	"\x14adaptive_concurrency\x18Q \x01(\v2\x1c.weft.v1.AdaptiveConcurrencyR\x13adaptiveConcurrency\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -1616,7 +1791,18 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2\x1d.weft.v1.Endpoint.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*0\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa5\x01\n" +
+	"\x10ConnectionLimits\x12'\n" +
+	"\x0fmax_connections\x18\x01 \x01(\rR\x0emaxConnections\x120\n" +
+	"\x14max_pending_requests\x18\x02 \x01(\rR\x12maxPendingRequests\x126\n" +
+	"\x17max_concurrent_requests\x18\x03 \x01(\rR\x15maxConcurrentRequests\"\x87\x02\n" +
+	"\x13AdaptiveConcurrency\x12,\n" +
+	"\x12update_interval_ms\x18\x01 \x01(\rR\x10updateIntervalMs\x12-\n" +
+	"\x13min_rtt_interval_ms\x18\x02 \x01(\rR\x10minRttIntervalMs\x12\x1b\n" +
+	"\tmin_limit\x18\x03 \x01(\rR\bminLimit\x12\x1b\n" +
+	"\tmax_limit\x18\x04 \x01(\rR\bmaxLimit\x12#\n" +
+	"\rinitial_limit\x18\x05 \x01(\rR\finitialLimit\x124\n" +
+	"\x16latency_buffer_percent\x18\x06 \x01(\rR\x14latencyBufferPercent*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*>\n" +
@@ -1639,31 +1825,33 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
-	(MTLSMode)(0),            // 0: weft.v1.MTLSMode
-	(LoadBalancer)(0),        // 1: weft.v1.LoadBalancer
-	(AuthzPolicy_Action)(0),  // 2: weft.v1.AuthzPolicy.Action
-	(PathMatch_Kind)(0),      // 3: weft.v1.PathMatch.Kind
-	(*Service)(nil),          // 4: weft.v1.Service
-	(*JwtRule)(nil),          // 5: weft.v1.JwtRule
-	(*JwtHeader)(nil),        // 6: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil), // 7: weft.v1.JwtClaimToHeader
-	(*AuthzPolicy)(nil),      // 8: weft.v1.AuthzPolicy
-	(*AuthzRule)(nil),        // 9: weft.v1.AuthzRule
-	(*AuthzFrom)(nil),        // 10: weft.v1.AuthzFrom
-	(*AuthzTo)(nil),          // 11: weft.v1.AuthzTo
-	(*AuthzCondition)(nil),   // 12: weft.v1.AuthzCondition
-	(*ServicePort)(nil),      // 13: weft.v1.ServicePort
-	(*Route)(nil),            // 14: weft.v1.Route
-	(*RouteMatch)(nil),       // 15: weft.v1.RouteMatch
-	(*PathMatch)(nil),        // 16: weft.v1.PathMatch
-	(*HeaderMatch)(nil),      // 17: weft.v1.HeaderMatch
-	(*Backend)(nil),          // 18: weft.v1.Backend
-	(*Endpoints)(nil),        // 19: weft.v1.Endpoints
-	(*Endpoint)(nil),         // 20: weft.v1.Endpoint
-	nil,                      // 21: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                      // 22: weft.v1.Endpoint.LabelsEntry
+	(MTLSMode)(0),               // 0: weft.v1.MTLSMode
+	(LoadBalancer)(0),           // 1: weft.v1.LoadBalancer
+	(AuthzPolicy_Action)(0),     // 2: weft.v1.AuthzPolicy.Action
+	(PathMatch_Kind)(0),         // 3: weft.v1.PathMatch.Kind
+	(*Service)(nil),             // 4: weft.v1.Service
+	(*JwtRule)(nil),             // 5: weft.v1.JwtRule
+	(*JwtHeader)(nil),           // 6: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil),    // 7: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),         // 8: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),           // 9: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),           // 10: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),             // 11: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),      // 12: weft.v1.AuthzCondition
+	(*ServicePort)(nil),         // 13: weft.v1.ServicePort
+	(*Route)(nil),               // 14: weft.v1.Route
+	(*RouteMatch)(nil),          // 15: weft.v1.RouteMatch
+	(*PathMatch)(nil),           // 16: weft.v1.PathMatch
+	(*HeaderMatch)(nil),         // 17: weft.v1.HeaderMatch
+	(*Backend)(nil),             // 18: weft.v1.Backend
+	(*Endpoints)(nil),           // 19: weft.v1.Endpoints
+	(*Endpoint)(nil),            // 20: weft.v1.Endpoint
+	(*ConnectionLimits)(nil),    // 21: weft.v1.ConnectionLimits
+	(*AdaptiveConcurrency)(nil), // 22: weft.v1.AdaptiveConcurrency
+	nil,                         // 23: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                         // 24: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	13, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -1672,26 +1860,28 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	0,  // 3: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
 	5,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
 	8,  // 5: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
-	6,  // 6: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	7,  // 7: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	2,  // 8: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	21, // 9: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	9,  // 10: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	10, // 11: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	11, // 12: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	12, // 13: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	15, // 14: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	18, // 15: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	16, // 16: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	17, // 17: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	3,  // 18: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	20, // 19: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	22, // 20: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	21, // 6: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
+	22, // 7: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	6,  // 8: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	7,  // 9: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	2,  // 10: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	23, // 11: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	9,  // 12: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	10, // 13: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	11, // 14: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	12, // 15: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	15, // 16: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	18, // 17: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	16, // 18: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	17, // 19: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	3,  // 20: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	20, // 21: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	24, // 22: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -1705,7 +1895,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

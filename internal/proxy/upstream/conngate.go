@@ -1,0 +1,61 @@
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"sync/atomic"
+)
+
+// ConnGate counts and limits the connections a pool opens for one
+// destination service (the breaker stage's maxConnections): a request whose
+// context carries a ConnGate (Value(ConnGateKey{})) has every connection
+// that is dialed for it reserved with OpenConn, and released with CloseConn
+// when that connection closes. A connection is charged to the destination
+// it was opened for, whichever requests reuse it later.
+type ConnGate interface {
+	// OpenConn reserves one connection; an error refuses the dial and is
+	// returned to the request as is.
+	OpenConn() error
+	// CloseConn releases a reservation.
+	CloseConn()
+}
+
+// ConnGateKey is the context key of a request's ConnGate.
+type ConnGateKey struct{}
+
+// gatedDial dials with dial under the ConnGate of ctx, if any.
+func gatedDial(ctx context.Context, dial func() (*tls.Conn, error)) (net.Conn, error) {
+	g, _ := ctx.Value(ConnGateKey{}).(ConnGate)
+	if g == nil {
+		c, err := dial()
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	if err := g.OpenConn(); err != nil {
+		return nil, err
+	}
+	c, err := dial()
+	if err != nil {
+		g.CloseConn()
+		return nil, err
+	}
+	return &gatedConn{Conn: c, gate: g}, nil
+}
+
+// gatedConn releases its reservation once, on the first Close. It keeps
+// the methods of *tls.Conn (ConnectionState, NetConn) that transports use.
+type gatedConn struct {
+	*tls.Conn
+	gate   ConnGate
+	closed atomic.Bool
+}
+
+func (c *gatedConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.gate.CloseConn()
+	}
+	return c.Conn.Close()
+}
