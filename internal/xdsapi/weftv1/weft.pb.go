@@ -1627,8 +1627,9 @@ type ServiceRetry struct {
 	RetryOn []string `protobuf:"bytes,3,rep,name=retry_on,json=retryOn,proto3" json:"retry_on,omitempty"`
 	// BackoffMs is the minimum wait before a retry; 0: the proxy's default (10 ms).
 	BackoffMs uint32 `protobuf:"varint,4,opt,name=backoff_ms,json=backoffMs,proto3" json:"backoff_ms,omitempty"`
-	// MaxBufferedBodyBytes is how much of a request body is kept to retry it; 0: 64 KiB.
-	MaxBufferedBodyBytes uint32 `protobuf:"varint,5,opt,name=max_buffered_body_bytes,json=maxBufferedBodyBytes,proto3" json:"max_buffered_body_bytes,omitempty"`
+	// MaxBufferedBodyBytes is how much of a request body is kept to retry it; unset: 64 KiB;
+	// 0: a request with a body is retried only on a connect failure.
+	MaxBufferedBodyBytes *uint32 `protobuf:"varint,5,opt,name=max_buffered_body_bytes,json=maxBufferedBodyBytes,proto3,oneof" json:"max_buffered_body_bytes,omitempty"`
 	// Budget caps the share of retries; unset: the default budget.
 	Budget        *RetryBudget `protobuf:"bytes,6,opt,name=budget,proto3" json:"budget,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1694,8 +1695,8 @@ func (x *ServiceRetry) GetBackoffMs() uint32 {
 }
 
 func (x *ServiceRetry) GetMaxBufferedBodyBytes() uint32 {
-	if x != nil {
-		return x.MaxBufferedBodyBytes
+	if x != nil && x.MaxBufferedBodyBytes != nil {
+		return *x.MaxBufferedBodyBytes
 	}
 	return 0
 }
@@ -1711,9 +1712,10 @@ func (x *ServiceRetry) GetBudget() *RetryBudget {
 // min_retries_per_second for each second of the window, counted over the window.
 type RetryBudget struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Percent is 0-100 (0 leaves only the floor).
-	Percent             uint32 `protobuf:"varint,1,opt,name=percent,proto3" json:"percent,omitempty"`
-	MinRetriesPerSecond uint32 `protobuf:"varint,2,opt,name=min_retries_per_second,json=minRetriesPerSecond,proto3" json:"min_retries_per_second,omitempty"`
+	// Percent is 0-100 (0 leaves only the floor); unset: 20.
+	Percent *uint32 `protobuf:"varint,1,opt,name=percent,proto3,oneof" json:"percent,omitempty"`
+	// MinRetriesPerSecond; unset: 10.
+	MinRetriesPerSecond *uint32 `protobuf:"varint,2,opt,name=min_retries_per_second,json=minRetriesPerSecond,proto3,oneof" json:"min_retries_per_second,omitempty"`
 	// WindowMs is 1000-60000; 0: 10 s.
 	WindowMs      uint32 `protobuf:"varint,3,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1751,15 +1753,15 @@ func (*RetryBudget) Descriptor() ([]byte, []int) {
 }
 
 func (x *RetryBudget) GetPercent() uint32 {
-	if x != nil {
-		return x.Percent
+	if x != nil && x.Percent != nil {
+		return *x.Percent
 	}
 	return 0
 }
 
 func (x *RetryBudget) GetMinRetriesPerSecond() uint32 {
-	if x != nil {
-		return x.MinRetriesPerSecond
+	if x != nil && x.MinRetriesPerSecond != nil {
+		return *x.MinRetriesPerSecond
 	}
 	return 0
 }
@@ -1902,20 +1904,24 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\battempts\x18\x01 \x01(\rR\battempts\x12\x14\n" +
 	"\x05codes\x18\x02 \x03(\rR\x05codes\x12\x1d\n" +
 	"\n" +
-	"backoff_ms\x18\x03 \x01(\rR\tbackoffMs\"\x88\x02\n" +
+	"backoff_ms\x18\x03 \x01(\rR\tbackoffMs\"\xa9\x02\n" +
 	"\fServiceRetry\x12\x1f\n" +
 	"\battempts\x18\x01 \x01(\rH\x00R\battempts\x88\x01\x01\x12+\n" +
 	"\x12per_try_timeout_ms\x18\x02 \x01(\rR\x0fperTryTimeoutMs\x12\x19\n" +
 	"\bretry_on\x18\x03 \x03(\tR\aretryOn\x12\x1d\n" +
 	"\n" +
-	"backoff_ms\x18\x04 \x01(\rR\tbackoffMs\x125\n" +
-	"\x17max_buffered_body_bytes\x18\x05 \x01(\rR\x14maxBufferedBodyBytes\x12,\n" +
+	"backoff_ms\x18\x04 \x01(\rR\tbackoffMs\x12:\n" +
+	"\x17max_buffered_body_bytes\x18\x05 \x01(\rH\x01R\x14maxBufferedBodyBytes\x88\x01\x01\x12,\n" +
 	"\x06budget\x18\x06 \x01(\v2\x14.weft.v1.RetryBudgetR\x06budgetB\v\n" +
-	"\t_attempts\"y\n" +
-	"\vRetryBudget\x12\x18\n" +
-	"\apercent\x18\x01 \x01(\rR\apercent\x123\n" +
-	"\x16min_retries_per_second\x18\x02 \x01(\rR\x13minRetriesPerSecond\x12\x1b\n" +
-	"\twindow_ms\x18\x03 \x01(\rR\bwindowMs*0\n" +
+	"\t_attemptsB\x1a\n" +
+	"\x18_max_buffered_body_bytes\"\xaa\x01\n" +
+	"\vRetryBudget\x12\x1d\n" +
+	"\apercent\x18\x01 \x01(\rH\x00R\apercent\x88\x01\x01\x128\n" +
+	"\x16min_retries_per_second\x18\x02 \x01(\rH\x01R\x13minRetriesPerSecond\x88\x01\x01\x12\x1b\n" +
+	"\twindow_ms\x18\x03 \x01(\rR\bwindowMsB\n" +
+	"\n" +
+	"\b_percentB\x19\n" +
+	"\x17_min_retries_per_second*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*>\n" +
@@ -2005,6 +2011,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		return
 	}
 	file_internal_xdsapi_weftv1_weft_proto_msgTypes[18].OneofWrappers = []any{}
+	file_internal_xdsapi_weftv1_weft_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
