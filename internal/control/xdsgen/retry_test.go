@@ -71,7 +71,9 @@ func TestRetryUpdate(t *testing.T) {
 				t.Errorf("Update reported keys %v (all %v), want %v", keys, all, tt.wantKeys)
 			}
 			want := NewRouting(newSet(t, tt.next...))
-			same := func(a, b serviceRetry) bool { return a.maxConcurrent == b.maxConcurrent && proto.Equal(a.policy, b.policy) }
+			same := func(a, b serviceRetry) bool {
+				return a.maxConcurrent == b.maxConcurrent && proto.Equal(a.policy, b.policy)
+			}
 			if !maps.EqualFunc(want.retries, next.retries, same) {
 				t.Errorf("retries after Update %v, want %v", next.retries, want.retries)
 			}
