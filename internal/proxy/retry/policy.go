@@ -28,6 +28,9 @@ const (
 	OnConnectFailure
 	// OnRetriable4xx retries 409 Conflict.
 	OnRetriable4xx
+	// OnPerTryTimeout retries an attempt its per-try (backendRequest)
+	// timeout ended; On5xx and OnGatewayError imply it.
+	OnPerTryTimeout
 )
 
 // Reason says why an attempt is retried; it labels the retry metrics, so it
@@ -123,6 +126,15 @@ var Default = Policy{
 	MaxBufferedBody: DefaultMaxBufferedBody,
 }
 
+// DefaultOff is the default policy with MeshConfig defaults.retry
+// enabled false: only requests that were not processed are retried.
+var DefaultOff = Policy{
+	Attempts:        2,
+	On:              OnReset | OnConnectFailure,
+	Backoff:         10 * time.Millisecond,
+	MaxBufferedBody: DefaultMaxBufferedBody,
+}
+
 // AddCode makes HTTP status code (400-599) retryable; other codes are
 // ignored (validation refuses them before).
 func (p *Policy) AddCode(code int) {
@@ -182,7 +194,7 @@ func (p *Policy) Decide(o Outcome, retried int, idempotent bool) Reason {
 		return NoRetry
 	}
 	if o.Failure == PerTryTimeout {
-		if p.statusRetryable(504) {
+		if p.On&OnPerTryTimeout != 0 || p.statusRetryable(504) {
 			return ReasonPerTryTimeout
 		}
 		return NoRetry

@@ -21,10 +21,10 @@ func Retryable(err error) bool {
 	return IsConnectError(err) || errors.Is(err, ErrNoResponse)
 }
 
-// idempotent reports whether req may be sent twice, by its method or an
+// Idempotent reports whether req may be sent twice, by its method or an
 // idempotency key, as net/http.Transport decides: PUT and DELETE are
 // idempotent by RFC 9110 §9.2.2 but, as there, are not repeated.
-func idempotent(req *http.Request) bool {
+func Idempotent(req *http.Request) bool {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
