@@ -49,10 +49,12 @@ type bucket struct {
 	requests, retries atomic.Int64
 }
 
-// at returns the bucket of slot, emptying it first if it holds an older slot.
+// at returns the bucket of slot, emptying it first if it holds another
+// slot: an older one, or, after a push changed the window, one of another
+// scale.
 func (b *Budget) at(slot int64) *bucket {
 	k := &b.b[slot%buckets]
-	if s := k.slot.Load(); s != slot && s < slot && k.slot.CompareAndSwap(s, slot) {
+	if s := k.slot.Load(); s != slot && k.slot.CompareAndSwap(s, slot) {
 		k.requests.Store(0)
 		k.retries.Store(0)
 	}

@@ -68,6 +68,29 @@ func TestBudgetWindowSlides(t *testing.T) {
 	}
 }
 
+// TestBudgetWindowChange: a push that changes the window keeps the budget
+// working at the new scale.
+func TestBudgetWindowChange(t *testing.T) {
+	short := BudgetParams{MinPerSecond: 10, Window: time.Second}
+	long := BudgetParams{MinPerSecond: 10, Window: 10 * time.Second}
+	var b Budget
+	now := time.Unix(1000, 0)
+	for range 50 {
+		b.Request(now, &short)
+	}
+	for _, p := range []*BudgetParams{&long, &short, &long} {
+		now = now.Add(time.Minute)
+		n := 0
+		for b.TryRetry(now, p) {
+			b.Release()
+			n++
+		}
+		if want := int(p.MinPerSecond) * int(p.Window/time.Second); n != want {
+			t.Errorf("window %v: allowed %d retries, want %d", p.Window, n, want)
+		}
+	}
+}
+
 func TestBudgetConcurrent(t *testing.T) {
 	p := BudgetParams{Percent: 20, Window: 10 * time.Second}
 	var b Budget
