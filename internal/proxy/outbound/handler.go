@@ -54,10 +54,11 @@ type reqState struct {
 	context.Context
 	lease upstream.Lease
 	dest  string
-	// For connect-failure retries on another endpoint.
-	lb    config.LoadBalancer
-	eps   []config.Endpoint
-	pool  *upstream.Pool
+	// For retries on another endpoint.
+	lb   config.LoadBalancer
+	eps  []config.Endpoint
+	pool *upstream.Pool
+
 	retry retryState // retry.go
 }
 
