@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
@@ -92,5 +95,60 @@ func TestAttemptLoop(t *testing.T) {
 				t.Errorf("x-weft-reason %q, want %q", got, tt.wantReason)
 			}
 		})
+	}
+}
+
+// TestMaxConcurrentRetries: with maxConcurrentRetries 1, of four requests
+// failing at once only one is retried while its retry is in flight; the
+// others get their 503 at once, counted as budget exhaustion.
+func TestMaxConcurrentRetries(t *testing.T) {
+	const n = 4
+	var arrivals atomic.Int64
+	barrier := make(chan struct{})
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch a := arrivals.Add(1); {
+		case a < n:
+			<-barrier // the first attempts fail together
+		case a == n:
+			close(barrier)
+		default:
+			time.Sleep(300 * time.Millisecond) // a retry holds its slot
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	m := newMesh(t)
+	s := svc("api")
+	s.MaxConcurrentRetries = 1
+	m.addService(s)
+	m.addWorkload(t, "api", startApp(t, app))
+	m.addWorkload(t, "api", startApp(t, app))
+	m.commit(t)
+	m.startOutbound(t, nil)
+
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, err := m.client.Get("http://api/")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("status %d, want 503", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	// One request retried twice, one retry at a time; three refused.
+	if got := arrivals.Load(); got != n+2 {
+		t.Errorf("%d attempts, want %d", got, n+2)
+	}
+	want := `# HELP weft_proxy_retry_budget_exhausted_total Retries not sent because the destination's retry budget (or maxConcurrentRetries) was used up; the failed attempt was returned as is.
+# TYPE weft_proxy_retry_budget_exhausted_total counter
+weft_proxy_retry_budget_exhausted_total{destination_service="api.default"} 3
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "weft_proxy_retry_budget_exhausted_total"); err != nil {
+		t.Error(err)
 	}
 }
