@@ -39,14 +39,8 @@ func CheckSupported(o Object) error {
 			if len(rule.Filters) > 0 {
 				e.add(rp.child("filters"), notYet)
 			}
-			if rule.Retry != nil {
-				e.add(rp.child("retry"), notYet)
-			}
 			if rule.SessionPersistence != nil {
 				e.add(rp.child("sessionPersistence"), notYet)
-			}
-			if rule.Timeouts != nil && rule.Timeouts.BackendRequest != nil {
-				e.add(rp.child("timeouts.backendRequest"), notYet)
 			}
 			for j, b := range rule.BackendRefs {
 				if len(b.Filters) > 0 {
@@ -99,9 +93,6 @@ func CheckSupported(o Object) error {
 	case *DestinationPolicy:
 		if o.Spec.OutlierDetection != nil {
 			e.add("spec.outlierDetection", notYet)
-		}
-		if o.Spec.Retry != nil {
-			e.add("spec.retry", notYet)
 		}
 	case *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication:
 	}

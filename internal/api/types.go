@@ -86,6 +86,8 @@ type MeshDefaults struct {
 	// LoadBalancer is the algorithm that picks an endpoint: ROUND_ROBIN
 	// (the default), RANDOM or LEAST_REQUEST.
 	LoadBalancer string `json:"loadBalancer,omitempty"`
+	// Retry switches the default retries of every service (types_retry.go).
+	Retry *MeshRetryDefaults `json:"retry,omitempty"`
 }
 
 // DestinationPolicy tunes how clients reach one service: load balancing,
@@ -160,6 +162,10 @@ type ConnectionPool struct {
 	// fail fast with 503 (x-weft-reason: max-concurrent-requests). 0 means
 	// no limit.
 	MaxConcurrentRequests int32 `json:"maxConcurrentRequests,omitempty"`
+	// MaxConcurrentRetries caps the retries in flight at once; beyond it a
+	// failed attempt is returned as is. 0 means no cap (the retry budget
+	// still applies).
+	MaxConcurrentRetries int32 `json:"maxConcurrentRetries,omitempty"`
 }
 
 // OutlierDetection ejects an endpoint from load balancing after consecutive
@@ -177,18 +183,32 @@ type OutlierDetection struct {
 	MaxEjectionPercent int32 `json:"maxEjectionPercent,omitempty"`
 }
 
-// Retry conditions accepted in RetryPolicy.RetryOn.
-var retryConditions = []string{"5xx", "gateway-error", "reset", "connect-failure"}
-
-// RetryPolicy retries failed requests to the service.
+// RetryPolicy retries failed requests to the service; every field left out
+// keeps the default (docs/traffic/retries.md).
 type RetryPolicy struct {
-	// Attempts is the number of retries after the first try, 0..10.
-	Attempts int32 `json:"attempts"`
+	// Attempts is the number of retries after the first try, 0..10;
+	// default 2.
+	Attempts *int32 `json:"attempts,omitempty"`
 	// PerTryTimeout bounds each try, a duration such as "500ms".
 	PerTryTimeout string `json:"perTryTimeout,omitempty"`
 	// RetryOn lists what is retried: 5xx, gateway-error (502, 503, 504),
-	// reset (connection reset before a response) and connect-failure.
+	// reset (connection reset before a response), connect-failure,
+	// retriable-4xx (409) and gRPC status names (cancelled, unknown,
+	// deadline-exceeded, resource-exhausted, aborted, internal,
+	// unavailable). When set it applies to every method; the default
+	// retries 5xx only for requests safe to repeat.
 	RetryOn []string `json:"retryOn,omitempty"`
+	// Backoff is the minimum wait before a retry, doubled for each further
+	// retry (up to ten times the backoff) plus up to 50% jitter; default
+	// "10ms".
+	Backoff string `json:"backoff,omitempty"`
+	// MaxBufferedBodyBytes is how much of a request body the proxy keeps
+	// to send it again, 0..16777216; default 65536. A longer body streams
+	// and is not retried once any of it was sent.
+	MaxBufferedBodyBytes *int32 `json:"maxBufferedBodyBytes,omitempty"`
+	// Budget caps the share of retries (types_retry.go); default 20% of
+	// requests plus 10 a second over 10 s.
+	Budget *RetryBudget `json:"budget,omitempty"`
 }
 
 // AuthorizationPolicy allows, denies or audits requests to a service by the

@@ -47,26 +47,7 @@ func validateHTTPRoute(e *errs, r *gatewayv1.HTTPRoute) {
 				validateHTTPFilter(e, bp.child("filters").index(k), f)
 			}
 		}
-		if t := rule.Timeouts; t != nil {
-			tp := rp.child("timeouts")
-			req, reqOK := validateGatewayDuration(e, tp.child("request"), t.Request)
-			be, beOK := validateGatewayDuration(e, tp.child("backendRequest"), t.BackendRequest)
-			if reqOK && beOK && req != 0 && be > req {
-				e.add(tp.child("backendRequest"), "must not be longer than timeouts.request (%s)", *t.Request)
-			}
-		}
-		if rt := rule.Retry; rt != nil {
-			rtp := rp.child("retry")
-			if rt.Attempts != nil && (*rt.Attempts < 0 || *rt.Attempts > 10) {
-				e.add(rtp.child("attempts"), "must be between 0 and 10")
-			}
-			validateGatewayDuration(e, rtp.child("backoff"), rt.Backoff)
-			for k, c := range rt.Codes {
-				if c < minRetryStatusCode || c > maxRetryStatusCode {
-					e.add(rtp.child("codes").index(k), "must be an HTTP status code between %d and %d", minRetryStatusCode, maxRetryStatusCode)
-				}
-			}
-		}
+		validateRouteRetry(e, rp, rule) // validate_retry.go
 	}
 }
 

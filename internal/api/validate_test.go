@@ -50,7 +50,7 @@ func TestValidateErrors(t *testing.T) {
 		{"hr backend port", hr + "  rules: [{backendRefs: [{name: a, port: 0}]}]\n", `spec.rules[0].backendRefs[0].port: must be between 1 and 65535`},
 		{"hr timeout format", hr + "  rules: [{timeouts: {request: 1.5s}}]\n", `spec.rules[0].timeouts.request: invalid duration "1.5s"`},
 		{"hr backend timeout longer", hr + "  rules: [{timeouts: {request: 1s, backendRequest: 2s}}]\n", `spec.rules[0].timeouts.backendRequest: must not be longer than timeouts.request`},
-		{"hr retry attempts", hr + "  rules: [{retry: {attempts: 11}}]\n", `spec.rules[0].retry.attempts: must be between 0 and 10`},
+		{"hr retry attempts", hr + "  rules: [{retry: {attempts: 11}}]\n", `spec.rules[0].retry.attempts: must be between 1 and 10`},
 		{"hr retry code", hr + "  rules: [{retry: {codes: [200]}}]\n", `spec.rules[0].retry.codes[0]: must be an HTTP status code`},
 		{"hr filter header", hr + "  rules: [{filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: \"a:b\", value: c}]}}]}]\n", `spec.rules[0].filters[0].requestHeaderModifier.set[0].name: invalid header name`},
 		// GRPCRoute
@@ -77,7 +77,7 @@ func TestValidateErrors(t *testing.T) {
 		{"dp ejection percent", dp + "  outlierDetection: {consecutive5xx: 1, maxEjectionPercent: 101}\n", `spec.outlierDetection.maxEjectionPercent: must be between 0 and 100`},
 		{"dp attempts", dp + "  retry: {attempts: 11}\n", `spec.retry.attempts: must be between 0 and 10`},
 		{"dp per try", dp + "  retry: {attempts: 1, perTryTimeout: \"5\"}\n", `spec.retry.perTryTimeout: invalid duration "5"`},
-		{"dp retry on", dp + "  retry: {attempts: 1, retryOn: [5xx, \"404\"]}\n", `spec.retry.retryOn[1]: must be one of 5xx, gateway-error, reset, connect-failure, got "404"`},
+		{"dp retry on", dp + "  retry: {attempts: 1, retryOn: [5xx, \"404\"]}\n", `spec.retry.retryOn[1]: must be one of 5xx, gateway-error, reset, connect-failure, retriable-4xx, aborted, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable, unknown, got "404"`},
 		{"dp type", dp + "  retry: {attempts: three}\n", `spec.retry.attempts: cannot be string, want an integer`},
 		// AuthorizationPolicy
 		{"ap action", ap + "  action: REJECT\n", `spec.action: must be ALLOW, DENY or AUDIT, got "REJECT"`},

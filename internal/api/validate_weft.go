@@ -76,18 +76,7 @@ func (d *DestinationPolicy) validate(e *errs) {
 			e.add(op.child("maxEjectionPercent"), "must be between 0 and 100")
 		}
 	}
-	if r := d.Spec.Retry; r != nil {
-		rp := p.child("retry")
-		if r.Attempts < 0 || r.Attempts > 10 {
-			e.add(rp.child("attempts"), "must be between 0 and 10")
-		}
-		validDuration(e, rp.child("perTryTimeout"), r.PerTryTimeout)
-		for i, on := range r.RetryOn {
-			if !slices.Contains(retryConditions, on) {
-				e.add(rp.child("retryOn").index(i), "must be one of %s, got %q", strings.Join(retryConditions, ", "), on)
-			}
-		}
-	}
+	validateDestinationRetry(e, p, &d.Spec) // validate_retry.go
 }
 
 func validateTargetRef(e *errs, p fieldPath, t PolicyTargetRef) {

@@ -97,6 +97,7 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 		}
 	}
 
+	n.retries = r.updateRetries(cfg, targets) // retry.go
 	r.updateMTLS(&n, cfg, affected)
 	var jwtTargets []serviceRef
 	n.jwt, jwtTargets = r.updateJWT(cfg) // requestauthn.go

@@ -59,6 +59,10 @@ type Routing struct {
 	jwt     map[string][]*weftv1.JwtRule // requestauthn.go
 	authz   authzPolicies
 	breaker map[string]breakerLimits // breaker.go
+	// retries are the DestinationPolicy retry settings by service key;
+	// retryOff is MeshConfig spec.defaults.retry.enabled false (retry.go).
+	retries  map[string]serviceRetry
+	retryOff bool
 }
 
 // NewRouting compiles the routes and load-balancing policies of cfg (nil
@@ -69,7 +73,8 @@ func NewRouting(cfg *api.Set) *Routing {
 	}
 	lbs, def := loadBalancers(cfg)
 	modes, defMode := mtlsModes(cfg)
-	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode, jwt: compileJWT(cfg, nil), authz: compileAuthz(cfg), breaker: compileBreakers(cfg)}
+	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode, jwt: compileJWT(cfg, nil), authz: compileAuthz(cfg), breaker: compileBreakers(cfg),
+		retries: compileRetries(cfg, nil), retryOff: defaultRetryOff(cfg)}
 }
 
 // Service builds the Service resource of s. Its routes are shared with
@@ -94,6 +99,7 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		ConnectionLimits:    r.breaker[key].limits,
 		AdaptiveConcurrency: r.breaker[key].adaptive,
 	}
+	r.setRetry(svc, key) // retry.go
 	for _, p := range s.Ports {
 		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})
 	}
@@ -252,6 +258,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				}
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group}
+					routeRetry(r, rule) // retry.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
 						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
 				}

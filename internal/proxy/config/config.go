@@ -20,6 +20,7 @@ import (
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/breaker"
 	"weft.dev/weft/internal/proxy/jwtauthn"
+	"weft.dev/weft/internal/proxy/retry"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
@@ -77,6 +78,8 @@ type Service struct {
 	// adaptive concurrency as a destination (breaker.go); nil when unset.
 	Breaker  *breaker.Limits
 	Adaptive *adaptive.Config
+	// Retry is how requests to the service are retried (retry.go).
+	Retry Retry
 }
 
 // Port is one declared service port.
@@ -92,8 +95,12 @@ type Route struct {
 	Matches  []Match
 	Backends []Backend
 	// Timeout bounds the whole request; zero means none.
-	Timeout     time.Duration
-	totalWeight uint32
+	Timeout time.Duration
+	// BackendTimeout bounds each attempt; zero means none. Retry, when
+	// set, replaces the destination's retry policy (retry.go).
+	BackendTimeout time.Duration
+	Retry          *retry.Policy
+	totalWeight    uint32
 }
 
 // Match is one request match; all set fields must hold.
@@ -213,6 +220,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		LoadBalancer: LoadBalancer(s.GetLoadBalancer()),
 
 		PermissiveMTLS: s.GetMtlsMode() == weftv1.MTLSMode_MTLS_PERMISSIVE,
+		Retry:          buildServiceRetry(s), // retry.go
 	}
 	for _, p := range s.GetPorts() {
 		svc.Ports = append(svc.Ports, Port{Name: p.GetName(), Number: p.GetPort(), Protocol: p.GetProtocol()})
@@ -248,6 +256,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 
 func buildRoute(r *weftv1.Route) Route {
 	route := Route{Name: r.GetName(), Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond}
+	buildRouteRetry(&route, r) // retry.go
 	for _, m := range r.GetMatches() {
 		match := Match{Method: m.GetMethod()}
 		if p := m.GetPath(); p != nil {

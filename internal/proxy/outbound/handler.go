@@ -54,10 +54,12 @@ type reqState struct {
 	context.Context
 	lease upstream.Lease
 	dest  string
-	// For connect-failure retries on another endpoint.
+	// For retries on another endpoint.
 	lb   config.LoadBalancer
 	eps  []config.Endpoint
 	pool *upstream.Pool
+
+	retry retryState // retry.go
 }
 
 type stateKey struct{}
@@ -87,7 +89,9 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		defer cancel()
 	}
 	ctx := r.Context()
+	var matched *config.Route // for the retry stage
 	if route := svc.Match(r, l.opts.Namespace); route != nil {
+		matched = route
 		labels.Route = route.Name
 		b := route.Pick(rand.Uint32())
 		if status, msg := unforwardable(cfg, route, b); status != 0 {
@@ -97,7 +101,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		key = b.Service
 		if route.Timeout > 0 {
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, route.Timeout)
+			ctx, cancel = context.WithTimeoutCause(ctx, route.Timeout, errRequestTimeout)
 			defer cancel()
 		}
 	} else if len(svc.RoutesFor(l.opts.Namespace)) > 0 {
@@ -122,7 +126,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool}
+	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool, retry: l.retryFor(cfg, matched, key, start)}
 	defer func() { st.lease.Done() }()
 	r = r.WithContext(st)
 	if r.ProtoMajor == 2 {
@@ -176,45 +180,6 @@ func lbFor(cfg *config.Config, key string) config.LoadBalancer {
 // leaseTransport sends a request over the picked endpoint's pool.
 type leaseTransport struct{ h2 bool }
 
-// RoundTrip sends req to the leased endpoint. When the connection to it
-// cannot be established — nothing was sent, so this is safe for any
-// request — or a request that is safe to repeat got no response byte (a
-// draining peer closed the connection), it tries up to two other endpoints
-// before giving up (upstream.Retryable).
-func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	st := req.Context().Value(stateKey{}).(*reqState)
-	tried := 0
-	for {
-		rt := st.lease.HTTP1()
-		if t.h2 {
-			rt = st.lease.HTTP2()
-		}
-		resp, err := rt.RoundTrip(req)
-		if err == nil || tried >= 2 || !upstream.Retryable(err) || req.Context().Err() != nil {
-			return resp, err
-		}
-		failed := st.lease.Endpoint.Address
-		others := make([]config.Endpoint, 0, len(st.eps))
-		for _, e := range st.eps {
-			if e.Address != failed {
-				others = append(others, e)
-			}
-		}
-		if len(others) == 0 {
-			return resp, err
-		}
-		next, perr := st.pool.Pick(st.dest, st.lb, others)
-		if perr != nil {
-			return resp, err
-		}
-		st.lease.Done()
-		st.lease, st.eps = next, others
-		req = req.Clone(req.Context())
-		req.URL.Host = next.Endpoint.Address
-		tried++
-	}
-}
-
 // rewriteMeshRequest points an HTTP/1.1 request at the picked endpoint.
 func rewriteMeshRequest(out *http.Request) {
 	st := out.Context().Value(stateKey{}).(*reqState)
@@ -229,6 +194,7 @@ func (l *Listener) meshError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case l.writeRejection(w, r, err): // breaker.go: a connection limit
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(st.Err(), context.DeadlineExceeded):
+		l.markTimeout(w, st, err) // retry.go
 		upstream.WriteError(w, r, http.StatusGatewayTimeout, fmt.Sprintf("weft: %s timed out (endpoint %s)", st.dest, ep.Address))
 	default:
 		upstream.WriteError(w, r, http.StatusBadGateway, fmt.Sprintf("weft: upstream %s at %s (%s): %v", st.dest, ep.Address, ep.Identity, err))

@@ -31,6 +31,7 @@ import (
 	"weft.dev/weft/internal/proxy/h1parse"
 	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/retry"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
 )
@@ -92,7 +93,8 @@ type Listener struct {
 	h2          *upstream.Forwarder    // HTTP/2 and gRPC to peer proxies
 	passthrough *httputil.ReverseProxy // to non-mesh destinations
 	passTr      *http.Transport
-	admission   admission // breaker.go
+	admission   admission     // breaker.go
+	budgets     retry.Budgets // per destination, for the proxy's life (retry.go)
 }
 
 // New validates opts and returns a Listener.

@@ -29,6 +29,7 @@ type Metrics struct {
 	jwtDecisions   *prometheus.CounterVec // jwt.go
 	authzDecisions *prometheus.CounterVec
 	breaker        breakerMetrics // breaker.go
+	retry          *retryMetrics  // retry.go
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -64,7 +65,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	if err := m.registerBreaker(reg); err != nil {
 		return nil, err
 	}
-	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions} {
+	m.retry = newRetryMetrics()
+	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.retry} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

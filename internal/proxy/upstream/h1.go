@@ -70,7 +70,7 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.Fallback.RoundTrip(req)
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody
-	safe := replayable && idempotent(req)
+	safe := replayable && Idempotent(req)
 	for attempt := 0; ; attempt++ {
 		// The retry probes idle connections: the peer may have closed
 		// all of them at once (a draining or restarted proxy).

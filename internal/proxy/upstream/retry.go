@@ -11,20 +11,14 @@ import (
 // net/http.Transport applies to a dead pooled connection. The H1Transport
 // has already retried it once on a fresh connection to the same
 // destination when the first attempt was on a pooled one; the caller may
-// send it to another endpoint (see Retryable).
+// send it to another endpoint (outbound's attempt loop, retry reason
+// "reset").
 var ErrNoResponse = errors.New("no response from the destination for a request that is safe to retry")
 
-// Retryable reports whether a request that failed with err may be sent to
-// another endpoint: the connection could not be established (nothing was
-// sent), or the request is safe to repeat and got no response byte.
-func Retryable(err error) bool {
-	return IsConnectError(err) || errors.Is(err, ErrNoResponse)
-}
-
-// idempotent reports whether req may be sent twice, by its method or an
+// Idempotent reports whether req may be sent twice, by its method or an
 // idempotency key, as net/http.Transport decides: PUT and DELETE are
 // idempotent by RFC 9110 §9.2.2 but, as there, are not repeated.
-func idempotent(req *http.Request) bool {
+func Idempotent(req *http.Request) bool {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true

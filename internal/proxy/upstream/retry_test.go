@@ -67,7 +67,7 @@ func TestH1TransportRetryRule(t *testing.T) {
 		header    string // an extra header name, set to "1"
 		reply     string // what the server sends before closing
 		wantTries int64  // requests the server saw after the first
-		wantRetry bool   // Retryable(err)
+		wantRetry bool   // errors.Is(err, ErrNoResponse)
 	}{
 		{name: "GET", method: "GET", wantTries: 2, wantRetry: true},
 		{name: "HEAD", method: "HEAD", wantTries: 2, wantRetry: true},
@@ -108,11 +108,8 @@ func TestH1TransportRetryRule(t *testing.T) {
 			if got := requests.Load() - 1; got != tt.wantTries {
 				t.Errorf("the server saw the request %d times, want %d (err: %v)", got, tt.wantTries, err)
 			}
-			if got := Retryable(err); got != tt.wantRetry {
-				t.Errorf("Retryable(%v) = %v, want %v", err, got, tt.wantRetry)
-			}
-			if tt.wantRetry && !errors.Is(err, ErrNoResponse) {
-				t.Errorf("err %v does not wrap ErrNoResponse", err)
+			if got := errors.Is(err, ErrNoResponse); got != tt.wantRetry {
+				t.Errorf("errors.Is(%v, ErrNoResponse) = %v, want %v", err, got, tt.wantRetry)
 			}
 		})
 	}

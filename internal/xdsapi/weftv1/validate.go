@@ -52,6 +52,9 @@ func ValidateService(s *Service) error {
 	if err := validateJWTRules(s.GetJwtRules()); err != nil {
 		return err
 	}
+	if err := validateServiceRetry(s); err != nil {
+		return err
+	}
 	for i, p := range s.GetAuthzPolicies() {
 		if err := ValidateAuthzPolicy(p); err != nil {
 			return fmt.Errorf("authz_policies[%d]: %w", i, err)
@@ -75,6 +78,9 @@ func validateRoute(r *Route) error {
 				return fmt.Errorf("matches[%d].headers[%d].name: must not be empty", i, j)
 			}
 		}
+	}
+	if err := validateRouteRetry(r); err != nil {
+		return err
 	}
 	if len(r.GetBackends()) == 0 {
 		return fmt.Errorf("backends: must not be empty (a rule that cannot forward has a backend with fail_status)")

@@ -253,8 +253,18 @@ type Service struct {
 	// messages in the "breaker" section). Unset means no limit / off.
 	ConnectionLimits    *ConnectionLimits    `protobuf:"bytes,80,opt,name=connection_limits,json=connectionLimits,proto3" json:"connection_limits,omitempty"`
 	AdaptiveConcurrency *AdaptiveConcurrency `protobuf:"bytes,81,opt,name=adaptive_concurrency,json=adaptiveConcurrency,proto3" json:"adaptive_concurrency,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Retry policy and budget of requests to this service (fields 60-69; see the retry section).
+	// Unset, like each unset field of it: the defaults.
+	Retry *ServiceRetry `protobuf:"bytes,60,opt,name=retry,proto3" json:"retry,omitempty"`
+	// DefaultRetryOff is MeshConfig spec.defaults.retry.enabled false: the default policy retries
+	// only connect failures and resets before any response byte (fields of retry still override
+	// it); the budget still applies.
+	DefaultRetryOff bool `protobuf:"varint,61,opt,name=default_retry_off,json=defaultRetryOff,proto3" json:"default_retry_off,omitempty"`
+	// MaxConcurrentRetries is DestinationPolicy spec.connectionPool.maxConcurrentRetries: the most
+	// retries to this service in flight at once from one proxy; 0 means no cap.
+	MaxConcurrentRetries uint32 `protobuf:"varint,62,opt,name=max_concurrent_retries,json=maxConcurrentRetries,proto3" json:"max_concurrent_retries,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -362,6 +372,27 @@ func (x *Service) GetAdaptiveConcurrency() *AdaptiveConcurrency {
 		return x.AdaptiveConcurrency
 	}
 	return nil
+}
+
+func (x *Service) GetRetry() *ServiceRetry {
+	if x != nil {
+		return x.Retry
+	}
+	return nil
+}
+
+func (x *Service) GetDefaultRetryOff() bool {
+	if x != nil {
+		return x.DefaultRetryOff
+	}
+	return false
+}
+
+func (x *Service) GetMaxConcurrentRetries() uint32 {
+	if x != nil {
+		return x.MaxConcurrentRetries
+	}
+	return 0
 }
 
 // JwtRule is one jwtRule of a RequestAuthentication.
@@ -1060,8 +1091,13 @@ type Route struct {
 	// replaces the producer routes for them. Empty for a producer route (one in the service's
 	// own namespace), which applies to callers in every namespace without consumer routes.
 	ConsumerNamespace string `protobuf:"bytes,20,opt,name=consumer_namespace,json=consumerNamespace,proto3" json:"consumer_namespace,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Retry is the rule's HTTPRoute retry (fields 50-59, see the retry section); unset means the
+	// destination's ServiceRetry (or the defaults).
+	Retry *RouteRetry `protobuf:"bytes,50,opt,name=retry,proto3" json:"retry,omitempty"`
+	// BackendRequestTimeoutMs is timeouts.backendRequest: it bounds each attempt (0: none).
+	BackendRequestTimeoutMs uint32 `protobuf:"varint,51,opt,name=backend_request_timeout_ms,json=backendRequestTimeoutMs,proto3" json:"backend_request_timeout_ms,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -1127,6 +1163,20 @@ func (x *Route) GetConsumerNamespace() string {
 		return x.ConsumerNamespace
 	}
 	return ""
+}
+
+func (x *Route) GetRetry() *RouteRetry {
+	if x != nil {
+		return x.Retry
+	}
+	return nil
+}
+
+func (x *Route) GetBackendRequestTimeoutMs() uint32 {
+	if x != nil {
+		return x.BackendRequestTimeoutMs
+	}
+	return 0
 }
 
 // RouteMatch is ANDed across its fields.
@@ -1669,11 +1719,238 @@ func (x *AdaptiveConcurrency) GetLatencyBufferPercent() uint32 {
 	return 0
 }
 
+// RouteRetry is an HTTPRoute rule's retry (Gateway API GEP-1731). A request that matches the
+// rule is retried, whatever its method, on the listed codes, on a connect failure, a reset
+// before any response byte and a backend_request_timeout_ms timeout.
+type RouteRetry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Attempts is the most retries after the first attempt, 1-10.
+	Attempts uint32 `protobuf:"varint,1,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Codes are the HTTP statuses retried, 400-599.
+	Codes []uint32 `protobuf:"varint,2,rep,packed,name=codes,proto3" json:"codes,omitempty"`
+	// BackoffMs is the minimum wait before a retry (doubling, jittered); 0: the proxy's default.
+	BackoffMs     uint32 `protobuf:"varint,3,opt,name=backoff_ms,json=backoffMs,proto3" json:"backoff_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteRetry) Reset() {
+	*x = RouteRetry{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteRetry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteRetry) ProtoMessage() {}
+
+func (x *RouteRetry) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteRetry.ProtoReflect.Descriptor instead.
+func (*RouteRetry) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RouteRetry) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *RouteRetry) GetCodes() []uint32 {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+func (x *RouteRetry) GetBackoffMs() uint32 {
+	if x != nil {
+		return x.BackoffMs
+	}
+	return 0
+}
+
+// ServiceRetry is a DestinationPolicy's retry: how requests to the service are retried and the
+// budget that caps the retries. Each unset field keeps the default policy's value.
+type ServiceRetry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Attempts is the most retries after the first attempt, 0-10.
+	Attempts *uint32 `protobuf:"varint,1,opt,name=attempts,proto3,oneof" json:"attempts,omitempty"`
+	// PerTryTimeoutMs bounds each attempt; 0: none.
+	PerTryTimeoutMs uint32 `protobuf:"varint,2,opt,name=per_try_timeout_ms,json=perTryTimeoutMs,proto3" json:"per_try_timeout_ms,omitempty"`
+	// RetryOn are the conditions retried: 5xx, gateway-error, reset, connect-failure,
+	// retriable-4xx, and gRPC status names (cancelled, unknown, deadline-exceeded,
+	// resource-exhausted, aborted, internal, unavailable). Set, they apply to every method; empty:
+	// the default (5xx for requests safe to repeat, connect-failure and reset for all).
+	RetryOn []string `protobuf:"bytes,3,rep,name=retry_on,json=retryOn,proto3" json:"retry_on,omitempty"`
+	// BackoffMs is the minimum wait before a retry; 0: the proxy's default (10 ms).
+	BackoffMs uint32 `protobuf:"varint,4,opt,name=backoff_ms,json=backoffMs,proto3" json:"backoff_ms,omitempty"`
+	// MaxBufferedBodyBytes is how much of a request body is kept to retry it; unset: 64 KiB;
+	// 0: a request with a body is retried only on a connect failure.
+	MaxBufferedBodyBytes *uint32 `protobuf:"varint,5,opt,name=max_buffered_body_bytes,json=maxBufferedBodyBytes,proto3,oneof" json:"max_buffered_body_bytes,omitempty"`
+	// Budget caps the share of retries; unset: the default budget.
+	Budget        *RetryBudget `protobuf:"bytes,6,opt,name=budget,proto3" json:"budget,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRetry) Reset() {
+	*x = ServiceRetry{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRetry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRetry) ProtoMessage() {}
+
+func (x *ServiceRetry) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRetry.ProtoReflect.Descriptor instead.
+func (*ServiceRetry) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ServiceRetry) GetAttempts() uint32 {
+	if x != nil && x.Attempts != nil {
+		return *x.Attempts
+	}
+	return 0
+}
+
+func (x *ServiceRetry) GetPerTryTimeoutMs() uint32 {
+	if x != nil {
+		return x.PerTryTimeoutMs
+	}
+	return 0
+}
+
+func (x *ServiceRetry) GetRetryOn() []string {
+	if x != nil {
+		return x.RetryOn
+	}
+	return nil
+}
+
+func (x *ServiceRetry) GetBackoffMs() uint32 {
+	if x != nil {
+		return x.BackoffMs
+	}
+	return 0
+}
+
+func (x *ServiceRetry) GetMaxBufferedBodyBytes() uint32 {
+	if x != nil && x.MaxBufferedBodyBytes != nil {
+		return *x.MaxBufferedBodyBytes
+	}
+	return 0
+}
+
+func (x *ServiceRetry) GetBudget() *RetryBudget {
+	if x != nil {
+		return x.Budget
+	}
+	return nil
+}
+
+// RetryBudget: retries to a service may add at most percent of its requests plus
+// min_retries_per_second for each second of the window, counted over the window.
+type RetryBudget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Percent is 0-100 (0 leaves only the floor); unset: 20.
+	Percent *uint32 `protobuf:"varint,1,opt,name=percent,proto3,oneof" json:"percent,omitempty"`
+	// MinRetriesPerSecond; unset: 10.
+	MinRetriesPerSecond *uint32 `protobuf:"varint,2,opt,name=min_retries_per_second,json=minRetriesPerSecond,proto3,oneof" json:"min_retries_per_second,omitempty"`
+	// WindowMs is 1000-60000; 0: 10 s.
+	WindowMs      uint32 `protobuf:"varint,3,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryBudget) Reset() {
+	*x = RetryBudget{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryBudget) ProtoMessage() {}
+
+func (x *RetryBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryBudget.ProtoReflect.Descriptor instead.
+func (*RetryBudget) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RetryBudget) GetPercent() uint32 {
+	if x != nil && x.Percent != nil {
+		return *x.Percent
+	}
+	return 0
+}
+
+func (x *RetryBudget) GetMinRetriesPerSecond() uint32 {
+	if x != nil && x.MinRetriesPerSecond != nil {
+		return *x.MinRetriesPerSecond
+	}
+	return 0
+}
+
+func (x *RetryBudget) GetWindowMs() uint32 {
+	if x != nil {
+		return x.WindowMs
+	}
+	return 0
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xae\x04\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xbd\x05\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -1685,7 +1962,10 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x0eauthz_policies\x18( \x03(\v2\x14.weft.v1.AuthzPolicyR\rauthzPolicies\x12,\n" +
 	"\x12authz_default_deny\x18) \x01(\bR\x10authzDefaultDeny\x12F\n" +
 	"\x11connection_limits\x18P \x01(\v2\x19.weft.v1.ConnectionLimitsR\x10connectionLimits\x12O\n" +
-	"\x14adaptive_concurrency\x18Q \x01(\v2\x1c.weft.v1.AdaptiveConcurrencyR\x13adaptiveConcurrency\"\xe9\x02\n" +
+	"\x14adaptive_concurrency\x18Q \x01(\v2\x1c.weft.v1.AdaptiveConcurrencyR\x13adaptiveConcurrency\x12+\n" +
+	"\x05retry\x18< \x01(\v2\x15.weft.v1.ServiceRetryR\x05retry\x12*\n" +
+	"\x11default_retry_off\x18= \x01(\bR\x0fdefaultRetryOff\x124\n" +
+	"\x16max_concurrent_retries\x18> \x01(\rR\x14maxConcurrentRetries\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -1748,14 +2028,16 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc6\x01\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xae\x02\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
 	"\bbackends\x18\x03 \x03(\v2\x10.weft.v1.BackendR\bbackends\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\x12-\n" +
-	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\"|\n" +
+	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\x12)\n" +
+	"\x05retry\x182 \x01(\v2\x13.weft.v1.RouteRetryR\x05retry\x12;\n" +
+	"\x1abackend_request_timeout_ms\x183 \x01(\rR\x17backendRequestTimeoutMs\"|\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
@@ -1802,7 +2084,30 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\tmin_limit\x18\x03 \x01(\rR\bminLimit\x12\x1b\n" +
 	"\tmax_limit\x18\x04 \x01(\rR\bmaxLimit\x12#\n" +
 	"\rinitial_limit\x18\x05 \x01(\rR\finitialLimit\x124\n" +
-	"\x16latency_buffer_percent\x18\x06 \x01(\rR\x14latencyBufferPercent*0\n" +
+	"\x16latency_buffer_percent\x18\x06 \x01(\rR\x14latencyBufferPercent\"]\n" +
+	"\n" +
+	"RouteRetry\x12\x1a\n" +
+	"\battempts\x18\x01 \x01(\rR\battempts\x12\x14\n" +
+	"\x05codes\x18\x02 \x03(\rR\x05codes\x12\x1d\n" +
+	"\n" +
+	"backoff_ms\x18\x03 \x01(\rR\tbackoffMs\"\xa9\x02\n" +
+	"\fServiceRetry\x12\x1f\n" +
+	"\battempts\x18\x01 \x01(\rH\x00R\battempts\x88\x01\x01\x12+\n" +
+	"\x12per_try_timeout_ms\x18\x02 \x01(\rR\x0fperTryTimeoutMs\x12\x19\n" +
+	"\bretry_on\x18\x03 \x03(\tR\aretryOn\x12\x1d\n" +
+	"\n" +
+	"backoff_ms\x18\x04 \x01(\rR\tbackoffMs\x12:\n" +
+	"\x17max_buffered_body_bytes\x18\x05 \x01(\rH\x01R\x14maxBufferedBodyBytes\x88\x01\x01\x12,\n" +
+	"\x06budget\x18\x06 \x01(\v2\x14.weft.v1.RetryBudgetR\x06budgetB\v\n" +
+	"\t_attemptsB\x1a\n" +
+	"\x18_max_buffered_body_bytes\"\xaa\x01\n" +
+	"\vRetryBudget\x12\x1d\n" +
+	"\apercent\x18\x01 \x01(\rH\x00R\apercent\x88\x01\x01\x128\n" +
+	"\x16min_retries_per_second\x18\x02 \x01(\rH\x01R\x13minRetriesPerSecond\x88\x01\x01\x12\x1b\n" +
+	"\twindow_ms\x18\x03 \x01(\rR\bwindowMsB\n" +
+	"\n" +
+	"\b_percentB\x19\n" +
+	"\x17_min_retries_per_second*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*>\n" +
@@ -1825,7 +2130,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),               // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),           // 1: weft.v1.LoadBalancer
@@ -1850,8 +2155,11 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*Endpoint)(nil),            // 20: weft.v1.Endpoint
 	(*ConnectionLimits)(nil),    // 21: weft.v1.ConnectionLimits
 	(*AdaptiveConcurrency)(nil), // 22: weft.v1.AdaptiveConcurrency
-	nil,                         // 23: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                         // 24: weft.v1.Endpoint.LabelsEntry
+	(*RouteRetry)(nil),          // 23: weft.v1.RouteRetry
+	(*ServiceRetry)(nil),        // 24: weft.v1.ServiceRetry
+	(*RetryBudget)(nil),         // 25: weft.v1.RetryBudget
+	nil,                         // 26: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                         // 27: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	13, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -1862,26 +2170,29 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	8,  // 5: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
 	21, // 6: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
 	22, // 7: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
-	6,  // 8: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	7,  // 9: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	2,  // 10: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	23, // 11: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	9,  // 12: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	10, // 13: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	11, // 14: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	12, // 15: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	15, // 16: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	18, // 17: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	16, // 18: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	17, // 19: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	3,  // 20: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	20, // 21: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	24, // 22: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	24, // 8: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
+	6,  // 9: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	7,  // 10: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	2,  // 11: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	26, // 12: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	9,  // 13: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	10, // 14: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	11, // 15: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	12, // 16: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	15, // 17: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	18, // 18: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	23, // 19: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	16, // 20: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	17, // 21: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	3,  // 22: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	20, // 23: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	27, // 24: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	25, // 25: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -1889,13 +2200,15 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 	if File_internal_xdsapi_weftv1_weft_proto != nil {
 		return
 	}
+	file_internal_xdsapi_weftv1_weft_proto_msgTypes[20].OneofWrappers = []any{}
+	file_internal_xdsapi_weftv1_weft_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
