@@ -87,7 +87,8 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		defer cancel()
 	}
 	ctx := r.Context()
-	if route := svc.Match(r, l.opts.Namespace); route != nil {
+	route := svc.Match(r, l.opts.Namespace)
+	if route != nil {
 		labels.Route = route.Name
 		b := route.Pick(rand.Uint32())
 		if status, msg := unforwardable(cfg, route, b); status != 0 {
@@ -112,7 +113,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		return
 	}
 	lb := lbFor(cfg, key)
-	lease, err := l.pool.Pick(key, lb, eps)
+	lease, err := l.pickFor(sw, r, cfg, key, route, eps)
 	if err != nil {
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
 		return
@@ -184,7 +185,9 @@ func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if t.h2 {
 			rt = st.lease.HTTP2()
 		}
+		t0 := time.Now()
 		resp, err := rt.RoundTrip(req)
+		st.lease.Observe(statusOf(resp), err, time.Since(t0))
 		if err == nil || tried >= 2 || !upstream.Retryable(err) || req.Context().Err() != nil {
 			return resp, err
 		}

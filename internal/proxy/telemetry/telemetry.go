@@ -28,6 +28,7 @@ type Metrics struct {
 	h2Abuse        *prometheus.CounterVec
 	jwtDecisions   *prometheus.CounterVec // jwt.go
 	authzDecisions *prometheus.CounterVec
+	outlier        outlierMetrics // outlier.go
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -60,7 +61,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.h2Abuse = newH2Abuse()
 	m.jwtDecisions = newJWTDecisions()
 	m.authzDecisions = newAuthzDecisions()
-	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions} {
+	m.outlier = newOutlierMetrics()
+	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.outlier.ejections, m.outlier.ejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

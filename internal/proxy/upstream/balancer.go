@@ -1,62 +1,50 @@
 package upstream
 
 import (
-	"math/rand/v2"
-	"sync/atomic"
+	"time"
 
+	"weft.dev/weft/internal/proxy/balancer"
 	"weft.dev/weft/internal/proxy/config"
 )
 
 // Pick chooses one of eps for a request to the service with the given key,
-// using algorithm lb, and counts it in flight until the Lease is Done.
-//
-//   - RoundRobin: an atomic counter per service.
-//   - Random: uniform.
-//   - LeastRequest: power of two choices over in-flight counts per endpoint.
+// using algorithm lb, and counts it in flight until the Lease is Done. It
+// is PickWith without consistent-hash key, session or outlier detection.
 func (p *Pool) Pick(key string, lb config.LoadBalancer, eps []config.Endpoint) (Lease, error) {
-	n := len(eps)
-	if n == 0 {
-		return Lease{}, ErrNoEndpoints
-	}
-	var ep *config.Endpoint
-	var pr *peer
-	switch {
-	case n == 1:
-		ep = &eps[0]
-	case lb == config.Random:
-		ep = &eps[rand.IntN(n)]
-	case lb == config.LeastRequest:
-		i := rand.IntN(n)
-		j := rand.IntN(n - 1)
-		if j >= i {
-			j++
-		}
-		a, b := p.peer(&eps[i]), p.peer(&eps[j])
-		if b.inflight.Load() < a.inflight.Load() {
-			ep, pr = &eps[j], b
-		} else {
-			ep, pr = &eps[i], a
-		}
-	default:
-		ep = &eps[p.counter(key).Add(1)%uint32(n)]
-	}
-	if pr == nil {
-		pr = p.peer(ep)
-	}
-	pr.inflight.Add(1)
-	return Lease{Endpoint: ep, peer: pr}, nil
+	return p.PickWith(key, balancer.Request{Algorithm: lb}, eps)
 }
 
-func (p *Pool) counter(key string) *atomic.Uint32 {
-	if c, ok := p.rr.Load(key); ok {
-		return c.(*atomic.Uint32)
+// PickWith chooses one of eps for req (see package balancer) and counts it
+// in flight until the Lease is Done.
+func (p *Pool) PickWith(key string, req balancer.Request, eps []config.Endpoint) (Lease, error) {
+	if len(eps) == 0 {
+		return Lease{}, ErrNoEndpoints
 	}
-	c := new(atomic.Uint32)
-	// Start services at different offsets so proxies that start together
-	// do not all hit the first endpoint first.
-	c.Store(rand.Uint32())
-	v, _ := p.rr.LoadOrStore(key, c)
-	return v.(*atomic.Uint32)
+	d := p.Destination(key)
+	i, st := d.Pick(req, eps)
+	ep := &eps[i]
+	pr := p.peer(ep)
+	pr.inflight.Add(1)
+	return Lease{Endpoint: ep, peer: pr, dest: d, state: st, spec: req.Spec, n: len(eps)}, nil
+}
+
+// Destination returns the long-lived balancer state of service key.
+func (p *Pool) Destination(key string) *balancer.Destination {
+	if d, ok := p.dests.Load(key); ok {
+		return d.(*balancer.Destination)
+	}
+	v, _ := p.dests.LoadOrStore(key, balancer.NewDestination(key, p.opts.Balancer))
+	return v.(*balancer.Destination)
+}
+
+// Observe records the outcome of one attempt on the leased endpoint — its
+// response status (0 with err), error and the latency to its response
+// headers — for the latency estimate and outlier detection.
+func (l Lease) Observe(status int, err error, latency time.Duration) {
+	if l.state == nil {
+		return
+	}
+	l.dest.Observe(l.state, l.spec, l.n, status, err, err != nil && IsConnectError(err), latency)
 }
 
 // InFlight reports the requests in flight to the endpoint at addr (for

@@ -14,6 +14,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.uber.org/goleak"
 
+	"weft.dev/weft/internal/proxy/balancer"
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/upstream/meshtest"
@@ -77,9 +78,11 @@ func TestLeastRequestAvoidsBusyEndpoint(t *testing.T) {
 	ca := meshtest.NewCA(t, "cluster.local")
 	p := New(Options{Identity: ca.Source(t, "default", "web")})
 	eps := endpoints(2)
-	// Hold 10 requests on endpoint 0.
+	// Hold 10 requests on endpoint 0 (picked by its session token).
 	for range 10 {
-		p.peer(&eps[0]).inflight.Add(1)
+		if l, _ := p.PickWith("orders.default", balancer.Request{Algorithm: config.LeastRequest, Sticky: balancer.Token(eps[0].Address), HasSticky: true}, eps); l.Endpoint.Address != eps[0].Address {
+			t.Fatalf("sticky pick got %s", l.Endpoint.Address)
+		}
 	}
 	for range 100 {
 		l, _ := p.Pick("orders.default", config.LeastRequest, eps)
