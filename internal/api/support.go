@@ -42,9 +42,6 @@ func CheckSupported(o Object) error {
 			if rule.Retry != nil {
 				e.add(rp.child("retry"), notYet)
 			}
-			if rule.SessionPersistence != nil {
-				e.add(rp.child("sessionPersistence"), notYet)
-			}
 			if rule.Timeouts != nil && rule.Timeouts.BackendRequest != nil {
 				e.add(rp.child("timeouts.backendRequest"), notYet)
 			}
@@ -78,9 +75,6 @@ func CheckSupported(o Object) error {
 			if len(rule.Filters) > 0 {
 				e.add(rp.child("filters"), notYet)
 			}
-			if rule.SessionPersistence != nil {
-				e.add(rp.child("sessionPersistence"), notYet)
-			}
 			for j, m := range rule.Matches {
 				mp := rp.child("matches").index(j)
 				if m.Method != nil && m.Method.Type != nil && *m.Method.Type == gatewayv1.GRPCMethodMatchRegularExpression {
@@ -99,9 +93,6 @@ func CheckSupported(o Object) error {
 	case *DestinationPolicy:
 		if o.Spec.ConnectionPool != nil {
 			e.add("spec.connectionPool", notYet)
-		}
-		if o.Spec.OutlierDetection != nil {
-			e.add("spec.outlierDetection", notYet)
 		}
 		if o.Spec.Retry != nil {
 			e.add("spec.retry", notYet)

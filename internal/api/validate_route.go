@@ -55,6 +55,7 @@ func validateHTTPRoute(e *errs, r *gatewayv1.HTTPRoute) {
 				e.add(tp.child("backendRequest"), "must not be longer than timeouts.request (%s)", *t.Request)
 			}
 		}
+		validateSessionPersistence(e, rp.child("sessionPersistence"), rule.SessionPersistence)
 		if rt := rule.Retry; rt != nil {
 			rtp := rp.child("retry")
 			if rt.Attempts != nil && (*rt.Attempts < 0 || *rt.Attempts > 10) {
@@ -98,6 +99,7 @@ func validateGRPCRoute(e *errs, r *gatewayv1.GRPCRoute) {
 		for j, b := range rule.BackendRefs {
 			validateBackendRef(e, rp.child("backendRefs").index(j), b.BackendRef)
 		}
+		validateSessionPersistence(e, rp.child("sessionPersistence"), rule.SessionPersistence)
 	}
 }
 

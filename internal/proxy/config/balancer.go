@@ -53,7 +53,6 @@ type SessionPersistence struct {
 	Header    bool
 	Name      string
 	Absolute  time.Duration // 0: none
-	Idle      time.Duration // 0: none
 	Permanent bool
 }
 
@@ -102,7 +101,6 @@ func buildSession(r *weftv1.Route) *SessionPersistence {
 		Header:    sp.GetType() == weftv1.SessionPersistence_HEADER,
 		Name:      sp.GetName(),
 		Absolute:  time.Duration(sp.GetAbsoluteTimeoutMs()) * time.Millisecond,
-		Idle:      time.Duration(sp.GetIdleTimeoutMs()) * time.Millisecond,
 		Permanent: sp.GetPermanent(),
 	}
 }

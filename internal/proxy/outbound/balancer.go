@@ -28,7 +28,7 @@ func (l *Listener) pickFor(w http.ResponseWriter, r *http.Request, cfg *config.C
 	}
 	var sp *config.SessionPersistence
 	var sess session
-	now := time.Time{}
+	var now time.Time
 	if route != nil && route.Session != nil {
 		sp, now = route.Session, time.Now()
 		sess = readSession(r, sp, now)
@@ -39,14 +39,10 @@ func (l *Listener) pickFor(w http.ResponseWriter, r *http.Request, cfg *config.C
 		return lease, err
 	}
 	tok := balancer.Token(lease.Endpoint.Address)
-	if sess.ok && sess.token == tok && sp.Idle == 0 {
-		return lease, nil // the session goes on; nothing to renew
-	}
-	start := now
 	if sess.ok && sess.token == tok {
-		start = sess.start
+		return lease, nil // the session goes on
 	}
-	writeSession(w, sp, tok, start, now)
+	writeSession(w, sp, tok, now)
 	return lease, nil
 }
 
@@ -68,16 +64,14 @@ func (l *Listener) hashValue(r *http.Request, hk *config.HashKey) string {
 }
 
 // session is a session-persistence token read from a request: the
-// endpoint token (balancer.Token) and when the session started.
+// endpoint token (balancer.Token).
 type session struct {
 	token uint64
-	start time.Time
 	ok    bool
 }
 
 // readSession reads and checks r's session token: "<token hex>.<start
-// unix seconds>.<last use unix seconds>". A malformed or expired token is
-// no session.
+// unix seconds, base 36>". A malformed or expired token is no session.
 func readSession(r *http.Request, sp *config.SessionPersistence, now time.Time) session {
 	var v string
 	if sp.Header {
@@ -85,38 +79,32 @@ func readSession(r *http.Request, sp *config.SessionPersistence, now time.Time) 
 	} else if c, err := r.Cookie(sp.Name); err == nil {
 		v = c.Value
 	}
-	tokS, rest, ok1 := strings.Cut(v, ".")
-	startS, lastS, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 {
+	tokS, startS, ok := strings.Cut(v, ".")
+	if !ok {
 		return session{}
 	}
 	tok, err1 := strconv.ParseUint(tokS, 16, 64)
 	start, err2 := strconv.ParseInt(startS, 36, 64)
-	last, err3 := strconv.ParseInt(lastS, 36, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	if err1 != nil || err2 != nil {
 		return session{}
 	}
-	s := session{token: tok, start: time.Unix(start, 0), ok: true}
-	if sp.Absolute > 0 && now.Sub(s.start) > sp.Absolute || sp.Idle > 0 && now.Sub(time.Unix(last, 0)) > sp.Idle {
+	if sp.Absolute > 0 && now.Sub(time.Unix(start, 0)) > sp.Absolute {
 		return session{}
 	}
-	return s
+	return session{token: tok, ok: true}
 }
 
 // writeSession sets the session token on the response: a cookie (HttpOnly,
 // Path /, with Max-Age for a permanent one) or a header.
-func writeSession(w http.ResponseWriter, sp *config.SessionPersistence, tok uint64, start, now time.Time) {
-	v := strconv.FormatUint(tok, 16) + "." + strconv.FormatInt(start.Unix(), 36) + "." + strconv.FormatInt(now.Unix(), 36)
+func writeSession(w http.ResponseWriter, sp *config.SessionPersistence, tok uint64, now time.Time) {
+	v := strconv.FormatUint(tok, 16) + "." + strconv.FormatInt(now.Unix(), 36)
 	if sp.Header {
 		w.Header().Set(sp.Name, v)
 		return
 	}
 	c := &http.Cookie{Name: sp.Name, Value: v, Path: "/", HttpOnly: true}
 	if sp.Permanent {
-		c.MaxAge = int((sp.Absolute - now.Sub(start)) / time.Second)
-		if c.MaxAge <= 0 {
-			c.MaxAge = 1
-		}
+		c.MaxAge = max(int(sp.Absolute/time.Second), 1)
 	}
 	w.Header().Add("Set-Cookie", c.String())
 }

@@ -18,17 +18,6 @@ import (
 	"time"
 )
 
-// Defaults applied by the control plane when no DestinationPolicy
-// configures outlier detection.
-const (
-	DefaultConsecutiveGatewayErrors   = 5
-	DefaultConsecutiveConnectFailures = 5
-	DefaultBaseEjection               = 30 * time.Second
-	DefaultMaxEjection                = 300 * time.Second
-	DefaultMaxEjectionPercent         = 50
-	DefaultInterval                   = 10 * time.Second
-)
-
 // Policy is the compiled outlier detection of a destination. The zero
 // Policy detects nothing.
 type Policy struct {

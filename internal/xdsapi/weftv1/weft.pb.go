@@ -1680,8 +1680,6 @@ type SessionPersistence struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// AbsoluteTimeoutMs ends a session this long after it began; 0 means never.
 	AbsoluteTimeoutMs uint32 `protobuf:"varint,3,opt,name=absolute_timeout_ms,json=absoluteTimeoutMs,proto3" json:"absolute_timeout_ms,omitempty"`
-	// IdleTimeoutMs ends a session unused this long; 0 means never.
-	IdleTimeoutMs uint32 `protobuf:"varint,4,opt,name=idle_timeout_ms,json=idleTimeoutMs,proto3" json:"idle_timeout_ms,omitempty"`
 	// Permanent gives the cookie a Max-Age of the absolute timeout (lifetimeType Permanent);
 	// otherwise it is a session cookie.
 	Permanent     bool `protobuf:"varint,5,opt,name=permanent,proto3" json:"permanent,omitempty"`
@@ -1736,13 +1734,6 @@ func (x *SessionPersistence) GetName() string {
 func (x *SessionPersistence) GetAbsoluteTimeoutMs() uint32 {
 	if x != nil {
 		return x.AbsoluteTimeoutMs
-	}
-	return 0
-}
-
-func (x *SessionPersistence) GetIdleTimeoutMs() uint32 {
-	if x != nil {
-		return x.IdleTimeoutMs
 	}
 	return 0
 }
@@ -1985,12 +1976,11 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x0fquery_parameter\x18\x03 \x01(\tR\x0equeryParameter\x12'\n" +
 	"\x0fsource_identity\x18\x04 \x01(\bR\x0esourceIdentity\x12\x1d\n" +
 	"\n" +
-	"table_size\x18\x05 \x01(\rR\ttableSize\"\xf4\x01\n" +
+	"table_size\x18\x05 \x01(\rR\ttableSize\"\xcc\x01\n" +
 	"\x12SessionPersistence\x124\n" +
 	"\x04type\x18\x01 \x01(\x0e2 .weft.v1.SessionPersistence.TypeR\x04type\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12.\n" +
-	"\x13absolute_timeout_ms\x18\x03 \x01(\rR\x11absoluteTimeoutMs\x12&\n" +
-	"\x0fidle_timeout_ms\x18\x04 \x01(\rR\ridleTimeoutMs\x12\x1c\n" +
+	"\x13absolute_timeout_ms\x18\x03 \x01(\rR\x11absoluteTimeoutMs\x12\x1c\n" +
 	"\tpermanent\x18\x05 \x01(\bR\tpermanent\"\x1e\n" +
 	"\x04Type\x12\n" +
 	"\n" +
