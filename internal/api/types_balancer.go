@@ -16,7 +16,7 @@ const (
 // cookie, queryParameter and sourceIdentity.
 //
 //	loadBalancer: RING_HASH
-//	consistentHash: {header: x-user, ringSize: 4096}
+//	consistentHash: {header: x-user, virtualNodes: 256}
 type ConsistentHash struct {
 	// Header is a request header name; its first value is hashed.
 	Header string `json:"header,omitempty"`
@@ -27,9 +27,9 @@ type ConsistentHash struct {
 	// SourceIdentity hashes the caller's SPIFFE ID: every request of one
 	// client workload goes to one endpoint.
 	SourceIdentity bool `json:"sourceIdentity,omitempty"`
-	// RingSize is the number of ring entries of RING_HASH, 1024..8388608
-	// (default 4096).
-	RingSize int32 `json:"ringSize,omitempty"`
+	// VirtualNodes is the number of points of each endpoint on the
+	// RING_HASH ring, 1..4096 (default 256): more spread keys more evenly.
+	VirtualNodes int32 `json:"virtualNodes,omitempty"`
 	// MaglevTableSize is the Maglev table size, a prime 251..5000011
 	// (default 65537).
 	MaglevTableSize int32 `json:"maglevTableSize,omitempty"`

@@ -51,8 +51,8 @@ func validateBalancer(e *errs, p fieldPath, s *DestinationPolicySpec) {
 		if n != 1 {
 			e.add(chp, "exactly one of header, cookie, queryParameter and sourceIdentity must be set, got %d", n)
 		}
-		if ch.RingSize != 0 && (s.LoadBalancer != LBRingHash || ch.RingSize < weftv1.MinRingSize || ch.RingSize > weftv1.MaxRingSize) {
-			e.add(chp.child("ringSize"), "must be between %d and %d, with loadBalancer RING_HASH", weftv1.MinRingSize, weftv1.MaxRingSize)
+		if ch.VirtualNodes != 0 && (s.LoadBalancer != LBRingHash || ch.VirtualNodes < weftv1.MinVirtualNodes || ch.VirtualNodes > weftv1.MaxVirtualNodes) {
+			e.add(chp.child("virtualNodes"), "must be between %d and %d, with loadBalancer RING_HASH", weftv1.MinVirtualNodes, weftv1.MaxVirtualNodes)
 		}
 		if ch.MaglevTableSize != 0 && (s.LoadBalancer != LBMaglev || ch.MaglevTableSize < weftv1.MinMaglevTable || ch.MaglevTableSize > weftv1.MaxMaglevTable || !isPrime(ch.MaglevTableSize)) {
 			e.add(chp.child("maglevTableSize"), "must be a prime between %d and %d, with loadBalancer MAGLEV", weftv1.MinMaglevTable, weftv1.MaxMaglevTable)

@@ -75,7 +75,7 @@ func destinationLB(dp *api.DestinationPolicy, def lbPolicy) lbPolicy {
 		if ch.Cookie != nil {
 			p.hash.cookie = ch.Cookie.Name
 		}
-		p.hash.size = uint32(ch.RingSize)
+		p.hash.size = uint32(ch.VirtualNodes)
 		if p.lb == weftv1.LoadBalancer_MAGLEV {
 			p.hash.size = uint32(ch.MaglevTableSize)
 		}

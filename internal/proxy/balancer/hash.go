@@ -48,7 +48,7 @@ type table struct {
 // endpoints: on the ring by walking on to the next points, in Maglev by
 // probing the following table entries.
 func (d *Destination) hashPick(v *view, req Request, h uint64, now int64) int {
-	size := config.DefaultRingSize
+	size := config.DefaultVirtualNodes
 	if req.Algorithm == config.Maglev {
 		size = config.DefaultMaglevTable
 	}
@@ -90,10 +90,15 @@ func buildTable(alg config.LoadBalancer, size int, eps []config.Endpoint) *table
 	return ring(size, eps)
 }
 
-// ring places size/len(eps) (at least one) virtual nodes per endpoint at
-// the hashes of "<address>#<i>".
-func ring(size int, eps []config.Endpoint) *table {
-	per := max(size/len(eps), 1)
+// maxRingPoints bounds a ring's size whatever its endpoint count.
+const maxRingPoints = 1 << 20
+
+// ring places vnodes virtual nodes per endpoint (fewer when the ring
+// would exceed maxRingPoints) at the hashes of "<address>#<i>". An
+// endpoint's points do not depend on the others, so when one leaves only
+// the keys on its points move.
+func ring(vnodes int, eps []config.Endpoint) *table {
+	per := max(min(vnodes, maxRingPoints/len(eps)), 1)
 	type point struct {
 		h uint64
 		i int32
@@ -113,7 +118,7 @@ func ring(size int, eps []config.Endpoint) *table {
 		}
 		return int(a.i - b.i)
 	})
-	t := &table{alg: config.RingHash, size: size, points: make([]uint64, len(pts)), owner: make([]int32, len(pts))}
+	t := &table{alg: config.RingHash, size: vnodes, points: make([]uint64, len(pts)), owner: make([]int32, len(pts))}
 	for k, p := range pts {
 		t.points[k], t.owner[k] = p.h, p.i
 	}

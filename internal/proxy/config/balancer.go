@@ -21,8 +21,8 @@ const (
 
 // Default consistent-hash table sizes.
 const (
-	DefaultRingSize    = 4096
-	DefaultMaglevTable = 65537
+	DefaultVirtualNodes = 256
+	DefaultMaglevTable  = 65537
 )
 
 // Hashing reports whether lb is a consistent-hash algorithm.
@@ -33,7 +33,8 @@ func (lb LoadBalancer) Hashing() bool { return lb == RingHash || lb == Maglev }
 type Balancer struct {
 	// Hash is the key of RingHash and Maglev; nil for other algorithms.
 	Hash *HashKey
-	// TableSize is the ring or Maglev table size.
+	// TableSize is the number of virtual nodes per endpoint (RingHash) or
+	// the Maglev table size.
 	TableSize int
 	// Outlier is the service's outlier detection (zero: none).
 	Outlier outlier.Policy
@@ -71,7 +72,7 @@ func buildBalancer(s *weftv1.Service) *Balancer {
 		}
 		b.TableSize = int(ch.GetTableSize())
 		if b.TableSize == 0 {
-			b.TableSize = DefaultRingSize
+			b.TableSize = DefaultVirtualNodes
 			if s.GetLoadBalancer() == weftv1.LoadBalancer_MAGLEV {
 				b.TableSize = DefaultMaglevTable
 			}

@@ -7,8 +7,8 @@ import (
 
 // Bounds of ConsistentHash.table_size.
 const (
-	MinRingSize    = 1024
-	MaxRingSize    = 8 << 20
+	MinVirtualNodes = 1
+	MaxVirtualNodes = 4096
 	MinMaglevTable = 251
 	MaxMaglevTable = 5000011
 )
@@ -39,8 +39,8 @@ func validateBalancer(s *Service) error {
 			return fmt.Errorf("consistent_hash: exactly one of header, cookie, query_parameter and source_identity must be set, got %d", n)
 		}
 		if size := ch.GetTableSize(); size != 0 {
-			if lb == LoadBalancer_RING_HASH && (size < MinRingSize || size > MaxRingSize) {
-				return fmt.Errorf("consistent_hash.table_size: ring size %d not in %d..%d", size, MinRingSize, MaxRingSize)
+			if lb == LoadBalancer_RING_HASH && (size < MinVirtualNodes || size > MaxVirtualNodes) {
+				return fmt.Errorf("consistent_hash.table_size: %d virtual nodes per endpoint not in %d..%d", size, MinVirtualNodes, MaxVirtualNodes)
 			}
 			if lb == LoadBalancer_MAGLEV && (size < MinMaglevTable || size > MaxMaglevTable || !big.NewInt(int64(size)).ProbablyPrime(0)) {
 				return fmt.Errorf("consistent_hash.table_size: Maglev table size %d must be a prime in %d..%d", size, MinMaglevTable, MaxMaglevTable)

@@ -1597,8 +1597,9 @@ type ConsistentHash struct {
 	QueryParameter string `protobuf:"bytes,3,opt,name=query_parameter,json=queryParameter,proto3" json:"query_parameter,omitempty"`
 	// SourceIdentity hashes the calling workload's SPIFFE ID.
 	SourceIdentity bool `protobuf:"varint,4,opt,name=source_identity,json=sourceIdentity,proto3" json:"source_identity,omitempty"`
-	// TableSize is the number of ring entries (RING_HASH, 1024..8388608) or the Maglev table
-	// size (MAGLEV, a prime 251..5000011); 0 means the default (4096 and 65537).
+	// TableSize is the number of virtual nodes per endpoint on the ring (RING_HASH, 1..4096)
+	// or the Maglev table size (MAGLEV, a prime 251..5000011); 0 means the default (256 and
+	// 65537).
 	TableSize     uint32 `protobuf:"varint,5,opt,name=table_size,json=tableSize,proto3" json:"table_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
