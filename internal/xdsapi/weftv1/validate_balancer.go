@@ -9,8 +9,8 @@ import (
 const (
 	MinVirtualNodes = 1
 	MaxVirtualNodes = 4096
-	MinMaglevTable = 251
-	MaxMaglevTable = 5000011
+	MinMaglevTable  = 251
+	MaxMaglevTable  = 5000011
 )
 
 // MaxEjectionMs bounds the ejection times of OutlierDetection (one hour).
