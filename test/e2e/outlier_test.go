@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -44,7 +45,7 @@ func TestOutlierEjection(t *testing.T) {
 	c := startControl(t)
 	startBackend(t, c, "v1")
 	startBackend(t, c, "v2")
-	startBackendArgs(t, c, "bad", "--fail-rate", "1", "--fail-for", "8s")
+	bad := startBackendArgs(t, c, "bad", "--fail-rate", "1", "--fail-for", "8s")
 	// The policy first: the default detection would eject the failing
 	// endpoint for 30 s.
 	c.apply(docYAML(t, "traffic/outlier-detection.md", docMarked("outlier")))
@@ -84,6 +85,16 @@ func TestOutlierEjection(t *testing.T) {
 	})
 	if _, g := outlierCounts(t, client); g != 1 {
 		t.Errorf("ejected endpoints gauge %v, want 1", g)
+	}
+	if d, err := client.configDump(); err != nil {
+		t.Error(err)
+	} else {
+		var dump struct {
+			Ejected map[string][]string `json:"ejectedEndpoints"`
+		}
+		if err := json.Unmarshal([]byte(d), &dump); err != nil || !slices.Equal(dump.Ejected["backend.default"], []string{addr(bad.inbound)}) {
+			t.Errorf("config dump ejectedEndpoints %v (%v), want backend.default: [%s]", dump.Ejected, err, addr(bad.inbound))
+		}
 	}
 	// While it is ejected (2 s), traffic does not reach it.
 	counts := map[string]int{}

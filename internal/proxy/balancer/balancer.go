@@ -130,11 +130,11 @@ func (e *Endpoint) observe(latency time.Duration, failed bool, now int64) {
 }
 
 // view is the destination's current endpoint slice with its states in the
-// same order and, built on first use, its hash table.
+// same order and, built on first use, its hash tables.
 type view struct {
-	eps    []config.Endpoint // keeps the identity of the slice
-	states []*Endpoint
-	table  atomic.Pointer[table]
+	eps          []config.Endpoint // keeps the identity of the slice
+	states       []*Endpoint
+	ring, maglev atomic.Pointer[table]
 }
 
 func (d *Destination) viewOf(eps []config.Endpoint, now int64) *view {
@@ -306,6 +306,22 @@ func (d *Destination) Observe(e *Endpoint, spec *config.Balancer, n int, status 
 		d.obs.OutlierEjected(d.key)
 		d.obs.OutlierEjectedNow(d.key, d.Outlier.Ejected())
 	}
+}
+
+// EjectedAddresses lists the addresses of the endpoints ejected now, in
+// no particular order (for the admin config dump).
+func (d *Destination) EjectedAddresses() []string {
+	if !d.Outlier.Any() {
+		return nil
+	}
+	var out []string
+	now := time.Now().UnixNano()
+	for addr, e := range *d.states.Load() {
+		if !d.usable(e, now) {
+			out = append(out, addr)
+		}
+	}
+	return out
 }
 
 // Ejected reports whether the endpoint at addr is ejected now (for

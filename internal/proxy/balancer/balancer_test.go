@@ -286,3 +286,42 @@ func BenchmarkPick(b *testing.B) {
 }
 
 func mathBits(f float64) uint64 { return math.Float64bits(f) }
+
+// TestConcurrent picks, observes and prunes from many goroutines (run
+// with -race): in-flight counts return to zero and at most the share is
+// ejected.
+func TestConcurrent(t *testing.T) {
+	eps := endpoints(6)
+	spec := policy()
+	d := NewDestination("orders.default", nil)
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for k := range 2000 {
+				alg := algorithms[(g+k)%len(algorithms)].lb
+				i, e := d.Pick(Request{Algorithm: alg, Spec: spec, Hash: uint64(k), HasHash: true}, eps)
+				status := 200
+				if i%3 == 0 {
+					status = 503
+				}
+				d.Observe(e, spec, len(eps), status, nil, false, time.Duration(i+1)*time.Millisecond)
+				e.Done()
+				if k%500 == 0 {
+					d.Prune(eps)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	if got := d.Outlier.Ejected(); got > len(eps)/2 {
+		t.Errorf("%d of %d ejected", got, len(eps))
+	}
+	for i, e := range d.view.Load().states {
+		if e.InFlight() != 0 {
+			t.Errorf("endpoint %d: %d in flight", i, e.InFlight())
+		}
+	}
+}

@@ -35,7 +35,6 @@ func Token(addr string) uint64 { return HashString("weft-session\x00" + addr) }
 
 // table is a consistent-hash lookup structure over a view's endpoints.
 type table struct {
-	alg  config.LoadBalancer
 	size int
 	// Ring: sorted points and the endpoint index of each.
 	points []uint64
@@ -55,10 +54,14 @@ func (d *Destination) hashPick(v *view, req Request, h uint64, now int64) int {
 	if req.Spec != nil && req.Spec.TableSize > 0 {
 		size = req.Spec.TableSize
 	}
-	t := v.table.Load()
-	if t == nil || t.alg != req.Algorithm || t.size != size {
+	slot := &v.ring
+	if req.Algorithm == config.Maglev {
+		slot = &v.maglev
+	}
+	t := slot.Load()
+	if t == nil || t.size != size {
 		t = buildTable(req.Algorithm, size, v.eps)
-		v.table.Store(t)
+		slot.Store(t)
 	}
 	check := d.Outlier.Any()
 	if req.Algorithm == config.Maglev {
@@ -85,7 +88,7 @@ func (d *Destination) hashPick(v *view, req Request, h uint64, now int64) int {
 
 func buildTable(alg config.LoadBalancer, size int, eps []config.Endpoint) *table {
 	if alg == config.Maglev {
-		return &table{alg: alg, size: size, lookup: maglev(size, eps)}
+		return &table{size: size, lookup: maglev(size, eps)}
 	}
 	return ring(size, eps)
 }
@@ -118,7 +121,7 @@ func ring(vnodes int, eps []config.Endpoint) *table {
 		}
 		return int(a.i - b.i)
 	})
-	t := &table{alg: config.RingHash, size: vnodes, points: make([]uint64, len(pts)), owner: make([]int32, len(pts))}
+	t := &table{size: vnodes, points: make([]uint64, len(pts)), owner: make([]int32, len(pts))}
 	for k, p := range pts {
 		t.points[k], t.owner[k] = p.h, p.i
 	}

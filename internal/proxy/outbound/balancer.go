@@ -109,6 +109,10 @@ func writeSession(w http.ResponseWriter, sp *config.SessionPersistence, tok uint
 	w.Header().Add("Set-Cookie", c.String())
 }
 
+// Ejected lists, by destination service, the endpoints outlier detection
+// ejected now.
+func (l *Listener) Ejected() map[string][]string { return l.pool.Ejected() }
+
 // statusOf is resp's status code, 0 for none.
 func statusOf(resp *http.Response) int {
 	if resp == nil {

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"slices"
 	"time"
 
 	"weft.dev/weft/internal/proxy/balancer"
@@ -45,6 +46,20 @@ func (l Lease) Observe(status int, err error, latency time.Duration) {
 		return
 	}
 	l.dest.Observe(l.state, l.spec, l.n, status, err, err != nil && IsConnectError(err), latency)
+}
+
+// Ejected lists, by service key, the addresses of the endpoints outlier
+// detection ejected now (for the admin config dump).
+func (p *Pool) Ejected() map[string][]string {
+	out := map[string][]string{}
+	p.dests.Range(func(k, d any) bool {
+		if addrs := d.(*balancer.Destination).EjectedAddresses(); len(addrs) > 0 {
+			slices.Sort(addrs)
+			out[k.(string)] = addrs
+		}
+		return true
+	})
+	return out
 }
 
 // InFlight reports the requests in flight to the endpoint at addr (for
