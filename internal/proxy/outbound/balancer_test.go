@@ -9,6 +9,7 @@ import (
 
 	"weft.dev/weft/internal/proxy/balancer"
 	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/proxy/upstream/meshtest"
 )
 
 // TestSessionToken: a token written for an endpoint reads back as that
@@ -58,6 +59,35 @@ func TestSessionToken(t *testing.T) {
 			s := readSession(r, tc.sp, now.Add(tc.at))
 			if s.ok != tc.ok || s.ok && s.token != tok {
 				t.Fatalf("read %+v, want ok %v and token %x", s, tc.ok, tok)
+			}
+		})
+	}
+}
+
+// TestHashValue: each consistent-hash key source reads its part of the
+// request; a request without it has no key.
+func TestHashValue(t *testing.T) {
+	ca := meshtest.NewCA(t, "cluster.local")
+	l := &Listener{opts: Options{Identity: ca.Source(t, "shop", "web")}}
+	r := httptest.NewRequest(http.MethodGet, "http://backend/cart?user=ann&x=1", nil)
+	r.Header.Set("X-User", "bob")
+	r.AddCookie(&http.Cookie{Name: "sid", Value: "s-42"})
+	for _, tc := range []struct {
+		name string
+		hk   config.HashKey
+		want string
+	}{
+		{"header", config.HashKey{Header: "X-User"}, "bob"},
+		{"missing header", config.HashKey{Header: "X-Tenant"}, ""},
+		{"cookie", config.HashKey{Cookie: "sid"}, "s-42"},
+		{"missing cookie", config.HashKey{Cookie: "other"}, ""},
+		{"query", config.HashKey{QueryParameter: "user"}, "ann"},
+		{"missing query", config.HashKey{QueryParameter: "team"}, ""},
+		{"source identity", config.HashKey{SourceIdentity: true}, "spiffe://cluster.local/ns/shop/sa/web"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := l.hashValue(r, &tc.hk); got != tc.want {
+				t.Errorf("hashValue = %q, want %q", got, tc.want)
 			}
 		})
 	}
