@@ -61,6 +61,7 @@ type Destination struct {
 	mu     sync.Mutex                           // serialises writers of states
 	states atomic.Pointer[map[string]*Endpoint] // by address, copy-on-write
 	view   atomic.Pointer[view]
+	spec   atomic.Pointer[config.Balancer] // see SetSpec
 
 	// Outlier counts the destination's ejected endpoints.
 	Outlier outlier.Group
@@ -76,6 +77,17 @@ func NewDestination(key string, obs Observer) *Destination {
 	d.states.Store(&empty)
 	return d
 }
+
+// SetSpec records s as the destination's current hash and outlier
+// configuration (the config's, as of the latest pick that knew it).
+func (d *Destination) SetSpec(s *config.Balancer) {
+	if d.spec.Load() != s {
+		d.spec.Store(s)
+	}
+}
+
+// Spec is the configuration SetSpec last recorded (nil for none).
+func (d *Destination) Spec() *config.Balancer { return d.spec.Load() }
 
 // Endpoint is the state of one endpoint of a destination.
 type Endpoint struct {
@@ -289,10 +301,11 @@ func (d *Destination) next(v *view, i, not int, now int64) int {
 	return i
 }
 
-// Observe records the outcome of an attempt on e, one of n endpoints:
-// its latency feeds the estimate, its status or error the outlier
-// detector. connectFailed reports whether err is a failure to connect.
-func (d *Destination) Observe(e *Endpoint, spec *config.Balancer, n int, status int, err error, connectFailed bool, latency time.Duration) {
+// Observe records the outcome of an attempt on e: its latency feeds the
+// estimate, its status or error the outlier detector, whose ejected share
+// is of all the destination's endpoints. connectFailed reports whether err
+// is a failure to connect.
+func (d *Destination) Observe(e *Endpoint, spec *config.Balancer, status int, err error, connectFailed bool, latency time.Duration) {
 	now := time.Now()
 	r := outlier.Classify(status, err, connectFailed)
 	if r == outlier.Ignored {
@@ -302,6 +315,7 @@ func (d *Destination) Observe(e *Endpoint, spec *config.Balancer, n int, status 
 	if spec == nil || !spec.Outlier.Enabled() {
 		return
 	}
+	n := len(*d.states.Load())
 	if d.Outlier.Observe(&spec.Outlier, &e.Outlier, r, n, now) && d.obs != nil {
 		d.obs.OutlierEjected(d.key)
 		d.obs.OutlierEjectedNow(d.key, d.Outlier.Ejected())

@@ -74,7 +74,7 @@ func TestP2CEWMAAvoidsSlowEndpoint(t *testing.T) {
 		if i == 0 {
 			lat = 51 * time.Millisecond
 		}
-		d.Observe(e, nil, 3, 200, nil, false, lat)
+		d.Observe(e, nil, 200, nil, false, lat)
 		e.Done()
 	}
 	if counts[0] >= n/10 {
@@ -147,7 +147,7 @@ func TestEjectedSkipped(t *testing.T) {
 				e.Done()
 			}
 			for range 3 {
-				d.Observe(bad, spec, len(eps), 503, nil, false, time.Millisecond)
+				d.Observe(bad, spec, 503, nil, false, time.Millisecond)
 			}
 			if !d.Ejected(eps[2].Address) {
 				t.Fatal("not ejected after 3 gateway errors")
@@ -187,7 +187,7 @@ func TestMaxEjectedShare(t *testing.T) {
 			d := NewDestination("orders.default", nil)
 			for range 200 {
 				_, e := d.Pick(Request{Algorithm: config.P2CEWMA, Spec: spec}, eps)
-				d.Observe(e, spec, n, 502, nil, false, time.Millisecond)
+				d.Observe(e, spec, 502, nil, false, time.Millisecond)
 				e.Done()
 			}
 			if got, want := d.Outlier.Ejected(), n/2; got != want {
@@ -305,7 +305,7 @@ func TestConcurrent(t *testing.T) {
 				if i%3 == 0 {
 					status = 503
 				}
-				d.Observe(e, spec, len(eps), status, nil, false, time.Duration(i+1)*time.Millisecond)
+				d.Observe(e, spec, status, nil, false, time.Duration(i+1)*time.Millisecond)
 				e.Done()
 				if k%500 == 0 {
 					d.Prune(eps)

@@ -10,9 +10,15 @@ import (
 
 // Pick chooses one of eps for a request to the service with the given key,
 // using algorithm lb, and counts it in flight until the Lease is Done. It
-// is PickWith without consistent-hash key, session or outlier detection.
+// is PickWith without consistent-hash key or session, with the outlier
+// detection of the service's last PickWith (so that a pick for a retry or
+// a tunnel feeds the same detector).
 func (p *Pool) Pick(key string, lb config.LoadBalancer, eps []config.Endpoint) (Lease, error) {
-	return p.PickWith(key, balancer.Request{Algorithm: lb}, eps)
+	if len(eps) == 0 {
+		return Lease{}, ErrNoEndpoints
+	}
+	d := p.Destination(key)
+	return p.lease(d, balancer.Request{Algorithm: lb, Spec: d.Spec()}, eps), nil
 }
 
 // PickWith chooses one of eps for req (see package balancer) and counts it
@@ -22,11 +28,16 @@ func (p *Pool) PickWith(key string, req balancer.Request, eps []config.Endpoint)
 		return Lease{}, ErrNoEndpoints
 	}
 	d := p.Destination(key)
+	d.SetSpec(req.Spec)
+	return p.lease(d, req, eps), nil
+}
+
+func (p *Pool) lease(d *balancer.Destination, req balancer.Request, eps []config.Endpoint) Lease {
 	i, st := d.Pick(req, eps)
 	ep := &eps[i]
 	pr := p.peer(ep)
 	pr.inflight.Add(1)
-	return Lease{Endpoint: ep, peer: pr, dest: d, state: st, spec: req.Spec, n: len(eps)}, nil
+	return Lease{Endpoint: ep, peer: pr, dest: d, state: st, spec: req.Spec}
 }
 
 // Destination returns the long-lived balancer state of service key.
@@ -45,7 +56,7 @@ func (l Lease) Observe(status int, err error, latency time.Duration) {
 	if l.state == nil {
 		return
 	}
-	l.dest.Observe(l.state, l.spec, l.n, status, err, err != nil && IsConnectError(err), latency)
+	l.dest.Observe(l.state, l.spec, status, err, err != nil && IsConnectError(err), latency)
 }
 
 // Ejected lists, by service key, the addresses of the endpoints outlier

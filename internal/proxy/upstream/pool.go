@@ -178,7 +178,6 @@ type Lease struct {
 	dest  *balancer.Destination
 	state *balancer.Endpoint
 	spec  *config.Balancer
-	n     int
 }
 
 // Done ends the lease; call it once when the request or connection ends.
