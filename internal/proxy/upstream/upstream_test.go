@@ -16,8 +16,8 @@ import (
 
 	"weft.dev/weft/internal/proxy/balancer"
 	"weft.dev/weft/internal/proxy/config"
-	"weft.dev/weft/internal/proxy/outlier"
 	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/outlier"
 	"weft.dev/weft/internal/proxy/upstream/meshtest"
 )
 
