@@ -171,11 +171,11 @@ func TestP2CEWMADefault(t *testing.T) {
 	}
 }
 
-// TestSessionPersistenceCookie (issue #9 item 1): with the route of
-// docs/traffic/session-persistence.md, a session's cookie keeps ≥ 99% of
-// its requests on one endpoint, the cookie does not reveal the endpoint's
-// address, and sessions spread over the endpoints.
-func TestSessionPersistenceCookie(t *testing.T) {
+// TestSessionPersistence (issue #9 item 1): with the routes of
+// docs/traffic/session-persistence.md, a session's token — a cookie, then
+// a header — keeps ≥ 99% of its requests on one endpoint, does not reveal
+// the endpoint's address, and sessions spread over the endpoints.
+func TestSessionPersistence(t *testing.T) {
 	c := startControl(t)
 	var backends []*workload
 	for i := range 3 {
@@ -183,76 +183,86 @@ func TestSessionPersistenceCookie(t *testing.T) {
 	}
 	client := startClient(t, c, "client")
 	backendPIDs(t, client, 3)
-	c.apply(docYAML(t, "traffic/session-persistence.md", docMarked("cookie-session")))
 
-	var cookie *http.Cookie
-	eventually(t, 10*time.Second, 100*time.Millisecond, "session cookie set", func() error {
-		r, err := client.get("http://backend/")
-		if err != nil {
-			return err
-		}
+	cookieOf := func(r response) string {
 		for _, ck := range (&http.Response{Header: r.header}).Cookies() {
 			if ck.Name == "backend-session" {
-				cookie = ck
+				if ck.MaxAge != 3600 || !ck.HttpOnly {
+					t.Errorf("cookie %v: want Max-Age=3600 (Permanent, absoluteTimeout 1h) and HttpOnly", ck)
+				}
+				return ck.Value
+			}
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		doc   string
+		token func(response) string       // the token a response sets, "" for none
+		send  func(token string) []string // the request headers that carry it
+	}{
+		{"cookie-session", cookieOf, func(tok string) []string { return []string{"Cookie", "backend-session=" + tok} }},
+		{"header-session", func(r response) string { return r.header.Get("X-Backend-Session") },
+			func(tok string) []string { return []string{"X-Backend-Session", tok} }},
+	} {
+		t.Run(tc.doc, func(t *testing.T) {
+			c.apply(docYAML(t, "traffic/session-persistence.md", docMarked(tc.doc)))
+			eventually(t, 10*time.Second, 100*time.Millisecond, "session token set", func() error {
+				r, err := client.get("http://backend/")
+				if err != nil {
+					return err
+				}
+				if tok := tc.token(r); tok == "" {
+					return fmt.Errorf("no session token in %v", r.header)
+				}
 				return nil
-			}
-		}
-		return fmt.Errorf("no backend-session cookie in %v", r.header["Set-Cookie"])
-	})
-	if cookie.MaxAge != 3600 || !cookie.HttpOnly {
-		t.Errorf("cookie %v: want Max-Age=3600 (Permanent, absoluteTimeout 1h) and HttpOnly", cookie)
-	}
-	for _, b := range backends {
-		if strings.Contains(cookie.Value, strconv.Itoa(b.inbound)) {
-			t.Errorf("cookie %q reveals endpoint port %d", cookie.Value, b.inbound)
-		}
-	}
-
-	sessions := map[string]int{}
-	const nSessions, per = 10, 50
-	off := 0
-	for s := range nSessions {
-		var ck string
-		counts := map[string]int{}
-		for i := range per {
-			var hdr []string
-			if i > 0 {
-				hdr = []string{"Cookie", "backend-session=" + ck}
-			}
-			r, err := client.get("http://backend/", hdr...)
-			if err != nil || r.code != http.StatusOK {
-				t.Fatalf("session %d request %d: %v %d", s, i, err, r.code)
-			}
-			if i == 0 {
-				for _, c := range (&http.Response{Header: r.header}).Cookies() {
-					if c.Name == "backend-session" {
-						ck = c.Value
+			})
+			sessions := map[string]int{}
+			const nSessions, per = 10, 50
+			off := 0
+			for s := range nSessions {
+				var tok string
+				counts := map[string]int{}
+				for i := range per {
+					var hdr []string
+					if i > 0 {
+						hdr = tc.send(tok)
+					}
+					r, err := client.get("http://backend/", hdr...)
+					if err != nil || r.code != http.StatusOK {
+						t.Fatalf("session %d request %d: %v %d", s, i, err, r.code)
+					}
+					if i == 0 {
+						if tok = tc.token(r); tok == "" {
+							t.Fatalf("session %d: no token on the first response", s)
+						}
+						for _, b := range backends {
+							if strings.Contains(tok, strconv.Itoa(b.inbound)) {
+								t.Errorf("token %q reveals endpoint port %d", tok, b.inbound)
+							}
+						}
+					}
+					var br backendReply
+					if err := json.Unmarshal([]byte(r.body), &br); err != nil {
+						t.Fatalf("session %d request %d: %v", s, i, err)
+					}
+					counts[br.Version]++
+				}
+				best := ""
+				for v, n := range counts {
+					if best == "" || n > counts[best] {
+						best = v
 					}
 				}
-				if ck == "" {
-					t.Fatalf("session %d: no cookie on the first response", s)
-				}
+				sessions[best]++
+				off += per - counts[best]
 			}
-			var br backendReply
-			if err := json.Unmarshal([]byte(r.body), &br); err != nil {
-				t.Fatalf("session %d request %d: %v", s, i, err)
+			t.Logf("%d sessions of %d requests: sessions by endpoint %v, %d requests off their session's endpoint", nSessions, per, sessions, off)
+			if share := float64(off) / (nSessions * per); share > 0.01 {
+				t.Errorf("%.1f%% of requests left their session's endpoint, want ≤ 1%%", 100*share)
 			}
-			counts[br.Version]++
-		}
-		best := ""
-		for v, n := range counts {
-			if best == "" || n > counts[best] {
-				best = v
+			if len(sessions) < 2 {
+				t.Errorf("all %d sessions on one endpoint: %v", nSessions, sessions)
 			}
-		}
-		sessions[best]++
-		off += per - counts[best]
-	}
-	t.Logf("%d sessions of %d requests: sessions by endpoint %v, %d requests off their session's endpoint", nSessions, per, sessions, off)
-	if share := float64(off) / (nSessions * per); share > 0.01 {
-		t.Errorf("%.1f%% of requests left their session's endpoint, want ≤ 1%%", 100*share)
-	}
-	if len(sessions) < 2 {
-		t.Errorf("all %d sessions on one endpoint: %v", nSessions, sessions)
+		})
 	}
 }
