@@ -211,16 +211,12 @@ func (d *Destination) Prune(eps []config.Endpoint) {
 // Pick chooses an endpoint of eps (not empty) for req, counts it in
 // flight, and returns its index and state.
 func (d *Destination) Pick(req Request, eps []config.Endpoint) (int, *Endpoint) {
-	n := len(eps)
 	var now int64
 	if req.Algorithm == config.P2CEWMA || req.HasSticky || d.Outlier.Any() {
 		now = time.Now().UnixNano()
 	}
 	v := d.viewOf(eps, now)
 	i := d.pick(v, req, now)
-	if i < 0 || i >= n {
-		i = 0
-	}
 	e := v.states[i]
 	e.inflight.Add(1)
 	return i, e
