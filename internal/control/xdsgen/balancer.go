@@ -135,9 +135,9 @@ func outlierFrom(od *api.OutlierDetection) outlierPolicy {
 	return p
 }
 
-// apply sets p's fields on svc.
+// apply sets p's consistent hash and outlier detection on svc (its
+// algorithm is set with the other fields).
 func (p lbPolicy) apply(svc *weftv1.Service) {
-	svc.LoadBalancer = p.lb
 	if h := p.hash; h.set {
 		svc.ConsistentHash = &weftv1.ConsistentHash{Header: h.header, Cookie: h.cookie, QueryParameter: h.query, SourceIdentity: h.source, TableSize: h.size}
 	}

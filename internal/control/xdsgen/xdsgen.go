@@ -80,11 +80,12 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		lb = r.defLB
 	}
 	svc := &weftv1.Service{
-		Name:      s.Name,
-		Namespace: s.Namespace,
-		Routes:    r.routes[key],
-		MtlsMode:  r.mtlsMode(key),
-		JwtRules:  r.jwt[key],
+		Name:         s.Name,
+		Namespace:    s.Namespace,
+		Routes:       r.routes[key],
+		LoadBalancer: lb.lb,
+		MtlsMode:     r.mtlsMode(key),
+		JwtRules:     r.jwt[key],
 		// See authz.go.
 		AuthzPolicies:    r.authz.forService(s.Name, s.Namespace),
 		AuthzDefaultDeny: r.authz.defaultDeny,
