@@ -310,11 +310,6 @@ spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x, value: "v"}]}}], backendRefs: [{name: a}]}]
 `, "spec.rules[0].filters"},
-		{"outlier detection", `apiVersion: weft.dev/v1alpha1
-kind: DestinationPolicy
-metadata: {name: p}
-spec: {targetRef: {name: a}, outlierDetection: {consecutive5xx: 3}}
-`, "spec.outlierDetection"},
 		{"gateway parent", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}

@@ -39,9 +39,6 @@ func CheckSupported(o Object) error {
 			if len(rule.Filters) > 0 {
 				e.add(rp.child("filters"), notYet)
 			}
-			if rule.SessionPersistence != nil {
-				e.add(rp.child("sessionPersistence"), notYet)
-			}
 			for j, b := range rule.BackendRefs {
 				if len(b.Filters) > 0 {
 					e.add(rp.child("backendRefs").index(j).child("filters"), notYet)
@@ -72,9 +69,6 @@ func CheckSupported(o Object) error {
 			if len(rule.Filters) > 0 {
 				e.add(rp.child("filters"), notYet)
 			}
-			if rule.SessionPersistence != nil {
-				e.add(rp.child("sessionPersistence"), notYet)
-			}
 			for j, m := range rule.Matches {
 				mp := rp.child("matches").index(j)
 				if m.Method != nil && m.Method.Type != nil && *m.Method.Type == gatewayv1.GRPCMethodMatchRegularExpression {
@@ -91,9 +85,6 @@ func CheckSupported(o Object) error {
 			}
 		}
 	case *DestinationPolicy:
-		if o.Spec.OutlierDetection != nil {
-			e.add("spec.outlierDetection", notYet)
-		}
 	case *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication:
 	}
 	if len(e) == 0 {

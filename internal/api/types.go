@@ -83,11 +83,14 @@ type MTLSConfig struct {
 
 // MeshDefaults are mesh-wide defaults for traffic to every service.
 type MeshDefaults struct {
-	// LoadBalancer is the algorithm that picks an endpoint: ROUND_ROBIN
-	// (the default), RANDOM or LEAST_REQUEST.
+	// LoadBalancer is the algorithm that picks an endpoint: P2C_EWMA
+	// (the default), ROUND_ROBIN, RANDOM or LEAST_REQUEST.
 	LoadBalancer string `json:"loadBalancer,omitempty"`
 	// Retry switches the default retries of every service (types_retry.go).
 	Retry *MeshRetryDefaults `json:"retry,omitempty"`
+	// OutlierDetection replaces the default outlier detection of every
+	// service without a DestinationPolicy that sets it.
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
 }
 
 // DestinationPolicy tunes how clients reach one service: load balancing,
@@ -123,9 +126,12 @@ type DestinationPolicySpec struct {
 	// TargetRef is the Service, in the policy's namespace, that the policy
 	// applies to. Required.
 	TargetRef PolicyTargetRef `json:"targetRef"`
-	// LoadBalancer is the algorithm that picks an endpoint: ROUND_ROBIN,
-	// RANDOM or LEAST_REQUEST. Empty means the MeshConfig default.
+	// LoadBalancer is the algorithm that picks an endpoint: P2C_EWMA,
+	// ROUND_ROBIN, RANDOM, LEAST_REQUEST, RING_HASH or MAGLEV. Empty means
+	// the MeshConfig default.
 	LoadBalancer string `json:"loadBalancer,omitempty"`
+	// ConsistentHash is the key of RING_HASH and MAGLEV (types_balancer.go).
+	ConsistentHash *ConsistentHash `json:"consistentHash,omitempty"`
 	// ConnectionPool limits connections and queued requests per client proxy.
 	ConnectionPool *ConnectionPool `json:"connectionPool,omitempty"`
 	// OutlierDetection ejects endpoints that keep failing.
@@ -172,15 +178,27 @@ type ConnectionPool struct {
 // server errors, and returns it after the ejection time.
 type OutlierDetection struct {
 	// Consecutive5xx is how many 5xx responses (or connection failures) in a
-	// row eject an endpoint. Must be at least 1.
-	Consecutive5xx int32 `json:"consecutive5xx"`
-	// Interval between ejection sweeps, a duration such as "10s".
+	// row eject an endpoint; unset or 0 is off.
+	Consecutive5xx *int32 `json:"consecutive5xx,omitempty"`
+	// ConsecutiveGatewayErrors counts 502, 503, 504 and connection
+	// failures; unset means 5, 0 is off.
+	ConsecutiveGatewayErrors *int32 `json:"consecutiveGatewayErrors,omitempty"`
+	// ConsecutiveConnectFailures counts failures to connect; unset means
+	// 5, 0 is off.
+	ConsecutiveConnectFailures *int32 `json:"consecutiveConnectFailures,omitempty"`
+	// Interval: each interval an endpoint spends without being ejected
+	// takes one off its ejection count ("10s" by default).
 	Interval string `json:"interval,omitempty"`
 	// BaseEjectionTime is how long an endpoint stays ejected the first time
-	// ("30s"); each further ejection multiplies it.
+	// ("30s" by default); the n-th ejection in a row lasts n times as long.
 	BaseEjectionTime string `json:"baseEjectionTime,omitempty"`
-	// MaxEjectionPercent caps the share of endpoints ejected at once, 0..100.
+	// MaxEjectionTime caps an ejection ("300s" by default).
+	MaxEjectionTime string `json:"maxEjectionTime,omitempty"`
+	// MaxEjectionPercent caps the share of endpoints ejected at once, 1..100
+	// (unset: 50).
 	MaxEjectionPercent int32 `json:"maxEjectionPercent,omitempty"`
+	// Disabled turns outlier detection off.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // RetryPolicy retries failed requests to the service; every field left out

@@ -48,6 +48,7 @@ func validateHTTPRoute(e *errs, r *gatewayv1.HTTPRoute) {
 			}
 		}
 		validateRouteRetry(e, rp, rule) // validate_retry.go
+		validateSessionPersistence(e, rp.child("sessionPersistence"), rule.SessionPersistence)
 	}
 }
 
@@ -79,6 +80,7 @@ func validateGRPCRoute(e *errs, r *gatewayv1.GRPCRoute) {
 		for j, b := range rule.BackendRefs {
 			validateBackendRef(e, rp.child("backendRefs").index(j), b.BackendRef)
 		}
+		validateSessionPersistence(e, rp.child("sessionPersistence"), rule.SessionPersistence)
 	}
 }
 

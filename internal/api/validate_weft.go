@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-var loadBalancers = []string{LBRoundRobin, LBRandom, LBLeastRequest}
+var loadBalancers = []string{LBP2CEWMA, LBRoundRobin, LBRandom, LBLeastRequest, LBRingHash, LBMaglev}
 
 var mtlsModes = []string{MTLSStrict, MTLSPermissive}
 
@@ -46,6 +46,7 @@ func (m *MeshConfig) validate(e *errs) {
 	}
 	if d := m.Spec.Defaults; d != nil {
 		validateLB(e, p.child("defaults").child("loadBalancer"), d.LoadBalancer)
+		validateMeshBalancer(e, p.child("defaults"), d)
 	}
 	validateAuthorizationConfig(e, p.child("authorization"), m.Spec.Authorization)
 }
@@ -64,18 +65,8 @@ func (d *DestinationPolicy) validate(e *errs) {
 	p := fieldPath("spec")
 	validateTargetRef(e, p.child("targetRef"), d.Spec.TargetRef)
 	validateLB(e, p.child("loadBalancer"), d.Spec.LoadBalancer)
-	validateBreaker(e, p, &d.Spec) // validate_breaker.go
-	if od := d.Spec.OutlierDetection; od != nil {
-		op := p.child("outlierDetection")
-		if od.Consecutive5xx < 1 {
-			e.add(op.child("consecutive5xx"), "must be at least 1")
-		}
-		validDuration(e, op.child("interval"), od.Interval)
-		validDuration(e, op.child("baseEjectionTime"), od.BaseEjectionTime)
-		if od.MaxEjectionPercent < 0 || od.MaxEjectionPercent > 100 {
-			e.add(op.child("maxEjectionPercent"), "must be between 0 and 100")
-		}
-	}
+	validateBreaker(e, p, &d.Spec)          // validate_breaker.go
+	validateBalancer(e, p, &d.Spec)         // validate_balancer.go
 	validateDestinationRetry(e, p, &d.Spec) // validate_retry.go
 }
 

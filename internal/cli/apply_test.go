@@ -87,7 +87,7 @@ func TestApplyCmdRejects(t *testing.T) {
 		if err == nil {
 			t.Fatalf("apply %v with an invalid file succeeded", args)
 		}
-		want := bad + `: document 4: DestinationPolicy "orders": spec.loadBalancer: must be one of ROUND_ROBIN, RANDOM, LEAST_REQUEST, got "FASTEST"`
+		want := bad + `: document 4: DestinationPolicy "orders": spec.loadBalancer: must be one of P2C_EWMA, ROUND_ROBIN, RANDOM, LEAST_REQUEST, RING_HASH, MAGLEV, got "FASTEST"`
 		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing applied") {
 			t.Errorf("error %q\ndoes not contain %q", err, want)
 		}

@@ -25,6 +25,7 @@ type demoAppFlags struct {
 	failRate float64
 	slowRate float64
 	slow     time.Duration
+	failFor  time.Duration
 	backend  string
 	greeter  string
 	url      string
@@ -70,7 +71,7 @@ func newDemoBackendCmd() *cobra.Command {
 			return runDemoApp(cmd, func(ctx context.Context, log *slog.Logger) error {
 				return apps.RunBackend(ctx, apps.BackendConfig{
 					Listen: listen, Service: demoServiceName(f.service, "backend"), Version: f.version,
-					FailRate: f.failRate, SlowRate: f.slowRate, Slow: f.slow,
+					FailRate: f.failRate, SlowRate: f.slowRate, Slow: f.slow, FailFor: f.failFor,
 				}, log)
 			})
 		},
@@ -79,6 +80,7 @@ func newDemoBackendCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&f.failRate, "fail-rate", 0, "fraction of requests (0..1) answered with 503")
 	cmd.Flags().Float64Var(&f.slowRate, "slow-rate", 0, "fraction of requests (0..1) delayed by --slow")
 	cmd.Flags().DurationVar(&f.slow, "slow", 300*time.Millisecond, "delay of a slow request")
+	cmd.Flags().DurationVar(&f.failFor, "fail-for", 0, "fail (--fail-rate) only for this long after start, then recover; 0 for ever")
 	return cmd
 }
 

@@ -243,7 +243,7 @@ func getColumns(kind string, o api.Object) []string {
 			return []string{"TRUST DOMAIN", "MTLS", "LOAD BALANCER"}
 		}
 		m := o.(*api.MeshConfig)
-		mode, lb := api.MTLSStrict, api.LBRoundRobin
+		mode, lb := api.MTLSStrict, api.LBP2CEWMA
 		if m.Spec.MTLS != nil && m.Spec.MTLS.Mode != "" {
 			mode = m.Spec.MTLS.Mode
 		}

@@ -92,7 +92,7 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 		// last in the configuration's order wins.
 		for _, dp := range cfg.DestinationPolicies {
 			if t := policyTarget(dp); targets[t] {
-				n.lbs[t.key()] = lbFromString(dp.Spec.LoadBalancer, n.defLB)
+				n.lbs[t.key()] = destinationLB(dp, n.defLB)
 			}
 		}
 	}

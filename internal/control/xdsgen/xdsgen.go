@@ -50,8 +50,8 @@ type Routing struct {
 	// cfg is the configuration compiled.
 	cfg    *api.Set
 	routes map[string][]*weftv1.Route
-	lbs    map[string]weftv1.LoadBalancer
-	defLB  weftv1.LoadBalancer
+	lbs    map[string]lbPolicy // balancer.go
+	defLB  lbPolicy
 	// modes are the mutual-TLS modes Service annotations set, by service
 	// key; defMode is the MeshConfig's, for every other service (mtls.go).
 	modes   map[string]weftv1.MTLSMode
@@ -89,7 +89,7 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		Name:         s.Name,
 		Namespace:    s.Namespace,
 		Routes:       r.routes[key],
-		LoadBalancer: lb,
+		LoadBalancer: lb.lb,
 		MtlsMode:     r.mtlsMode(key),
 		JwtRules:     r.jwt[key],
 		// See authz.go.
@@ -100,6 +100,7 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		AdaptiveConcurrency: r.breaker[key].adaptive,
 	}
 	r.setRetry(svc, key) // retry.go
+	lb.apply(svc)
 	for _, p := range s.Ports {
 		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})
 	}
@@ -136,30 +137,9 @@ func portProtocol(name string, appProtocol *string) string {
 	return ""
 }
 
-// loadBalancers returns the algorithm each DestinationPolicy selects, by
-// service key, and the MeshConfig default for every other service.
-func loadBalancers(cfg *api.Set) (map[string]weftv1.LoadBalancer, weftv1.LoadBalancer) {
-	def := weftv1.LoadBalancer_ROUND_ROBIN
-	if mc := cfg.MeshConfig; mc != nil && mc.Spec.Defaults != nil {
-		def = lbFromString(mc.Spec.Defaults.LoadBalancer, def)
-	}
-	out := map[string]weftv1.LoadBalancer{}
-	for _, dp := range cfg.DestinationPolicies {
-		out[policyTarget(dp).key()] = lbFromString(dp.Spec.LoadBalancer, def)
-	}
-	return out, def
-}
-
 // policyTarget is the service a DestinationPolicy applies to.
 func policyTarget(dp *api.DestinationPolicy) serviceRef {
 	return serviceRef{dp.Spec.TargetRef.Name, dp.Namespace}
-}
-
-func lbFromString(s string, def weftv1.LoadBalancer) weftv1.LoadBalancer {
-	if v, ok := weftv1.LoadBalancer_value[strings.ToUpper(s)]; ok {
-		return weftv1.LoadBalancer(v)
-	}
-	return def
 }
 
 // flatRoute is one route match with what is needed to order it.
@@ -257,7 +237,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 					matches = []gatewayv1.HTTPRouteMatch{{}}
 				}
 				for mi, m := range matches {
-					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group}
+					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
 					routeRetry(r, rule) // retry.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
 						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
@@ -285,7 +265,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 					matches = []gatewayv1.GRPCRouteMatch{{}}
 				}
 				for mi, m := range matches {
-					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group}
+					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, grpc: true, rank: grpcRank(m),
 						created: gr.CreationTimestamp.Time, source: gr.Namespace + "/" + gr.Name, rule: ri, matchIdx: mi})
 				}

@@ -25,6 +25,9 @@ type BackendConfig struct {
 	Version string
 	// FailRate is the fraction of requests (0..1) answered with 503.
 	FailRate float64
+	// FailFor limits FailRate to the first FailFor after start (a backend
+	// that recovers); 0 means for ever.
+	FailFor time.Duration
 	// SlowRate is the fraction of requests (0..1) delayed by Slow.
 	SlowRate float64
 	// Slow is the injected delay; default 300ms.
@@ -80,15 +83,16 @@ func RunBackend(ctx context.Context, cfg BackendConfig, logger *slog.Logger) err
 }
 
 type backend struct {
-	cfg BackendConfig
-	pid int
+	cfg   BackendConfig
+	pid   int
+	start time.Time
 
 	mu  sync.Mutex // guards rnd
 	rnd *rand.Rand
 }
 
 func newBackendHandler(cfg BackendConfig) http.Handler {
-	b := &backend{cfg: cfg, pid: os.Getpid(), rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
+	b := &backend{cfg: cfg, pid: os.Getpid(), start: time.Now(), rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /{$}", b.root)
@@ -120,7 +124,7 @@ func (b *backend) root(w http.ResponseWriter, r *http.Request) {
 		Caller:  CallerFromXFCC(r.Header.Get(XFCCHeader)),
 	}
 	code := http.StatusOK
-	if failDraw < b.cfg.FailRate {
+	if failDraw < b.cfg.FailRate && (b.cfg.FailFor == 0 || time.Since(b.start) < b.cfg.FailFor) {
 		code = http.StatusServiceUnavailable
 		reply.Error = "injected failure"
 	}

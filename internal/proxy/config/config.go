@@ -64,6 +64,7 @@ type Service struct {
 	// order. For callers in that namespace they replace Routes.
 	ConsumerRoutes map[string][]Route
 	LoadBalancer   LoadBalancer
+	Balancer       *Balancer // balancer.go; nil: no hashing, no outlier detection
 	// PermissiveMTLS is mTLS mode PERMISSIVE: the inbound listeners of the
 	// service's workloads accept plaintext HTTP as well as mutual TLS.
 	PermissiveMTLS bool
@@ -100,6 +101,7 @@ type Route struct {
 	// set, replaces the destination's retry policy (retry.go).
 	BackendTimeout time.Duration
 	Retry          *retry.Policy
+	Session        *SessionPersistence // balancer.go
 	totalWeight    uint32
 }
 
@@ -218,6 +220,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		Name:         s.GetName(),
 		Namespace:    s.GetNamespace(),
 		LoadBalancer: LoadBalancer(s.GetLoadBalancer()),
+		Balancer:     buildBalancer(s),
 
 		PermissiveMTLS: s.GetMtlsMode() == weftv1.MTLSMode_MTLS_PERMISSIVE,
 		Retry:          buildServiceRetry(s), // retry.go
@@ -257,6 +260,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 func buildRoute(r *weftv1.Route) Route {
 	route := Route{Name: r.GetName(), Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond}
 	buildRouteRetry(&route, r) // retry.go
+	route.Session = buildSession(r)
 	for _, m := range r.GetMatches() {
 		match := Match{Method: m.GetMethod()}
 		if p := m.GetPath(); p != nil {

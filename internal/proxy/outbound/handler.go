@@ -89,9 +89,9 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		defer cancel()
 	}
 	ctx := r.Context()
-	var matched *config.Route // for the retry stage
-	if route := svc.Match(r, l.opts.Namespace); route != nil {
-		matched = route
+	route := svc.Match(r, l.opts.Namespace)
+	matched := route // for the retry stage
+	if route != nil {
 		labels.Route = route.Name
 		b := route.Pick(rand.Uint32())
 		if status, msg := unforwardable(cfg, route, b); status != 0 {
@@ -121,7 +121,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		return
 	}
 	lb := lbFor(cfg, key)
-	lease, err := l.pool.Pick(key, lb, eps)
+	lease, err := l.pickFor(sw, r, cfg, key, route, eps)
 	if err != nil {
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
 		return

@@ -135,7 +135,7 @@ func New(opts Options) (*Listener, error) {
 		dialer: net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
 	}
 	if l.pool == nil {
-		l.pool = upstream.New(upstream.Options{Logger: opts.Logger, Identity: opts.Identity})
+		l.pool = upstream.New(upstream.Options{Logger: opts.Logger, Identity: opts.Identity, Balancer: opts.Metrics})
 	}
 	errLog := slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)
 	l.h1 = &upstream.Forwarder{Rewrite: rewriteMeshRequest, Transport: leaseTransport{}, ErrorHandler: l.meshError}

@@ -64,10 +64,6 @@ func (l *Listener) retryFor(cfg *config.Config, route *config.Route, key string,
 	return rs
 }
 
-// observe reports an attempt's result to the balancer. It stands in for
-// upstream.Lease.Observe until the balancer stage provides it.
-func observe(l *upstream.Lease, status int, err error, latency time.Duration) {}
-
 // RoundTrip sends req to the leased endpoint and, while the request's retry
 // policy and its destination's budget allow, sends it again to another
 // endpoint after a failed attempt (retry.Policy.Decide): never after a
@@ -102,7 +98,7 @@ func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		began := time.Now()
 		resp, err := rt.RoundTrip(areq)
 		o := outcome(resp, err, areq.Context(), ctx)
-		observe(&st.lease, o.Status, err, time.Since(began))
+		st.lease.Observe(o.Status, err, time.Since(began)) // EWMA and outlier detection
 		if held {
 			rs.budget.Release()
 			held = false

@@ -232,7 +232,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			return ready(src, xc)
 		}, func() any {
-			return map[string]any{"identity": src.Status(), "xds": xc.Dump()}
+			return map[string]any{"identity": src.Status(), "xds": xc.Dump(), "ejectedEndpoints": out.Ejected()}
 		}, func() any { return xc.ConnState() }),
 		ReadHeaderTimeout: 5 * time.Second,
 	}

@@ -30,6 +30,7 @@ type Metrics struct {
 	authzDecisions *prometheus.CounterVec
 	breaker        breakerMetrics // breaker.go
 	retry          *retryMetrics  // retry.go
+	outlier        outlierMetrics // outlier.go
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -66,7 +67,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	m.retry = newRetryMetrics()
-	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.retry} {
+	m.outlier = newOutlierMetrics()
+	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.retry, m.outlier.ejections, m.outlier.ejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"golang.org/x/net/http2"
 
+	"weft.dev/weft/internal/proxy/balancer"
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/identity"
 )
@@ -42,6 +43,8 @@ type Options struct {
 	MaxIdleConnsPerEndpoint int
 	// IdleConnTimeout closes pooled connections idle this long (default 90s).
 	IdleConnTimeout time.Duration
+	// Balancer learns about outlier ejections (metrics); may be nil.
+	Balancer balancer.Observer
 }
 
 // Pool holds per-endpoint connection pools and load-balancer state. It is
@@ -52,7 +55,7 @@ type Pool struct {
 
 	mu    sync.Mutex                       // serialises writers of peers
 	peers atomic.Pointer[map[string]*peer] // by endpoint address, copy-on-write
-	rr    sync.Map                         // service key -> *atomic.Uint32
+	dests sync.Map                         // service key -> *balancer.Destination
 }
 
 // New returns an empty Pool.
@@ -177,12 +180,19 @@ type Lease struct {
 	// Endpoint is the picked endpoint (points into the slice given to Pick).
 	Endpoint *config.Endpoint
 	peer     *peer
+	// The balancer state of the pick (balancer.go).
+	dest  *balancer.Destination
+	state *balancer.Endpoint
+	spec  *config.Balancer
 }
 
 // Done ends the lease; call it once when the request or connection ends.
 func (l Lease) Done() {
 	if l.peer != nil {
 		l.peer.inflight.Add(-1)
+	}
+	if l.state != nil {
+		l.state.Done()
 	}
 }
 
@@ -222,11 +232,12 @@ func (p *Pool) Prune(cfg *config.Config) {
 	if next != nil {
 		p.peers.Store(&next)
 	}
-	p.rr.Range(func(k, _ any) bool {
-		if _, ok := cfg.Services[k.(string)]; !ok {
-			if _, ok := cfg.Endpoints[k.(string)]; !ok {
-				p.rr.Delete(k)
-			}
+	p.dests.Range(func(k, d any) bool {
+		eps, ok := cfg.Endpoints[k.(string)]
+		if _, svc := cfg.Services[k.(string)]; !ok && !svc {
+			p.dests.Delete(k)
+		} else if ok {
+			d.(*balancer.Destination).Prune(eps)
 		}
 		return true
 	})

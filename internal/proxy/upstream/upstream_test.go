@@ -14,8 +14,10 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.uber.org/goleak"
 
+	"weft.dev/weft/internal/proxy/balancer"
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/outlier"
 	"weft.dev/weft/internal/proxy/upstream/meshtest"
 )
 
@@ -77,9 +79,11 @@ func TestLeastRequestAvoidsBusyEndpoint(t *testing.T) {
 	ca := meshtest.NewCA(t, "cluster.local")
 	p := New(Options{Identity: ca.Source(t, "default", "web")})
 	eps := endpoints(2)
-	// Hold 10 requests on endpoint 0.
+	// Hold 10 requests on endpoint 0 (picked by its session token).
 	for range 10 {
-		p.peer(&eps[0]).inflight.Add(1)
+		if l, _ := p.PickWith("orders.default", balancer.Request{Algorithm: config.LeastRequest, Sticky: balancer.Token(eps[0].Address), HasSticky: true}, eps); l.Endpoint.Address != eps[0].Address {
+			t.Fatalf("sticky pick got %s", l.Endpoint.Address)
+		}
 	}
 	for range 100 {
 		l, _ := p.Pick("orders.default", config.LeastRequest, eps)
@@ -245,5 +249,26 @@ func BenchmarkPickEndpoint(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestPickKeepsOutlierSpec: a plain Pick (a retry's, a tunnel's) feeds the
+// outlier detection that the service's last PickWith configured.
+func TestPickKeepsOutlierSpec(t *testing.T) {
+	ca := meshtest.NewCA(t, "cluster.local")
+	p := New(Options{Identity: ca.Source(t, "default", "web")})
+	eps := endpoints(2)
+	spec := &config.Balancer{Outlier: outlier.Policy{ConsecutiveGatewayErrors: 2, BaseEjection: time.Minute, MaxEjection: time.Minute, MaxEjectionPercent: 50, Interval: time.Minute}}
+	l, _ := p.PickWith("orders.default", balancer.Request{Algorithm: config.RoundRobin, Spec: spec}, eps)
+	l.Done()
+	var bad string
+	for range 2 {
+		l, _ := p.Pick("orders.default", config.RoundRobin, eps[:1])
+		bad = l.Endpoint.Address
+		l.Observe(503, nil, time.Millisecond)
+		l.Done()
+	}
+	if got := p.Ejected()["orders.default"]; len(got) != 1 || got[0] != bad {
+		t.Fatalf("ejected %v, want [%s]", got, bad)
 	}
 }

@@ -55,6 +55,9 @@ func ValidateService(s *Service) error {
 	if err := validateServiceRetry(s); err != nil {
 		return err
 	}
+	if err := validateBalancer(s); err != nil {
+		return err
+	}
 	for i, p := range s.GetAuthzPolicies() {
 		if err := ValidateAuthzPolicy(p); err != nil {
 			return fmt.Errorf("authz_policies[%d]: %w", i, err)

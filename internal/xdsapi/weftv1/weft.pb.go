@@ -80,6 +80,12 @@ const (
 	LoadBalancer_ROUND_ROBIN   LoadBalancer = 0
 	LoadBalancer_RANDOM        LoadBalancer = 1
 	LoadBalancer_LEAST_REQUEST LoadBalancer = 2
+	// Power of two choices over peak-EWMA latency times requests in flight (the default).
+	LoadBalancer_P2C_EWMA LoadBalancer = 3
+	// Consistent hashing on a ring (Karger) with virtual nodes.
+	LoadBalancer_RING_HASH LoadBalancer = 4
+	// Consistent hashing with Google's Maglev lookup table.
+	LoadBalancer_MAGLEV LoadBalancer = 5
 )
 
 // Enum value maps for LoadBalancer.
@@ -88,11 +94,17 @@ var (
 		0: "ROUND_ROBIN",
 		1: "RANDOM",
 		2: "LEAST_REQUEST",
+		3: "P2C_EWMA",
+		4: "RING_HASH",
+		5: "MAGLEV",
 	}
 	LoadBalancer_value = map[string]int32{
 		"ROUND_ROBIN":   0,
 		"RANDOM":        1,
 		"LEAST_REQUEST": 2,
+		"P2C_EWMA":      3,
+		"RING_HASH":     4,
+		"MAGLEV":        5,
 	}
 )
 
@@ -218,6 +230,52 @@ func (PathMatch_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{12, 0}
 }
 
+type SessionPersistence_Type int32
+
+const (
+	SessionPersistence_COOKIE SessionPersistence_Type = 0
+	SessionPersistence_HEADER SessionPersistence_Type = 1
+)
+
+// Enum value maps for SessionPersistence_Type.
+var (
+	SessionPersistence_Type_name = map[int32]string{
+		0: "COOKIE",
+		1: "HEADER",
+	}
+	SessionPersistence_Type_value = map[string]int32{
+		"COOKIE": 0,
+		"HEADER": 1,
+	}
+)
+
+func (x SessionPersistence_Type) Enum() *SessionPersistence_Type {
+	p := new(SessionPersistence_Type)
+	*p = x
+	return p
+}
+
+func (x SessionPersistence_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionPersistence_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[4].Descriptor()
+}
+
+func (SessionPersistence_Type) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[4]
+}
+
+func (x SessionPersistence_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionPersistence_Type.Descriptor instead.
+func (SessionPersistence_Type) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{23, 0}
+}
+
 // Service is one mesh service as a proxy sees it. Resource name: "<name>.<namespace>".
 // Type URL: type.googleapis.com/weft.v1.Service. Proxies subscribe to all of them (wildcard).
 type Service struct {
@@ -234,6 +292,13 @@ type Service struct {
 	Routes []*Route `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
 	// Load-balancing algorithm for this service's endpoints.
 	LoadBalancer LoadBalancer `protobuf:"varint,5,opt,name=load_balancer,json=loadBalancer,proto3,enum=weft.v1.LoadBalancer" json:"load_balancer,omitempty"`
+	// ConsistentHash is the hash key and table size of RING_HASH and MAGLEV (fields 70-79
+	// belong to the balancer; see the balancer section).
+	ConsistentHash *ConsistentHash `protobuf:"bytes,70,opt,name=consistent_hash,json=consistentHash,proto3" json:"consistent_hash,omitempty"`
+	// OutlierDetection ejects failing endpoints from load balancing; absent means none (the
+	// control plane always sends the mesh defaults unless a policy disables it; fields 90-99
+	// belong to outlier detection).
+	OutlierDetection *OutlierDetection `protobuf:"bytes,90,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
 	// What the inbound listeners of this service's workloads accept: mutual TLS only (STRICT,
 	// the default) or mutual TLS and plaintext (PERMISSIVE). Computed by the control plane from
 	// MeshConfig spec.mtls.mode and the Service's weft.dev/mtls-mode annotation.
@@ -330,6 +395,20 @@ func (x *Service) GetLoadBalancer() LoadBalancer {
 		return x.LoadBalancer
 	}
 	return LoadBalancer_ROUND_ROBIN
+}
+
+func (x *Service) GetConsistentHash() *ConsistentHash {
+	if x != nil {
+		return x.ConsistentHash
+	}
+	return nil
+}
+
+func (x *Service) GetOutlierDetection() *OutlierDetection {
+	if x != nil {
+		return x.OutlierDetection
+	}
+	return nil
 }
 
 func (x *Service) GetMtlsMode() MTLSMode {
@@ -1096,8 +1175,11 @@ type Route struct {
 	Retry *RouteRetry `protobuf:"bytes,50,opt,name=retry,proto3" json:"retry,omitempty"`
 	// BackendRequestTimeoutMs is timeouts.backendRequest: it bounds each attempt (0: none).
 	BackendRequestTimeoutMs uint32 `protobuf:"varint,51,opt,name=backend_request_timeout_ms,json=backendRequestTimeoutMs,proto3" json:"backend_request_timeout_ms,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// SessionPersistence pins a client's session to one endpoint (fields 60-69 belong to the
+	// balancer).
+	SessionPersistence *SessionPersistence `protobuf:"bytes,60,opt,name=session_persistence,json=sessionPersistence,proto3" json:"session_persistence,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -1177,6 +1259,13 @@ func (x *Route) GetBackendRequestTimeoutMs() uint32 {
 		return x.BackendRequestTimeoutMs
 	}
 	return 0
+}
+
+func (x *Route) GetSessionPersistence() *SessionPersistence {
+	if x != nil {
+		return x.SessionPersistence
+	}
+	return nil
 }
 
 // RouteMatch is ANDed across its fields.
@@ -1946,17 +2035,281 @@ func (x *RetryBudget) GetWindowMs() uint32 {
 	return 0
 }
 
+// ConsistentHash selects what RING_HASH and MAGLEV hash. Exactly one source is set; a request
+// without it (no such header, cookie or query parameter) is spread at random.
+type ConsistentHash struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Header is a request header name (its first value is hashed).
+	Header string `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// Cookie is a request cookie name.
+	Cookie string `protobuf:"bytes,2,opt,name=cookie,proto3" json:"cookie,omitempty"`
+	// QueryParameter is a URL query parameter name.
+	QueryParameter string `protobuf:"bytes,3,opt,name=query_parameter,json=queryParameter,proto3" json:"query_parameter,omitempty"`
+	// SourceIdentity hashes the calling workload's SPIFFE ID.
+	SourceIdentity bool `protobuf:"varint,4,opt,name=source_identity,json=sourceIdentity,proto3" json:"source_identity,omitempty"`
+	// TableSize is the number of virtual nodes per endpoint on the ring (RING_HASH, 1..4096)
+	// or the Maglev table size (MAGLEV, a prime 251..5000011); 0 means the default (256 and
+	// 65537).
+	TableSize     uint32 `protobuf:"varint,5,opt,name=table_size,json=tableSize,proto3" json:"table_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsistentHash) Reset() {
+	*x = ConsistentHash{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsistentHash) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsistentHash) ProtoMessage() {}
+
+func (x *ConsistentHash) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsistentHash.ProtoReflect.Descriptor instead.
+func (*ConsistentHash) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ConsistentHash) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
+func (x *ConsistentHash) GetCookie() string {
+	if x != nil {
+		return x.Cookie
+	}
+	return ""
+}
+
+func (x *ConsistentHash) GetQueryParameter() string {
+	if x != nil {
+		return x.QueryParameter
+	}
+	return ""
+}
+
+func (x *ConsistentHash) GetSourceIdentity() bool {
+	if x != nil {
+		return x.SourceIdentity
+	}
+	return false
+}
+
+func (x *ConsistentHash) GetTableSize() uint32 {
+	if x != nil {
+		return x.TableSize
+	}
+	return 0
+}
+
+// SessionPersistence is Gateway API GEP-1619 session persistence for one route rule. The
+// proxy answers the first request with a token (a Set-Cookie, or a response header) that
+// names the endpoint it chose by an opaque hash; requests bearing the token go to that
+// endpoint while it is in the set and not ejected, and are balanced anew otherwise.
+type SessionPersistence struct {
+	state protoimpl.MessageState  `protogen:"open.v1"`
+	Type  SessionPersistence_Type `protobuf:"varint,1,opt,name=type,proto3,enum=weft.v1.SessionPersistence_Type" json:"type,omitempty"`
+	// Name is the cookie or header name; never empty (the control plane fills in a default).
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// AbsoluteTimeoutMs ends a session this long after it began; 0 means never.
+	AbsoluteTimeoutMs uint32 `protobuf:"varint,3,opt,name=absolute_timeout_ms,json=absoluteTimeoutMs,proto3" json:"absolute_timeout_ms,omitempty"`
+	// Permanent gives the cookie a Max-Age of the absolute timeout (lifetimeType Permanent);
+	// otherwise it is a session cookie.
+	Permanent     bool `protobuf:"varint,5,opt,name=permanent,proto3" json:"permanent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionPersistence) Reset() {
+	*x = SessionPersistence{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionPersistence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionPersistence) ProtoMessage() {}
+
+func (x *SessionPersistence) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionPersistence.ProtoReflect.Descriptor instead.
+func (*SessionPersistence) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SessionPersistence) GetType() SessionPersistence_Type {
+	if x != nil {
+		return x.Type
+	}
+	return SessionPersistence_COOKIE
+}
+
+func (x *SessionPersistence) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SessionPersistence) GetAbsoluteTimeoutMs() uint32 {
+	if x != nil {
+		return x.AbsoluteTimeoutMs
+	}
+	return 0
+}
+
+func (x *SessionPersistence) GetPermanent() bool {
+	if x != nil {
+		return x.Permanent
+	}
+	return false
+}
+
+// OutlierDetection ejects an endpoint after consecutive failures for base_ejection_ms times
+// the number of its ejections (at most max_ejection_ms), never more than
+// max_ejection_percent of a service's endpoints at once. A threshold of 0 is off.
+type OutlierDetection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Consecutive5xx counts 5xx responses and connection failures.
+	Consecutive_5Xx uint32 `protobuf:"varint,1,opt,name=consecutive_5xx,json=consecutive5xx,proto3" json:"consecutive_5xx,omitempty"`
+	// ConsecutiveGatewayErrors counts 502, 503 and 504 responses and connection failures.
+	ConsecutiveGatewayErrors uint32 `protobuf:"varint,2,opt,name=consecutive_gateway_errors,json=consecutiveGatewayErrors,proto3" json:"consecutive_gateway_errors,omitempty"`
+	// ConsecutiveConnectFailures counts failures to connect to the endpoint.
+	ConsecutiveConnectFailures uint32 `protobuf:"varint,3,opt,name=consecutive_connect_failures,json=consecutiveConnectFailures,proto3" json:"consecutive_connect_failures,omitempty"`
+	BaseEjectionMs             uint32 `protobuf:"varint,4,opt,name=base_ejection_ms,json=baseEjectionMs,proto3" json:"base_ejection_ms,omitempty"`
+	MaxEjectionMs              uint32 `protobuf:"varint,5,opt,name=max_ejection_ms,json=maxEjectionMs,proto3" json:"max_ejection_ms,omitempty"`
+	// MaxEjectionPercent is 0..100.
+	MaxEjectionPercent uint32 `protobuf:"varint,6,opt,name=max_ejection_percent,json=maxEjectionPercent,proto3" json:"max_ejection_percent,omitempty"`
+	// IntervalMs: each interval an endpoint spends without being ejected takes one off its
+	// ejection count (the multiplier of base_ejection_ms).
+	IntervalMs    uint32 `protobuf:"varint,7,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutlierDetection) Reset() {
+	*x = OutlierDetection{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutlierDetection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutlierDetection) ProtoMessage() {}
+
+func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutlierDetection.ProtoReflect.Descriptor instead.
+func (*OutlierDetection) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *OutlierDetection) GetConsecutive_5Xx() uint32 {
+	if x != nil {
+		return x.Consecutive_5Xx
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetConsecutiveGatewayErrors() uint32 {
+	if x != nil {
+		return x.ConsecutiveGatewayErrors
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetConsecutiveConnectFailures() uint32 {
+	if x != nil {
+		return x.ConsecutiveConnectFailures
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetBaseEjectionMs() uint32 {
+	if x != nil {
+		return x.BaseEjectionMs
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetMaxEjectionMs() uint32 {
+	if x != nil {
+		return x.MaxEjectionMs
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetMaxEjectionPercent() uint32 {
+	if x != nil {
+		return x.MaxEjectionPercent
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xbd\x05\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xc7\x06\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
 	"\x05ports\x18\x03 \x03(\v2\x14.weft.v1.ServicePortR\x05ports\x12&\n" +
 	"\x06routes\x18\x04 \x03(\v2\x0e.weft.v1.RouteR\x06routes\x12:\n" +
-	"\rload_balancer\x18\x05 \x01(\x0e2\x15.weft.v1.LoadBalancerR\floadBalancer\x12.\n" +
+	"\rload_balancer\x18\x05 \x01(\x0e2\x15.weft.v1.LoadBalancerR\floadBalancer\x12@\n" +
+	"\x0fconsistent_hash\x18F \x01(\v2\x17.weft.v1.ConsistentHashR\x0econsistentHash\x12F\n" +
+	"\x11outlier_detection\x18Z \x01(\v2\x19.weft.v1.OutlierDetectionR\x10outlierDetection\x12.\n" +
 	"\tmtls_mode\x18\x1e \x01(\x0e2\x11.weft.v1.MTLSModeR\bmtlsMode\x12-\n" +
 	"\tjwt_rules\x182 \x03(\v2\x10.weft.v1.JwtRuleR\bjwtRules\x12;\n" +
 	"\x0eauthz_policies\x18( \x03(\v2\x14.weft.v1.AuthzPolicyR\rauthzPolicies\x12,\n" +
@@ -2028,7 +2381,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xae\x02\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xfc\x02\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
@@ -2037,7 +2390,8 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\x12-\n" +
 	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\x12)\n" +
 	"\x05retry\x182 \x01(\v2\x13.weft.v1.RouteRetryR\x05retry\x12;\n" +
-	"\x1abackend_request_timeout_ms\x183 \x01(\rR\x17backendRequestTimeoutMs\"|\n" +
+	"\x1abackend_request_timeout_ms\x183 \x01(\rR\x17backendRequestTimeoutMs\x12L\n" +
+	"\x13session_persistence\x18< \x01(\v2\x1b.weft.v1.SessionPersistenceR\x12sessionPersistence\"|\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
@@ -2107,15 +2461,45 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\twindow_ms\x18\x03 \x01(\rR\bwindowMsB\n" +
 	"\n" +
 	"\b_percentB\x19\n" +
-	"\x17_min_retries_per_second*0\n" +
+	"\x17_min_retries_per_second\"\xb1\x01\n" +
+	"\x0eConsistentHash\x12\x16\n" +
+	"\x06header\x18\x01 \x01(\tR\x06header\x12\x16\n" +
+	"\x06cookie\x18\x02 \x01(\tR\x06cookie\x12'\n" +
+	"\x0fquery_parameter\x18\x03 \x01(\tR\x0equeryParameter\x12'\n" +
+	"\x0fsource_identity\x18\x04 \x01(\bR\x0esourceIdentity\x12\x1d\n" +
+	"\n" +
+	"table_size\x18\x05 \x01(\rR\ttableSize\"\xcc\x01\n" +
+	"\x12SessionPersistence\x124\n" +
+	"\x04type\x18\x01 \x01(\x0e2 .weft.v1.SessionPersistence.TypeR\x04type\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12.\n" +
+	"\x13absolute_timeout_ms\x18\x03 \x01(\rR\x11absoluteTimeoutMs\x12\x1c\n" +
+	"\tpermanent\x18\x05 \x01(\bR\tpermanent\"\x1e\n" +
+	"\x04Type\x12\n" +
+	"\n" +
+	"\x06COOKIE\x10\x00\x12\n" +
+	"\n" +
+	"\x06HEADER\x10\x01\"\xe0\x02\n" +
+	"\x10OutlierDetection\x12'\n" +
+	"\x0fconsecutive_5xx\x18\x01 \x01(\rR\x0econsecutive5xx\x12<\n" +
+	"\x1aconsecutive_gateway_errors\x18\x02 \x01(\rR\x18consecutiveGatewayErrors\x12@\n" +
+	"\x1cconsecutive_connect_failures\x18\x03 \x01(\rR\x1aconsecutiveConnectFailures\x12(\n" +
+	"\x10base_ejection_ms\x18\x04 \x01(\rR\x0ebaseEjectionMs\x12&\n" +
+	"\x0fmax_ejection_ms\x18\x05 \x01(\rR\rmaxEjectionMs\x120\n" +
+	"\x14max_ejection_percent\x18\x06 \x01(\rR\x12maxEjectionPercent\x12\x1f\n" +
+	"\vinterval_ms\x18\a \x01(\rR\n" +
+	"intervalMs*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
-	"\x0fMTLS_PERMISSIVE\x10\x01*>\n" +
+	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
 	"\fLoadBalancer\x12\x0f\n" +
 	"\vROUND_ROBIN\x10\x00\x12\n" +
 	"\n" +
 	"\x06RANDOM\x10\x01\x12\x11\n" +
-	"\rLEAST_REQUEST\x10\x02B-Z+weft.dev/weft/internal/xdsapi/weftv1;weftv1b\x06proto3"
+	"\rLEAST_REQUEST\x10\x02\x12\f\n" +
+	"\bP2C_EWMA\x10\x03\x12\r\n" +
+	"\tRING_HASH\x10\x04\x12\n" +
+	"\n" +
+	"\x06MAGLEV\x10\x05B-Z+weft.dev/weft/internal/xdsapi/weftv1;weftv1b\x06proto3"
 
 var (
 	file_internal_xdsapi_weftv1_weft_proto_rawDescOnce sync.Once
@@ -2129,70 +2513,78 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
-	(MTLSMode)(0),               // 0: weft.v1.MTLSMode
-	(LoadBalancer)(0),           // 1: weft.v1.LoadBalancer
-	(AuthzPolicy_Action)(0),     // 2: weft.v1.AuthzPolicy.Action
-	(PathMatch_Kind)(0),         // 3: weft.v1.PathMatch.Kind
-	(*Service)(nil),             // 4: weft.v1.Service
-	(*JwtRule)(nil),             // 5: weft.v1.JwtRule
-	(*JwtHeader)(nil),           // 6: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil),    // 7: weft.v1.JwtClaimToHeader
-	(*AuthzPolicy)(nil),         // 8: weft.v1.AuthzPolicy
-	(*AuthzRule)(nil),           // 9: weft.v1.AuthzRule
-	(*AuthzFrom)(nil),           // 10: weft.v1.AuthzFrom
-	(*AuthzTo)(nil),             // 11: weft.v1.AuthzTo
-	(*AuthzCondition)(nil),      // 12: weft.v1.AuthzCondition
-	(*ServicePort)(nil),         // 13: weft.v1.ServicePort
-	(*Route)(nil),               // 14: weft.v1.Route
-	(*RouteMatch)(nil),          // 15: weft.v1.RouteMatch
-	(*PathMatch)(nil),           // 16: weft.v1.PathMatch
-	(*HeaderMatch)(nil),         // 17: weft.v1.HeaderMatch
-	(*Backend)(nil),             // 18: weft.v1.Backend
-	(*Endpoints)(nil),           // 19: weft.v1.Endpoints
-	(*Endpoint)(nil),            // 20: weft.v1.Endpoint
-	(*ConnectionLimits)(nil),    // 21: weft.v1.ConnectionLimits
-	(*AdaptiveConcurrency)(nil), // 22: weft.v1.AdaptiveConcurrency
-	(*RouteRetry)(nil),          // 23: weft.v1.RouteRetry
-	(*ServiceRetry)(nil),        // 24: weft.v1.ServiceRetry
-	(*RetryBudget)(nil),         // 25: weft.v1.RetryBudget
-	nil,                         // 26: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                         // 27: weft.v1.Endpoint.LabelsEntry
+	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
+	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
+	(AuthzPolicy_Action)(0),      // 2: weft.v1.AuthzPolicy.Action
+	(PathMatch_Kind)(0),          // 3: weft.v1.PathMatch.Kind
+	(SessionPersistence_Type)(0), // 4: weft.v1.SessionPersistence.Type
+	(*Service)(nil),              // 5: weft.v1.Service
+	(*JwtRule)(nil),              // 6: weft.v1.JwtRule
+	(*JwtHeader)(nil),            // 7: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil),     // 8: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),          // 9: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),            // 10: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),            // 11: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),              // 12: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),       // 13: weft.v1.AuthzCondition
+	(*ServicePort)(nil),          // 14: weft.v1.ServicePort
+	(*Route)(nil),                // 15: weft.v1.Route
+	(*RouteMatch)(nil),           // 16: weft.v1.RouteMatch
+	(*PathMatch)(nil),            // 17: weft.v1.PathMatch
+	(*HeaderMatch)(nil),          // 18: weft.v1.HeaderMatch
+	(*Backend)(nil),              // 19: weft.v1.Backend
+	(*Endpoints)(nil),            // 20: weft.v1.Endpoints
+	(*Endpoint)(nil),             // 21: weft.v1.Endpoint
+	(*ConnectionLimits)(nil),     // 22: weft.v1.ConnectionLimits
+	(*AdaptiveConcurrency)(nil),  // 23: weft.v1.AdaptiveConcurrency
+	(*RouteRetry)(nil),           // 24: weft.v1.RouteRetry
+	(*ServiceRetry)(nil),         // 25: weft.v1.ServiceRetry
+	(*RetryBudget)(nil),          // 26: weft.v1.RetryBudget
+	(*ConsistentHash)(nil),       // 27: weft.v1.ConsistentHash
+	(*SessionPersistence)(nil),   // 28: weft.v1.SessionPersistence
+	(*OutlierDetection)(nil),     // 29: weft.v1.OutlierDetection
+	nil,                          // 30: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 31: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	13, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	14, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	14, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	15, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	0,  // 3: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	5,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
-	8,  // 5: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
-	21, // 6: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
-	22, // 7: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
-	24, // 8: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
-	6,  // 9: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	7,  // 10: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	2,  // 11: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	26, // 12: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	9,  // 13: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	10, // 14: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	11, // 15: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	12, // 16: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	15, // 17: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	18, // 18: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	23, // 19: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
-	16, // 20: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	17, // 21: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	3,  // 22: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	20, // 23: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	27, // 24: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	25, // 25: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	27, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
+	29, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
+	0,  // 5: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
+	6,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	9,  // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	22, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
+	23, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	25, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
+	7,  // 11: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	8,  // 12: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	2,  // 13: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	30, // 14: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	10, // 15: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	11, // 16: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	12, // 17: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	13, // 18: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	16, // 19: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	19, // 20: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	24, // 21: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	28, // 22: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
+	17, // 23: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	18, // 24: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	3,  // 25: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	21, // 26: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	31, // 27: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	26, // 28: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	4,  // 29: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -2207,8 +2599,8 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   24,
+			NumEnums:      5,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
