@@ -302,14 +302,21 @@ metadata: {name: r}
 spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{matches: [{path: {type: RegularExpression, value: "/a.*"}}], backendRefs: [{name: a}]}]
-`, "spec.rules[0].matches[0].path.type"},
-		{"filters", `apiVersion: gateway.networking.k8s.io/v1
+`, ""},
+		{"header modifier filter", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}
 spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x, value: "v"}]}}], backendRefs: [{name: a}]}]
-`, "spec.rules[0].filters"},
+`, ""},
+		{"mirror filter", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: b}}}], backendRefs: [{name: a}]}]
+`, "spec.rules[0].filters[0].type"},
 		{"outlier detection", `apiVersion: weft.dev/v1alpha1
 kind: DestinationPolicy
 metadata: {name: p}

@@ -90,6 +90,9 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	if route := svc.Match(r, l.opts.Namespace); route != nil {
 		labels.Route = route.Name
 		b := route.Pick(rand.Uint32())
+		if routeFilters(sw, r, route, b) {
+			return
+		}
 		if status, msg := unforwardable(cfg, route, b); status != 0 {
 			upstream.WriteError(sw, r, status, msg)
 			return

@@ -66,7 +66,7 @@ func validateRoute(r *Route) error {
 			if _, ok := PathMatch_Kind_name[int32(p.GetKind())]; !ok {
 				return fmt.Errorf("matches[%d].path.kind: unknown kind %d", i, p.GetKind())
 			}
-			if !strings.HasPrefix(p.GetValue(), "/") {
+			if p.GetKind() != PathMatch_REGEX && !strings.HasPrefix(p.GetValue(), "/") {
 				return fmt.Errorf("matches[%d].path.value: %q must start with /", i, p.GetValue())
 			}
 		}
@@ -75,6 +75,9 @@ func validateRoute(r *Route) error {
 				return fmt.Errorf("matches[%d].headers[%d].name: must not be empty", i, j)
 			}
 		}
+	}
+	if err := validateRouteStage(r); err != nil {
+		return err
 	}
 	if len(r.GetBackends()) == 0 {
 		return fmt.Errorf("backends: must not be empty (a rule that cannot forward has a backend with fail_status)")

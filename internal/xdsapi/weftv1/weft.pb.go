@@ -177,6 +177,8 @@ type PathMatch_Kind int32
 const (
 	PathMatch_PREFIX PathMatch_Kind = 0
 	PathMatch_EXACT  PathMatch_Kind = 1
+	// REGEX is an RE2 expression that must match the whole path.
+	PathMatch_REGEX PathMatch_Kind = 2
 )
 
 // Enum value maps for PathMatch_Kind.
@@ -184,10 +186,12 @@ var (
 	PathMatch_Kind_name = map[int32]string{
 		0: "PREFIX",
 		1: "EXACT",
+		2: "REGEX",
 	}
 	PathMatch_Kind_value = map[string]int32{
 		"PREFIX": 0,
 		"EXACT":  1,
+		"REGEX":  2,
 	}
 )
 
@@ -216,6 +220,55 @@ func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
 // Deprecated: Use PathMatch_Kind.Descriptor instead.
 func (PathMatch_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{12, 0}
+}
+
+type PathModifier_Kind int32
+
+const (
+	PathModifier_NONE   PathModifier_Kind = 0
+	PathModifier_FULL   PathModifier_Kind = 1
+	PathModifier_PREFIX PathModifier_Kind = 2
+)
+
+// Enum value maps for PathModifier_Kind.
+var (
+	PathModifier_Kind_name = map[int32]string{
+		0: "NONE",
+		1: "FULL",
+		2: "PREFIX",
+	}
+	PathModifier_Kind_value = map[string]int32{
+		"NONE":   0,
+		"FULL":   1,
+		"PREFIX": 2,
+	}
+)
+
+func (x PathModifier_Kind) Enum() *PathModifier_Kind {
+	p := new(PathModifier_Kind)
+	*p = x
+	return p
+}
+
+func (x PathModifier_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PathModifier_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[4].Descriptor()
+}
+
+func (PathModifier_Kind) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[4]
+}
+
+func (x PathModifier_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PathModifier_Kind.Descriptor instead.
+func (PathModifier_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{20, 0}
 }
 
 // Service is one mesh service as a proxy sees it. Resource name: "<name>.<namespace>".
@@ -1042,8 +1095,13 @@ type Route struct {
 	// replaces the producer routes for them. Empty for a producer route (one in the service's
 	// own namespace), which applies to callers in every namespace without consumer routes.
 	ConsumerNamespace string `protobuf:"bytes,20,opt,name=consumer_namespace,json=consumerNamespace,proto3" json:"consumer_namespace,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Route stage (30-39): the rule's filters, see the route section below.
+	RequestHeaders  *HeaderModifier  `protobuf:"bytes,30,opt,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
+	ResponseHeaders *HeaderModifier  `protobuf:"bytes,31,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
+	Redirect        *RequestRedirect `protobuf:"bytes,32,opt,name=redirect,proto3" json:"redirect,omitempty"`
+	Rewrite         *URLRewrite      `protobuf:"bytes,33,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -1111,13 +1169,43 @@ func (x *Route) GetConsumerNamespace() string {
 	return ""
 }
 
+func (x *Route) GetRequestHeaders() *HeaderModifier {
+	if x != nil {
+		return x.RequestHeaders
+	}
+	return nil
+}
+
+func (x *Route) GetResponseHeaders() *HeaderModifier {
+	if x != nil {
+		return x.ResponseHeaders
+	}
+	return nil
+}
+
+func (x *Route) GetRedirect() *RequestRedirect {
+	if x != nil {
+		return x.Redirect
+	}
+	return nil
+}
+
+func (x *Route) GetRewrite() *URLRewrite {
+	if x != nil {
+		return x.Rewrite
+	}
+	return nil
+}
+
 // RouteMatch is ANDed across its fields.
 type RouteMatch struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Path    *PathMatch             `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	Headers []*HeaderMatch         `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
 	// Method matches the HTTP method exactly; empty matches any.
-	Method        string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	// Route stage (10-19).
+	QueryParams   []*QueryParamMatch `protobuf:"bytes,10,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1173,6 +1261,13 @@ func (x *RouteMatch) GetMethod() string {
 	return ""
 }
 
+func (x *RouteMatch) GetQueryParams() []*QueryParamMatch {
+	if x != nil {
+		return x.QueryParams
+	}
+	return nil
+}
+
 // PathMatch matches the request path.
 type PathMatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1226,11 +1321,14 @@ func (x *PathMatch) GetValue() string {
 	return ""
 }
 
-// HeaderMatch matches one request header exactly.
+// HeaderMatch matches one request header exactly, or, with regex, by an
+// RE2 expression that must match the whole value. A header sent several
+// times is matched as its values joined by ", " (RFC 9110 5.3).
 type HeaderMatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Regex         bool                   `protobuf:"varint,10,opt,name=regex,proto3" json:"regex,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1279,6 +1377,13 @@ func (x *HeaderMatch) GetValue() string {
 	return ""
 }
 
+func (x *HeaderMatch) GetRegex() bool {
+	if x != nil {
+		return x.Regex
+	}
+	return false
+}
+
 // Backend is a weighted destination service.
 // A backend with fail_status set is not forwarded to: the requests its
 // weight would send to it are answered with that status (the Gateway API's
@@ -1292,9 +1397,13 @@ type Backend struct {
 	// FailStatus is the HTTP status (400-599) to answer instead of forwarding.
 	FailStatus uint32 `protobuf:"varint,10,opt,name=fail_status,json=failStatus,proto3" json:"fail_status,omitempty"`
 	// FailReason says why, for the response body and config dumps.
-	FailReason    string `protobuf:"bytes,11,opt,name=fail_reason,json=failReason,proto3" json:"fail_reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FailReason string `protobuf:"bytes,11,opt,name=fail_reason,json=failReason,proto3" json:"fail_reason,omitempty"`
+	// Route stage (20-29): the backendRef's filters, applied after the rule's.
+	RequestHeaders  *HeaderModifier `protobuf:"bytes,20,opt,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
+	ResponseHeaders *HeaderModifier `protobuf:"bytes,21,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
+	Rewrite         *URLRewrite     `protobuf:"bytes,22,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Backend) Reset() {
@@ -1360,6 +1469,27 @@ func (x *Backend) GetFailReason() string {
 		return x.FailReason
 	}
 	return ""
+}
+
+func (x *Backend) GetRequestHeaders() *HeaderModifier {
+	if x != nil {
+		return x.RequestHeaders
+	}
+	return nil
+}
+
+func (x *Backend) GetResponseHeaders() *HeaderModifier {
+	if x != nil {
+		return x.ResponseHeaders
+	}
+	return nil
+}
+
+func (x *Backend) GetRewrite() *URLRewrite {
+	if x != nil {
+		return x.Rewrite
+	}
+	return nil
 }
 
 // Endpoints lists the ready workloads behind one service. Resource name: "<name>.<namespace>".
@@ -1496,6 +1626,379 @@ func (x *Endpoint) GetLabels() map[string]string {
 	return nil
 }
 
+// QueryParamMatch matches the first value of a query parameter (by exact,
+// case-sensitive name) exactly, or, with regex, by an RE2 expression that
+// must match the whole value.
+type QueryParamMatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Regex         bool                   `protobuf:"varint,3,opt,name=regex,proto3" json:"regex,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryParamMatch) Reset() {
+	*x = QueryParamMatch{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryParamMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryParamMatch) ProtoMessage() {}
+
+func (x *QueryParamMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryParamMatch.ProtoReflect.Descriptor instead.
+func (*QueryParamMatch) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *QueryParamMatch) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *QueryParamMatch) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *QueryParamMatch) GetRegex() bool {
+	if x != nil {
+		return x.Regex
+	}
+	return false
+}
+
+// HeaderModifier is a Gateway API RequestHeaderModifier or
+// ResponseHeaderModifier: set replaces, add appends, remove deletes.
+type HeaderModifier struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Set           []*HeaderValue         `protobuf:"bytes,1,rep,name=set,proto3" json:"set,omitempty"`
+	Add           []*HeaderValue         `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`
+	Remove        []string               `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderModifier) Reset() {
+	*x = HeaderModifier{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderModifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderModifier) ProtoMessage() {}
+
+func (x *HeaderModifier) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderModifier.ProtoReflect.Descriptor instead.
+func (*HeaderModifier) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HeaderModifier) GetSet() []*HeaderValue {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *HeaderModifier) GetAdd() []*HeaderValue {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *HeaderModifier) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+// HeaderValue is one header name and value.
+type HeaderValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderValue) Reset() {
+	*x = HeaderValue{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderValue) ProtoMessage() {}
+
+func (x *HeaderValue) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderValue.ProtoReflect.Descriptor instead.
+func (*HeaderValue) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *HeaderValue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HeaderValue) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// PathModifier replaces the whole path (FULL) or the route match's path
+// prefix (PREFIX, with matched_prefix the prefix of the match it applies
+// to).
+type PathModifier struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          PathModifier_Kind      `protobuf:"varint,1,opt,name=kind,proto3,enum=weft.v1.PathModifier_Kind" json:"kind,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	MatchedPrefix string                 `protobuf:"bytes,3,opt,name=matched_prefix,json=matchedPrefix,proto3" json:"matched_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathModifier) Reset() {
+	*x = PathModifier{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathModifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathModifier) ProtoMessage() {}
+
+func (x *PathModifier) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathModifier.ProtoReflect.Descriptor instead.
+func (*PathModifier) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PathModifier) GetKind() PathModifier_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return PathModifier_NONE
+}
+
+func (x *PathModifier) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *PathModifier) GetMatchedPrefix() string {
+	if x != nil {
+		return x.MatchedPrefix
+	}
+	return ""
+}
+
+// RequestRedirect answers with a redirect instead of forwarding. Empty
+// fields keep the request's value; port 0 keeps the scheme's default.
+type RequestRedirect struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Scheme   string                 `protobuf:"bytes,1,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	Hostname string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Port     uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	Path     *PathModifier          `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	// StatusCode is 301, 302, 303, 307 or 308.
+	StatusCode    uint32 `protobuf:"varint,5,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRedirect) Reset() {
+	*x = RequestRedirect{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRedirect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRedirect) ProtoMessage() {}
+
+func (x *RequestRedirect) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRedirect.ProtoReflect.Descriptor instead.
+func (*RequestRedirect) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RequestRedirect) GetScheme() string {
+	if x != nil {
+		return x.Scheme
+	}
+	return ""
+}
+
+func (x *RequestRedirect) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *RequestRedirect) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *RequestRedirect) GetPath() *PathModifier {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *RequestRedirect) GetStatusCode() uint32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+// URLRewrite changes the request's authority and path before forwarding.
+type URLRewrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Path          *PathModifier          `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *URLRewrite) Reset() {
+	*x = URLRewrite{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *URLRewrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*URLRewrite) ProtoMessage() {}
+
+func (x *URLRewrite) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use URLRewrite.ProtoReflect.Descriptor instead.
+func (*URLRewrite) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *URLRewrite) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *URLRewrite) GetPath() *PathModifier {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
@@ -1573,29 +2076,38 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc6\x01\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xb1\x03\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
 	"\bbackends\x18\x03 \x03(\v2\x10.weft.v1.BackendR\bbackends\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\x12-\n" +
-	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\"|\n" +
+	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\x12@\n" +
+	"\x0frequest_headers\x18\x1e \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
+	"\x10response_headers\x18\x1f \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x124\n" +
+	"\bredirect\x18  \x01(\v2\x18.weft.v1.RequestRedirectR\bredirect\x12-\n" +
+	"\arewrite\x18! \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\"\xb9\x01\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
 	"\aheaders\x18\x02 \x03(\v2\x14.weft.v1.HeaderMatchR\aheaders\x12\x16\n" +
-	"\x06method\x18\x03 \x01(\tR\x06method\"m\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12;\n" +
+	"\fquery_params\x18\n" +
+	" \x03(\v2\x18.weft.v1.QueryParamMatchR\vqueryParams\"x\n" +
 	"\tPathMatch\x12+\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x17.weft.v1.PathMatch.KindR\x04kind\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x1d\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"(\n" +
 	"\x04Kind\x12\n" +
 	"\n" +
 	"\x06PREFIX\x10\x00\x12\t\n" +
-	"\x05EXACT\x10\x01\"7\n" +
+	"\x05EXACT\x10\x01\x12\t\n" +
+	"\x05REGEX\x10\x02\"M\n" +
 	"\vHeaderMatch\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x9b\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
+	"\x05regex\x18\n" +
+	" \x01(\bR\x05regex\"\xd0\x02\n" +
 	"\aBackend\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x16\n" +
@@ -1604,7 +2116,10 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	" \x01(\rR\n" +
 	"failStatus\x12\x1f\n" +
 	"\vfail_reason\x18\v \x01(\tR\n" +
-	"failReason\"t\n" +
+	"failReason\x12@\n" +
+	"\x0frequest_headers\x18\x14 \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
+	"\x10response_headers\x18\x15 \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x12-\n" +
+	"\arewrite\x18\x16 \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\"t\n" +
 	"\tEndpoints\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12/\n" +
@@ -1616,7 +2131,38 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2\x1d.weft.v1.Endpoint.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*0\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
+	"\x0fQueryParamMatch\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
+	"\x05regex\x18\x03 \x01(\bR\x05regex\"x\n" +
+	"\x0eHeaderModifier\x12&\n" +
+	"\x03set\x18\x01 \x03(\v2\x14.weft.v1.HeaderValueR\x03set\x12&\n" +
+	"\x03add\x18\x02 \x03(\v2\x14.weft.v1.HeaderValueR\x03add\x12\x16\n" +
+	"\x06remove\x18\x03 \x03(\tR\x06remove\"7\n" +
+	"\vHeaderValue\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xa3\x01\n" +
+	"\fPathModifier\x12.\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1a.weft.v1.PathModifier.KindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12%\n" +
+	"\x0ematched_prefix\x18\x03 \x01(\tR\rmatchedPrefix\"&\n" +
+	"\x04Kind\x12\b\n" +
+	"\x04NONE\x10\x00\x12\b\n" +
+	"\x04FULL\x10\x01\x12\n" +
+	"\n" +
+	"\x06PREFIX\x10\x02\"\xa5\x01\n" +
+	"\x0fRequestRedirect\x12\x16\n" +
+	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12)\n" +
+	"\x04path\x18\x04 \x01(\v2\x15.weft.v1.PathModifierR\x04path\x12\x1f\n" +
+	"\vstatus_code\x18\x05 \x01(\rR\n" +
+	"statusCode\"S\n" +
+	"\n" +
+	"URLRewrite\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12)\n" +
+	"\x04path\x18\x02 \x01(\v2\x15.weft.v1.PathModifierR\x04path*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*>\n" +
@@ -1638,60 +2184,80 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),            // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),        // 1: weft.v1.LoadBalancer
 	(AuthzPolicy_Action)(0),  // 2: weft.v1.AuthzPolicy.Action
 	(PathMatch_Kind)(0),      // 3: weft.v1.PathMatch.Kind
-	(*Service)(nil),          // 4: weft.v1.Service
-	(*JwtRule)(nil),          // 5: weft.v1.JwtRule
-	(*JwtHeader)(nil),        // 6: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil), // 7: weft.v1.JwtClaimToHeader
-	(*AuthzPolicy)(nil),      // 8: weft.v1.AuthzPolicy
-	(*AuthzRule)(nil),        // 9: weft.v1.AuthzRule
-	(*AuthzFrom)(nil),        // 10: weft.v1.AuthzFrom
-	(*AuthzTo)(nil),          // 11: weft.v1.AuthzTo
-	(*AuthzCondition)(nil),   // 12: weft.v1.AuthzCondition
-	(*ServicePort)(nil),      // 13: weft.v1.ServicePort
-	(*Route)(nil),            // 14: weft.v1.Route
-	(*RouteMatch)(nil),       // 15: weft.v1.RouteMatch
-	(*PathMatch)(nil),        // 16: weft.v1.PathMatch
-	(*HeaderMatch)(nil),      // 17: weft.v1.HeaderMatch
-	(*Backend)(nil),          // 18: weft.v1.Backend
-	(*Endpoints)(nil),        // 19: weft.v1.Endpoints
-	(*Endpoint)(nil),         // 20: weft.v1.Endpoint
-	nil,                      // 21: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                      // 22: weft.v1.Endpoint.LabelsEntry
+	(PathModifier_Kind)(0),   // 4: weft.v1.PathModifier.Kind
+	(*Service)(nil),          // 5: weft.v1.Service
+	(*JwtRule)(nil),          // 6: weft.v1.JwtRule
+	(*JwtHeader)(nil),        // 7: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil), // 8: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),      // 9: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),        // 10: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),        // 11: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),          // 12: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),   // 13: weft.v1.AuthzCondition
+	(*ServicePort)(nil),      // 14: weft.v1.ServicePort
+	(*Route)(nil),            // 15: weft.v1.Route
+	(*RouteMatch)(nil),       // 16: weft.v1.RouteMatch
+	(*PathMatch)(nil),        // 17: weft.v1.PathMatch
+	(*HeaderMatch)(nil),      // 18: weft.v1.HeaderMatch
+	(*Backend)(nil),          // 19: weft.v1.Backend
+	(*Endpoints)(nil),        // 20: weft.v1.Endpoints
+	(*Endpoint)(nil),         // 21: weft.v1.Endpoint
+	(*QueryParamMatch)(nil),  // 22: weft.v1.QueryParamMatch
+	(*HeaderModifier)(nil),   // 23: weft.v1.HeaderModifier
+	(*HeaderValue)(nil),      // 24: weft.v1.HeaderValue
+	(*PathModifier)(nil),     // 25: weft.v1.PathModifier
+	(*RequestRedirect)(nil),  // 26: weft.v1.RequestRedirect
+	(*URLRewrite)(nil),       // 27: weft.v1.URLRewrite
+	nil,                      // 28: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                      // 29: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	13, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	14, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	14, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	15, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
 	0,  // 3: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	5,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
-	8,  // 5: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
-	6,  // 6: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	7,  // 7: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	6,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	9,  // 5: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	7,  // 6: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	8,  // 7: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	2,  // 8: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	21, // 9: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	9,  // 10: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	10, // 11: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	11, // 12: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	12, // 13: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	15, // 14: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	18, // 15: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	16, // 16: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	17, // 17: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	3,  // 18: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	20, // 19: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	22, // 20: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	28, // 9: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	10, // 10: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	11, // 11: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	12, // 12: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	13, // 13: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	16, // 14: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	19, // 15: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	23, // 16: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
+	23, // 17: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
+	26, // 18: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
+	27, // 19: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
+	17, // 20: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	18, // 21: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	22, // 22: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	3,  // 23: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	23, // 24: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	23, // 25: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	27, // 26: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	21, // 27: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	29, // 28: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	24, // 29: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	24, // 30: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	4,  // 31: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	25, // 32: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	25, // 33: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -1704,8 +2270,8 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   19,
+			NumEnums:      5,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
