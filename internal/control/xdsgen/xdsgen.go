@@ -174,8 +174,8 @@ type flatRoute struct {
 // expressions to implementations, weft puts them between exact and prefix
 // matches), characters of the path (or expression), method (1 or 0),
 // header matches, query parameter matches. For a GRPCRoute match:
-// characters of the service, characters of the method, header matches,
-// then exact (1) before regular expression (0) matches.
+// exact (1) before regular expression (0) matches, characters of the
+// service, characters of the method, header matches.
 type matchRank [5]int
 
 // httpRank is the rank of an HTTPRoute match; a match without a path is a
@@ -203,22 +203,24 @@ func httpRank(m gatewayv1.HTTPRouteMatch) matchRank {
 	return k
 }
 
-// grpcRank is the rank of a GRPCRoute match.
+// grpcRank is the rank of a GRPCRoute match. Exact matches come before
+// regular expressions (whose place the spec leaves to implementations:
+// the characters of an expression say little about what it matches).
 func grpcRank(m gatewayv1.GRPCRouteMatch) matchRank {
 	var k matchRank
-	k[3] = 1
+	k[0] = 1
 	if mm := m.Method; mm != nil {
+		if mm.Type != nil && *mm.Type == gatewayv1.GRPCMethodMatchRegularExpression {
+			k[0] = 0
+		}
 		if mm.Service != nil {
-			k[0] = len(*mm.Service)
+			k[1] = len(*mm.Service)
 		}
 		if mm.Method != nil {
-			k[1] = len(*mm.Method)
-		}
-		if mm.Type != nil && *mm.Type == gatewayv1.GRPCMethodMatchRegularExpression {
-			k[3] = 0
+			k[2] = len(*mm.Method)
 		}
 	}
-	k[2] = len(grpcHeaderMatches(m.Headers))
+	k[3] = len(grpcHeaderMatches(m.Headers))
 	return k
 }
 
