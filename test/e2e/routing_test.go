@@ -197,6 +197,12 @@ func TestRoutingFilters(t *testing.T) {
 		}
 		return nil
 	})
+	// The redirect rule has no backendRefs and needs none: its status does
+	// not report it as answering 500.
+	g := c.cli("get", "httproute", "backend-filters", "-o", "yaml")
+	if out := strings.Join(strings.Fields(g.stdout), " "); g.code != 0 || !strings.Contains(out, "type: ResolvedRefs status: \"True\"") && !strings.Contains(out, "status: \"True\" type: ResolvedRefs") || strings.Contains(out, "answered 500") {
+		t.Errorf("weft get httproute backend-filters -o yaml: want ResolvedRefs True and no rule answering 500:\n%s", g)
+	}
 	for i := range 20 {
 		r, err := client.get("http://backend/old/a?x=1")
 		if err != nil {
