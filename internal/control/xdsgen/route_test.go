@@ -59,6 +59,7 @@ spec:
     backendRefs: [{name: exact}]
   - matches: [{method: {type: RegularExpression, service: "pkg\\.Greeter"}}]
     backendRefs: [{name: regex-service}]
+  - backendRefs: [{name: rest}]
 `
 
 // TestRoutePrecedenceRegexQuery: exact path, then regular expressions
@@ -102,7 +103,8 @@ func TestRoutePrecedenceRegexQuery(t *testing.T) {
 			{method: "POST", path: "/pkg.Greeter/Hi", want: "default/greeter/1", backend: "service.default"},
 			{method: "POST", path: "/pkg.Other/Hi", want: "default/greeter/2", backend: "regex.default"},
 			{method: "POST", path: "/other.Svc/Hello", want: "default/greeter/0", backend: "any-hello.default"},
-			{method: "POST", path: "/pkg.Other/Bye", want: "", backend: ""},
+			// A rule without matches comes after every method match.
+			{method: "POST", path: "/pkg.Other/Bye", want: "default/greeter/5", backend: "rest.default"},
 		})
 	})
 }

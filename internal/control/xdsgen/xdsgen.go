@@ -174,8 +174,8 @@ type flatRoute struct {
 // expressions to implementations, weft puts them between exact and prefix
 // matches), characters of the path (or expression), method (1 or 0),
 // header matches, query parameter matches. For a GRPCRoute match:
-// exact (1) before regular expression (0) matches, characters of the
-// service, characters of the method, header matches.
+// an exact method match (1) before a regular expression or none (0),
+// characters of the service, characters of the method, header matches.
 type matchRank [5]int
 
 // httpRank is the rank of an HTTPRoute match; a match without a path is a
@@ -208,10 +208,9 @@ func httpRank(m gatewayv1.HTTPRouteMatch) matchRank {
 // the characters of an expression say little about what it matches).
 func grpcRank(m gatewayv1.GRPCRouteMatch) matchRank {
 	var k matchRank
-	k[0] = 1
 	if mm := m.Method; mm != nil {
-		if mm.Type != nil && *mm.Type == gatewayv1.GRPCMethodMatchRegularExpression {
-			k[0] = 0
+		if mm.Type == nil || *mm.Type == gatewayv1.GRPCMethodMatchExact {
+			k[0] = 1
 		}
 		if mm.Service != nil {
 			k[1] = len(*mm.Service)
