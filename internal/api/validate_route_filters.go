@@ -100,6 +100,9 @@ func validateHTTPFilters(e *errs, rp fieldPath, rule gatewayv1.HTTPRouteRule, p 
 			if f.Type == gatewayv1.HTTPRouteFilterURLRewrite && seen[gatewayv1.HTTPRouteFilterRequestRedirect] {
 				e.add(rp.child("backendRefs").index(j).child("filters").index(k), "URLRewrite cannot be combined with the rule's RequestRedirect (Gateway API)")
 			}
+			if f.Type == gatewayv1.HTTPRouteFilterURLRewrite && seen[gatewayv1.HTTPRouteFilterURLRewrite] {
+				e.add(rp.child("backendRefs").index(j).child("filters").index(k), "URLRewrite conflicts with the rule's URLRewrite: rewrite on the rule or on its backendRefs, not both")
+			}
 		}
 	}
 }
