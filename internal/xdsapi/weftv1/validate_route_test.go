@@ -20,7 +20,9 @@ func TestValidateRouteStage(t *testing.T) {
 			r.Matches = []*RouteMatch{{Path: &PathMatch{Kind: PathMatch_REGEX, Value: ".*/items"}}}
 		}, ""},
 		{"bad path regex", func(r *Route) { r.Matches = []*RouteMatch{{Path: &PathMatch{Kind: PathMatch_REGEX, Value: "a)|(b"}}} }, "matches[0].path.value: invalid regular expression"},
-		{"bad header regex", func(r *Route) { r.Matches = []*RouteMatch{{Headers: []*HeaderMatch{{Name: "x", Value: "(", Regex: true}}}} }, "matches[0].headers[0].value: invalid regular expression"},
+		{"bad header regex", func(r *Route) {
+			r.Matches = []*RouteMatch{{Headers: []*HeaderMatch{{Name: "x", Value: "(", Regex: true}}}}
+		}, "matches[0].headers[0].value: invalid regular expression"},
 		{"query without name", func(r *Route) { r.Matches = []*RouteMatch{{QueryParams: []*QueryParamMatch{{Value: "1"}}}} }, "matches[0].query_params[0].name: must not be empty"},
 		{"bad query regex", func(r *Route) {
 			r.Matches = []*RouteMatch{{QueryParams: []*QueryParamMatch{{Name: "q", Value: "[", Regex: true}}}}
@@ -33,7 +35,9 @@ func TestValidateRouteStage(t *testing.T) {
 		{"prefix without matched prefix", func(r *Route) { r.Rewrite = &URLRewrite{Path: &PathModifier{Kind: PathModifier_PREFIX, Value: "/x"}} }, "rewrite.path.matched_prefix"},
 		{"path modifier kind", func(r *Route) { r.Rewrite = &URLRewrite{Path: &PathModifier{Kind: 9}} }, "rewrite.path.kind: unknown kind 9"},
 		{"header modifier name", func(r *Route) { r.RequestHeaders = &HeaderModifier{Set: []*HeaderValue{{Name: "a b"}}} }, "request_headers.set[0]: invalid header"},
-		{"header modifier value", func(r *Route) { r.ResponseHeaders = &HeaderModifier{Add: []*HeaderValue{{Name: "a", Value: "x\r\ny: z"}}} }, "response_headers.add[0]: invalid header"},
+		{"header modifier value", func(r *Route) {
+			r.ResponseHeaders = &HeaderModifier{Add: []*HeaderValue{{Name: "a", Value: "x\r\ny: z"}}}
+		}, "response_headers.add[0]: invalid header"},
 		{"backend filter", func(r *Route) { r.Backends[0].RequestHeaders = &HeaderModifier{Remove: []string{""}} }, "backends[0].request_headers.remove[0]: invalid header name"},
 	}
 	for _, tt := range tests {
