@@ -133,6 +133,10 @@ spec:
       filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-backend, value: v1}]}}]
     - name: v2
       weight: 0
+      filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {add: [{name: x-v, value: "2"}]}}]
+  - matches: [{path: {type: Exact, value: /v2}}]
+    backendRefs:
+    - name: v2
       filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: /v2}}}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -171,9 +175,10 @@ spec:
 		}
 	}
 	want := []string{
+		`name:"default/f/2" matches:{path:{kind:EXACT value:"/v2"}} backends:{service:"v2" namespace:"default" weight:1 rewrite:{path:{kind:FULL value:"/v2"}}}`,
 		`name:"default/f/1" matches:{path:{value:"/api/"}} ` +
 			`backends:{service:"v1" namespace:"default" weight:3 request_headers:{set:{name:"x-backend" value:"v1"}}} ` +
-			`backends:{service:"v2" namespace:"default" rewrite:{path:{kind:FULL value:"/v2"}}} ` +
+			`backends:{service:"v2" namespace:"default" response_headers:{add:{name:"x-v" value:"2"}}} ` +
 			`request_headers:{set:{name:"x-s" value:"1"} add:{name:"x-a" value:"2"} remove:"x-r"} response_headers:{set:{name:"x-resp" value:"3"}} ` +
 			`rewrite:{hostname:"inner" path:{kind:PREFIX value:"/" matched_prefix:"/api/"}}`,
 		// The redirect rule has no backendRefs: its fail backend is never used.
