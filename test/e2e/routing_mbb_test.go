@@ -49,7 +49,8 @@ spec:
 // TestRoutingMakeBeforeBreak: under a steady ~200 requests/s, 20 route
 // changes in about 10 s — alternating weights and backends, each backend
 // Service first used by one of them, so the proxy has no endpoints for it
-// yet — produce no response other than 200.
+// yet — produce no response other than 200, and no request waits for
+// endpoints (weft_endpoint_waits_total).
 func TestRoutingMakeBeforeBreak(t *testing.T) {
 	c := startControl(t)
 	for _, v := range []string{"v1", "v2", "v3"} {
@@ -133,5 +134,14 @@ func TestRoutingMakeBeforeBreak(t *testing.T) {
 		if versions[v] == 0 {
 			t.Errorf("no request reached %s: %v", v, versions)
 		}
+	}
+	// Each change that named a backend for the first time switched only
+	// once the client's proxy had its endpoints: no request waited.
+	samples, err := client.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waits := sum(samples, "weft_endpoint_waits_total", map[string]string{"destination_service": "backend-v1.default|backend-v2.default|backend-v3.default"}); waits != 0 {
+		t.Errorf("%v requests waited for a new backend's endpoints, want 0:%s", waits, describe(samples, "weft_endpoint_waits_total"))
 	}
 }

@@ -12,8 +12,9 @@ import (
 // b (nil when every weight is zero) on a request: it answers a redirect
 // itself (and reports true), or rewrites r and its headers in place and
 // makes sw apply the response header modifiers. A route without filters
-// costs two nil checks.
-func routeFilters(sw *upstream.StatusWriter, r *http.Request, rt *config.Route, b *route.Backend) bool {
+// costs two nil checks. Redirects are counted by service (svcKey) and
+// route.
+func (l *Listener) routeFilters(sw *upstream.StatusWriter, r *http.Request, svcKey string, rt *config.Route, b *route.Backend) bool {
 	var bf *route.Filters
 	if b != nil && !b.Filters.Empty() {
 		bf = &b.Filters
@@ -23,6 +24,7 @@ func routeFilters(sw *upstream.StatusWriter, r *http.Request, rt *config.Route, 
 	}
 	if rd := rt.Filters.Redirect; rd != nil {
 		http.Redirect(sw, r, rd.Location(r), rd.Status)
+		l.opts.Metrics.RouteRedirect(svcKey, rt.Name)
 		return true
 	}
 	rt.Filters.ApplyRequest(r)

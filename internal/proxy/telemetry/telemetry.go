@@ -28,6 +28,7 @@ type Metrics struct {
 	h2Abuse        *prometheus.CounterVec
 	jwtDecisions   *prometheus.CounterVec // jwt.go
 	authzDecisions *prometheus.CounterVec
+	route          routeMetrics // route.go
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -64,6 +65,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.route.register(reg); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
