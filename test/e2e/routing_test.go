@@ -230,4 +230,11 @@ func TestRoutingFilters(t *testing.T) {
 			t.Fatalf("rewrite %d: response x-served-by %q, want weft", i, got)
 		}
 	}
+	samples, err := client.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := sum(samples, "weft_route_redirects_total", map[string]string{"route": "default/backend-filters/0"}); n < 20 {
+		t.Errorf("weft_route_redirects_total = %v, want at least 20:%s", n, describe(samples, "weft_route_redirects_total"))
+	}
 }

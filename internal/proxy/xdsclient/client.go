@@ -417,6 +417,9 @@ func commit[T any](m map[string]T, known map[string]string, changed map[string]T
 type Status struct {
 	ConnState
 	Wanted []string `json:"subscribedEndpoints"`
+	// Held are the services whose latest version waits for its backends'
+	// endpoints (makebeforebreak.go).
+	Held []string `json:"heldRouteChanges,omitempty"`
 }
 
 // Dump returns the active config and client status as JSON-friendly values.
@@ -428,6 +431,10 @@ func (c *Client) Dump() any {
 		st.Wanted = append(st.Wanted, k)
 	}
 	sort.Strings(st.Wanted)
+	for k := range c.held {
+		st.Held = append(st.Held, k)
+	}
+	sort.Strings(st.Held)
 	mo := protojson.MarshalOptions{UseProtoNames: true}
 	raw := func(m proto.Message) rawJSON {
 		b, _ := mo.Marshal(m)

@@ -60,6 +60,9 @@ func TestRouteChangeWaitsForEndpoints(t *testing.T) {
 	if p := pick(); p != "v1.default" {
 		t.Fatalf("before v2's endpoints arrived the route picks %s, want the previous route's v1.default", p)
 	}
+	if st := c.Dump().(map[string]any)["status"].(Status); len(st.Held) != 1 || st.Held[0] != "backend.default" {
+		t.Errorf("config dump status held = %v, want [backend.default]", st.Held)
+	}
 	f.resps <- &discoveryv3.DeltaDiscoveryResponse{TypeUrl: weftv1.EndpointsType, Nonce: "n4", Resources: []*discoveryv3.Resource{eps("v2")}}
 	next(t, f)
 	if p := pick(); p != "v2.default" {
