@@ -302,14 +302,21 @@ metadata: {name: r}
 spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{matches: [{path: {type: RegularExpression, value: "/a.*"}}], backendRefs: [{name: a}]}]
-`, "spec.rules[0].matches[0].path.type"},
-		{"filters", `apiVersion: gateway.networking.k8s.io/v1
+`, ""},
+		{"header modifier filter", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}
 spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x, value: "v"}]}}], backendRefs: [{name: a}]}]
-`, "spec.rules[0].filters"},
+`, ""},
+		{"cors filter", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{filters: [{type: CORS, cors: {allowOrigins: ["https://a.example"]}}], backendRefs: [{name: a}]}]
+`, "spec.rules[0].filters[0].type"},
 		{"gateway parent", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}

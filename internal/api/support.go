@@ -36,27 +36,9 @@ func CheckSupported(o Object) error {
 		}
 		for i, rule := range o.Spec.Rules {
 			rp := fieldPath("spec.rules").index(i)
-			if len(rule.Filters) > 0 {
-				e.add(rp.child("filters"), notYet)
-			}
+			checkHTTPFilters(&e, rp.child("filters"), rule.Filters)
 			for j, b := range rule.BackendRefs {
-				if len(b.Filters) > 0 {
-					e.add(rp.child("backendRefs").index(j).child("filters"), notYet)
-				}
-			}
-			for j, m := range rule.Matches {
-				mp := rp.child("matches").index(j)
-				if m.Path != nil && m.Path.Type != nil && *m.Path.Type == gatewayv1.PathMatchRegularExpression {
-					e.add(mp.child("path.type"), "RegularExpression "+notYet)
-				}
-				for k, h := range m.Headers {
-					if h.Type != nil && *h.Type == gatewayv1.HeaderMatchRegularExpression {
-						e.add(mp.child("headers").index(k).child("type"), "RegularExpression "+notYet)
-					}
-				}
-				if len(m.QueryParams) > 0 {
-					e.add(mp.child("queryParams"), notYet)
-				}
+				checkHTTPFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters)
 			}
 		}
 	case *gatewayv1.GRPCRoute:
@@ -66,29 +48,36 @@ func CheckSupported(o Object) error {
 		}
 		for i, rule := range o.Spec.Rules {
 			rp := fieldPath("spec.rules").index(i)
-			if len(rule.Filters) > 0 {
-				e.add(rp.child("filters"), notYet)
-			}
-			for j, m := range rule.Matches {
-				mp := rp.child("matches").index(j)
-				if m.Method != nil && m.Method.Type != nil && *m.Method.Type == gatewayv1.GRPCMethodMatchRegularExpression {
-					e.add(mp.child("method.type"), "RegularExpression "+notYet)
-				}
-				if m.Method != nil && m.Method.Service == nil && m.Method.Method != nil {
-					e.add(mp.child("method.service"), "a method match without a service "+notYet)
-				}
-				for k, h := range m.Headers {
-					if h.Type != nil && *h.Type == gatewayv1.GRPCHeaderMatchRegularExpression {
-						e.add(mp.child("headers").index(k).child("type"), "RegularExpression "+notYet)
-					}
-				}
+			checkGRPCFilters(&e, rp.child("filters"), rule.Filters)
+			for j, b := range rule.BackendRefs {
+				checkGRPCFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters)
 			}
 		}
-	case *DestinationPolicy:
-	case *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication:
+	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication:
 	}
 	if len(e) == 0 {
 		return nil
 	}
 	return &InvalidError{Kind: KindOf(o), Name: o.GetName(), Errors: e}
+}
+
+// checkHTTPFilters refuses the filter types not enforced yet (the route
+// stage enforces header modifiers, RequestRedirect and URLRewrite).
+func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter) {
+	for i, f := range fs {
+		switch f.Type {
+		case gatewayv1.HTTPRouteFilterRequestMirror, gatewayv1.HTTPRouteFilterExtensionRef, gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterExternalAuth:
+			e.add(p.index(i).child("type"), "%s %s", f.Type, notYet)
+		}
+	}
+}
+
+// checkGRPCFilters is checkHTTPFilters for GRPCRoute filters.
+func checkGRPCFilters(e *errs, p fieldPath, fs []gatewayv1.GRPCRouteFilter) {
+	for i, f := range fs {
+		switch f.Type {
+		case gatewayv1.GRPCRouteFilterRequestMirror, gatewayv1.GRPCRouteFilterExtensionRef:
+			e.add(p.index(i).child("type"), "%s %s", f.Type, notYet)
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
 // Limits from the Gateway API CRDs.
@@ -34,18 +36,14 @@ func validateHTTPRoute(e *errs, r *gatewayv1.HTTPRoute) {
 		for j, m := range rule.Matches {
 			validateHTTPMatch(e, rp.child("matches").index(j), m)
 		}
-		for j, f := range rule.Filters {
-			validateHTTPFilter(e, rp.child("filters").index(j), f)
-		}
+		validateHTTPFilters(e, rp, rule, rp.child("filters"), rule.Filters, false)
 		if len(rule.BackendRefs) > maxBackendsPerRule {
 			e.add(rp.child("backendRefs"), "at most %d backendRefs per rule are allowed, got %d", maxBackendsPerRule, len(rule.BackendRefs))
 		}
 		for j, b := range rule.BackendRefs {
 			bp := rp.child("backendRefs").index(j)
 			validateBackendRef(e, bp, b.BackendRef)
-			for k, f := range b.Filters {
-				validateHTTPFilter(e, bp.child("filters").index(k), f)
-			}
+			validateHTTPFilters(e, rp, rule, bp.child("filters"), b.Filters, true)
 		}
 		validateRouteRetry(e, rp, rule) // validate_retry.go
 		validateSessionPersistence(e, rp.child("sessionPersistence"), rule.SessionPersistence)
@@ -77,8 +75,11 @@ func validateGRPCRoute(e *errs, r *gatewayv1.GRPCRoute) {
 		if len(rule.BackendRefs) > maxBackendsPerRule {
 			e.add(rp.child("backendRefs"), "at most %d backendRefs per rule are allowed, got %d", maxBackendsPerRule, len(rule.BackendRefs))
 		}
+		validateGRPCFilters(e, rp.child("filters"), rule.Filters)
 		for j, b := range rule.BackendRefs {
-			validateBackendRef(e, rp.child("backendRefs").index(j), b.BackendRef)
+			bp := rp.child("backendRefs").index(j)
+			validateBackendRef(e, bp, b.BackendRef)
+			validateGRPCFilters(e, bp.child("filters"), b.Filters)
 		}
 		validateSessionPersistence(e, rp.child("sessionPersistence"), rule.SessionPersistence)
 	}
@@ -106,7 +107,7 @@ func validateGRPCMethod(e *errs, p fieldPath, m *gatewayv1.GRPCMethodMatch) {
 			continue
 		}
 		if typ == gatewayv1.GRPCMethodMatchRegularExpression {
-			if _, err := regexp.Compile(*f.v); err != nil {
+			if _, err := weftv1.CompileRegex(*f.v); err != nil {
 				e.add(p.child(f.name), "invalid regular expression: %v", err)
 			}
 		} else if !grpcName.MatchString(*f.v) {
@@ -190,7 +191,7 @@ func validateHTTPMatch(e *errs, p fieldPath, m gatewayv1.HTTPRouteMatch) {
 				e.add(pp.child("value"), "must start with \"/\", got %q", value)
 			}
 		case gatewayv1.PathMatchRegularExpression:
-			if _, err := regexp.Compile(value); err != nil {
+			if _, err := weftv1.CompileRegex(value); err != nil {
 				e.add(pp.child("value"), "invalid regular expression: %v", err)
 			}
 		default:
@@ -211,7 +212,7 @@ func validateHTTPMatch(e *errs, p fieldPath, m gatewayv1.HTTPRouteMatch) {
 			e.add(qp.child("name"), "required")
 		}
 		if q.Type != nil && *q.Type == gatewayv1.QueryParamMatchRegularExpression {
-			if _, err := regexp.Compile(q.Value); err != nil {
+			if _, err := weftv1.CompileRegex(q.Value); err != nil {
 				e.add(qp.child("value"), "invalid regular expression: %v", err)
 			}
 		}
@@ -234,38 +235,8 @@ func validateHeaderMatches(e *errs, p fieldPath, n int, at func(int) (string, st
 			e.add(hp.child("name"), "invalid header name %q", name)
 		}
 		if regex {
-			if _, err := regexp.Compile(value); err != nil {
+			if _, err := weftv1.CompileRegex(value); err != nil {
 				e.add(hp.child("value"), "invalid regular expression: %v", err)
-			}
-		}
-	}
-}
-
-func validateHTTPFilter(e *errs, p fieldPath, f gatewayv1.HTTPRouteFilter) {
-	if f.Type == "" {
-		e.add(p.child("type"), "required")
-	}
-	for _, hm := range []struct {
-		name string
-		f    *gatewayv1.HTTPHeaderFilter
-	}{{"requestHeaderModifier", f.RequestHeaderModifier}, {"responseHeaderModifier", f.ResponseHeaderModifier}} {
-		if hm.f == nil {
-			continue
-		}
-		hp := p.child(hm.name)
-		for i, h := range hm.f.Set {
-			if !validHeaderName(string(h.Name)) {
-				e.add(hp.child("set").index(i).child("name"), "invalid header name %q", h.Name)
-			}
-		}
-		for i, h := range hm.f.Add {
-			if !validHeaderName(string(h.Name)) {
-				e.add(hp.child("add").index(i).child("name"), "invalid header name %q", h.Name)
-			}
-		}
-		for i, h := range hm.f.Remove {
-			if !validHeaderName(h) {
-				e.add(hp.child("remove").index(i), "invalid header name %q", h)
 			}
 		}
 	}

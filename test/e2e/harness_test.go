@@ -550,7 +550,12 @@ type response struct {
 // get sends GET u through the workload's outbound proxy with extra headers
 // (pairs of name, value).
 func (w *workload) get(u string, hdr ...string) (response, error) {
-	req, err := http.NewRequest(http.MethodGet, u, nil)
+	return w.do(http.MethodGet, u, hdr...)
+}
+
+// do sends a request without a body through the workload's outbound proxy.
+func (w *workload) do(method, u string, hdr ...string) (response, error) {
+	req, err := http.NewRequest(method, u, nil)
 	if err != nil {
 		return response{}, err
 	}

@@ -129,7 +129,9 @@ func TestApplyFilesAllOrNothing(t *testing.T) {
 
 // TestRouteStatus: a route's status, computed on read from the stored
 // configuration and the current workloads, says per parent whether it is
-// accepted and whether its backends resolve, with the Gateway API reasons.
+// accepted and whether its backends resolve, with the Gateway API reasons;
+// it names the rules that answer 500 (no backendRefs — unless the rule
+// redirects — or every weight 0).
 func TestRouteStatus(t *testing.T) {
 	srv, _, _ := newMeshServer(t)
 	cfg := routeHead + `  parentRefs: [{group: "", kind: Service, name: web}, {group: "", kind: Service, name: gone}]
@@ -138,6 +140,10 @@ func TestRouteStatus(t *testing.T) {
     backendRefs: [{name: nosuch}]
   - matches: [{path: {value: /empty}}]
   - backendRefs: [{name: api}]
+  - matches: [{path: {value: /moved}}]
+    filters: [{type: RequestRedirect, requestRedirect: {hostname: elsewhere}}]
+  - matches: [{path: {value: /off}}]
+    backendRefs: [{name: api, weight: 0}]
 ---
 apiVersion: weft.dev/v1alpha1
 kind: DestinationPolicy
@@ -166,7 +172,7 @@ spec: {targetRef: {name: web}}
 		{{"Accepted", "True", "Accepted", "attached to Service shop/web"},
 			{"ResolvedRefs", "False", "BackendNotFound", `spec.rules[0].backendRefs[0]: no Service "nosuch" in namespace "shop"`}},
 		{{"Accepted", "False", "NoMatchingParent", `no Service "gone" in namespace "shop"`},
-			{"ResolvedRefs", "False", "BackendNotFound", "spec.rules[1] has no backendRefs: the requests it matches are answered 500"}},
+			{"ResolvedRefs", "False", "BackendNotFound", "spec.rules[1] has no backendRefs: the requests it matches are answered 500; every backendRef of spec.rules[4] has weight 0: the requests it matches are answered 500"}},
 	}
 	for i, p := range parents {
 		if p.ControllerName != ControllerName || string(p.ParentRef.Name) != []string{"web", "gone"}[i] {

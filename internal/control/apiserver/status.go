@@ -65,23 +65,24 @@ func (h *handler) withStatus(objs []api.Object) error {
 func setStatus(o api.Object, services map[string]*mesh.Service) {
 	switch o := o.(type) {
 	case *gatewayv1.HTTPRoute:
-		refs := make([][]gatewayv1.BackendObjectReference, len(o.Spec.Rules))
+		rules := make([]ruleBackends, len(o.Spec.Rules))
 		for i, rule := range o.Spec.Rules {
-			refs[i] = make([]gatewayv1.BackendObjectReference, 0, len(rule.BackendRefs))
+			for _, f := range rule.Filters {
+				rules[i].redirect = rules[i].redirect || f.Type == gatewayv1.HTTPRouteFilterRequestRedirect
+			}
 			for _, b := range rule.BackendRefs {
-				refs[i] = append(refs[i], b.BackendObjectReference)
+				rules[i].add(b.BackendObjectReference, b.Weight)
 			}
 		}
-		o.Status.Parents = routeParents(o.Namespace, o.Generation, o.Spec.ParentRefs, refs, services)
+		o.Status.Parents = routeParents(o.Namespace, o.Generation, o.Spec.ParentRefs, rules, services)
 	case *gatewayv1.GRPCRoute:
-		refs := make([][]gatewayv1.BackendObjectReference, len(o.Spec.Rules))
+		rules := make([]ruleBackends, len(o.Spec.Rules))
 		for i, rule := range o.Spec.Rules {
-			refs[i] = make([]gatewayv1.BackendObjectReference, 0, len(rule.BackendRefs))
 			for _, b := range rule.BackendRefs {
-				refs[i] = append(refs[i], b.BackendObjectReference)
+				rules[i].add(b.BackendObjectReference, b.Weight)
 			}
 		}
-		o.Status.Parents = routeParents(o.Namespace, o.Generation, o.Spec.ParentRefs, refs, services)
+		o.Status.Parents = routeParents(o.Namespace, o.Generation, o.Spec.ParentRefs, rules, services)
 	case *api.DestinationPolicy:
 		c := metav1.Condition{Type: "Accepted", Status: metav1.ConditionTrue, Reason: ReasonAccepted, ObservedGeneration: o.Generation,
 			Message: fmt.Sprintf("applies to Service %s/%s", o.Namespace, o.Spec.TargetRef.Name)}
@@ -93,21 +94,37 @@ func setStatus(o api.Object, services map[string]*mesh.Service) {
 	}
 }
 
+// ruleBackends is what a route's status says about one of its rules.
+type ruleBackends struct {
+	refs     []gatewayv1.BackendObjectReference
+	weighted bool // some backendRef has a weight above 0
+	redirect bool // the rule answers with a RequestRedirect
+}
+
+func (r *ruleBackends) add(ref gatewayv1.BackendObjectReference, weight *int32) {
+	r.refs = append(r.refs, ref)
+	r.weighted = r.weighted || weight == nil || *weight > 0
+}
+
 // routeParents computes a route's RouteParentStatus for each of its
 // parents (all Services: the API refuses Gateway parents): Accepted says
 // whether the parent Service exists, ResolvedRefs whether every backendRef
 // (by rule) resolves to a mesh service; the requests that would go to a
 // backend that does not resolve, or that a rule without backendRefs
 // matches, are answered 500.
-func routeParents(ns string, gen int64, parents []gatewayv1.ParentReference, refs [][]gatewayv1.BackendObjectReference, services map[string]*mesh.Service) []gatewayv1.RouteParentStatus {
+func routeParents(ns string, gen int64, parents []gatewayv1.ParentReference, rules []ruleBackends, services map[string]*mesh.Service) []gatewayv1.RouteParentStatus {
 	resolved := metav1.Condition{Type: string(gatewayv1.RouteConditionResolvedRefs), Status: metav1.ConditionTrue,
 		Reason: string(gatewayv1.RouteReasonResolvedRefs), ObservedGeneration: gen, Message: "every backendRef resolves to a mesh service"}
-	var missing, empty []string
-	for i, rule := range refs {
-		if len(rule) == 0 {
+	var missing, empty, unweighted []string
+	for i, rule := range rules {
+		switch {
+		case rule.redirect:
+		case len(rule.refs) == 0:
 			empty = append(empty, fmt.Sprintf("spec.rules[%d]", i))
+		case !rule.weighted:
+			unweighted = append(unweighted, fmt.Sprintf("spec.rules[%d]", i))
 		}
-		for j, b := range rule {
+		for j, b := range rule.refs {
 			bns := ns
 			if b.Namespace != nil {
 				bns = string(*b.Namespace)
@@ -123,6 +140,9 @@ func routeParents(ns string, gen int64, parents []gatewayv1.ParentReference, ref
 	}
 	if len(empty) > 0 {
 		resolved.Message += "; " + strings.Join(empty, ", ") + " has no backendRefs: the requests it matches are answered 500"
+	}
+	if len(unweighted) > 0 {
+		resolved.Message += "; every backendRef of " + strings.Join(unweighted, ", ") + " has weight 0: the requests it matches are answered 500"
 	}
 	out := make([]gatewayv1.RouteParentStatus, 0, len(parents))
 	for _, p := range parents {

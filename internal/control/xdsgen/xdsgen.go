@@ -5,6 +5,7 @@ package xdsgen
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -158,42 +159,57 @@ type flatRoute struct {
 }
 
 // matchRank is what Gateway API match precedence compares, most significant
-// first; the greater rank wins. For an HTTPRoute match: exact path (1 or 0),
-// characters of the path, method (1 or 0), header matches, query parameter
-// matches. For a GRPCRoute match: characters of the service, characters of
-// the method, header matches.
+// first; the greater rank wins. For an HTTPRoute match: path kind (exact 2,
+// regular expression 1, prefix 0: the spec leaves the place of regular
+// expressions to implementations, weft puts them between exact and prefix
+// matches), characters of the path (or expression), method (1 or 0),
+// header matches, query parameter matches. For a GRPCRoute match:
+// an exact method match (1) before a regular expression or none (0),
+// characters of the service, characters of the method, header matches.
 type matchRank [5]int
 
 // httpRank is the rank of an HTTPRoute match; a match without a path is a
-// prefix match on "/", as the Gateway API defaults it.
+// prefix match on "/", as the Gateway API defaults it. Header and query
+// matches are counted once per name, as only the first entry of a name
+// applies.
 func httpRank(m gatewayv1.HTTPRouteMatch) matchRank {
 	var k matchRank
 	k[1] = 1 // PathPrefix "/"
 	if m.Path != nil && m.Path.Value != nil {
-		if m.Path.Type != nil && *m.Path.Type == gatewayv1.PathMatchExact {
-			k[0] = 1
+		if m.Path.Type != nil {
+			switch *m.Path.Type {
+			case gatewayv1.PathMatchExact:
+				k[0] = 2
+			case gatewayv1.PathMatchRegularExpression:
+				k[0] = 1
+			}
 		}
 		k[1] = len(*m.Path.Value)
 	}
 	if m.Method != nil {
 		k[2] = 1
 	}
-	k[3], k[4] = len(m.Headers), len(m.QueryParams)
+	k[3], k[4] = len(httpHeaderMatches(m.Headers)), len(queryMatches(m.QueryParams))
 	return k
 }
 
-// grpcRank is the rank of a GRPCRoute match.
+// grpcRank is the rank of a GRPCRoute match. Exact matches come before
+// regular expressions (whose place the spec leaves to implementations:
+// the characters of an expression say little about what it matches).
 func grpcRank(m gatewayv1.GRPCRouteMatch) matchRank {
 	var k matchRank
 	if mm := m.Method; mm != nil {
+		if mm.Type == nil || *mm.Type == gatewayv1.GRPCMethodMatchExact {
+			k[0] = 1
+		}
 		if mm.Service != nil {
-			k[0] = len(*mm.Service)
+			k[1] = len(*mm.Service)
 		}
 		if mm.Method != nil {
-			k[1] = len(*mm.Method)
+			k[2] = len(*mm.Method)
 		}
 	}
-	k[2] = len(m.Headers)
+	k[3] = len(grpcHeaderMatches(m.Headers))
 	return k
 }
 
@@ -236,8 +252,10 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				if len(matches) == 0 {
 					matches = []gatewayv1.HTTPRouteMatch{{}}
 				}
+				filters := httpRuleFilters(rule, backends)
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
+					filters.setOn(r)
 					routeRetry(r, rule) // retry.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
 						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
@@ -264,8 +282,10 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				if len(matches) == 0 {
 					matches = []gatewayv1.GRPCRouteMatch{{}}
 				}
+				filters := grpcRuleFilters(rule, backends)
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
+					filters.setOn(r)
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, grpc: true, rank: grpcRank(m),
 						created: gr.CreationTimestamp.Time, source: gr.Namespace + "/" + gr.Name, rule: ri, matchIdx: mi})
 				}
@@ -394,16 +414,18 @@ func noBackends() *weftv1.Backend {
 }
 
 func httpMatch(m gatewayv1.HTTPRouteMatch) *weftv1.RouteMatch {
-	out := &weftv1.RouteMatch{}
+	out := &weftv1.RouteMatch{Headers: httpHeaderMatches(m.Headers), QueryParams: queryMatches(m.QueryParams)}
 	if m.Path != nil && m.Path.Value != nil {
 		kind := weftv1.PathMatch_PREFIX
-		if m.Path.Type != nil && *m.Path.Type == gatewayv1.PathMatchExact {
-			kind = weftv1.PathMatch_EXACT
+		if m.Path.Type != nil {
+			switch *m.Path.Type {
+			case gatewayv1.PathMatchExact:
+				kind = weftv1.PathMatch_EXACT
+			case gatewayv1.PathMatchRegularExpression:
+				kind = weftv1.PathMatch_REGEX
+			}
 		}
 		out.Path = &weftv1.PathMatch{Kind: kind, Value: *m.Path.Value}
-	}
-	for _, h := range m.Headers {
-		out.Headers = append(out.Headers, &weftv1.HeaderMatch{Name: string(h.Name), Value: h.Value})
 	}
 	if m.Method != nil {
 		out.Method = string(*m.Method)
@@ -411,17 +433,86 @@ func httpMatch(m gatewayv1.HTTPRouteMatch) *weftv1.RouteMatch {
 	return out
 }
 
+// grpcMatch compiles a GRPCRoute match onto the request path
+// "/<service>/<method>": an exact service and method is an exact path, an
+// exact service alone a path prefix, and everything else (a method alone,
+// regular expressions) a regular expression over the path.
 func grpcMatch(m gatewayv1.GRPCRouteMatch) *weftv1.RouteMatch {
-	out := &weftv1.RouteMatch{}
-	if mm := m.Method; mm != nil && mm.Service != nil {
-		if mm.Method != nil {
-			out.Path = &weftv1.PathMatch{Kind: weftv1.PathMatch_EXACT, Value: "/" + *mm.Service + "/" + *mm.Method}
-		} else {
-			out.Path = &weftv1.PathMatch{Kind: weftv1.PathMatch_PREFIX, Value: "/" + *mm.Service}
+	out := &weftv1.RouteMatch{Headers: grpcHeaderMatches(m.Headers)}
+	mm := m.Method
+	if mm == nil || (mm.Service == nil || *mm.Service == "") && (mm.Method == nil || *mm.Method == "") {
+		return out
+	}
+	regex := mm.Type != nil && *mm.Type == gatewayv1.GRPCMethodMatchRegularExpression
+	svc, method := "", ""
+	if mm.Service != nil {
+		svc = *mm.Service
+	}
+	if mm.Method != nil {
+		method = *mm.Method
+	}
+	switch {
+	case !regex && svc != "" && method != "":
+		out.Path = &weftv1.PathMatch{Kind: weftv1.PathMatch_EXACT, Value: "/" + svc + "/" + method}
+	case !regex && svc != "":
+		out.Path = &weftv1.PathMatch{Kind: weftv1.PathMatch_PREFIX, Value: "/" + svc}
+	default:
+		part := func(v string) string {
+			switch {
+			case v == "":
+				return "[^/]+"
+			case regex:
+				return "(?:" + v + ")"
+			}
+			return regexp.QuoteMeta(v)
+		}
+		out.Path = &weftv1.PathMatch{Kind: weftv1.PathMatch_REGEX, Value: "/" + part(svc) + "/" + part(method)}
+	}
+	return out
+}
+
+// httpHeaderMatches compiles header matches; of several with one name
+// (case-insensitive), only the first applies, as the Gateway API requires.
+func httpHeaderMatches(hs []gatewayv1.HTTPHeaderMatch) []*weftv1.HeaderMatch {
+	var out []*weftv1.HeaderMatch
+	for _, h := range hs {
+		if !hasHeader(out, string(h.Name)) {
+			out = append(out, &weftv1.HeaderMatch{Name: string(h.Name), Value: h.Value, Regex: h.Type != nil && *h.Type == gatewayv1.HeaderMatchRegularExpression})
 		}
 	}
-	for _, h := range m.Headers {
-		out.Headers = append(out.Headers, &weftv1.HeaderMatch{Name: string(h.Name), Value: h.Value})
+	return out
+}
+
+// grpcHeaderMatches is httpHeaderMatches for a GRPCRoute.
+func grpcHeaderMatches(hs []gatewayv1.GRPCHeaderMatch) []*weftv1.HeaderMatch {
+	var out []*weftv1.HeaderMatch
+	for _, h := range hs {
+		if !hasHeader(out, string(h.Name)) {
+			out = append(out, &weftv1.HeaderMatch{Name: string(h.Name), Value: h.Value, Regex: h.Type != nil && *h.Type == gatewayv1.GRPCHeaderMatchRegularExpression})
+		}
+	}
+	return out
+}
+
+func hasHeader(hs []*weftv1.HeaderMatch, name string) bool {
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryMatches compiles query parameter matches; of several with one name
+// (case-sensitive), only the first applies.
+func queryMatches(qs []gatewayv1.HTTPQueryParamMatch) []*weftv1.QueryParamMatch {
+	var out []*weftv1.QueryParamMatch
+	seen := map[string]bool{}
+	for _, q := range qs {
+		if name := string(q.Name); !seen[name] {
+			seen[name] = true
+			out = append(out, &weftv1.QueryParamMatch{Name: name, Value: q.Value, Regex: q.Type != nil && *q.Type == gatewayv1.QueryParamMatchRegularExpression})
+		}
 	}
 	return out
 }

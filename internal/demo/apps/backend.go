@@ -68,7 +68,7 @@ func (c *BackendConfig) setDefaults() error {
 
 // RunBackend serves the backend app until ctx ends: GET / answers a
 // BackendReply (503 for a FailRate share of requests, delayed by Slow for a
-// SlowRate share), GET /healthz answers 200.
+// SlowRate share), GET /healthz answers 200, /echo/... an EchoReply.
 func RunBackend(ctx context.Context, cfg BackendConfig, logger *slog.Logger) error {
 	if err := cfg.setDefaults(); err != nil {
 		return fmt.Errorf("backend: %w", err)
@@ -96,7 +96,23 @@ func newBackendHandler(cfg BackendConfig) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /{$}", b.root)
+	mux.HandleFunc("/echo/", echo)
 	return mux
+}
+
+// EchoReply is the JSON body of the backend's /echo/ answers: the request
+// as the backend received it (for tests of rewrites and header filters).
+type EchoReply struct {
+	Method string              `json:"method"`
+	Host   string              `json:"host"`
+	Path   string              `json:"path"`
+	Query  string              `json:"query"`
+	Header map[string][]string `json:"header"`
+}
+
+// echo answers any method on /echo/... with an EchoReply.
+func echo(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, EchoReply{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header})
 }
 
 // roll returns two uniform draws in [0,1): one for failure, one for delay.

@@ -125,3 +125,27 @@ func TestRunBackend(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+func TestBackendEcho(t *testing.T) {
+	cfg := BackendConfig{}
+	if err := cfg.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newBackendHandler(cfg))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/echo/a/b?x=1", nil)
+	req.Host = "orders.shop"
+	req.Header.Set("X-Env", "prod")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got EchoReply
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Method != "PUT" || got.Host != "orders.shop" || got.Path != "/echo/a/b" || got.Query != "x=1" || got.Header["X-Env"][0] != "prod" {
+		t.Errorf("echo = %+v", got)
+	}
+}

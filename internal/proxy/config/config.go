@@ -21,6 +21,7 @@ import (
 	"weft.dev/weft/internal/proxy/breaker"
 	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/proxy/retry"
+	"weft.dev/weft/internal/proxy/route"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
@@ -90,11 +91,11 @@ type Port struct {
 	Protocol string
 }
 
-// Route is one compiled route match of an HTTPRoute or GRPCRoute rule.
+// Route is one compiled route entry (one match of an HTTPRoute or
+// GRPCRoute rule): the route stage's matches, backends and filters
+// (route.Route), plus what the other stages compile for it.
 type Route struct {
-	Name     string
-	Matches  []Match
-	Backends []Backend
+	route.Route
 	// Timeout bounds the whole request; zero means none.
 	Timeout time.Duration
 	// BackendTimeout bounds each attempt; zero means none. Retry, when
@@ -102,32 +103,10 @@ type Route struct {
 	BackendTimeout time.Duration
 	Retry          *retry.Policy
 	Session        *SessionPersistence // balancer.go
-	totalWeight    uint32
 }
 
-// Match is one request match; all set fields must hold.
-type Match struct {
-	PathExact bool
-	Path      string // "" matches any path
-	Headers   []HeaderMatch
-	Method    string
-}
-
-// HeaderMatch requires a header to have an exact value.
-type HeaderMatch struct {
-	Name  string // canonical form
-	Value string
-}
-
-// Backend is a weighted destination service key, or, when FailStatus is
-// set, a share of the route's traffic to answer with that status.
-type Backend struct {
-	Service string // key "<name>.<namespace>"; "" for a failing backend
-	Weight  uint32
-	// FailStatus and FailReason: see weftv1.Backend.
-	FailStatus int
-	FailReason string
-}
+// Backend is a weighted backend of a route (see route.Backend).
+type Backend = route.Backend
 
 // Endpoint is one peer proxy inbound listener.
 type Endpoint struct {
@@ -229,16 +208,19 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		svc.Ports = append(svc.Ports, Port{Name: p.GetName(), Number: p.GetPort(), Protocol: p.GetProtocol()})
 	}
 	buildBreaker(svc, s) // breaker.go
-	for _, r := range s.GetRoutes() {
-		route := buildRoute(r)
+	for i, r := range s.GetRoutes() {
+		rt, err := buildRoute(r)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
 		if ns := r.GetConsumerNamespace(); ns != "" {
 			if svc.ConsumerRoutes == nil {
 				svc.ConsumerRoutes = map[string][]Route{}
 			}
-			svc.ConsumerRoutes[ns] = append(svc.ConsumerRoutes[ns], route)
+			svc.ConsumerRoutes[ns] = append(svc.ConsumerRoutes[ns], rt)
 			continue
 		}
-		svc.Routes = append(svc.Routes, route)
+		svc.Routes = append(svc.Routes, rt)
 	}
 	if rules := s.GetJwtRules(); len(rules) > 0 {
 		v, err := jwtauthn.Compile(jwtauthn.RulesFromProto(rules))
@@ -257,29 +239,15 @@ func buildService(s *weftv1.Service) (*Service, error) {
 	return svc, nil
 }
 
-func buildRoute(r *weftv1.Route) Route {
-	route := Route{Name: r.GetName(), Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond}
-	buildRouteRetry(&route, r) // retry.go
-	route.Session = buildSession(r)
-	for _, m := range r.GetMatches() {
-		match := Match{Method: m.GetMethod()}
-		if p := m.GetPath(); p != nil {
-			match.PathExact = p.GetKind() == weftv1.PathMatch_EXACT
-			match.Path = p.GetValue()
-			if !match.PathExact && match.Path == "/" {
-				match.Path = ""
-			}
-		}
-		for _, h := range m.GetHeaders() {
-			match.Headers = append(match.Headers, HeaderMatch{Name: http.CanonicalHeaderKey(h.GetName()), Value: h.GetValue()})
-		}
-		route.Matches = append(route.Matches, match)
+func buildRoute(r *weftv1.Route) (Route, error) {
+	rt, err := route.Compile(r)
+	if err != nil {
+		return Route{}, err
 	}
-	for _, b := range r.GetBackends() {
-		route.Backends = append(route.Backends, buildBackend(b))
-		route.totalWeight += b.GetWeight()
-	}
-	return route
+	out := Route{Route: rt, Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond}
+	buildRouteRetry(&out, r) // retry.go
+	out.Session = buildSession(r)
+	return out, nil
 }
 
 func buildEndpoints(e *weftv1.Endpoints) ([]Endpoint, error) {
@@ -395,61 +363,9 @@ func (s *Service) RoutesFor(ns string) []Route {
 func (s *Service) Match(r *http.Request, callerNamespace string) *Route {
 	routes := s.RoutesFor(callerNamespace)
 	for i := range routes {
-		if routes[i].accepts(r) {
+		if routes[i].Accepts(r) {
 			return &routes[i]
 		}
 	}
 	return nil
-}
-
-func (rt *Route) accepts(r *http.Request) bool {
-	if len(rt.Matches) == 0 {
-		return true
-	}
-	for i := range rt.Matches {
-		if rt.Matches[i].accepts(r) {
-			return true
-		}
-	}
-	return false
-}
-
-func (m *Match) accepts(r *http.Request) bool {
-	if m.Method != "" && m.Method != r.Method {
-		return false
-	}
-	if m.Path != "" {
-		p := r.URL.Path
-		if m.PathExact {
-			if p != m.Path {
-				return false
-			}
-		} else if !pathPrefixMatch(p, m.Path) {
-			return false
-		}
-	}
-	for _, h := range m.Headers {
-		if r.Header.Get(h.Name) != h.Value {
-			return false
-		}
-	}
-	return true
-}
-
-// pathPrefixMatch implements Gateway API PathPrefix: element-wise prefix.
-func pathPrefixMatch(path, prefix string) bool {
-	prefix = strings.TrimSuffix(prefix, "/")
-	if !strings.HasPrefix(path, prefix) {
-		return false
-	}
-	return len(path) == len(prefix) || path[len(prefix)] == '/'
-}
-
-// PickBackend chooses a backend service key by weight, as Pick does; it
-// returns "" when every weight is zero or the backend picked is failing.
-func (rt *Route) PickBackend(n uint32) string {
-	if b := rt.Pick(n); b != nil {
-		return b.Service
-	}
-	return ""
 }

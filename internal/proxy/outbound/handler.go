@@ -94,6 +94,9 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	if route != nil {
 		labels.Route = route.Name
 		b := route.Pick(rand.Uint32())
+		if l.routeFilters(sw, r, svc.Key, route, b) {
+			return
+		}
 		if status, msg := unforwardable(cfg, route, b); status != 0 {
 			upstream.WriteError(sw, r, status, msg)
 			return
@@ -145,6 +148,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 func (l *Listener) endpoints(ctx context.Context, cfg *config.Config, key string) ([]config.Endpoint, error) {
 	eps, ok := cfg.Endpoints[key]
 	if !ok {
+		l.opts.Metrics.EndpointWait(key)
 		wctx, cancel := context.WithTimeout(ctx, l.opts.EndpointsTimeout)
 		var err error
 		eps, err = l.opts.Provider.Endpoints(wctx, key)

@@ -31,6 +31,7 @@ type Metrics struct {
 	breaker        breakerMetrics // breaker.go
 	retry          *retryMetrics  // retry.go
 	outlier        outlierMetrics // outlier.go
+	route          routeMetrics   // route.go
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -72,6 +73,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.route.register(reg); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

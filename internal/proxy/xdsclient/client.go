@@ -61,6 +61,7 @@ type Client struct {
 	endpoints map[string]*weftv1.Endpoints
 	versions  map[string]map[string]string // type URL → name → version
 	wanted    map[string]bool
+	held      map[string]*held // makebeforebreak.go
 	stream    discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 	updated   chan struct{}
 	ready     bool
@@ -104,6 +105,7 @@ func New(opts Options) (*Client, error) {
 		endpoints: map[string]*weftv1.Endpoints{},
 		versions:  map[string]map[string]string{weftv1.ServiceType: {}, weftv1.EndpointsType: {}},
 		wanted:    map[string]bool{},
+		held:      map[string]*held{},
 		updated:   make(chan struct{}),
 		conn:      connState{since: time.Now()},
 	}
@@ -311,12 +313,14 @@ func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggre
 		delta    config.Delta
 		versions map[string]string
 		bad      []string
+		heldBack map[string]*weftv1.Service // makebeforebreak.go
 	)
 	ack := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
 	switch resp.GetTypeUrl() {
 	case weftv1.ServiceType:
 		delta.Services, versions, bad = decode(resp, func() *weftv1.Service { return &weftv1.Service{} })
 		delta.RemovedServices = resp.GetRemovedResources()
+		heldBack = c.holdLocked(delta.Services, delta.RemovedServices)
 	case weftv1.EndpointsType:
 		delta.Endpoints, versions, bad = decode(resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
 		delta.RemovedEndpoints = resp.GetRemovedResources()
@@ -341,9 +345,11 @@ func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggre
 	known := c.versions[resp.GetTypeUrl()]
 	if resp.GetTypeUrl() == weftv1.ServiceType {
 		commit(c.services, known, delta.Services, versions, delta.RemovedServices)
+		commit(c.services, known, heldBack, versions, nil)
 		c.ready = true
 	} else {
 		commit(c.endpoints, known, delta.Endpoints, versions, delta.RemovedEndpoints)
+		cfg = c.releaseReadyLocked(cfg)
 	}
 	cfg.Version = c.versionLocked()
 	c.cfg.Store(cfg)
@@ -411,6 +417,9 @@ func commit[T any](m map[string]T, known map[string]string, changed map[string]T
 type Status struct {
 	ConnState
 	Wanted []string `json:"subscribedEndpoints"`
+	// Held are the services whose latest version waits for its backends'
+	// endpoints (makebeforebreak.go).
+	Held []string `json:"heldRouteChanges,omitempty"`
 }
 
 // Dump returns the active config and client status as JSON-friendly values.
@@ -422,6 +431,10 @@ func (c *Client) Dump() any {
 		st.Wanted = append(st.Wanted, k)
 	}
 	sort.Strings(st.Wanted)
+	for k := range c.held {
+		st.Held = append(st.Held, k)
+	}
+	sort.Strings(st.Held)
 	mo := protojson.MarshalOptions{UseProtoNames: true}
 	raw := func(m proto.Message) rawJSON {
 		b, _ := mo.Marshal(m)

@@ -51,7 +51,7 @@ func (f *fakeADS) DeltaAggregatedResources(s discoveryv3.AggregatedDiscoveryServ
 	}
 }
 
-func startFake(t *testing.T) (*fakeADS, *Client) {
+func startFake(t *testing.T, edit ...func(*Options)) (*fakeADS, *Client) {
 	t.Helper()
 	f := &fakeADS{reqs: make(chan *discoveryv3.DeltaDiscoveryRequest, 100), resps: make(chan *discoveryv3.DeltaDiscoveryResponse, 100)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,12 +65,16 @@ func startFake(t *testing.T) (*fakeADS, *Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Options{
+	opts := Options{
 		Conn:     conn,
 		NodeID:   "client-1",
 		Workload: xdsmeta.Workload{Service: "client", Namespace: "default", ServiceAccount: "client"},
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, e := range edit {
+		e(&opts)
+	}
+	c, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func validateRoute(r *Route) error {
 			if _, ok := PathMatch_Kind_name[int32(p.GetKind())]; !ok {
 				return fmt.Errorf("matches[%d].path.kind: unknown kind %d", i, p.GetKind())
 			}
-			if !strings.HasPrefix(p.GetValue(), "/") {
+			if p.GetKind() != PathMatch_REGEX && !strings.HasPrefix(p.GetValue(), "/") {
 				return fmt.Errorf("matches[%d].path.value: %q must start with /", i, p.GetValue())
 			}
 		}
@@ -83,6 +83,9 @@ func validateRoute(r *Route) error {
 		}
 	}
 	if err := validateRouteRetry(r); err != nil {
+		return err
+	}
+	if err := validateRouteStage(r); err != nil {
 		return err
 	}
 	if len(r.GetBackends()) == 0 {

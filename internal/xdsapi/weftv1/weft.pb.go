@@ -189,6 +189,8 @@ type PathMatch_Kind int32
 const (
 	PathMatch_PREFIX PathMatch_Kind = 0
 	PathMatch_EXACT  PathMatch_Kind = 1
+	// REGEX is an RE2 expression that must match the whole path.
+	PathMatch_REGEX PathMatch_Kind = 2
 )
 
 // Enum value maps for PathMatch_Kind.
@@ -196,10 +198,12 @@ var (
 	PathMatch_Kind_name = map[int32]string{
 		0: "PREFIX",
 		1: "EXACT",
+		2: "REGEX",
 	}
 	PathMatch_Kind_value = map[string]int32{
 		"PREFIX": 0,
 		"EXACT":  1,
+		"REGEX":  2,
 	}
 )
 
@@ -274,6 +278,55 @@ func (x SessionPersistence_Type) Number() protoreflect.EnumNumber {
 // Deprecated: Use SessionPersistence_Type.Descriptor instead.
 func (SessionPersistence_Type) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{23, 0}
+}
+
+type PathModifier_Kind int32
+
+const (
+	PathModifier_NONE   PathModifier_Kind = 0
+	PathModifier_FULL   PathModifier_Kind = 1
+	PathModifier_PREFIX PathModifier_Kind = 2
+)
+
+// Enum value maps for PathModifier_Kind.
+var (
+	PathModifier_Kind_name = map[int32]string{
+		0: "NONE",
+		1: "FULL",
+		2: "PREFIX",
+	}
+	PathModifier_Kind_value = map[string]int32{
+		"NONE":   0,
+		"FULL":   1,
+		"PREFIX": 2,
+	}
+)
+
+func (x PathModifier_Kind) Enum() *PathModifier_Kind {
+	p := new(PathModifier_Kind)
+	*p = x
+	return p
+}
+
+func (x PathModifier_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PathModifier_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[5].Descriptor()
+}
+
+func (PathModifier_Kind) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[5]
+}
+
+func (x PathModifier_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PathModifier_Kind.Descriptor instead.
+func (PathModifier_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{28, 0}
 }
 
 // Service is one mesh service as a proxy sees it. Resource name: "<name>.<namespace>".
@@ -1178,8 +1231,13 @@ type Route struct {
 	// SessionPersistence pins a client's session to one endpoint (fields 60-69 belong to the
 	// balancer).
 	SessionPersistence *SessionPersistence `protobuf:"bytes,60,opt,name=session_persistence,json=sessionPersistence,proto3" json:"session_persistence,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Route stage (30-39): the rule's filters, see the route section below.
+	RequestHeaders  *HeaderModifier  `protobuf:"bytes,30,opt,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
+	ResponseHeaders *HeaderModifier  `protobuf:"bytes,31,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
+	Redirect        *RequestRedirect `protobuf:"bytes,32,opt,name=redirect,proto3" json:"redirect,omitempty"`
+	Rewrite         *URLRewrite      `protobuf:"bytes,33,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -1268,13 +1326,43 @@ func (x *Route) GetSessionPersistence() *SessionPersistence {
 	return nil
 }
 
+func (x *Route) GetRequestHeaders() *HeaderModifier {
+	if x != nil {
+		return x.RequestHeaders
+	}
+	return nil
+}
+
+func (x *Route) GetResponseHeaders() *HeaderModifier {
+	if x != nil {
+		return x.ResponseHeaders
+	}
+	return nil
+}
+
+func (x *Route) GetRedirect() *RequestRedirect {
+	if x != nil {
+		return x.Redirect
+	}
+	return nil
+}
+
+func (x *Route) GetRewrite() *URLRewrite {
+	if x != nil {
+		return x.Rewrite
+	}
+	return nil
+}
+
 // RouteMatch is ANDed across its fields.
 type RouteMatch struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Path    *PathMatch             `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	Headers []*HeaderMatch         `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
 	// Method matches the HTTP method exactly; empty matches any.
-	Method        string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Method string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	// Route stage (10-19).
+	QueryParams   []*QueryParamMatch `protobuf:"bytes,10,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1330,6 +1418,13 @@ func (x *RouteMatch) GetMethod() string {
 	return ""
 }
 
+func (x *RouteMatch) GetQueryParams() []*QueryParamMatch {
+	if x != nil {
+		return x.QueryParams
+	}
+	return nil
+}
+
 // PathMatch matches the request path.
 type PathMatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1383,11 +1478,14 @@ func (x *PathMatch) GetValue() string {
 	return ""
 }
 
-// HeaderMatch matches one request header exactly.
+// HeaderMatch matches one request header exactly, or, with regex, by an
+// RE2 expression that must match the whole value. A header sent several
+// times is matched as its values joined by ", " (RFC 9110 5.3).
 type HeaderMatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Regex         bool                   `protobuf:"varint,10,opt,name=regex,proto3" json:"regex,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1436,6 +1534,13 @@ func (x *HeaderMatch) GetValue() string {
 	return ""
 }
 
+func (x *HeaderMatch) GetRegex() bool {
+	if x != nil {
+		return x.Regex
+	}
+	return false
+}
+
 // Backend is a weighted destination service.
 // A backend with fail_status set is not forwarded to: the requests its
 // weight would send to it are answered with that status (the Gateway API's
@@ -1449,9 +1554,13 @@ type Backend struct {
 	// FailStatus is the HTTP status (400-599) to answer instead of forwarding.
 	FailStatus uint32 `protobuf:"varint,10,opt,name=fail_status,json=failStatus,proto3" json:"fail_status,omitempty"`
 	// FailReason says why, for the response body and config dumps.
-	FailReason    string `protobuf:"bytes,11,opt,name=fail_reason,json=failReason,proto3" json:"fail_reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FailReason string `protobuf:"bytes,11,opt,name=fail_reason,json=failReason,proto3" json:"fail_reason,omitempty"`
+	// Route stage (20-29): the backendRef's filters, applied after the rule's.
+	RequestHeaders  *HeaderModifier `protobuf:"bytes,20,opt,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
+	ResponseHeaders *HeaderModifier `protobuf:"bytes,21,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
+	Rewrite         *URLRewrite     `protobuf:"bytes,22,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Backend) Reset() {
@@ -1517,6 +1626,27 @@ func (x *Backend) GetFailReason() string {
 		return x.FailReason
 	}
 	return ""
+}
+
+func (x *Backend) GetRequestHeaders() *HeaderModifier {
+	if x != nil {
+		return x.RequestHeaders
+	}
+	return nil
+}
+
+func (x *Backend) GetResponseHeaders() *HeaderModifier {
+	if x != nil {
+		return x.ResponseHeaders
+	}
+	return nil
+}
+
+func (x *Backend) GetRewrite() *URLRewrite {
+	if x != nil {
+		return x.Rewrite
+	}
+	return nil
 }
 
 // Endpoints lists the ready workloads behind one service. Resource name: "<name>.<namespace>".
@@ -2297,6 +2427,379 @@ func (x *OutlierDetection) GetIntervalMs() uint32 {
 	return 0
 }
 
+// QueryParamMatch matches the first value of a query parameter (by exact,
+// case-sensitive name) exactly, or, with regex, by an RE2 expression that
+// must match the whole value.
+type QueryParamMatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Regex         bool                   `protobuf:"varint,3,opt,name=regex,proto3" json:"regex,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryParamMatch) Reset() {
+	*x = QueryParamMatch{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryParamMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryParamMatch) ProtoMessage() {}
+
+func (x *QueryParamMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryParamMatch.ProtoReflect.Descriptor instead.
+func (*QueryParamMatch) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *QueryParamMatch) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *QueryParamMatch) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *QueryParamMatch) GetRegex() bool {
+	if x != nil {
+		return x.Regex
+	}
+	return false
+}
+
+// HeaderModifier is a Gateway API RequestHeaderModifier or
+// ResponseHeaderModifier: set replaces, add appends, remove deletes.
+type HeaderModifier struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Set           []*HeaderValue         `protobuf:"bytes,1,rep,name=set,proto3" json:"set,omitempty"`
+	Add           []*HeaderValue         `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`
+	Remove        []string               `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderModifier) Reset() {
+	*x = HeaderModifier{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderModifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderModifier) ProtoMessage() {}
+
+func (x *HeaderModifier) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderModifier.ProtoReflect.Descriptor instead.
+func (*HeaderModifier) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *HeaderModifier) GetSet() []*HeaderValue {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *HeaderModifier) GetAdd() []*HeaderValue {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *HeaderModifier) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+// HeaderValue is one header name and value.
+type HeaderValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderValue) Reset() {
+	*x = HeaderValue{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderValue) ProtoMessage() {}
+
+func (x *HeaderValue) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderValue.ProtoReflect.Descriptor instead.
+func (*HeaderValue) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *HeaderValue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HeaderValue) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// PathModifier replaces the whole path (FULL) or the route match's path
+// prefix (PREFIX, with matched_prefix the prefix of the match it applies
+// to).
+type PathModifier struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          PathModifier_Kind      `protobuf:"varint,1,opt,name=kind,proto3,enum=weft.v1.PathModifier_Kind" json:"kind,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	MatchedPrefix string                 `protobuf:"bytes,3,opt,name=matched_prefix,json=matchedPrefix,proto3" json:"matched_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathModifier) Reset() {
+	*x = PathModifier{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathModifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathModifier) ProtoMessage() {}
+
+func (x *PathModifier) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathModifier.ProtoReflect.Descriptor instead.
+func (*PathModifier) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PathModifier) GetKind() PathModifier_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return PathModifier_NONE
+}
+
+func (x *PathModifier) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *PathModifier) GetMatchedPrefix() string {
+	if x != nil {
+		return x.MatchedPrefix
+	}
+	return ""
+}
+
+// RequestRedirect answers with a redirect instead of forwarding. Empty
+// fields keep the request's value; port 0 keeps the scheme's default.
+type RequestRedirect struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Scheme   string                 `protobuf:"bytes,1,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	Hostname string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Port     uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	Path     *PathModifier          `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	// StatusCode is 301, 302, 303, 307 or 308.
+	StatusCode    uint32 `protobuf:"varint,5,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRedirect) Reset() {
+	*x = RequestRedirect{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRedirect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRedirect) ProtoMessage() {}
+
+func (x *RequestRedirect) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRedirect.ProtoReflect.Descriptor instead.
+func (*RequestRedirect) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RequestRedirect) GetScheme() string {
+	if x != nil {
+		return x.Scheme
+	}
+	return ""
+}
+
+func (x *RequestRedirect) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *RequestRedirect) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *RequestRedirect) GetPath() *PathModifier {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *RequestRedirect) GetStatusCode() uint32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+// URLRewrite changes the request's authority and path before forwarding.
+type URLRewrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Path          *PathModifier          `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *URLRewrite) Reset() {
+	*x = URLRewrite{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *URLRewrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*URLRewrite) ProtoMessage() {}
+
+func (x *URLRewrite) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use URLRewrite.ProtoReflect.Descriptor instead.
+func (*URLRewrite) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *URLRewrite) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *URLRewrite) GetPath() *PathModifier {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
@@ -2381,7 +2884,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xfc\x02\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xe7\x04\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
@@ -2391,22 +2894,31 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\x12)\n" +
 	"\x05retry\x182 \x01(\v2\x13.weft.v1.RouteRetryR\x05retry\x12;\n" +
 	"\x1abackend_request_timeout_ms\x183 \x01(\rR\x17backendRequestTimeoutMs\x12L\n" +
-	"\x13session_persistence\x18< \x01(\v2\x1b.weft.v1.SessionPersistenceR\x12sessionPersistence\"|\n" +
+	"\x13session_persistence\x18< \x01(\v2\x1b.weft.v1.SessionPersistenceR\x12sessionPersistence\x12@\n" +
+	"\x0frequest_headers\x18\x1e \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
+	"\x10response_headers\x18\x1f \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x124\n" +
+	"\bredirect\x18  \x01(\v2\x18.weft.v1.RequestRedirectR\bredirect\x12-\n" +
+	"\arewrite\x18! \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\"\xb9\x01\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
 	"\aheaders\x18\x02 \x03(\v2\x14.weft.v1.HeaderMatchR\aheaders\x12\x16\n" +
-	"\x06method\x18\x03 \x01(\tR\x06method\"m\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12;\n" +
+	"\fquery_params\x18\n" +
+	" \x03(\v2\x18.weft.v1.QueryParamMatchR\vqueryParams\"x\n" +
 	"\tPathMatch\x12+\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x17.weft.v1.PathMatch.KindR\x04kind\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x1d\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"(\n" +
 	"\x04Kind\x12\n" +
 	"\n" +
 	"\x06PREFIX\x10\x00\x12\t\n" +
-	"\x05EXACT\x10\x01\"7\n" +
+	"\x05EXACT\x10\x01\x12\t\n" +
+	"\x05REGEX\x10\x02\"M\n" +
 	"\vHeaderMatch\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x9b\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
+	"\x05regex\x18\n" +
+	" \x01(\bR\x05regex\"\xd0\x02\n" +
 	"\aBackend\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x16\n" +
@@ -2415,7 +2927,10 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	" \x01(\rR\n" +
 	"failStatus\x12\x1f\n" +
 	"\vfail_reason\x18\v \x01(\tR\n" +
-	"failReason\"t\n" +
+	"failReason\x12@\n" +
+	"\x0frequest_headers\x18\x14 \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
+	"\x10response_headers\x18\x15 \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x12-\n" +
+	"\arewrite\x18\x16 \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\"t\n" +
 	"\tEndpoints\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12/\n" +
@@ -2487,7 +3002,38 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x0fmax_ejection_ms\x18\x05 \x01(\rR\rmaxEjectionMs\x120\n" +
 	"\x14max_ejection_percent\x18\x06 \x01(\rR\x12maxEjectionPercent\x12\x1f\n" +
 	"\vinterval_ms\x18\a \x01(\rR\n" +
-	"intervalMs*0\n" +
+	"intervalMs\"Q\n" +
+	"\x0fQueryParamMatch\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
+	"\x05regex\x18\x03 \x01(\bR\x05regex\"x\n" +
+	"\x0eHeaderModifier\x12&\n" +
+	"\x03set\x18\x01 \x03(\v2\x14.weft.v1.HeaderValueR\x03set\x12&\n" +
+	"\x03add\x18\x02 \x03(\v2\x14.weft.v1.HeaderValueR\x03add\x12\x16\n" +
+	"\x06remove\x18\x03 \x03(\tR\x06remove\"7\n" +
+	"\vHeaderValue\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xa3\x01\n" +
+	"\fPathModifier\x12.\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1a.weft.v1.PathModifier.KindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12%\n" +
+	"\x0ematched_prefix\x18\x03 \x01(\tR\rmatchedPrefix\"&\n" +
+	"\x04Kind\x12\b\n" +
+	"\x04NONE\x10\x00\x12\b\n" +
+	"\x04FULL\x10\x01\x12\n" +
+	"\n" +
+	"\x06PREFIX\x10\x02\"\xa5\x01\n" +
+	"\x0fRequestRedirect\x12\x16\n" +
+	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12)\n" +
+	"\x04path\x18\x04 \x01(\v2\x15.weft.v1.PathModifierR\x04path\x12\x1f\n" +
+	"\vstatus_code\x18\x05 \x01(\rR\n" +
+	"statusCode\"S\n" +
+	"\n" +
+	"URLRewrite\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12)\n" +
+	"\x04path\x18\x02 \x01(\v2\x15.weft.v1.PathModifierR\x04path*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -2513,78 +3059,98 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
 	(AuthzPolicy_Action)(0),      // 2: weft.v1.AuthzPolicy.Action
 	(PathMatch_Kind)(0),          // 3: weft.v1.PathMatch.Kind
 	(SessionPersistence_Type)(0), // 4: weft.v1.SessionPersistence.Type
-	(*Service)(nil),              // 5: weft.v1.Service
-	(*JwtRule)(nil),              // 6: weft.v1.JwtRule
-	(*JwtHeader)(nil),            // 7: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil),     // 8: weft.v1.JwtClaimToHeader
-	(*AuthzPolicy)(nil),          // 9: weft.v1.AuthzPolicy
-	(*AuthzRule)(nil),            // 10: weft.v1.AuthzRule
-	(*AuthzFrom)(nil),            // 11: weft.v1.AuthzFrom
-	(*AuthzTo)(nil),              // 12: weft.v1.AuthzTo
-	(*AuthzCondition)(nil),       // 13: weft.v1.AuthzCondition
-	(*ServicePort)(nil),          // 14: weft.v1.ServicePort
-	(*Route)(nil),                // 15: weft.v1.Route
-	(*RouteMatch)(nil),           // 16: weft.v1.RouteMatch
-	(*PathMatch)(nil),            // 17: weft.v1.PathMatch
-	(*HeaderMatch)(nil),          // 18: weft.v1.HeaderMatch
-	(*Backend)(nil),              // 19: weft.v1.Backend
-	(*Endpoints)(nil),            // 20: weft.v1.Endpoints
-	(*Endpoint)(nil),             // 21: weft.v1.Endpoint
-	(*ConnectionLimits)(nil),     // 22: weft.v1.ConnectionLimits
-	(*AdaptiveConcurrency)(nil),  // 23: weft.v1.AdaptiveConcurrency
-	(*RouteRetry)(nil),           // 24: weft.v1.RouteRetry
-	(*ServiceRetry)(nil),         // 25: weft.v1.ServiceRetry
-	(*RetryBudget)(nil),          // 26: weft.v1.RetryBudget
-	(*ConsistentHash)(nil),       // 27: weft.v1.ConsistentHash
-	(*SessionPersistence)(nil),   // 28: weft.v1.SessionPersistence
-	(*OutlierDetection)(nil),     // 29: weft.v1.OutlierDetection
-	nil,                          // 30: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 31: weft.v1.Endpoint.LabelsEntry
+	(PathModifier_Kind)(0),       // 5: weft.v1.PathModifier.Kind
+	(*Service)(nil),              // 6: weft.v1.Service
+	(*JwtRule)(nil),              // 7: weft.v1.JwtRule
+	(*JwtHeader)(nil),            // 8: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil),     // 9: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),          // 10: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),            // 11: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),            // 12: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),              // 13: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),       // 14: weft.v1.AuthzCondition
+	(*ServicePort)(nil),          // 15: weft.v1.ServicePort
+	(*Route)(nil),                // 16: weft.v1.Route
+	(*RouteMatch)(nil),           // 17: weft.v1.RouteMatch
+	(*PathMatch)(nil),            // 18: weft.v1.PathMatch
+	(*HeaderMatch)(nil),          // 19: weft.v1.HeaderMatch
+	(*Backend)(nil),              // 20: weft.v1.Backend
+	(*Endpoints)(nil),            // 21: weft.v1.Endpoints
+	(*Endpoint)(nil),             // 22: weft.v1.Endpoint
+	(*ConnectionLimits)(nil),     // 23: weft.v1.ConnectionLimits
+	(*AdaptiveConcurrency)(nil),  // 24: weft.v1.AdaptiveConcurrency
+	(*RouteRetry)(nil),           // 25: weft.v1.RouteRetry
+	(*ServiceRetry)(nil),         // 26: weft.v1.ServiceRetry
+	(*RetryBudget)(nil),          // 27: weft.v1.RetryBudget
+	(*ConsistentHash)(nil),       // 28: weft.v1.ConsistentHash
+	(*SessionPersistence)(nil),   // 29: weft.v1.SessionPersistence
+	(*OutlierDetection)(nil),     // 30: weft.v1.OutlierDetection
+	(*QueryParamMatch)(nil),      // 31: weft.v1.QueryParamMatch
+	(*HeaderModifier)(nil),       // 32: weft.v1.HeaderModifier
+	(*HeaderValue)(nil),          // 33: weft.v1.HeaderValue
+	(*PathModifier)(nil),         // 34: weft.v1.PathModifier
+	(*RequestRedirect)(nil),      // 35: weft.v1.RequestRedirect
+	(*URLRewrite)(nil),           // 36: weft.v1.URLRewrite
+	nil,                          // 37: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 38: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	14, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	15, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	15, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	16, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	27, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
-	29, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
+	28, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
+	30, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
 	0,  // 5: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	6,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
-	9,  // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
-	22, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
-	23, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
-	25, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
-	7,  // 11: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	8,  // 12: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	7,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	10, // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	23, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
+	24, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	26, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
+	8,  // 11: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	9,  // 12: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	2,  // 13: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	30, // 14: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	10, // 15: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	11, // 16: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	12, // 17: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	13, // 18: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	16, // 19: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	19, // 20: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	24, // 21: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
-	28, // 22: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
-	17, // 23: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	18, // 24: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	3,  // 25: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	21, // 26: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	31, // 27: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	26, // 28: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	4,  // 29: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	37, // 14: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	11, // 15: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	12, // 16: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	13, // 17: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	14, // 18: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	17, // 19: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	20, // 20: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	25, // 21: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	29, // 22: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
+	32, // 23: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
+	32, // 24: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
+	35, // 25: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
+	36, // 26: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
+	18, // 27: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	19, // 28: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	31, // 29: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	3,  // 30: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	32, // 31: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	32, // 32: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	36, // 33: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	22, // 34: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	38, // 35: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	27, // 36: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	4,  // 37: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	33, // 38: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	33, // 39: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	5,  // 40: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	34, // 41: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	34, // 42: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -2599,8 +3165,8 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   27,
+			NumEnums:      6,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
