@@ -36,8 +36,10 @@ func CheckSupported(o Object) error {
 		}
 		for i, rule := range o.Spec.Rules {
 			rp := fieldPath("spec.rules").index(i)
-			if len(rule.Filters) > 0 {
-				e.add(rp.child("filters"), notYet)
+			for j, f := range rule.Filters {
+				if !weftFilter(string(f.Type)) {
+					e.add(rp.child("filters").index(j).child("type"), "%s %s", f.Type, notYet)
+				}
 			}
 			if rule.Retry != nil {
 				e.add(rp.child("retry"), notYet)
@@ -75,8 +77,10 @@ func CheckSupported(o Object) error {
 		}
 		for i, rule := range o.Spec.Rules {
 			rp := fieldPath("spec.rules").index(i)
-			if len(rule.Filters) > 0 {
-				e.add(rp.child("filters"), notYet)
+			for j, f := range rule.Filters {
+				if !weftFilter(string(f.Type)) {
+					e.add(rp.child("filters").index(j).child("type"), "%s %s", f.Type, notYet)
+				}
 			}
 			if rule.SessionPersistence != nil {
 				e.add(rp.child("sessionPersistence"), notYet)
@@ -106,10 +110,15 @@ func CheckSupported(o Object) error {
 		if o.Spec.Retry != nil {
 			e.add("spec.retry", notYet)
 		}
-	case *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication:
+	case *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection:
 	}
 	if len(e) == 0 {
 		return nil
 	}
 	return &InvalidError{Kind: KindOf(o), Name: o.GetName(), Errors: e}
+}
+
+// weftFilter reports whether weft enforces route filters of type typ.
+func weftFilter(typ string) bool {
+	return typ == string(gatewayv1.HTTPRouteFilterRequestMirror) || typ == string(gatewayv1.HTTPRouteFilterExtensionRef)
 }

@@ -37,6 +37,7 @@ func validateHTTPRoute(e *errs, r *gatewayv1.HTTPRoute) {
 		for j, f := range rule.Filters {
 			validateHTTPFilter(e, rp.child("filters").index(j), f)
 		}
+		validateHTTPWeftFilters(e, rp.child("filters"), rule.Filters) // validate_fault.go
 		if len(rule.BackendRefs) > maxBackendsPerRule {
 			e.add(rp.child("backendRefs"), "at most %d backendRefs per rule are allowed, got %d", maxBackendsPerRule, len(rule.BackendRefs))
 		}
@@ -92,6 +93,7 @@ func validateGRPCRoute(e *errs, r *gatewayv1.GRPCRoute) {
 				return string(h.Name), h.Value, regex
 			})
 		}
+		validateGRPCWeftFilters(e, rp.child("filters"), rule.Filters) // validate_fault.go
 		if len(rule.BackendRefs) > maxBackendsPerRule {
 			e.add(rp.child("backendRefs"), "at most %d backendRefs per rule are allowed, got %d", maxBackendsPerRule, len(rule.BackendRefs))
 		}

@@ -62,6 +62,7 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 	for _, gr := range slices.Concat(oldGRPC, curGRPC) {
 		addParents(gr.Namespace, gr.Spec.ParentRefs)
 	}
+	addFaultParents(r.cfg, cfg, parents) // fault.go
 	if len(parents) > 0 {
 		compiled := compileRoutes(cfg, parents)
 		n.routes = maps.Clone(r.routes)

@@ -248,6 +248,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				}
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group}
+					compileFilters(cfg, hr.Namespace, httpFilters(rule.Filters), r) // fault.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
 						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
 				}
@@ -275,6 +276,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				}
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group}
+					compileFilters(cfg, gr.Namespace, grpcFilters(rule.Filters), r) // fault.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, grpc: true, rank: grpcRank(m),
 						created: gr.CreationTimestamp.Time, source: gr.Namespace + "/" + gr.Name, rule: ri, matchIdx: mi})
 				}

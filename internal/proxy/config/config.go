@@ -17,7 +17,9 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"weft.dev/weft/internal/proxy/authz"
+	"weft.dev/weft/internal/proxy/fault"
 	"weft.dev/weft/internal/proxy/jwtauthn"
+	"weft.dev/weft/internal/proxy/mirror"
 	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
@@ -88,6 +90,11 @@ type Route struct {
 	// Timeout bounds the whole request; zero means none.
 	Timeout     time.Duration
 	totalWeight uint32
+
+	// Fault is the route's fault injection (fault.go); nil for none.
+	Fault *fault.Fault
+	// Mirrors are the services a copy of the route's requests goes to.
+	Mirrors []mirror.Target
 }
 
 // Match is one request match; all set fields must hold.
@@ -259,6 +266,7 @@ func buildRoute(r *weftv1.Route) Route {
 		route.Backends = append(route.Backends, buildBackend(b))
 		route.totalWeight += b.GetWeight()
 	}
+	buildFaultMirror(&route, r) // fault.go
 	return route
 }
 

@@ -100,6 +100,10 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 			ctx, cancel = context.WithTimeout(ctx, route.Timeout)
 			defer cancel()
 		}
+		if l.injectFault(ctx, sw, r, route, key) { // fault.go
+			return
+		}
+		r = l.mirror(r, cfg, route) // mirror.go
 	} else if len(svc.RoutesFor(l.opts.Namespace)) > 0 {
 		upstream.WriteError(sw, r, http.StatusNotFound, "weft: no route for "+r.URL.Path+" on "+svc.Key)
 		return

@@ -31,6 +31,7 @@ import (
 	"weft.dev/weft/internal/proxy/h1parse"
 	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/mirror"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
 )
@@ -92,6 +93,7 @@ type Listener struct {
 	h2          *upstream.Forwarder    // HTTP/2 and gRPC to peer proxies
 	passthrough *httputil.ReverseProxy // to non-mesh destinations
 	passTr      *http.Transport
+	mirrors     *mirror.Limiter // mirror.go
 }
 
 // New validates opts and returns a Listener.
@@ -134,6 +136,7 @@ func New(opts Options) (*Listener, error) {
 	if l.pool == nil {
 		l.pool = upstream.New(upstream.Options{Logger: opts.Logger, Identity: opts.Identity})
 	}
+	l.mirrors = mirror.NewLimiter(0) // mirror.go
 	errLog := slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)
 	l.h1 = &upstream.Forwarder{Rewrite: rewriteMeshRequest, Transport: leaseTransport{}, ErrorHandler: l.meshError}
 	l.h2 = &upstream.Forwarder{Rewrite: rewriteMeshRequest, Transport: leaseTransport{h2: true}, ErrorHandler: l.meshError}

@@ -28,6 +28,7 @@ type Metrics struct {
 	h2Abuse        *prometheus.CounterVec
 	jwtDecisions   *prometheus.CounterVec // jwt.go
 	authzDecisions *prometheus.CounterVec
+	fault          faultMetrics // fault.go
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -60,6 +61,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.h2Abuse = newH2Abuse()
 	m.jwtDecisions = newJWTDecisions()
 	m.authzDecisions = newAuthzDecisions()
+	if err := m.fault.register(reg); err != nil {
+		return nil, err
+	}
 	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -1042,8 +1042,13 @@ type Route struct {
 	// replaces the producer routes for them. Empty for a producer route (one in the service's
 	// own namespace), which applies to callers in every namespace without consumer routes.
 	ConsumerNamespace string `protobuf:"bytes,20,opt,name=consumer_namespace,json=consumerNamespace,proto3" json:"consumer_namespace,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Fields 40-49: fault injection and request mirroring.
+	// Fault is the FaultInjection an ExtensionRef filter of the rule names; unset means none.
+	Fault *FaultInjection `protobuf:"bytes,40,opt,name=fault,proto3" json:"fault,omitempty"`
+	// Mirrors are the rule's RequestMirror filters, in order.
+	Mirrors       []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -1109,6 +1114,20 @@ func (x *Route) GetConsumerNamespace() string {
 		return x.ConsumerNamespace
 	}
 	return ""
+}
+
+func (x *Route) GetFault() *FaultInjection {
+	if x != nil {
+		return x.Fault
+	}
+	return nil
+}
+
+func (x *Route) GetMirrors() []*RequestMirror {
+	if x != nil {
+		return x.Mirrors
+	}
+	return nil
 }
 
 // RouteMatch is ANDed across its fields.
@@ -1496,6 +1515,259 @@ func (x *Endpoint) GetLabels() map[string]string {
 	return nil
 }
 
+// FaultInjection delays and/or aborts a share of the requests of a route. Shares are in parts
+// per million (0-1000000) so that percentages with fractions translate exactly enough.
+type FaultInjection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is "<namespace>/<name>" of the FaultInjection (config dumps).
+	Name  string      `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Delay *FaultDelay `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
+	Abort *FaultAbort `protobuf:"bytes,3,opt,name=abort,proto3" json:"abort,omitempty"`
+	// Headers must all match (exact values) for a request to get a fault; empty matches all.
+	Headers       []*HeaderMatch `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultInjection) Reset() {
+	*x = FaultInjection{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultInjection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultInjection) ProtoMessage() {}
+
+func (x *FaultInjection) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultInjection.ProtoReflect.Descriptor instead.
+func (*FaultInjection) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *FaultInjection) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FaultInjection) GetDelay() *FaultDelay {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *FaultInjection) GetAbort() *FaultAbort {
+	if x != nil {
+		return x.Abort
+	}
+	return nil
+}
+
+func (x *FaultInjection) GetHeaders() []*HeaderMatch {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+// FaultDelay holds a request back for delay_ms before forwarding it.
+type FaultDelay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DelayMs is the delay, 1 to 3600000.
+	DelayMs uint32 `protobuf:"varint,1,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
+	// PerMillion is the share of requests delayed.
+	PerMillion    uint32 `protobuf:"varint,2,opt,name=per_million,json=perMillion,proto3" json:"per_million,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultDelay) Reset() {
+	*x = FaultDelay{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultDelay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultDelay) ProtoMessage() {}
+
+func (x *FaultDelay) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultDelay.ProtoReflect.Descriptor instead.
+func (*FaultDelay) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *FaultDelay) GetDelayMs() uint32 {
+	if x != nil {
+		return x.DelayMs
+	}
+	return 0
+}
+
+func (x *FaultDelay) GetPerMillion() uint32 {
+	if x != nil {
+		return x.PerMillion
+	}
+	return 0
+}
+
+// FaultAbort answers a request instead of forwarding it. Exactly one of http_status
+// (400-599) and grpc_status (1-16) is set.
+type FaultAbort struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	HttpStatus uint32                 `protobuf:"varint,1,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	GrpcStatus uint32                 `protobuf:"varint,2,opt,name=grpc_status,json=grpcStatus,proto3" json:"grpc_status,omitempty"`
+	// PerMillion is the share of requests aborted.
+	PerMillion    uint32 `protobuf:"varint,3,opt,name=per_million,json=perMillion,proto3" json:"per_million,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultAbort) Reset() {
+	*x = FaultAbort{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultAbort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultAbort) ProtoMessage() {}
+
+func (x *FaultAbort) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultAbort.ProtoReflect.Descriptor instead.
+func (*FaultAbort) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *FaultAbort) GetHttpStatus() uint32 {
+	if x != nil {
+		return x.HttpStatus
+	}
+	return 0
+}
+
+func (x *FaultAbort) GetGrpcStatus() uint32 {
+	if x != nil {
+		return x.GrpcStatus
+	}
+	return 0
+}
+
+func (x *FaultAbort) GetPerMillion() uint32 {
+	if x != nil {
+		return x.PerMillion
+	}
+	return 0
+}
+
+// RequestMirror sends a copy of a share of a route's requests to another mesh service, whose
+// responses are discarded.
+type RequestMirror struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Service   string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// PerMillion is the share of requests mirrored (0-1000000).
+	PerMillion    uint32 `protobuf:"varint,3,opt,name=per_million,json=perMillion,proto3" json:"per_million,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestMirror) Reset() {
+	*x = RequestMirror{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestMirror) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestMirror) ProtoMessage() {}
+
+func (x *RequestMirror) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestMirror.ProtoReflect.Descriptor instead.
+func (*RequestMirror) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RequestMirror) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RequestMirror) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RequestMirror) GetPerMillion() uint32 {
+	if x != nil {
+		return x.PerMillion
+	}
+	return 0
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
@@ -1573,14 +1845,16 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc6\x01\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xa7\x02\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
 	"\bbackends\x18\x03 \x03(\v2\x10.weft.v1.BackendR\bbackends\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x04 \x01(\rR\ttimeoutMs\x12-\n" +
-	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\"|\n" +
+	"\x12consumer_namespace\x18\x14 \x01(\tR\x11consumerNamespace\x12-\n" +
+	"\x05fault\x18( \x01(\v2\x17.weft.v1.FaultInjectionR\x05fault\x120\n" +
+	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\"|\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
@@ -1616,7 +1890,30 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x06labels\x18\x04 \x03(\v2\x1d.weft.v1.Endpoint.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*0\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaa\x01\n" +
+	"\x0eFaultInjection\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
+	"\x05delay\x18\x02 \x01(\v2\x13.weft.v1.FaultDelayR\x05delay\x12)\n" +
+	"\x05abort\x18\x03 \x01(\v2\x13.weft.v1.FaultAbortR\x05abort\x12.\n" +
+	"\aheaders\x18\x04 \x03(\v2\x14.weft.v1.HeaderMatchR\aheaders\"H\n" +
+	"\n" +
+	"FaultDelay\x12\x19\n" +
+	"\bdelay_ms\x18\x01 \x01(\rR\adelayMs\x12\x1f\n" +
+	"\vper_million\x18\x02 \x01(\rR\n" +
+	"perMillion\"o\n" +
+	"\n" +
+	"FaultAbort\x12\x1f\n" +
+	"\vhttp_status\x18\x01 \x01(\rR\n" +
+	"httpStatus\x12\x1f\n" +
+	"\vgrpc_status\x18\x02 \x01(\rR\n" +
+	"grpcStatus\x12\x1f\n" +
+	"\vper_million\x18\x03 \x01(\rR\n" +
+	"perMillion\"h\n" +
+	"\rRequestMirror\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1f\n" +
+	"\vper_million\x18\x03 \x01(\rR\n" +
+	"perMillion*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*>\n" +
@@ -1639,7 +1936,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),            // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),        // 1: weft.v1.LoadBalancer
@@ -1662,8 +1959,12 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*Backend)(nil),          // 18: weft.v1.Backend
 	(*Endpoints)(nil),        // 19: weft.v1.Endpoints
 	(*Endpoint)(nil),         // 20: weft.v1.Endpoint
-	nil,                      // 21: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                      // 22: weft.v1.Endpoint.LabelsEntry
+	(*FaultInjection)(nil),   // 21: weft.v1.FaultInjection
+	(*FaultDelay)(nil),       // 22: weft.v1.FaultDelay
+	(*FaultAbort)(nil),       // 23: weft.v1.FaultAbort
+	(*RequestMirror)(nil),    // 24: weft.v1.RequestMirror
+	nil,                      // 25: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                      // 26: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	13, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -1675,23 +1976,28 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	6,  // 6: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
 	7,  // 7: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	2,  // 8: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	21, // 9: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	25, // 9: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
 	9,  // 10: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
 	10, // 11: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
 	11, // 12: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
 	12, // 13: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
 	15, // 14: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
 	18, // 15: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	16, // 16: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	17, // 17: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	3,  // 18: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	20, // 19: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	22, // 20: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	21, // 16: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
+	24, // 17: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
+	16, // 18: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	17, // 19: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	3,  // 20: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	20, // 21: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	26, // 22: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	22, // 23: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	23, // 24: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	17, // 25: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -1705,7 +2011,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
