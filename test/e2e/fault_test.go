@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"weft.dev/weft/internal/demo/demov1"
+)
+
+// outcome is one request of a burst.
+type outcome struct {
+	code    int
+	reason  string // x-weft-reason
+	latency time.Duration
+	err     error
+}
+
+// burst sends n GET u through w from workers goroutines, with extra headers
+// (pairs of name, value), and returns every outcome.
+func burst(w *workload, u string, n, workers int, hdr ...string) []outcome {
+	out := make([]outcome, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				start := time.Now()
+				r, err := w.get(u, hdr...)
+				out[i] = outcome{code: r.code, reason: r.header.Get("X-Weft-Reason"), latency: time.Since(start), err: err}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
+// count returns how many outcomes have code and reason, and the first error.
+func count(os []outcome, code int, reason string) (int, error) {
+	n := 0
+	var first error
+	for _, o := range os {
+		if o.err != nil && first == nil {
+			first = o.err
+		}
+		if o.err == nil && o.code == code && o.reason == reason {
+			n++
+		}
+	}
+	return n, first
+}
+
+// percentile is the p-th percentile (0..100) of the outcomes' latencies.
+func percentile(os []outcome, p float64) time.Duration {
+	ls := make([]time.Duration, len(os))
+	for i, o := range os {
+		ls[i] = o.latency
+	}
+	slices.Sort(ls)
+	return ls[min(len(ls)-1, int(float64(len(ls))*p/100))]
+}
+
+// TestFaultInjection applies the fault-injection page's examples verbatim:
+// a 20% abort gives 20% ± 4% 503s (x-weft-reason: fault-injected) over
+// 2,000 requests; changing only the FaultInjection to a header-scoped abort
+// re-pushes the route: every request with the header is aborted and none
+// without; changing it to a 100 ms delay puts the client-seen median
+// latency between 100 ms and 100 ms + 60 ms; the proxy counts the faults
+// in weft_proxy_faults_injected_total.
+func TestFaultInjection(t *testing.T) {
+	c := startControl(t)
+	startBackend(t, c, "v1")
+	client := startClient(t, c, "client")
+	c.apply(docYAML(t, "traffic/fault-injection.md", docExample("fault-route")))
+
+	eventually(t, 10*time.Second, 20*time.Millisecond, "the fault takes effect", func() error {
+		if r, err := client.get("http://backend/"); err != nil || r.header.Get("X-Weft-Reason") != "fault-injected" {
+			return fmt.Errorf("no injected fault yet: %v %d", err, r.code)
+		}
+		return nil
+	})
+
+	t.Run("abort share", func(t *testing.T) {
+		const n = 2000
+		os := burst(client, "http://backend/", n, 8)
+		aborted, err := count(os, http.StatusServiceUnavailable, "fault-injected")
+		ok, _ := count(os, http.StatusOK, "")
+		if err != nil {
+			t.Fatalf("request error: %v", err)
+		}
+		t.Logf("%d of %d aborted (%.1f%%), %d ok", aborted, n, 100*float64(aborted)/n, ok)
+		if aborted < n*16/100 || aborted > n*24/100 {
+			t.Errorf("%d of %d aborted, want 20%% ± 4%% (%d..%d)", aborted, n, n*16/100, n*24/100)
+		}
+		if aborted+ok != n {
+			t.Errorf("%d requests neither aborted nor ok", n-aborted-ok)
+		}
+		eventually(t, 5*time.Second, 50*time.Millisecond, "abort metric", func() error {
+			ms, err := client.metrics()
+			if err != nil {
+				return err
+			}
+			got := sum(ms, "weft_proxy_faults_injected_total", map[string]string{"destination_service": "backend.default", "route": "default/backend/0", "kind": "abort"})
+			if got < float64(aborted) {
+				return fmt.Errorf("weft_proxy_faults_injected_total abort = %v, want >= %d; %s", got, aborted, describe(ms, "weft_proxy_faults_injected_total"))
+			}
+			return nil
+		})
+	})
+
+	t.Run("header scoped", func(t *testing.T) {
+		c.apply(docYAML(t, "traffic/fault-injection.md", docMarked("fault-header")))
+		eventually(t, 10*time.Second, 20*time.Millisecond, "the changed FaultInjection takes effect", func() error {
+			os := burst(client, "http://backend/", 20, 4)
+			if n, err := count(os, http.StatusOK, ""); err != nil || n != 20 {
+				return fmt.Errorf("%d of 20 requests without the header ok (%v)", n, err)
+			}
+			return nil
+		})
+		const n = 300
+		with := burst(client, "http://backend/", n, 8, "x-chaos", "on")
+		without := burst(client, "http://backend/", n, 8, "x-chaos", "off")
+		if got, err := count(with, http.StatusServiceUnavailable, "fault-injected"); got != n || err != nil {
+			t.Errorf("with x-chaos: on, %d of %d aborted (%v), want all", got, n, err)
+		}
+		if got, err := count(without, http.StatusOK, ""); got != n || err != nil {
+			t.Errorf("with x-chaos: off, %d of %d ok (%v), want all", got, n, err)
+		}
+	})
+
+	t.Run("delay", func(t *testing.T) {
+		c.apply(docYAML(t, "traffic/fault-injection.md", docMarked("fault-delay")))
+		eventually(t, 10*time.Second, 20*time.Millisecond, "the delay takes effect", func() error {
+			os := burst(client, "http://backend/", 4, 4)
+			if p := percentile(os, 0); p < 100*time.Millisecond {
+				return fmt.Errorf("fastest of 4 requests took %s", p)
+			}
+			return nil
+		})
+		os := burst(client, "http://backend/", 200, 20)
+		if n, err := count(os, http.StatusOK, ""); n != len(os) || err != nil {
+			t.Fatalf("%d of %d ok (%v)", n, len(os), err)
+		}
+		p50, p0 := percentile(os, 50), percentile(os, 0)
+		t.Logf("delayed: min %s, p50 %s, p99 %s", p0, p50, percentile(os, 99))
+		if p0 < 100*time.Millisecond || p50 >= 160*time.Millisecond {
+			t.Errorf("min %s, p50 %s: want min >= 100ms and p50 < 160ms", p0, p50)
+		}
+	})
+}
+
+// TestFaultInjectionGRPC: the page's gRPC example aborts every Hello call
+// with UNAVAILABLE (a trailers-only answer the gRPC client reads as that
+// status) while Chat, another method of the service, is untouched.
+func TestFaultInjectionGRPC(t *testing.T) {
+	c := startControl(t)
+	gp := freePort(t)
+	startWorkload(t, c, wlOpts{service: "greeter", appPort: gp,
+		cmd: []string{weftBin, "demo-app", "greeter", "--listen", addr(gp)}, waitApp: true})
+	client := startClient(t, c, "client")
+	c.apply(docYAML(t, "traffic/fault-injection.md", docMarked("fault-grpc")))
+
+	cc, err := grpc.NewClient("passthrough:///greeter:80",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(connectDialer(addr(client.outbound))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	gc := demov1.NewGreeterClient(cc)
+	hello := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := gc.Hello(ctx, &demov1.HelloRequest{Name: "mesh"})
+		return err
+	}
+	eventually(t, 10*time.Second, 50*time.Millisecond, "the fault takes effect", func() error {
+		if err := hello(); status.Code(err) != codes.Unavailable {
+			return fmt.Errorf("Hello: %v, want UNAVAILABLE", err)
+		}
+		return nil
+	})
+	unavailable := 0
+	for range 100 {
+		err := hello()
+		if status.Code(err) == codes.Unavailable && strings.Contains(status.Convert(err).Message(), "fault injected") {
+			unavailable++
+		}
+	}
+	if unavailable != 100 {
+		t.Errorf("%d of 100 Hello calls UNAVAILABLE with the fault message, want all", unavailable)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := gc.Chat(ctx)
+	if err != nil {
+		t.Fatalf("Chat: %v", err)
+	}
+	if err := stream.Send(&demov1.HelloRequest{Name: "one"}); err != nil {
+		t.Fatalf("Chat send: %v", err)
+	}
+	if r, err := stream.Recv(); err != nil || r.GetMessage() != "hello one" {
+		t.Errorf("Chat: %v %v, want hello one", r, err)
+	}
+}
