@@ -40,7 +40,7 @@ func TestFaultInjectionUpdate(t *testing.T) {
 		want  *weftv1.Route
 	}{
 		{"abort", "abort: {httpStatus: 503, percentage: 20}", &weftv1.Route{
-			Fault: &weftv1.FaultInjection{Name: "default/flaky", Abort: &weftv1.FaultAbort{HttpStatus: 503, PerMillion: 200000}},
+			Fault:    &weftv1.FaultInjection{Name: "default/flaky", Abort: &weftv1.FaultAbort{HttpStatus: 503, PerMillion: 200000}},
 			Backends: []*weftv1.Backend{{Service: "backend", Namespace: "default", Weight: 1}}}},
 		{"changed to a delay", "delay: {fixedDelay: 1s}", &weftv1.Route{
 			Fault:    &weftv1.FaultInjection{Name: "default/flaky", Delay: &weftv1.FaultDelay{DelayMs: 1000, PerMillion: 1000000}},
