@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +39,8 @@ func allOK(t *testing.T, what string, os []outcome) {
 
 // TestRequestMirror applies the mirroring page's examples verbatim. With the
 // first, the mirror service receives >= 95% of 1,000 requests and every
-// real request succeeds. With the second (only requests with x-mirror: yes
+// real request succeeds, and >= 95% of 100 POSTs with a 1 KiB body,
+// while one with a 100 KiB body is not mirrored and counted as dropped. With the second (only requests with x-mirror: yes
 // are mirrored), 500 mirrored and 500 unmirrored requests run side by side
 // against a backend that takes 50 ms, so both see the same machine; with
 // the mirror healthy, hanging (every answer 30 s late: 64 copies hang, the
@@ -76,6 +79,49 @@ func TestRequestMirror(t *testing.T) {
 			return nil
 		})
 		t.Logf("mirror received %v of %d requests", got, n)
+	})
+
+	t.Run("bodies", func(t *testing.T) {
+		posts := func() float64 {
+			ms, err := shadow.metrics()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sum(ms, "http_server_request_duration_seconds_count", map[string]string{"destination_service": destService("shadow"), "http_request_method": "POST"})
+		}
+		dropped := func() float64 {
+			ms, err := client.metrics()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sum(ms, "weft_proxy_mirror_requests_total", map[string]string{"destination_service": "shadow.default", "outcome": "dropped"})
+		}
+		post := func(size int) {
+			resp, err := client.client.Post("http://backend/", "text/plain", strings.NewReader(strings.Repeat("x", size)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("POST of %d bytes: %d", size, resp.StatusCode)
+			}
+		}
+		before, droppedBefore := posts(), dropped()
+		const n = 100
+		for range n {
+			post(1024)
+		}
+		eventually(t, 10*time.Second, 100*time.Millisecond, "small bodies mirrored", func() error {
+			if got := posts() - before; got < 0.95*n {
+				return fmt.Errorf("mirror received %v of %d POSTs with a 1 KiB body", got, n)
+			}
+			return nil
+		})
+		post(100 << 10)
+		if got := dropped() - droppedBefore; got != 1 {
+			t.Errorf("a POST with a 100 KiB body: %v copies dropped, want 1", got)
+		}
 	})
 
 	c.apply(docYAML(t, "traffic/mirroring.md", docMarked("mirror-tagged")))
