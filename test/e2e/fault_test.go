@@ -74,13 +74,40 @@ func percentile(os []outcome, p float64) time.Duration {
 	return ls[min(len(ls)-1, int(float64(len(ls))*p/100))]
 }
 
+// missingFaultRoute references a FaultInjection that does not exist on its
+// /missing rule.
+const missingFaultRoute = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: backend-missing-fault
+  namespace: default
+spec:
+  parentRefs:
+  - group: ""
+    kind: Service
+    name: backend
+  rules:
+  - matches:
+    - path: {type: PathPrefix, value: /missing}
+    filters:
+    - type: ExtensionRef
+      extensionRef: {group: weft.dev, kind: FaultInjection, name: nosuch}
+    backendRefs:
+    - name: backend
+      port: 80
+`
+
 // TestFaultInjection applies the fault-injection page's examples verbatim:
 // a 20% abort gives 20% ± 4% 503s (x-weft-reason: fault-injected) over
 // 2,000 requests; changing only the FaultInjection to a header-scoped abort
 // re-pushes the route: every request with the header is aborted and none
 // without; changing it to a 100 ms delay puts the client-seen median
 // latency between 100 ms and 100 ms + 60 ms; the proxy counts the faults
-// in weft_proxy_faults_injected_total.
+// in weft_proxy_faults_injected_total; `weft get faultinjections` lists
+// it; a rule whose ExtensionRef names a missing FaultInjection answers 500
+// (the other rules are served) and its route's status says
+// ResolvedRefs False, BackendNotFound, naming the filter.
 func TestFaultInjection(t *testing.T) {
 	c := startControl(t)
 	startBackend(t, c, "v1")
@@ -139,6 +166,36 @@ func TestFaultInjection(t *testing.T) {
 		}
 		if got, err := count(without, http.StatusOK, ""); got != n || err != nil {
 			t.Errorf("with x-chaos: off, %d of %d ok (%v), want all", got, n, err)
+		}
+	})
+
+	t.Run("get", func(t *testing.T) {
+		g := c.cli("get", "faultinjections")
+		if g.code != 0 || !strings.Contains(g.stdout, "backend-faults") {
+			t.Errorf("weft get faultinjections:\n%s", g)
+		}
+	})
+
+	t.Run("missing FaultInjection", func(t *testing.T) {
+		c.apply(missingFaultRoute)
+		eventually(t, 10*time.Second, 20*time.Millisecond, "the rule answers 500", func() error {
+			os := burst(client, "http://backend/missing", 20, 4)
+			if n, err := count(os, http.StatusInternalServerError, ""); n != 20 {
+				return fmt.Errorf("%d of 20 requests answered 500 (%v)", n, err)
+			}
+			return nil
+		})
+		if r, err := client.get("http://backend/"); err != nil || r.code == http.StatusInternalServerError {
+			t.Errorf("the other route: %v %d, want it served", err, r.code)
+		}
+		g := c.cli("get", "httproute", "backend-missing-fault", "-o", "yaml")
+		for _, want := range []string{"reason: BackendNotFound", `no FaultInjection "nosuch"`, "spec.rules[0].filters[0].extensionRef"} {
+			if !strings.Contains(g.stdout, want) {
+				t.Errorf("weft get httproute -o yaml does not say %q:\n%s", want, g)
+			}
+		}
+		if g := c.cli("delete", "httproute", "backend-missing-fault"); g.code != 0 {
+			t.Fatalf("delete: %s", g)
 		}
 	})
 
