@@ -115,7 +115,8 @@ func ShadowHost(host string) string {
 }
 
 // Copy returns the mirror copy of r: same method, path, query and headers
-// (cloned), Host with ShadowHost, body the bytes given (nil for none). The
+// (cloned, without hop-by-hop headers), Host with ShadowHost, body the
+// bytes given (nil for none). The
 // URL's scheme and host and the context are left for the sender.
 func Copy(r *http.Request, body []byte) *http.Request {
 	u := *r.URL
@@ -128,10 +129,21 @@ func Copy(r *http.Request, body []byte) *http.Request {
 		Header:     r.Header.Clone(),
 		Host:       ShadowHost(r.Host),
 	}
-	out.Header.Del("Connection")
-	out.Header.Del("Proxy-Connection")
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
 	SetBody(out, body)
 	return out
+}
+
+// hopHeaders are the hop-by-hop headers a copy does not carry (RFC 9110
+// 7.6.1); "Te: trailers", which gRPC needs, is kept.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Transfer-Encoding", "Upgrade"}
+
+// Mirrorable reports whether r may be copied at all: a protocol upgrade
+// (WebSocket and the like) is not, as it is not one request.
+func Mirrorable(r *http.Request) bool {
+	return r.Header.Get("Upgrade") == ""
 }
 
 // SetBody makes body (nil for none) the body of copy req.

@@ -94,11 +94,13 @@ func TestCopy(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "http://backend:8080/a/b?x=1", strings.NewReader("real"))
 	r.Header.Set("X-Tenant", "t1")
 	r.Header.Set("Connection", "close")
+	r.Header.Set("Proxy-Authorization", "Basic eA==")
+	r.Header.Set("Te", "trailers")
 	c := Copy(r, []byte("body"))
 	if c.Method != http.MethodPost || c.URL.Path != "/a/b" || c.URL.RawQuery != "x=1" || c.Host != "backend-shadow:8080" {
 		t.Errorf("copy %s %s host %q", c.Method, c.URL, c.Host)
 	}
-	if c.Header.Get("X-Tenant") != "t1" || c.Header.Get("Connection") != "" {
+	if c.Header.Get("X-Tenant") != "t1" || c.Header.Get("Te") != "trailers" || c.Header.Get("Connection") != "" || c.Header.Get("Proxy-Authorization") != "" {
 		t.Errorf("copy headers %v", c.Header)
 	}
 	c.Header.Set("X-Tenant", "changed")
@@ -111,6 +113,18 @@ func TestCopy(t *testing.T) {
 	}
 	if c := Copy(r, nil); c.Body != http.NoBody || c.ContentLength != 0 {
 		t.Errorf("copy without body: %v %d", c.Body, c.ContentLength)
+	}
+}
+
+func TestMirrorable(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "http://backend/", nil)
+	if !Mirrorable(r) {
+		t.Error("a plain GET is not mirrorable")
+	}
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	if Mirrorable(r) {
+		t.Error("a WebSocket upgrade is mirrorable")
 	}
 }
 

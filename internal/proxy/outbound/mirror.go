@@ -21,7 +21,7 @@ const mirrorTimeout = 10 * time.Second
 // request reads (mirror.Tee). A request without a body is copied at once;
 // one with a body when the real request has read all of it (at most
 // mirror.MaxBody; a longer or unfinished body is not mirrored and the copy
-// counts as dropped). Copies go out on their own goroutines and never
+// counts as dropped). A protocol upgrade is not mirrored either (dropped). Copies go out on their own goroutines and never
 // delay or fail the real request.
 func (l *Listener) mirror(r *http.Request, cfg *config.Config, route *config.Route) *http.Request {
 	if len(route.Mirrors) == 0 {
@@ -34,6 +34,12 @@ func (l *Listener) mirror(r *http.Request, cfg *config.Config, route *config.Rou
 		}
 	}
 	if len(picked) == 0 {
+		return r
+	}
+	if !mirror.Mirrorable(r) {
+		for _, t := range picked {
+			l.opts.Metrics.MirrorRequest(t.Service, route.Name, "dropped")
+		}
 		return r
 	}
 	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
