@@ -94,3 +94,22 @@ func timeout(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// BenchmarkUnconfiguredFaultMirror is what the fault and mirror hooks cost
+// a routed request whose route has neither.
+func BenchmarkUnconfiguredFaultMirror(b *testing.B) {
+	l := &Listener{}
+	r := httptest.NewRequest(http.MethodGet, "http://backend/", nil)
+	w := httptest.NewRecorder()
+	route := &config.Route{Name: "default/r/0"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if l.injectFault(ctx, w, r, route, "backend.default") {
+			b.Fatal("answered")
+		}
+		if l.mirror(r, nil, route) != r {
+			b.Fatal("request replaced")
+		}
+	}
+}
