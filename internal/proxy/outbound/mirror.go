@@ -70,8 +70,14 @@ func (l *Listener) mirror(r *http.Request, cfg *config.Config, route *config.Rou
 // sendMirror sends copy req to a picked endpoint of mirror target t, over
 // the pool's mTLS connections, on a goroutine bounded by mirrorTimeout,
 // and discards the response. Over the target's in-flight bound the copy is
-// dropped.
+// dropped; to a service that is not in the mesh it fails at once.
 func (l *Listener) sendMirror(cfg *config.Config, route string, t mirror.Target, req *http.Request) {
+	if cfg.Services[t.Service] == nil {
+		// Not a mesh service (the route's status says so): nothing to
+		// wait for.
+		l.opts.Metrics.MirrorRequest(t.Service, route, "failed")
+		return
+	}
 	slot := l.mirrors.Acquire(t.Service)
 	if slot == nil {
 		l.opts.Metrics.MirrorRequest(t.Service, route, "dropped")

@@ -219,3 +219,20 @@ func TestGRPCMirror(t *testing.T) {
 		t.Fatal("the mirror got no copy within 5s")
 	}
 }
+
+// TestMirrorToUnknownService: a mirror that is not a mesh service fails at
+// once (counted), and the real request is served.
+func TestMirrorToUnknownService(t *testing.T) {
+	m := newMesh(t)
+	m.addService(svc("api", &weftv1.Route{Name: "default/api/0", Backends: []*weftv1.Backend{backend("api", 1)},
+		Mirrors: []*weftv1.RequestMirror{{Service: "nosuch", Namespace: "default", PerMillion: weftv1.PerMillion}}}))
+	m.addWorkload(t, "api", startApp(t, echoApp("api")))
+	m.commit(t)
+	m.startOutbound(t, nil)
+	if code, body, _ := m.get(t, "http://api/"); code != 200 || !strings.Contains(body, "app=api") {
+		t.Fatalf("GET = %d %q", code, body)
+	}
+	if f := m.mirrorCount(t, "failed"); f != 1 {
+		t.Errorf("failed = %v, want 1", f)
+	}
+}
