@@ -20,7 +20,7 @@ func TestValidateFaultInjection(t *testing.T) {
 		{"nothing", "  match: {headers: [{name: x-chaos, value: \"on\"}]}\n", "spec: set delay, abort or both"},
 		{"percentage over", "  abort: {httpStatus: 503, percentage: 120}\n", "spec.abort.percentage: must be between 0 and 100, got 120"},
 		{"percentage negative", "  delay: {fixedDelay: 1s, percentage: -0.5}\n", "spec.delay.percentage: must be between 0 and 100, got -0.5"},
-		{"percentage string", "  delay: {fixedDelay: 1s, percentage: \"10%\"}\n", "percentage"},
+		{"percentage string", "  delay: {fixedDelay: 1s, percentage: \"10%\"}\n", "spec.delay.percentage: cannot be string, want a number"},
 		{"missing status", "  abort: {percentage: 10}\n", "spec.abort: set one of httpStatus (400-599) and grpcStatus"},
 		{"both statuses", "  abort: {httpStatus: 503, grpcStatus: UNAVAILABLE}\n", "spec.abort: set exactly one of httpStatus and grpcStatus, not both"},
 		{"status range", "  abort: {httpStatus: 200}\n", "spec.abort.httpStatus: must be between 400 and 599, got 200"},
