@@ -152,9 +152,10 @@ func TestFaultInjection(t *testing.T) {
 	t.Run("header scoped", func(t *testing.T) {
 		c.apply(docYAML(t, "traffic/fault-injection.md", docMarked("fault-header")))
 		eventually(t, 10*time.Second, 20*time.Millisecond, "the changed FaultInjection takes effect", func() error {
-			os := burst(client, "http://backend/", 20, 4)
-			if n, err := count(os, http.StatusOK, ""); err != nil || n != 20 {
-				return fmt.Errorf("%d of 20 requests without the header ok (%v)", n, err)
+			// Under the 20% abort before, 20 aborts in a row are a 1e-14 chance.
+			os := burst(client, "http://backend/", 20, 4, "x-chaos", "on")
+			if n, err := count(os, http.StatusServiceUnavailable, "fault-injected"); err != nil || n != 20 {
+				return fmt.Errorf("%d of 20 requests with the header aborted (%v)", n, err)
 			}
 			return nil
 		})
@@ -245,16 +246,18 @@ func TestFaultInjectionGRPC(t *testing.T) {
 		_, err := gc.Hello(ctx, &demov1.HelloRequest{Name: "mesh"})
 		return err
 	}
+	injected := func(err error) bool {
+		return status.Code(err) == codes.Unavailable && strings.Contains(status.Convert(err).Message(), "fault injected")
+	}
 	eventually(t, 10*time.Second, 50*time.Millisecond, "the fault takes effect", func() error {
-		if err := hello(); status.Code(err) != codes.Unavailable {
-			return fmt.Errorf("Hello: %v, want UNAVAILABLE", err)
+		if err := hello(); !injected(err) {
+			return fmt.Errorf("Hello: %v, want UNAVAILABLE with the fault message", err)
 		}
 		return nil
 	})
 	unavailable := 0
 	for range 100 {
-		err := hello()
-		if status.Code(err) == codes.Unavailable && strings.Contains(status.Convert(err).Message(), "fault injected") {
+		if injected(hello()) {
 			unavailable++
 		}
 	}
