@@ -21,8 +21,10 @@ const mirrorTimeout = 10 * time.Second
 // request reads (mirror.Tee). A request without a body is copied at once;
 // one with a body when the real request has read all of it (at most
 // mirror.MaxBody; a longer or unfinished body is not mirrored and the copy
-// counts as dropped). A protocol upgrade is not mirrored either (dropped). Copies go out on their own goroutines and never
-// delay or fail the real request.
+// counts as dropped; a real request that fails before its body is sent is
+// not mirrored and not counted). A protocol upgrade is not mirrored either
+// (dropped). Copies go out on their own goroutines and never delay or fail
+// the real request.
 func (l *Listener) mirror(r *http.Request, cfg *config.Config, route *config.Route) *http.Request {
 	if len(route.Mirrors) == 0 {
 		return r
