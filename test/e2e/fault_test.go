@@ -107,7 +107,8 @@ spec:
 // in weft_proxy_faults_injected_total; `weft get faultinjections` lists
 // it; a rule whose ExtensionRef names a missing FaultInjection answers 500
 // (the other rules are served) and its route's status says
-// ResolvedRefs False, BackendNotFound, naming the filter.
+// ResolvedRefs False, BackendNotFound, naming the filter; a 1 s delay on a
+// route with timeouts.request 200ms is cut to a 504 after 200 ms.
 func TestFaultInjection(t *testing.T) {
 	c := startControl(t)
 	startBackend(t, c, "v1")
@@ -219,7 +220,57 @@ func TestFaultInjection(t *testing.T) {
 			t.Errorf("min %s, p50 %s: want min >= 100ms and p50 < 160ms", p0, p50)
 		}
 	})
+
+	t.Run("delay bounded by the route timeout", func(t *testing.T) {
+		c.apply(slowFaultRoute)
+		var os []outcome
+		eventually(t, 10*time.Second, 20*time.Millisecond, "the route timeout cuts the delay", func() error {
+			os = burst(client, "http://backend/", 20, 10)
+			if n, err := count(os, http.StatusGatewayTimeout, ""); n != len(os) {
+				return fmt.Errorf("%d of %d answered 504 (%v)", n, len(os), err)
+			}
+			return nil
+		})
+		p0, p100 := percentile(os, 0), percentile(os, 100)
+		t.Logf("504 after %s to %s", p0, p100)
+		if p0 < 200*time.Millisecond || p100 >= 400*time.Millisecond {
+			t.Errorf("504s after %s to %s, want 200ms to 400ms (timeouts.request 200ms, delay 1s)", p0, p100)
+		}
+	})
 }
+
+// slowFaultRoute is the page's route with timeouts.request: 200ms and its
+// FaultInjection changed to a 1 s delay.
+const slowFaultRoute = `
+apiVersion: weft.dev/v1alpha1
+kind: FaultInjection
+metadata:
+  name: backend-faults
+  namespace: default
+spec:
+  delay:
+    fixedDelay: 1s
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: backend
+  namespace: default
+spec:
+  parentRefs:
+  - group: ""
+    kind: Service
+    name: backend
+  rules:
+  - filters:
+    - type: ExtensionRef
+      extensionRef: {group: weft.dev, kind: FaultInjection, name: backend-faults}
+    backendRefs:
+    - name: backend
+      port: 80
+    timeouts:
+      request: 200ms
+`
 
 // TestFaultInjectionGRPC: the page's gRPC example aborts every Hello call
 // with UNAVAILABLE (a trailers-only answer the gRPC client reads as that
