@@ -259,6 +259,8 @@ func jsonTypeName(goType string) string {
 	switch {
 	case strings.Contains(goType, "int"):
 		return "an integer"
+	case strings.Contains(goType, "float"):
+		return "a number"
 	case strings.Contains(goType, "string") || strings.HasSuffix(goType, "Name") || strings.HasSuffix(goType, "Kind"):
 		return "a string"
 	case strings.HasPrefix(goType, "[]"):

@@ -317,6 +317,28 @@ spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{filters: [{type: CORS, cors: {allowOrigins: ["https://a.example"]}}], backendRefs: [{name: a}]}]
 `, "spec.rules[0].filters[0].type"},
+		{"mirror and fault filters are enforced", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules:
+  - filters:
+    - {type: RequestMirror, requestMirror: {backendRef: {name: b, port: 80}, percent: 50}}
+    - {type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: f}}
+    backendRefs: [{name: a}]
+`, ""},
+		{"grpc mirror and fault filters are enforced", `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules:
+  - filters:
+    - {type: RequestMirror, requestMirror: {backendRef: {name: b, port: 80}}}
+    - {type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: f}}
+    backendRefs: [{name: a}]
+`, ""},
 		{"gateway parent", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}

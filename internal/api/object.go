@@ -103,6 +103,7 @@ var kinds = []KindInfo{
 	{Kind: KindAuthorizationPolicy, APIVersion: WeftV1Alpha1, Plural: "authorizationpolicies", ShortNames: []string{"authz", "ap"}, Namespaced: true,
 		newObject: func() Object { return &AuthorizationPolicy{} }},
 	{Kind: KindRequestAuthentication, APIVersion: WeftV1Alpha1, Plural: "requestauthentications", ShortNames: []string{"ra"}, Namespaced: true, newObject: func() Object { return &RequestAuthentication{} }},
+	{Kind: KindFaultInjection, APIVersion: WeftV1Alpha1, Plural: "faultinjections", ShortNames: []string{"fi"}, Namespaced: true, newObject: func() Object { return &FaultInjection{} }},
 }
 
 // Kinds lists the supported kinds in a stable order.
@@ -164,6 +165,8 @@ func KindOf(o Object) string {
 		return KindAuthorizationPolicy
 	case *RequestAuthentication:
 		return KindRequestAuthentication
+	case *FaultInjection:
+		return KindFaultInjection
 	}
 	return ""
 }

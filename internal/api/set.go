@@ -23,6 +23,8 @@ type Set struct {
 
 	// RequestAuthentications are the JWT rules per Service.
 	RequestAuthentications []*RequestAuthentication
+	// FaultInjections are referenced by route rules' ExtensionRef filters.
+	FaultInjections []*FaultInjection
 }
 
 // NewSet sorts objs into a Set.
@@ -47,6 +49,8 @@ func NewSet(objs []Object) (*Set, error) {
 			s.AuthorizationPolicies = append(s.AuthorizationPolicies, o)
 		case *RequestAuthentication:
 			s.RequestAuthentications = append(s.RequestAuthentications, o)
+		case *FaultInjection:
+			s.FaultInjections = append(s.FaultInjections, o)
 		default:
 			return nil, fmt.Errorf("unsupported object type %T", o)
 		}
@@ -57,6 +61,7 @@ func NewSet(objs []Object) (*Set, error) {
 	sortObjects(s.DestinationPolicies)
 	sortObjects(s.AuthorizationPolicies)
 	sortObjects(s.RequestAuthentications)
+	sortObjects(s.FaultInjections)
 	return s, nil
 }
 

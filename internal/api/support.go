@@ -36,9 +36,9 @@ func CheckSupported(o Object) error {
 		}
 		for i, rule := range o.Spec.Rules {
 			rp := fieldPath("spec.rules").index(i)
-			checkHTTPFilters(&e, rp.child("filters"), rule.Filters)
+			checkHTTPFilters(&e, rp.child("filters"), rule.Filters, false)
 			for j, b := range rule.BackendRefs {
-				checkHTTPFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters)
+				checkHTTPFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters, true)
 			}
 		}
 	case *gatewayv1.GRPCRoute:
@@ -48,12 +48,11 @@ func CheckSupported(o Object) error {
 		}
 		for i, rule := range o.Spec.Rules {
 			rp := fieldPath("spec.rules").index(i)
-			checkGRPCFilters(&e, rp.child("filters"), rule.Filters)
 			for j, b := range rule.BackendRefs {
 				checkGRPCFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters)
 			}
 		}
-	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication:
+	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection:
 	}
 	if len(e) == 0 {
 		return nil
@@ -61,23 +60,29 @@ func CheckSupported(o Object) error {
 	return &InvalidError{Kind: KindOf(o), Name: o.GetName(), Errors: e}
 }
 
-// checkHTTPFilters refuses the filter types not enforced yet (the route
-// stage enforces header modifiers, RequestRedirect and URLRewrite).
-func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter) {
+// checkHTTPFilters refuses the filter types not enforced yet: CORS and
+// ExternalAuth anywhere, and RequestMirror and ExtensionRef on a backendRef
+// (the fault and mirror stages act on rules only).
+func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter, onBackend bool) {
 	for i, f := range fs {
 		switch f.Type {
-		case gatewayv1.HTTPRouteFilterRequestMirror, gatewayv1.HTTPRouteFilterExtensionRef, gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterExternalAuth:
+		case gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterExternalAuth:
 			e.add(p.index(i).child("type"), "%s %s", f.Type, notYet)
+		case gatewayv1.HTTPRouteFilterRequestMirror, gatewayv1.HTTPRouteFilterExtensionRef:
+			if onBackend {
+				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
+			}
 		}
 	}
 }
 
-// checkGRPCFilters is checkHTTPFilters for GRPCRoute filters.
+// checkGRPCFilters refuses RequestMirror and ExtensionRef on a GRPCRoute
+// backendRef (see checkHTTPFilters).
 func checkGRPCFilters(e *errs, p fieldPath, fs []gatewayv1.GRPCRouteFilter) {
 	for i, f := range fs {
 		switch f.Type {
 		case gatewayv1.GRPCRouteFilterRequestMirror, gatewayv1.GRPCRouteFilterExtensionRef:
-			e.add(p.index(i).child("type"), "%s %s", f.Type, notYet)
+			e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
 		}
 	}
 }

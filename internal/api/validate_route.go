@@ -37,6 +37,7 @@ func validateHTTPRoute(e *errs, r *gatewayv1.HTTPRoute) {
 			validateHTTPMatch(e, rp.child("matches").index(j), m)
 		}
 		validateHTTPFilters(e, rp, rule, rp.child("filters"), rule.Filters, false)
+		validateHTTPWeftFilters(e, rp.child("filters"), rule.Filters) // validate_fault.go
 		if len(rule.BackendRefs) > maxBackendsPerRule {
 			e.add(rp.child("backendRefs"), "at most %d backendRefs per rule are allowed, got %d", maxBackendsPerRule, len(rule.BackendRefs))
 		}
@@ -72,6 +73,7 @@ func validateGRPCRoute(e *errs, r *gatewayv1.GRPCRoute) {
 				return string(h.Name), h.Value, regex
 			})
 		}
+		validateGRPCWeftFilters(e, rp.child("filters"), rule.Filters) // validate_fault.go
 		if len(rule.BackendRefs) > maxBackendsPerRule {
 			e.add(rp.child("backendRefs"), "at most %d backendRefs per rule are allowed, got %d", maxBackendsPerRule, len(rule.BackendRefs))
 		}

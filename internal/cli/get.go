@@ -257,6 +257,8 @@ func getColumns(kind string, o api.Object) []string {
 		}
 		d := o.(*api.DestinationPolicy)
 		return []string{getOr(d.Spec.TargetRef.Kind, "Service") + "/" + d.Spec.TargetRef.Name, getOr(d.Spec.LoadBalancer, "<default>")}
+	case api.KindFaultInjection:
+		return faultColumns(o) // get_fault.go
 	case api.KindAuthorizationPolicy:
 		if o == nil {
 			return []string{"TARGET", "ACTION", "RULES"}

@@ -57,7 +57,7 @@ func (h *handler) withStatus(objs []api.Object) error {
 	for _, o := range objs {
 		setStatus(o, services)
 	}
-	return nil
+	return h.withFilterStatus(objs, services) // filter_status.go
 }
 
 // setStatus computes the status of o from services, the mesh's services

@@ -74,6 +74,9 @@ func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
 // randomObject returns one YAML object, valid or not.
 func randomObject(r *rand.Rand, name string) string {
 	ns := pick(r, "default", "shop")
+	if r.IntN(8) == 0 {
+		return randomFault(r, ns) // accepted_fault_test.go
+	}
 	switch r.IntN(6) {
 	case 4:
 		return randomAuthz(r, name, pick(r, ns, api.RootNamespace))
@@ -173,6 +176,7 @@ func randomRules(r *rand.Rand, grpc bool) string {
 		if !grpc && r.IntN(4) == 0 {
 			b.WriteString("    timeouts: {request: " + pick(r, "1s", "0s", "500ms", "1h", "-1s") + "}\n")
 		}
+		b.WriteString(randomFilters(r)) // accepted_fault_test.go
 	}
 	if b.Len() == 0 {
 		return "  []\n"

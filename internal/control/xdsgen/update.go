@@ -15,7 +15,8 @@ import (
 // the two: the parents, before and after, of every HTTPRoute and GRPCRoute
 // that was added, removed or changed, and the targets, before and after, of
 // every DestinationPolicy that was, and the Services whose weft.dev/mtls-mode
-// annotation changed their mode. Only the routes of those parents are
+// annotation changed their mode, and the parents of every route that
+// references a FaultInjection that was (fault.go). Only the routes of those parents are
 // compiled again, so the cost is one pass over the routes and policies of
 // both configurations plus the compilation of what changed.
 //
@@ -62,6 +63,7 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 	for _, gr := range slices.Concat(oldGRPC, curGRPC) {
 		addParents(gr.Namespace, gr.Spec.ParentRefs)
 	}
+	addFaultParents(r.cfg, cfg, parents) // fault.go
 	if len(parents) > 0 {
 		compiled := compileRoutes(cfg, parents)
 		n.routes = maps.Clone(r.routes)

@@ -322,6 +322,7 @@ func TestConfigKindsAttributed(t *testing.T) {
 		"DestinationPolicies",    // Routing.Update: targets
 		"AuthorizationPolicies",  // Routing.Update: every service
 		"RequestAuthentications", // Routing.Update: targets (requestauthn.go)
+		"FaultInjections",        // Routing.Update: parents of the routes that reference them (fault.go)
 	}
 	var fields []string
 	for f := range reflect.TypeFor[api.Set]().Fields() {

@@ -256,7 +256,8 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
 					filters.setOn(r)
-					routeRetry(r, rule) // retry.go
+					routeRetry(r, rule)                                                     // retry.go
+					compileWeftFilters(cfg, hr.Namespace, httpWeftFilters(rule.Filters), r) // fault.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
 						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
 				}
@@ -286,6 +287,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 				for mi, m := range matches {
 					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
 					filters.setOn(r)
+					compileWeftFilters(cfg, gr.Namespace, grpcWeftFilters(rule.Filters), r) // fault.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, grpc: true, rank: grpcRank(m),
 						created: gr.CreationTimestamp.Time, source: gr.Namespace + "/" + gr.Name, rule: ri, matchIdx: mi})
 				}

@@ -66,7 +66,8 @@ func (c *BackendConfig) setDefaults() error {
 	return nil
 }
 
-// RunBackend serves the backend app until ctx ends: GET / answers a
+// RunBackend serves the backend app until ctx ends: GET / (or POST /, the
+// body discarded) answers a
 // BackendReply (503 for a FailRate share of requests, delayed by Slow for a
 // SlowRate share), GET /healthz answers 200, /echo/... an EchoReply.
 func RunBackend(ctx context.Context, cfg BackendConfig, logger *slog.Logger) error {
@@ -97,6 +98,7 @@ func newBackendHandler(cfg BackendConfig) http.Handler {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /{$}", b.root)
 	mux.HandleFunc("/echo/", echo)
+	mux.HandleFunc("POST /{$}", b.root) // the request body is read and discarded
 	return mux
 }
 

@@ -17,6 +17,7 @@ func TestBackend(t *testing.T) {
 	tests := []struct {
 		name     string
 		cfg      BackendConfig
+		method   string // "" is GET
 		path     string
 		xfcc     string
 		wantCode int
@@ -33,6 +34,8 @@ func TestBackend(t *testing.T) {
 			want: &BackendReply{Service: "backend", Version: "v1", PID: os.Getpid()}},
 		{name: "healthz ignores fail rate", cfg: BackendConfig{FailRate: 1}, path: "/healthz", wantCode: 200},
 		{name: "unknown path", path: "/nope", wantCode: 404},
+		{name: "post", method: http.MethodPost, path: "/", wantCode: 200,
+			want: &BackendReply{Service: "backend", Version: "v1", PID: os.Getpid()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,7 +45,11 @@ func TestBackend(t *testing.T) {
 			}
 			srv := httptest.NewServer(newBackendHandler(cfg))
 			defer srv.Close()
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+tt.path, nil)
+			method := tt.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			req, _ := http.NewRequest(method, srv.URL+tt.path, nil)
 			if tt.xfcc != "" {
 				req.Header.Set(XFCCHeader, tt.xfcc)
 			}

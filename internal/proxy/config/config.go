@@ -19,7 +19,9 @@ import (
 	"weft.dev/weft/internal/proxy/adaptive"
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/breaker"
+	"weft.dev/weft/internal/proxy/fault"
 	"weft.dev/weft/internal/proxy/jwtauthn"
+	"weft.dev/weft/internal/proxy/mirror"
 	"weft.dev/weft/internal/proxy/retry"
 	"weft.dev/weft/internal/proxy/route"
 	"weft.dev/weft/internal/xdsapi/weftv1"
@@ -103,6 +105,11 @@ type Route struct {
 	BackendTimeout time.Duration
 	Retry          *retry.Policy
 	Session        *SessionPersistence // balancer.go
+
+	// Fault is the route's fault injection (fault.go); nil for none.
+	Fault *fault.Fault
+	// Mirrors are the services a copy of the route's requests goes to.
+	Mirrors []mirror.Target
 }
 
 // Backend is a weighted backend of a route (see route.Backend).
@@ -247,6 +254,7 @@ func buildRoute(r *weftv1.Route) (Route, error) {
 	out := Route{Route: rt, Timeout: time.Duration(r.GetTimeoutMs()) * time.Millisecond}
 	buildRouteRetry(&out, r) // retry.go
 	out.Session = buildSession(r)
+	buildFaultMirror(&out, r) // fault.go
 	return out, nil
 }
 

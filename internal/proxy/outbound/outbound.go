@@ -31,6 +31,7 @@ import (
 	"weft.dev/weft/internal/proxy/h1parse"
 	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/mirror"
 	"weft.dev/weft/internal/proxy/retry"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
@@ -93,8 +94,9 @@ type Listener struct {
 	h2          *upstream.Forwarder    // HTTP/2 and gRPC to peer proxies
 	passthrough *httputil.ReverseProxy // to non-mesh destinations
 	passTr      *http.Transport
-	admission   admission     // breaker.go
-	budgets     retry.Budgets // per destination, for the proxy's life (retry.go)
+	admission   admission       // breaker.go
+	budgets     retry.Budgets   // per destination, for the proxy's life (retry.go)
+	mirrors     *mirror.Limiter // mirror.go
 }
 
 // New validates opts and returns a Listener.
@@ -137,6 +139,7 @@ func New(opts Options) (*Listener, error) {
 	if l.pool == nil {
 		l.pool = upstream.New(upstream.Options{Logger: opts.Logger, Identity: opts.Identity, Balancer: opts.Metrics})
 	}
+	l.mirrors = mirror.NewLimiter(0) // mirror.go
 	errLog := slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)
 	l.h1 = &upstream.Forwarder{Rewrite: rewriteMeshRequest, Transport: leaseTransport{}, ErrorHandler: l.meshError}
 	l.h2 = &upstream.Forwarder{Rewrite: rewriteMeshRequest, Transport: leaseTransport{h2: true}, ErrorHandler: l.meshError}

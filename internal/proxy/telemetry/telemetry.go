@@ -32,6 +32,7 @@ type Metrics struct {
 	retry          *retryMetrics  // retry.go
 	outlier        outlierMetrics // outlier.go
 	route          routeMetrics   // route.go
+	fault          faultMetrics   // fault.go
 
 	clientCache sync.Map // ClientLabels -> prometheus.Observer
 	serverCache sync.Map // ServerLabels -> prometheus.Observer
@@ -69,6 +70,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	m.retry = newRetryMetrics()
 	m.outlier = newOutlierMetrics()
+	if err := m.fault.register(reg); err != nil {
+		return nil, err
+	}
 	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.retry, m.outlier.ejections, m.outlier.ejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

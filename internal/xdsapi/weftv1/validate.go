@@ -88,6 +88,9 @@ func validateRoute(r *Route) error {
 	if err := validateRouteStage(r); err != nil {
 		return err
 	}
+	if err := validateFaultMirror(r); err != nil { // validate_fault.go
+		return err
+	}
 	if len(r.GetBackends()) == 0 {
 		return fmt.Errorf("backends: must not be empty (a rule that cannot forward has a backend with fail_status)")
 	}

@@ -1236,8 +1236,13 @@ type Route struct {
 	ResponseHeaders *HeaderModifier  `protobuf:"bytes,31,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
 	Redirect        *RequestRedirect `protobuf:"bytes,32,opt,name=redirect,proto3" json:"redirect,omitempty"`
 	Rewrite         *URLRewrite      `protobuf:"bytes,33,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Fields 40-49: fault injection and request mirroring.
+	// Fault is the FaultInjection an ExtensionRef filter of the rule names; unset means none.
+	Fault *FaultInjection `protobuf:"bytes,40,opt,name=fault,proto3" json:"fault,omitempty"`
+	// Mirrors are the rule's RequestMirror filters, in order.
+	Mirrors       []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -1350,6 +1355,20 @@ func (x *Route) GetRedirect() *RequestRedirect {
 func (x *Route) GetRewrite() *URLRewrite {
 	if x != nil {
 		return x.Rewrite
+	}
+	return nil
+}
+
+func (x *Route) GetFault() *FaultInjection {
+	if x != nil {
+		return x.Fault
+	}
+	return nil
+}
+
+func (x *Route) GetMirrors() []*RequestMirror {
+	if x != nil {
+		return x.Mirrors
 	}
 	return nil
 }
@@ -2800,6 +2819,259 @@ func (x *URLRewrite) GetPath() *PathModifier {
 	return nil
 }
 
+// FaultInjection delays and/or aborts a share of the requests of a route. Shares are in parts
+// per million (0-1000000) so that percentages with fractions translate exactly enough.
+type FaultInjection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is "<namespace>/<name>" of the FaultInjection (config dumps).
+	Name  string      `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Delay *FaultDelay `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
+	Abort *FaultAbort `protobuf:"bytes,3,opt,name=abort,proto3" json:"abort,omitempty"`
+	// Headers must all match (exact values) for a request to get a fault; empty matches all.
+	Headers       []*HeaderMatch `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultInjection) Reset() {
+	*x = FaultInjection{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultInjection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultInjection) ProtoMessage() {}
+
+func (x *FaultInjection) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultInjection.ProtoReflect.Descriptor instead.
+func (*FaultInjection) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *FaultInjection) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FaultInjection) GetDelay() *FaultDelay {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *FaultInjection) GetAbort() *FaultAbort {
+	if x != nil {
+		return x.Abort
+	}
+	return nil
+}
+
+func (x *FaultInjection) GetHeaders() []*HeaderMatch {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+// FaultDelay holds a request back for delay_ms before forwarding it.
+type FaultDelay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DelayMs is the delay, 1 to 3600000.
+	DelayMs uint32 `protobuf:"varint,1,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
+	// PerMillion is the share of requests delayed.
+	PerMillion    uint32 `protobuf:"varint,2,opt,name=per_million,json=perMillion,proto3" json:"per_million,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultDelay) Reset() {
+	*x = FaultDelay{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultDelay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultDelay) ProtoMessage() {}
+
+func (x *FaultDelay) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultDelay.ProtoReflect.Descriptor instead.
+func (*FaultDelay) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *FaultDelay) GetDelayMs() uint32 {
+	if x != nil {
+		return x.DelayMs
+	}
+	return 0
+}
+
+func (x *FaultDelay) GetPerMillion() uint32 {
+	if x != nil {
+		return x.PerMillion
+	}
+	return 0
+}
+
+// FaultAbort answers a request instead of forwarding it. Exactly one of http_status
+// (400-599) and grpc_status (1-16) is set.
+type FaultAbort struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	HttpStatus uint32                 `protobuf:"varint,1,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	GrpcStatus uint32                 `protobuf:"varint,2,opt,name=grpc_status,json=grpcStatus,proto3" json:"grpc_status,omitempty"`
+	// PerMillion is the share of requests aborted.
+	PerMillion    uint32 `protobuf:"varint,3,opt,name=per_million,json=perMillion,proto3" json:"per_million,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultAbort) Reset() {
+	*x = FaultAbort{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultAbort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultAbort) ProtoMessage() {}
+
+func (x *FaultAbort) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultAbort.ProtoReflect.Descriptor instead.
+func (*FaultAbort) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *FaultAbort) GetHttpStatus() uint32 {
+	if x != nil {
+		return x.HttpStatus
+	}
+	return 0
+}
+
+func (x *FaultAbort) GetGrpcStatus() uint32 {
+	if x != nil {
+		return x.GrpcStatus
+	}
+	return 0
+}
+
+func (x *FaultAbort) GetPerMillion() uint32 {
+	if x != nil {
+		return x.PerMillion
+	}
+	return 0
+}
+
+// RequestMirror sends a copy of a share of a route's requests to another mesh service, whose
+// responses are discarded.
+type RequestMirror struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Service   string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// PerMillion is the share of requests mirrored (0-1000000).
+	PerMillion    uint32 `protobuf:"varint,3,opt,name=per_million,json=perMillion,proto3" json:"per_million,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestMirror) Reset() {
+	*x = RequestMirror{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestMirror) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestMirror) ProtoMessage() {}
+
+func (x *RequestMirror) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestMirror.ProtoReflect.Descriptor instead.
+func (*RequestMirror) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RequestMirror) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RequestMirror) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RequestMirror) GetPerMillion() uint32 {
+	if x != nil {
+		return x.PerMillion
+	}
+	return 0
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
@@ -2884,7 +3156,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xe7\x04\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc8\x05\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
@@ -2898,7 +3170,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x0frequest_headers\x18\x1e \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
 	"\x10response_headers\x18\x1f \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x124\n" +
 	"\bredirect\x18  \x01(\v2\x18.weft.v1.RequestRedirectR\bredirect\x12-\n" +
-	"\arewrite\x18! \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\"\xb9\x01\n" +
+	"\arewrite\x18! \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\x12-\n" +
+	"\x05fault\x18( \x01(\v2\x17.weft.v1.FaultInjectionR\x05fault\x120\n" +
+	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\"\xb9\x01\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
@@ -3033,7 +3307,30 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
 	"URLRewrite\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12)\n" +
-	"\x04path\x18\x02 \x01(\v2\x15.weft.v1.PathModifierR\x04path*0\n" +
+	"\x04path\x18\x02 \x01(\v2\x15.weft.v1.PathModifierR\x04path\"\xaa\x01\n" +
+	"\x0eFaultInjection\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
+	"\x05delay\x18\x02 \x01(\v2\x13.weft.v1.FaultDelayR\x05delay\x12)\n" +
+	"\x05abort\x18\x03 \x01(\v2\x13.weft.v1.FaultAbortR\x05abort\x12.\n" +
+	"\aheaders\x18\x04 \x03(\v2\x14.weft.v1.HeaderMatchR\aheaders\"H\n" +
+	"\n" +
+	"FaultDelay\x12\x19\n" +
+	"\bdelay_ms\x18\x01 \x01(\rR\adelayMs\x12\x1f\n" +
+	"\vper_million\x18\x02 \x01(\rR\n" +
+	"perMillion\"o\n" +
+	"\n" +
+	"FaultAbort\x12\x1f\n" +
+	"\vhttp_status\x18\x01 \x01(\rR\n" +
+	"httpStatus\x12\x1f\n" +
+	"\vgrpc_status\x18\x02 \x01(\rR\n" +
+	"grpcStatus\x12\x1f\n" +
+	"\vper_million\x18\x03 \x01(\rR\n" +
+	"perMillion\"h\n" +
+	"\rRequestMirror\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1f\n" +
+	"\vper_million\x18\x03 \x01(\rR\n" +
+	"perMillion*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -3060,7 +3357,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -3099,8 +3396,12 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*PathModifier)(nil),         // 34: weft.v1.PathModifier
 	(*RequestRedirect)(nil),      // 35: weft.v1.RequestRedirect
 	(*URLRewrite)(nil),           // 36: weft.v1.URLRewrite
-	nil,                          // 37: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 38: weft.v1.Endpoint.LabelsEntry
+	(*FaultInjection)(nil),       // 37: weft.v1.FaultInjection
+	(*FaultDelay)(nil),           // 38: weft.v1.FaultDelay
+	(*FaultAbort)(nil),           // 39: weft.v1.FaultAbort
+	(*RequestMirror)(nil),        // 40: weft.v1.RequestMirror
+	nil,                          // 41: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 42: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	15, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -3117,7 +3418,7 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	8,  // 11: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
 	9,  // 12: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	2,  // 13: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	37, // 14: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	41, // 14: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
 	11, // 15: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
 	12, // 16: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
 	13, // 17: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
@@ -3130,27 +3431,32 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	32, // 24: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
 	35, // 25: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
 	36, // 26: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
-	18, // 27: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	19, // 28: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	31, // 29: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
-	3,  // 30: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	32, // 31: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
-	32, // 32: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
-	36, // 33: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
-	22, // 34: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	38, // 35: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	27, // 36: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	4,  // 37: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	33, // 38: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	33, // 39: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	5,  // 40: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	34, // 41: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	34, // 42: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	37, // 27: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
+	40, // 28: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
+	18, // 29: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	19, // 30: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	31, // 31: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	3,  // 32: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	32, // 33: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	32, // 34: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	36, // 35: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	22, // 36: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	42, // 37: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	27, // 38: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	4,  // 39: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	33, // 40: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	33, // 41: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	5,  // 42: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	34, // 43: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	34, // 44: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	38, // 45: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	39, // 46: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	19, // 47: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3166,7 +3472,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
