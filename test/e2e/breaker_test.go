@@ -84,19 +84,11 @@ func wideClient(t *testing.T, w *workload, n int) *http.Client {
 	return c
 }
 
-// outcome is one request's result.
-type outcome struct {
-	code   int
-	reason string
-	took   time.Duration
-	err    error
-}
-
 func do(c *http.Client, u string) outcome {
 	start := time.Now()
 	resp, err := c.Get(u)
 	if err != nil {
-		return outcome{err: err, took: time.Since(start)}
+		return outcome{err: err, latency: time.Since(start)}
 	}
 	defer resp.Body.Close()
 	buf := make([]byte, 512)
@@ -105,7 +97,7 @@ func do(c *http.Client, u string) outcome {
 			break
 		}
 	}
-	return outcome{code: resp.StatusCode, reason: resp.Header.Get("X-Weft-Reason"), took: time.Since(start)}
+	return outcome{code: resp.StatusCode, reason: resp.Header.Get("X-Weft-Reason"), latency: time.Since(start)}
 }
 
 // waitDump waits until w's config dump contains (or, with absent, lacks) s.
@@ -157,7 +149,7 @@ func TestCircuitBreakerMaxConcurrentRequests(t *testing.T) {
 		if o.err != nil || o.code != http.StatusServiceUnavailable || o.reason != "max-concurrent-requests" {
 			t.Fatalf("extra request %d: %d %q %v, want 503 max-concurrent-requests", i, o.code, o.reason, o.err)
 		}
-		worst = max(worst, o.took)
+		worst = max(worst, o.latency)
 	}
 	if worst >= 50*time.Millisecond {
 		t.Errorf("slowest refusal took %v, want < 50ms", worst)
@@ -254,11 +246,11 @@ func TestCircuitBreakerPending(t *testing.T) {
 		switch {
 		case o.err == nil && o.code == http.StatusOK:
 			ok++
-			slowest = max(slowest, o.took)
+			slowest = max(slowest, o.latency)
 		case o.code == http.StatusServiceUnavailable && o.reason == "max-pending-requests":
 			refused++
-			if o.took >= 50*time.Millisecond {
-				t.Errorf("refusal took %v, want < 50ms", o.took)
+			if o.latency >= 50*time.Millisecond {
+				t.Errorf("refusal took %v, want < 50ms", o.latency)
 			}
 		default:
 			t.Errorf("unexpected outcome: %d %q %v", o.code, o.reason, o.err)

@@ -49,8 +49,8 @@ func burst(w *workload, u string, n, workers int, hdr ...string) []outcome {
 	return out
 }
 
-// count returns how many outcomes have code and reason, and the first error.
-func count(os []outcome, code int, reason string) (int, error) {
+// countOutcomes returns how many outcomes have code and reason, and the first error.
+func countOutcomes(os []outcome, code int, reason string) (int, error) {
 	n := 0
 	var first error
 	for _, o := range os {
@@ -125,8 +125,8 @@ func TestFaultInjection(t *testing.T) {
 	t.Run("abort share", func(t *testing.T) {
 		const n = 2000
 		os := burst(client, "http://backend/", n, 8)
-		aborted, err := count(os, http.StatusServiceUnavailable, "fault-injected")
-		ok, _ := count(os, http.StatusOK, "")
+		aborted, err := countOutcomes(os, http.StatusServiceUnavailable, "fault-injected")
+		ok, _ := countOutcomes(os, http.StatusOK, "")
 		if err != nil {
 			t.Fatalf("request error: %v", err)
 		}
@@ -155,7 +155,7 @@ func TestFaultInjection(t *testing.T) {
 		eventually(t, 10*time.Second, 20*time.Millisecond, "the changed FaultInjection takes effect", func() error {
 			// Under the 20% abort before, 20 aborts in a row are a 1e-14 chance.
 			os := burst(client, "http://backend/", 20, 4, "x-chaos", "on")
-			if n, err := count(os, http.StatusServiceUnavailable, "fault-injected"); err != nil || n != 20 {
+			if n, err := countOutcomes(os, http.StatusServiceUnavailable, "fault-injected"); err != nil || n != 20 {
 				return fmt.Errorf("%d of 20 requests with the header aborted (%v)", n, err)
 			}
 			return nil
@@ -163,10 +163,10 @@ func TestFaultInjection(t *testing.T) {
 		const n = 300
 		with := burst(client, "http://backend/", n, 8, "x-chaos", "on")
 		without := burst(client, "http://backend/", n, 8, "x-chaos", "off")
-		if got, err := count(with, http.StatusServiceUnavailable, "fault-injected"); got != n || err != nil {
+		if got, err := countOutcomes(with, http.StatusServiceUnavailable, "fault-injected"); got != n || err != nil {
 			t.Errorf("with x-chaos: on, %d of %d aborted (%v), want all", got, n, err)
 		}
-		if got, err := count(without, http.StatusOK, ""); got != n || err != nil {
+		if got, err := countOutcomes(without, http.StatusOK, ""); got != n || err != nil {
 			t.Errorf("with x-chaos: off, %d of %d ok (%v), want all", got, n, err)
 		}
 	})
@@ -182,7 +182,7 @@ func TestFaultInjection(t *testing.T) {
 		c.apply(missingFaultRoute)
 		eventually(t, 10*time.Second, 20*time.Millisecond, "the rule answers 500", func() error {
 			os := burst(client, "http://backend/missing", 20, 4)
-			if n, err := count(os, http.StatusInternalServerError, ""); n != 20 {
+			if n, err := countOutcomes(os, http.StatusInternalServerError, ""); n != 20 {
 				return fmt.Errorf("%d of 20 requests answered 500 (%v)", n, err)
 			}
 			return nil
@@ -211,7 +211,7 @@ func TestFaultInjection(t *testing.T) {
 			return nil
 		})
 		os := burst(client, "http://backend/", 200, 20)
-		if n, err := count(os, http.StatusOK, ""); n != len(os) || err != nil {
+		if n, err := countOutcomes(os, http.StatusOK, ""); n != len(os) || err != nil {
 			t.Fatalf("%d of %d ok (%v)", n, len(os), err)
 		}
 		p50, p0 := percentile(os, 50), percentile(os, 0)
@@ -226,7 +226,7 @@ func TestFaultInjection(t *testing.T) {
 		var os []outcome
 		eventually(t, 10*time.Second, 20*time.Millisecond, "the route timeout cuts the delay", func() error {
 			os = burst(client, "http://backend/", 20, 10)
-			if n, err := count(os, http.StatusGatewayTimeout, ""); n != len(os) {
+			if n, err := countOutcomes(os, http.StatusGatewayTimeout, ""); n != len(os) {
 				return fmt.Errorf("%d of %d answered 504 (%v)", n, len(os), err)
 			}
 			return nil

@@ -32,7 +32,7 @@ func shadowServed(t *testing.T, w *workload) float64 {
 // allOK fails the test unless every outcome is a 200.
 func allOK(t *testing.T, what string, os []outcome) {
 	t.Helper()
-	if ok, err := count(os, http.StatusOK, ""); ok != len(os) {
+	if ok, err := countOutcomes(os, http.StatusOK, ""); ok != len(os) {
 		t.Fatalf("%s: %d of %d requests ok (first error %v)", what, ok, len(os), err)
 	}
 }
