@@ -16,6 +16,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"weft.dev/weft/internal/proxy/accesslog"
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/xdsapi/weftv1"
@@ -71,6 +72,11 @@ type Service struct {
 	// service's inbound requests (before selection by workload labels,
 	// see authz.View); nil when it has none and the mesh default allows.
 	Authz *authz.Set
+	// AccessLog is which of the service's requests get an access log line
+	// (observe.go).
+	AccessLog accesslog.Mode
+	// TapBodies: the service opted in to showing bodies to taps.
+	TapBodies bool
 }
 
 // Port is one declared service port.
@@ -236,6 +242,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		}
 		svc.Authz = set
 	}
+	buildObservability(svc, s)
 	return svc, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"weft.dev/weft/internal/proxy/h1fast"
 
 	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/proxy/observe"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
 )
@@ -74,11 +75,9 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	start := time.Now()
 	sw := upstream.NewStatusWriter(w)
 	defer sw.Release()
-	labels := telemetry.ClientLabels{SourceService: l.source, DestinationService: svc.Key, Method: r.Method, TLS: true}
-	defer func() {
-		labels.Status = sw.Status
-		l.opts.Metrics.ClientRequest(labels, time.Since(start))
-	}()
+	ex := l.observe(&r, sw, svc, start) // observe.go: metrics, access log, tap
+	defer ex.finish()
+	labels := &ex.labels
 
 	key := svc.Key
 	if r.ProtoMajor == 2 {
@@ -118,6 +117,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		return
 	}
 	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool}
+	ex.st = st
 	defer func() { st.lease.Done() }()
 	r = r.WithContext(st)
 	if r.ProtoMajor == 2 {
@@ -189,6 +189,7 @@ func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		failed := st.lease.Endpoint.Address
+		observe.Note(req.Context(), "retry", "no response from "+failed+": "+err.Error())
 		others := make([]config.Endpoint, 0, len(st.eps))
 		for _, e := range st.eps {
 			if e.Address != failed {
@@ -244,9 +245,9 @@ func (l *Listener) passthroughHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 	}
 	l.passthrough.ServeHTTP(sw, r)
-	l.opts.Metrics.ClientRequest(telemetry.ClientLabels{
+	l.opts.Metrics.ClientRequest(telemetry.RequestLabels{
 		SourceService: l.source, DestinationService: "passthrough", Method: r.Method, Status: sw.Status,
-	}, time.Since(start))
+	}, time.Since(start), r.ContentLength, sw.Bytes)
 }
 
 func rewritePassthrough(pr *httputil.ProxyRequest) {

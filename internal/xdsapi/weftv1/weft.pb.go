@@ -123,6 +123,57 @@ func (LoadBalancer) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1}
 }
 
+// AccessLogMode is which requests get an access log line.
+type AccessLogMode int32
+
+const (
+	AccessLogMode_ACCESS_LOG_OFF AccessLogMode = 0
+	AccessLogMode_ACCESS_LOG_ON  AccessLogMode = 1
+	// Failed requests only: 5xx, no response, or a server-side gRPC error code.
+	AccessLogMode_ACCESS_LOG_ERRORS AccessLogMode = 2
+)
+
+// Enum value maps for AccessLogMode.
+var (
+	AccessLogMode_name = map[int32]string{
+		0: "ACCESS_LOG_OFF",
+		1: "ACCESS_LOG_ON",
+		2: "ACCESS_LOG_ERRORS",
+	}
+	AccessLogMode_value = map[string]int32{
+		"ACCESS_LOG_OFF":    0,
+		"ACCESS_LOG_ON":     1,
+		"ACCESS_LOG_ERRORS": 2,
+	}
+)
+
+func (x AccessLogMode) Enum() *AccessLogMode {
+	p := new(AccessLogMode)
+	*p = x
+	return p
+}
+
+func (x AccessLogMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessLogMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[2].Descriptor()
+}
+
+func (AccessLogMode) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[2]
+}
+
+func (x AccessLogMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessLogMode.Descriptor instead.
+func (AccessLogMode) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{2}
+}
+
 type AuthzPolicy_Action int32
 
 const (
@@ -156,11 +207,11 @@ func (x AuthzPolicy_Action) String() string {
 }
 
 func (AuthzPolicy_Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[2].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[3].Descriptor()
 }
 
 func (AuthzPolicy_Action) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[2]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[3]
 }
 
 func (x AuthzPolicy_Action) Number() protoreflect.EnumNumber {
@@ -202,11 +253,11 @@ func (x PathMatch_Kind) String() string {
 }
 
 func (PathMatch_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[3].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[4].Descriptor()
 }
 
 func (PathMatch_Kind) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[3]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[4]
 }
 
 func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
@@ -249,8 +300,15 @@ type Service struct {
 	// AuthzDefaultDeny is MeshConfig spec.authorization.defaultAction DENY: a request that no
 	// ALLOW policy allows is denied even when no ALLOW policy applies.
 	AuthzDefaultDeny bool `protobuf:"varint,41,opt,name=authz_default_deny,json=authzDefaultDeny,proto3" json:"authz_default_deny,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Observability (fields 100-119), see the observability section at the end of the file.
+	// AccessLog is which of the service's requests its callers' and its own proxies log:
+	// MeshConfig spec.accessLog.mode, overridden by the Service's weft.dev/access-log annotation.
+	AccessLog AccessLogMode `protobuf:"varint,100,opt,name=access_log,json=accessLog,proto3,enum=weft.v1.AccessLogMode" json:"access_log,omitempty"`
+	// TapBodies is the Service's weft.dev/tap-bodies: "true" annotation: `weft tap --bodies` may
+	// show the first KiB of its requests' and responses' bodies (redacted).
+	TapBodies     bool `protobuf:"varint,101,opt,name=tap_bodies,json=tapBodies,proto3" json:"tap_bodies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -342,6 +400,20 @@ func (x *Service) GetAuthzPolicies() []*AuthzPolicy {
 func (x *Service) GetAuthzDefaultDeny() bool {
 	if x != nil {
 		return x.AuthzDefaultDeny
+	}
+	return false
+}
+
+func (x *Service) GetAccessLog() AccessLogMode {
+	if x != nil {
+		return x.AccessLog
+	}
+	return AccessLogMode_ACCESS_LOG_OFF
+}
+
+func (x *Service) GetTapBodies() bool {
+	if x != nil {
+		return x.TapBodies
 	}
 	return false
 }
@@ -1500,7 +1572,7 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\x95\x03\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xeb\x03\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -1510,7 +1582,11 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\tmtls_mode\x18\x1e \x01(\x0e2\x11.weft.v1.MTLSModeR\bmtlsMode\x12-\n" +
 	"\tjwt_rules\x182 \x03(\v2\x10.weft.v1.JwtRuleR\bjwtRules\x12;\n" +
 	"\x0eauthz_policies\x18( \x03(\v2\x14.weft.v1.AuthzPolicyR\rauthzPolicies\x12,\n" +
-	"\x12authz_default_deny\x18) \x01(\bR\x10authzDefaultDeny\"\xe9\x02\n" +
+	"\x12authz_default_deny\x18) \x01(\bR\x10authzDefaultDeny\x125\n" +
+	"\n" +
+	"access_log\x18d \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\x12\x1d\n" +
+	"\n" +
+	"tap_bodies\x18e \x01(\bR\ttapBodies\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -1624,7 +1700,11 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vROUND_ROBIN\x10\x00\x12\n" +
 	"\n" +
 	"\x06RANDOM\x10\x01\x12\x11\n" +
-	"\rLEAST_REQUEST\x10\x02B-Z+weft.dev/weft/internal/xdsapi/weftv1;weftv1b\x06proto3"
+	"\rLEAST_REQUEST\x10\x02*M\n" +
+	"\rAccessLogMode\x12\x12\n" +
+	"\x0eACCESS_LOG_OFF\x10\x00\x12\x11\n" +
+	"\rACCESS_LOG_ON\x10\x01\x12\x15\n" +
+	"\x11ACCESS_LOG_ERRORS\x10\x02B-Z+weft.dev/weft/internal/xdsapi/weftv1;weftv1b\x06proto3"
 
 var (
 	file_internal_xdsapi_weftv1_weft_proto_rawDescOnce sync.Once
@@ -1638,60 +1718,62 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),            // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),        // 1: weft.v1.LoadBalancer
-	(AuthzPolicy_Action)(0),  // 2: weft.v1.AuthzPolicy.Action
-	(PathMatch_Kind)(0),      // 3: weft.v1.PathMatch.Kind
-	(*Service)(nil),          // 4: weft.v1.Service
-	(*JwtRule)(nil),          // 5: weft.v1.JwtRule
-	(*JwtHeader)(nil),        // 6: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil), // 7: weft.v1.JwtClaimToHeader
-	(*AuthzPolicy)(nil),      // 8: weft.v1.AuthzPolicy
-	(*AuthzRule)(nil),        // 9: weft.v1.AuthzRule
-	(*AuthzFrom)(nil),        // 10: weft.v1.AuthzFrom
-	(*AuthzTo)(nil),          // 11: weft.v1.AuthzTo
-	(*AuthzCondition)(nil),   // 12: weft.v1.AuthzCondition
-	(*ServicePort)(nil),      // 13: weft.v1.ServicePort
-	(*Route)(nil),            // 14: weft.v1.Route
-	(*RouteMatch)(nil),       // 15: weft.v1.RouteMatch
-	(*PathMatch)(nil),        // 16: weft.v1.PathMatch
-	(*HeaderMatch)(nil),      // 17: weft.v1.HeaderMatch
-	(*Backend)(nil),          // 18: weft.v1.Backend
-	(*Endpoints)(nil),        // 19: weft.v1.Endpoints
-	(*Endpoint)(nil),         // 20: weft.v1.Endpoint
-	nil,                      // 21: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                      // 22: weft.v1.Endpoint.LabelsEntry
+	(AccessLogMode)(0),       // 2: weft.v1.AccessLogMode
+	(AuthzPolicy_Action)(0),  // 3: weft.v1.AuthzPolicy.Action
+	(PathMatch_Kind)(0),      // 4: weft.v1.PathMatch.Kind
+	(*Service)(nil),          // 5: weft.v1.Service
+	(*JwtRule)(nil),          // 6: weft.v1.JwtRule
+	(*JwtHeader)(nil),        // 7: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil), // 8: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),      // 9: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),        // 10: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),        // 11: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),          // 12: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),   // 13: weft.v1.AuthzCondition
+	(*ServicePort)(nil),      // 14: weft.v1.ServicePort
+	(*Route)(nil),            // 15: weft.v1.Route
+	(*RouteMatch)(nil),       // 16: weft.v1.RouteMatch
+	(*PathMatch)(nil),        // 17: weft.v1.PathMatch
+	(*HeaderMatch)(nil),      // 18: weft.v1.HeaderMatch
+	(*Backend)(nil),          // 19: weft.v1.Backend
+	(*Endpoints)(nil),        // 20: weft.v1.Endpoints
+	(*Endpoint)(nil),         // 21: weft.v1.Endpoint
+	nil,                      // 22: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                      // 23: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	13, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	14, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	14, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	15, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
 	0,  // 3: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	5,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
-	8,  // 5: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
-	6,  // 6: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	7,  // 7: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	2,  // 8: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	21, // 9: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	9,  // 10: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	10, // 11: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	11, // 12: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	12, // 13: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	15, // 14: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	18, // 15: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	16, // 16: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	17, // 17: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	3,  // 18: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	20, // 19: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	22, // 20: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	6,  // 4: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	9,  // 5: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	2,  // 6: weft.v1.Service.access_log:type_name -> weft.v1.AccessLogMode
+	7,  // 7: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	8,  // 8: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	3,  // 9: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	22, // 10: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	10, // 11: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	11, // 12: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	12, // 13: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	13, // 14: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	16, // 15: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	19, // 16: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	17, // 17: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	18, // 18: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	4,  // 19: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	21, // 20: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	23, // 21: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -1704,7 +1786,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
