@@ -69,6 +69,8 @@ type MeshConfigSpec struct {
 	// Authorization sets the mesh-wide default of AuthorizationPolicy
 	// evaluation.
 	Authorization *AuthorizationConfig `json:"authorization,omitempty"`
+	// AccessLog sets which requests the proxies log (types_observability.go).
+	AccessLog *AccessLogConfig `json:"accessLog,omitempty"`
 }
 
 // MTLSConfig configures mutual TLS between proxies.

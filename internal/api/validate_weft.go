@@ -48,6 +48,7 @@ func (m *MeshConfig) validate(e *errs) {
 		validateLB(e, p.child("defaults").child("loadBalancer"), d.LoadBalancer)
 	}
 	validateAuthorizationConfig(e, p.child("authorization"), m.Spec.Authorization)
+	validateMeshObservability(e, p, m)
 }
 
 // Default fills in defaults: targetRef kind Service.

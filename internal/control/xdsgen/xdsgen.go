@@ -58,6 +58,7 @@ type Routing struct {
 	defMode weftv1.MTLSMode
 	jwt     map[string][]*weftv1.JwtRule // requestauthn.go
 	authz   authzPolicies
+	obs     observability // accesslog.go
 }
 
 // NewRouting compiles the routes and load-balancing policies of cfg (nil
@@ -68,7 +69,7 @@ func NewRouting(cfg *api.Set) *Routing {
 	}
 	lbs, def := loadBalancers(cfg)
 	modes, defMode := mtlsModes(cfg)
-	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode, jwt: compileJWT(cfg, nil), authz: compileAuthz(cfg)}
+	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode, jwt: compileJWT(cfg, nil), authz: compileAuthz(cfg), obs: compileObservability(cfg)}
 }
 
 // Service builds the Service resource of s. Its routes are shared with
@@ -93,6 +94,7 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 	for _, p := range s.Ports {
 		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})
 	}
+	r.obs.apply(svc, key)
 	return svc
 }
 

@@ -32,8 +32,8 @@ func newObservability(reg prometheus.Registerer, m *telemetry.Metrics, src *iden
 			}
 			return ""
 		},
-		XDSConnected:  func() bool { return xc.ConnState().Connected },
-		CertExpiry:    func() time.Time { return src.Expiry() },
+		XDSConnected: func() bool { return xc.ConnState().Connected },
+		CertExpiry:   func() time.Time { return src.Expiry() },
 	})
 	if err != nil {
 		return observability{}, fmt.Errorf("health metrics: %w", err)
