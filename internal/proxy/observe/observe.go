@@ -11,6 +11,7 @@ package observe
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -52,6 +53,16 @@ type Millis time.Duration
 // MarshalJSON implements json.Marshaler.
 func (m Millis) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, float64(m)/1e6, 'f', 3, 64), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (m *Millis) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	*m = Millis(f * 1e6)
+	return nil
 }
 
 // Failed reports whether a request with this HTTP status and gRPC status

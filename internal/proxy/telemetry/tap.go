@@ -20,3 +20,6 @@ func (m *Metrics) TapEvent(dropped bool) {
 	}
 	m.tap.WithLabelValues(r).Inc()
 }
+
+// TapEventsDropped is the counter of dropped tap events (for tests).
+func (m *Metrics) TapEventsDropped() prometheus.Counter { return m.tap.WithLabelValues("dropped") }
