@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -20,8 +21,9 @@ import (
 )
 
 // obsApp is an app served by the test itself: /ok answers 200 with a
-// 100-byte body, /fail 503, /slow 200 after obsSlow; it records the
-// x-request-id of every request.
+// 100-byte body, /fail 503, /slow 200 after obsSlow, /echo a JSON body
+// with secrets (a token, a cookie); it records the x-request-id of every
+// request.
 type obsApp struct {
 	port int
 	mu   sync.Mutex
@@ -43,6 +45,13 @@ func startObsApp(t *testing.T) *obsApp {
 		a.ids[r.URL.Path] = r.Header.Get("X-Request-Id")
 		a.mu.Unlock()
 		switch {
+		case strings.HasPrefix(r.URL.Path, "/echo"):
+			// Echoes the request body's length, with a secret of its own.
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Set-Cookie", "session=resp-cookie-secret")
+			fmt.Fprintf(w, `{"got":%d,"user":"ann","access_token":"resp-token-secret"}`, len(b))
+			return
 		case strings.HasPrefix(r.URL.Path, "/fail"):
 			http.Error(w, "failing on purpose", http.StatusServiceUnavailable)
 			return
