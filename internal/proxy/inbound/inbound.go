@@ -46,6 +46,7 @@ import (
 	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/proxy/tap"
 	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/trace"
 	"weft.dev/weft/internal/proxy/upstream"
 )
 
@@ -61,6 +62,8 @@ type Options struct {
 	// nothing (see observe.go).
 	AccessLog *accesslog.Logger
 	Tap       *tap.Hub
+	// Tracer gives requests a span of this hop; nil traces nothing.
+	Tracer *trace.Tracer
 	// Provider gives the current configuration, whose Service resource of
 	// this workload's service sets the mTLS mode; nil means STRICT.
 	Provider config.Provider

@@ -9,6 +9,7 @@ import (
 	"weft.dev/weft/internal/proxy/observe"
 	"weft.dev/weft/internal/proxy/tap"
 	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/trace"
 	"weft.dev/weft/internal/proxy/upstream"
 )
 
@@ -25,6 +26,7 @@ type exchange struct {
 	mode     accesslog.Mode
 	rec      *observe.Record
 	capture  *tap.Capture
+	span     *trace.Span
 }
 
 // observe starts observing *r: while the service's requests are logged or
@@ -60,6 +62,7 @@ func (l *Listener) observe(ex *exchange, r **http.Request, sw *upstream.StatusWr
 		}
 		*r = req
 	}
+	ex.span = l.opts.Tracer.Start(req, "server", l.dest, start)
 	ex.r = req
 	return w
 }
@@ -78,6 +81,8 @@ func (l *Listener) finish(ex *exchange) {
 		reqBytes = ex.body.N()
 	}
 	l.opts.Metrics.ServerRequest(lb, d, reqBytes, sw.Bytes)
+	ex.span.End(trace.Outcome{Status: lb.Status, GRPCStatus: lb.GRPCStatus, Endpoint: l.appAddr,
+		SourceService: lb.SourceService, SourceIdentity: lb.SourceIdentity, Failed: observe.Failed(lb.Status, lb.GRPCStatus)})
 	logIt := l.opts.AccessLog != nil && ex.mode.Wants(observe.Failed(lb.Status, lb.GRPCStatus))
 	if !logIt && ex.rec == nil {
 		return

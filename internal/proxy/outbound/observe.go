@@ -9,6 +9,7 @@ import (
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/observe"
 	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/trace"
 	"weft.dev/weft/internal/proxy/upstream"
 )
 
@@ -29,6 +30,7 @@ type exchange struct {
 	body     *observe.CountingBody
 	rec      *observe.Record
 	st       *reqState
+	span     *trace.Span
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -57,6 +59,7 @@ func (l *Listener) observe(r **http.Request, sw *upstream.StatusWriter, svc *con
 		req = req.WithContext(observe.WithRecord(req.Context(), ex.rec))
 		*r = req
 	}
+	ex.span = l.opts.Tracer.Start(req, "client", svc.Key, start)
 	ex.r = req
 	return ex
 }
@@ -79,6 +82,8 @@ func (ex *exchange) finish() {
 		reqBytes = ex.body.N()
 	}
 	l.opts.Metrics.ClientRequest(*lb, d, reqBytes, sw.Bytes)
+	ex.span.End(trace.Outcome{Status: lb.Status, GRPCStatus: lb.GRPCStatus, Route: lb.Route, Endpoint: endpoint,
+		Failed: observe.Failed(lb.Status, lb.GRPCStatus)})
 	logIt := l.opts.AccessLog != nil && ex.svc.AccessLog.Wants(observe.Failed(lb.Status, lb.GRPCStatus))
 	if logIt || l.opts.Tap.Active() {
 		r := ex.r

@@ -34,6 +34,7 @@ import (
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/tap"
 	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/trace"
 	"weft.dev/weft/internal/proxy/upstream"
 )
 
@@ -51,6 +52,8 @@ type Options struct {
 	// subscribers; nil taps nothing (see observe.go).
 	AccessLog *accesslog.Logger
 	Tap       *tap.Hub
+	// Tracer gives requests a span of this hop; nil traces nothing.
+	Tracer *trace.Tracer
 	// ServiceName and Namespace name this workload's service; names without
 	// a namespace resolve in Namespace.
 	ServiceName string

@@ -219,16 +219,16 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	obs, err := newObservability(reg, metrics, src, xc, opts.AccessLog) // observe.go
+	obs, err := newObservability(ctx, reg, metrics, src, xc, w, opts.AccessLog) // observe.go
 	if err != nil {
 		return err
 	}
-	inOpts, runJWKS := withJWT(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, AccessLog: obs.log, Tap: obs.tap, Version: w.Version, Provider: xc, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol, Authz: authzView(xc, w)}), xc, w, log)
+	inOpts, runJWKS := withJWT(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, AccessLog: obs.log, Tap: obs.tap, Tracer: obs.tracer, Version: w.Version, Provider: xc, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol, Authz: authzView(xc, w)}), xc, w, log)
 	in, err := inbound.New(inOpts)
 	if err != nil {
 		return err
 	}
-	out, err := outbound.New(opts.HTTP.applyOutbound(outbound.Options{Logger: log.With("component", "outbound"), Provider: xc, Identity: src, Metrics: metrics, AccessLog: obs.log, Tap: obs.tap, ServiceName: w.Service, Namespace: w.Namespace}))
+	out, err := outbound.New(opts.HTTP.applyOutbound(outbound.Options{Logger: log.With("component", "outbound"), Provider: xc, Identity: src, Metrics: metrics, AccessLog: obs.log, Tap: obs.tap, Tracer: obs.tracer, ServiceName: w.Service, Namespace: w.Namespace}))
 	if err != nil {
 		return err
 	}
@@ -259,6 +259,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { fetcher.Rotate(restCtx, src, log); return nil })
 	g.Go(func() error { runJWKS(restCtx); return nil })
 	g.Go(func() error { obs.log.Run(restCtx); return nil })
+	defer obs.flushTraces(log)
 	g.Go(func() error { return in.Serve(inCtx, inLn) })
 	g.Go(func() error { return out.Serve(restCtx, outLn) })
 	g.Go(func() error {
