@@ -246,7 +246,7 @@ func (l *Listener) passthroughHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.passthrough.ServeHTTP(sw, r)
 	l.opts.Metrics.ClientRequest(telemetry.RequestLabels{
-		SourceService: l.source, DestinationService: "passthrough", Method: r.Method, Status: sw.Status,
+		SourceService: l.source, SourceNamespace: l.opts.Namespace, SourceIdentity: l.selfID, DestinationService: "passthrough", Method: r.Method, Status: sw.Status,
 	}, time.Since(start), r.ContentLength, sw.Bytes)
 }
 
