@@ -96,7 +96,13 @@ func (m *Metrics) ServerRequest(l RequestLabels, d time.Duration, reqBytes, resp
 // a steady-state call is one map read of the labels and three
 // observations.
 func (v httpVecs) observe(c *cache[RequestLabels, *httpChildren], l RequestLabels, d time.Duration, reqBytes, respBytes int64) {
+	// Normalize first: the cache is keyed by label values, so it is as
+	// bounded as they are.
 	l.Method = method(l.Method)
+	if statusLabel(l.Status) == "_OTHER" {
+		l.Status = -1
+	}
+	l.GRPCStatus = grpcLabel(l.GRPCStatus)
 	hc := c.get(l, v.children)
 	hc.duration.Observe(d.Seconds())
 	if reqBytes >= 0 {
@@ -122,7 +128,8 @@ func (v httpVecs) children(l RequestLabels) *httpChildren {
 }
 
 // statusLabel bounds the status label: 0 (no response) and 100-599 as
-// is, anything else (a peer may send any three digits) as _OTHER.
+// is, anything else (a peer may send any three digits; observe maps it to
+// -1) as _OTHER.
 func statusLabel(code int) string {
 	if code == 0 || code >= 100 && code <= 599 {
 		return strconv.Itoa(code)

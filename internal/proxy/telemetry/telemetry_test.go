@@ -249,3 +249,15 @@ func BenchmarkMetricsRecord(b *testing.B) {
 		}
 	})
 }
+
+// TestCacheBounded checks hostile label values do not grow the observer
+// cache: it is keyed by the normalized values.
+func TestCacheBounded(t *testing.T) {
+	m, _ := newMetrics(t)
+	for i := range 5000 {
+		m.ClientRequest(RequestLabels{Method: "M" + fmt.Sprint(i), Status: 600 + i, GRPCStatus: "x" + fmt.Sprint(i)}, 0, 0, 0)
+	}
+	if n := len(*m.clientCache.m.Load()); n != 1 {
+		t.Errorf("cache holds %d entries, want 1", n)
+	}
+}
