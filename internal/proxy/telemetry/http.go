@@ -99,10 +99,12 @@ func (v httpVecs) observe(c *cache[RequestLabels, *httpChildren], l RequestLabel
 	// Normalize first: the cache is keyed by label values, so it is as
 	// bounded as they are.
 	l.Method = method(l.Method)
-	if statusLabel(l.Status) == "_OTHER" {
+	if !validStatus(l.Status) {
 		l.Status = -1
 	}
-	l.GRPCStatus = grpcLabel(l.GRPCStatus)
+	if l.GRPCStatus != "" && !validGRPC(l.GRPCStatus) {
+		l.GRPCStatus = "_OTHER"
+	}
 	hc := c.get(l, v.children)
 	hc.duration.Observe(d.Seconds())
 	if reqBytes >= 0 {
@@ -131,11 +133,13 @@ func (v httpVecs) children(l RequestLabels) *httpChildren {
 // is, anything else (a peer may send any three digits; observe maps it to
 // -1) as _OTHER.
 func statusLabel(code int) string {
-	if code == 0 || code >= 100 && code <= 599 {
+	if validStatus(code) {
 		return strconv.Itoa(code)
 	}
 	return "_OTHER"
 }
+
+func validStatus(code int) bool { return code == 0 || code >= 100 && code <= 599 }
 
 // grpcLabel bounds the gRPC status label: "" (not gRPC) and the codes
 // 0-16 as is, anything else as _OTHER. GRPCStatus already returns only
@@ -144,10 +148,22 @@ func grpcLabel(s string) string {
 	if s == "" {
 		return ""
 	}
-	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n <= 16 && strconv.Itoa(n) == s {
+	if validGRPC(s) {
 		return s
 	}
 	return "_OTHER"
+}
+
+// validGRPC reports whether s is a gRPC code 0-16 in decimal, without
+// leading zeros (and without allocating: this runs per request).
+func validGRPC(s string) bool {
+	switch len(s) {
+	case 1:
+		return s[0] >= '0' && s[0] <= '9'
+	case 2:
+		return s[0] == '1' && s[1] >= '0' && s[1] <= '6'
+	}
+	return false
 }
 
 // GRPCStatus returns the grpc-status of a response from its header h

@@ -119,8 +119,12 @@ func hasB3(h http.Header) bool {
 // r's trace headers to name the new span.
 func (t *Tracer) Start(r *http.Request, side, destination string, start time.Time) *Span {
 	if t == nil {
-		return nil
+		return nil // inlined: tracing off costs the caller a nil check
 	}
+	return t.start(r, side, destination, start)
+}
+
+func (t *Tracer) start(r *http.Request, side, destination string, start time.Time) *Span {
 	carrier := propagation.HeaderCarrier(r.Header)
 	s := &Span{useB3: hasB3(r.Header)}
 	ctx := r.Context()
@@ -180,7 +184,14 @@ type Outcome struct {
 
 // End ends s with the request's outcome.
 func (s *Span) End(o Outcome) {
-	if s == nil || !s.span.IsRecording() {
+	if s == nil {
+		return
+	}
+	s.end(o)
+}
+
+func (s *Span) end(o Outcome) {
+	if !s.span.IsRecording() {
 		return
 	}
 	s.span.SetAttributes(attribute.Int("http.response.status_code", o.Status))
