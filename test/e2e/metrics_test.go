@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -288,5 +289,100 @@ func TestMetricsGRPCStatus(t *testing.T) {
 				t.Errorf("%s{rpc_grpc_status_code=%q} = %v, want %v;%s", side.name, code, got, want, describe(side.after, side.name))
 			}
 		}
+	}
+}
+
+// TestMetricsTCP sends M bytes over an opaque TCP stream (a CONNECT tunnel
+// whose first bytes are not HTTP, to a --app-protocol tcp echo app) and
+// checks both proxies count one connection opened and closed and the
+// bytes each way.
+func TestMetricsTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	c := startControl(t)
+	echo := startWorkload(t, c, wlOpts{service: "echo", appPort: ln.Addr().(*net.TCPAddr).Port, appProtocol: "tcp", cmd: []string{"sleep", "3600"}})
+	client := startClient(t, c, "client")
+	msg := []byte("\x01\x02opaque bytes, not HTTP\n")
+	stream := func() error {
+		conn, err := net.DialTimeout("tcp", addr(client.outbound), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "CONNECT echo:80 HTTP/1.1\r\nHost: echo:80\r\n\r\n")
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("CONNECT: %s", resp.Status)
+		}
+		if _, err := conn.Write(msg); err != nil {
+			return err
+		}
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, got); err != nil {
+			return err
+		}
+		if string(got) != string(msg) {
+			return fmt.Errorf("echo %q, want %q", got, msg)
+		}
+		return nil
+	}
+	eventually(t, 15*time.Second, 100*time.Millisecond, "tunnel to echo", stream)
+	wantOne := func(w *workload, listener string) []sample {
+		t.Helper()
+		var ms []sample
+		eventually(t, 5*time.Second, 50*time.Millisecond, listener+" TCP metrics", func() error {
+			var err error
+			if ms, err = w.metrics(); err != nil {
+				return err
+			}
+			l := map[string]string{"listener": listener, "destination_service": "echo.default"}
+			if o, c := sum(ms, "weft_tcp_connections_opened_total", l), sum(ms, "weft_tcp_connections_total", l); o < 1 || c != o {
+				return fmt.Errorf("opened %v, closed %v", o, c)
+			}
+			return nil
+		})
+		return ms
+	}
+	before := map[string][]sample{"outbound": wantOne(client, "outbound"), "inbound": wantOne(echo, "inbound")}
+	if err := stream(); err != nil {
+		t.Fatal(err)
+	}
+	for listener, w := range map[string]*workload{"outbound": client, "inbound": echo} {
+		l := map[string]string{"listener": listener, "destination_service": "echo.default"}
+		eventually(t, 5*time.Second, 50*time.Millisecond, listener+" counts one more stream", func() error {
+			after, err := w.metrics()
+			if err != nil {
+				return err
+			}
+			for name, want := range map[string]float64{"weft_tcp_connections_opened_total": 1, "weft_tcp_connections_total": 1} {
+				if got := delta(before[listener], after, name, l); got != want {
+					return fmt.Errorf("%s%v grew by %v, want %v", name, l, got, want)
+				}
+			}
+			for _, dir := range []string{"upstream", "downstream"} {
+				dl := map[string]string{"listener": listener, "destination_service": "echo.default", "direction": dir}
+				if got := delta(before[listener], after, "weft_tcp_bytes_total", dl); got != float64(len(msg)) {
+					return fmt.Errorf("%s bytes grew by %v, want %d", dir, got, len(msg))
+				}
+			}
+			return nil
+		})
 	}
 }
