@@ -27,3 +27,11 @@ type AccessLogConfig struct {
 	// a weft.dev/access-log annotation.
 	Mode string `json:"mode,omitempty"`
 }
+
+// TracingConfig configures the proxies' tracing (the collector's address
+// is each sidecar's OTEL_EXPORTER_OTLP_ENDPOINT).
+type TracingConfig struct {
+	// Sampling is the share of new traces sampled, 0 to 1 (default: the
+	// sidecar's OTEL_TRACES_SAMPLER_ARG, else 0.01).
+	Sampling *float64 `json:"sampling,omitempty"`
+}

@@ -15,10 +15,16 @@ func validateAccessLogMode(e *errs, p fieldPath, mode string) {
 	}
 }
 
-// validateMeshObservability checks MeshConfig spec.accessLog.
+// validateMeshObservability checks MeshConfig spec.accessLog and
+// spec.tracing.
 func validateMeshObservability(e *errs, p fieldPath, m *MeshConfig) {
 	if al := m.Spec.AccessLog; al != nil && al.Mode != "" {
 		validateAccessLogMode(e, p.child("accessLog").child("mode"), al.Mode)
+	}
+	if tr := m.Spec.Tracing; tr != nil && tr.Sampling != nil {
+		if v := *tr.Sampling; !(v >= 0 && v <= 1) {
+			e.add(p.child("tracing").child("sampling"), "must be between 0 and 1, got %v", v)
+		}
 	}
 }
 

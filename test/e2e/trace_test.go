@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -110,14 +111,16 @@ func startChainApp(t *testing.T, next string, self **workload) int {
 }
 
 // TestTraceAcrossThreeServices sends one request client -> a -> b -> c with
-// tracing on (sampling 1) and checks the in-test OTLP receiver gets one
-// trace of six spans, one per proxy hop, each the child of the previous.
+// tracing on and checks the in-test OTLP receiver gets nothing at the
+// sidecars' sampling 0, then, once the docs' MeshConfig sets sampling 1,
+// one trace of six spans, one per proxy hop, each the child of the
+// previous.
 func TestTraceAcrossThreeServices(t *testing.T) {
 	recv := startOTLPReceiver(t)
 	env := []string{
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://" + recv.addr,
 		"OTEL_EXPORTER_OTLP_TRACES_INSECURE=true",
-		"OTEL_TRACES_SAMPLER_ARG=1",
+		"OTEL_TRACES_SAMPLER_ARG=0", // sampled only once the MeshConfig says so
 		"OTEL_BSP_SCHEDULE_DELAY=100",
 	}
 	c := startControl(t)
@@ -129,25 +132,36 @@ func TestTraceAcrossThreeServices(t *testing.T) {
 	eventually(t, 15*time.Second, 100*time.Millisecond, "client -> a -> b -> c", func() error {
 		return client.send("GET", "http://a/warm", "", 200)
 	})
-	// The warm-up may have taken several tries; trace one request alone.
-	if err := client.send("GET", "http://a/traced", "", 200); err != nil {
-		t.Fatal(err)
+	if n := len(recv.received()); n != 0 {
+		t.Fatalf("%d spans exported at sampling 0, want none", n)
 	}
+	c.apply(docYAML(t, "observability/tracing.md", docMarked("mesh-tracing")))
+	// Sampling 1 arrives with the next push: send requests (one at a
+	// time, each its own path) until one is traced.
 	var trace []receivedSpan
-	eventually(t, 10*time.Second, 100*time.Millisecond, "six spans of /traced", func() error {
-		trace = nil
-		for _, s := range recv.received() {
-			if spanAttr(s.span, "url.path") == "/traced" {
-				trace = append(trace, s)
+	path := ""
+	eventually(t, 15*time.Second, 50*time.Millisecond, "a request traced at sampling 1", func() error {
+		path = "/traced-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		if err := client.send("GET", "http://a"+path, "", 200); err != nil {
+			return err
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			trace = nil
+			for _, s := range recv.received() {
+				if spanAttr(s.span, "url.path") == path {
+					trace = append(trace, s)
+				}
 			}
+			if len(trace) >= 6 {
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if len(trace) < 6 {
-			return fmt.Errorf("%d spans so far", len(trace))
-		}
-		return nil
+		return fmt.Errorf("%d spans for %s", len(trace), path)
 	})
 	if len(trace) != 6 {
-		t.Fatalf("%d spans for /traced, want 6", len(trace))
+		t.Fatalf("%d spans for %s, want 6", len(trace), path)
 	}
 	// The hops in order: (service of the proxy, side).
 	hops := []struct{ service, side, dest string }{

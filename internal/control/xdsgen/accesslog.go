@@ -8,11 +8,14 @@ import (
 )
 
 // observability is what Service resources take from the configuration
-// for access logs and tap: each service's access log mode (its
+// for access logs, tap and tracing: each service's access log mode (its
 // weft.dev/access-log annotation, else MeshConfig spec.accessLog.mode,
-// else off) and whether it opted in to tap bodies (weft.dev/tap-bodies).
+// else off), whether it opted in to tap bodies (weft.dev/tap-bodies), and
+// the mesh's trace sampling (MeshConfig spec.tracing.sampling, in every
+// Service resource).
 type observability struct {
 	def      weftv1.AccessLogMode
+	sampling *float64
 	settings map[string]serviceObservability // by service key, for annotated Services
 }
 
@@ -26,6 +29,9 @@ func compileObservability(cfg *api.Set) observability {
 	o := observability{def: weftv1.AccessLogMode_ACCESS_LOG_OFF, settings: map[string]serviceObservability{}}
 	if mc := cfg.MeshConfig; mc != nil && mc.Spec.AccessLog != nil {
 		o.def = accessLogFromString(mc.Spec.AccessLog.Mode, o.def)
+	}
+	if mc := cfg.MeshConfig; mc != nil && mc.Spec.Tracing != nil {
+		o.sampling = mc.Spec.Tracing.Sampling
 	}
 	for _, s := range cfg.Services {
 		if so, ok := o.service(s); ok {
@@ -70,7 +76,7 @@ func (o observability) of(key string) serviceObservability {
 // apply sets the observability fields of svc, the resource of key.
 func (o observability) apply(svc *weftv1.Service, key string) {
 	so := o.of(key)
-	svc.AccessLog, svc.TapBodies = so.mode, so.tapBodies
+	svc.AccessLog, svc.TapBodies, svc.TraceSampling = so.mode, so.tapBodies, o.sampling
 }
 
 // updateObservability sets n.obs from cfg for the Services that were
@@ -82,7 +88,7 @@ func (r *Routing) updateObservability(n *Routing, cfg *api.Set, affected map[ser
 	if len(old)+len(cur) == 0 {
 		return
 	}
-	n.obs = observability{def: r.obs.def, settings: make(map[string]serviceObservability, len(r.obs.settings))}
+	n.obs = observability{def: r.obs.def, sampling: r.obs.sampling, settings: make(map[string]serviceObservability, len(r.obs.settings))}
 	for k, v := range r.obs.settings {
 		n.obs.settings[k] = v
 	}

@@ -102,3 +102,27 @@ func TestUpdateObservabilityAnnotation(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceTraceSampling checks MeshConfig spec.tracing.sampling reaches
+// every Service resource, and that no MeshConfig leaves it unset.
+func TestServiceTraceSampling(t *testing.T) {
+	half := 0.5
+	for _, tt := range []struct {
+		name string
+		cfg  *api.Set
+		want *float64
+	}{
+		{"unset", nil, nil},
+		{"mesh tracing", &api.Set{MeshConfig: &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: api.MeshConfigSpec{Tracing: &api.TracingConfig{Sampling: &half}}}}, &half},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := NewRouting(tt.cfg).Service(&mesh.Service{Name: "a", Namespace: "default"})
+			if (got.TraceSampling == nil) != (tt.want == nil) || tt.want != nil && got.GetTraceSampling() != *tt.want {
+				t.Errorf("trace_sampling %v, want %v", got.TraceSampling, tt.want)
+			}
+			if err := weftv1.ValidateService(got); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

@@ -77,6 +77,9 @@ type Service struct {
 	AccessLog accesslog.Mode
 	// TapBodies: the service opted in to showing bodies to taps.
 	TapBodies bool
+	// TraceSampling is the mesh's trace sampling ratio, -1 when the
+	// MeshConfig sets none.
+	TraceSampling float64
 }
 
 // Port is one declared service port.

@@ -14,4 +14,8 @@ func buildObservability(svc *Service, s *weftv1.Service) {
 		svc.AccessLog = accesslog.Errors
 	}
 	svc.TapBodies = s.GetTapBodies()
+	svc.TraceSampling = -1
+	if s.TraceSampling != nil {
+		svc.TraceSampling = s.GetTraceSampling()
+	}
 }

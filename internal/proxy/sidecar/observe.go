@@ -47,7 +47,16 @@ func newObservability(ctx context.Context, reg prometheus.Registerer, m *telemet
 	if w == nil {
 		w = os.Stdout
 	}
-	tracer, err := trace.FromEnv(ctx, trace.Workload{Service: wl.Service, Namespace: wl.Namespace, Version: wl.Version, Identity: src.ID().String()})
+	own := wl.Service + "." + wl.Namespace
+	meshSampling := func() (float64, bool) {
+		if c := xc.Load(); c != nil {
+			if s := c.Services[own]; s != nil && s.TraceSampling >= 0 {
+				return s.TraceSampling, true
+			}
+		}
+		return 0, false
+	}
+	tracer, err := trace.FromEnv(ctx, trace.Workload{Service: wl.Service, Namespace: wl.Namespace, Version: wl.Version, Identity: src.ID().String()}, meshSampling)
 	if err != nil {
 		return observability{}, err
 	}

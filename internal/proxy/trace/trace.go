@@ -10,9 +10,9 @@
 // Tracing is configured with the standard OpenTelemetry environment
 // variables of the sidecar (`weft run`): it is on when
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set;
-// sampling is OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (weft's
-// default: parentbased_traceidratio at 0.01 — a request that carries a
-// sampled trace stays sampled); OTEL_BSP_* tune the batching. Off, a
+// new traces are sampled at MeshConfig spec.tracing.sampling, else at
+// OTEL_TRACES_SAMPLER_ARG, else at 0.01, parent-based (a request that
+// carries a sampled trace stays sampled); OTEL_BSP_* tune the batching. Off, a
 // request pays one nil check.
 package trace
 
@@ -54,8 +54,11 @@ type Tracer struct {
 }
 
 // FromEnv returns the Tracer the environment configures, or nil when no
-// OTLP endpoint is set.
-func FromEnv(ctx context.Context, w Workload) (*Tracer, error) {
+// OTLP endpoint is set. New traces are sampled at the ratio mesh reports
+// (MeshConfig spec.tracing.sampling; mesh may be nil), else at
+// OTEL_TRACES_SAMPLER_ARG, else at DefaultSampling — unless
+// OTEL_TRACES_SAMPLER names a sampler, which then decides alone.
+func FromEnv(ctx context.Context, w Workload, mesh func() (float64, bool)) (*Tracer, error) {
 	if os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
 		return nil, nil
 	}
@@ -78,7 +81,7 @@ func FromEnv(ctx context.Context, w Workload) (*Tracer, error) {
 			}
 			ratio = f
 		}
-		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(ratioSampler{sampling(mesh, ratio)})))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	return New(tp, w), nil

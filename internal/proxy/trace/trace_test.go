@@ -102,3 +102,39 @@ func TestNilTracer(t *testing.T) {
 		t.Errorf("nil tracer set headers %v", r.Header)
 	}
 }
+
+// TestRatioSampler checks the mesh's ratio decides new traces, and the
+// default applies when the mesh sets none.
+func TestRatioSampler(t *testing.T) {
+	meshRatio, meshSet := 0.0, true
+	s := ratioSampler{sampling(func() (float64, bool) { return meshRatio, meshSet }, 1)}
+	count := func() int {
+		n := 0
+		for i := range 1000 {
+			var p sdktrace.SamplingParameters
+			p.ParentContext = t.Context()
+			for j := range p.TraceID {
+				p.TraceID[j] = byte(i * (j + 7) * 2654435761 >> 3)
+			}
+			if s.ShouldSample(p).Decision == sdktrace.RecordAndSample {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		ratio    float64
+		set      bool
+		min, max int
+	}{
+		{0, true, 0, 0},
+		{1, true, 1000, 1000},
+		{0.5, true, 350, 650},
+		{0, false, 1000, 1000}, // unset: the default, 1
+	} {
+		meshRatio, meshSet = tt.ratio, tt.set
+		if n := count(); n < tt.min || n > tt.max {
+			t.Errorf("ratio %v (set %v): sampled %d of 1000, want %d-%d", tt.ratio, tt.set, n, tt.min, tt.max)
+		}
+	}
+}

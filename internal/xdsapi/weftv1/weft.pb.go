@@ -306,7 +306,10 @@ type Service struct {
 	AccessLog AccessLogMode `protobuf:"varint,100,opt,name=access_log,json=accessLog,proto3,enum=weft.v1.AccessLogMode" json:"access_log,omitempty"`
 	// TapBodies is the Service's weft.dev/tap-bodies: "true" annotation: `weft tap --bodies` may
 	// show the first KiB of its requests' and responses' bodies (redacted).
-	TapBodies     bool `protobuf:"varint,101,opt,name=tap_bodies,json=tapBodies,proto3" json:"tap_bodies,omitempty"`
+	TapBodies bool `protobuf:"varint,101,opt,name=tap_bodies,json=tapBodies,proto3" json:"tap_bodies,omitempty"`
+	// TraceSampling is MeshConfig spec.tracing.sampling, the share (0-1) of new traces the
+	// proxies sample; unset, each proxy's own default applies (see docs/observability/tracing.md).
+	TraceSampling *float64 `protobuf:"fixed64,102,opt,name=trace_sampling,json=traceSampling,proto3,oneof" json:"trace_sampling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -416,6 +419,13 @@ func (x *Service) GetTapBodies() bool {
 		return x.TapBodies
 	}
 	return false
+}
+
+func (x *Service) GetTraceSampling() float64 {
+	if x != nil && x.TraceSampling != nil {
+		return *x.TraceSampling
+	}
+	return 0
 }
 
 // JwtRule is one jwtRule of a RequestAuthentication.
@@ -1572,7 +1582,7 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xeb\x03\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xaa\x04\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -1586,7 +1596,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
 	"access_log\x18d \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\x12\x1d\n" +
 	"\n" +
-	"tap_bodies\x18e \x01(\bR\ttapBodies\"\xe9\x02\n" +
+	"tap_bodies\x18e \x01(\bR\ttapBodies\x12*\n" +
+	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01B\x11\n" +
+	"\x0f_trace_sampling\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -1781,6 +1793,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 	if File_internal_xdsapi_weftv1_weft_proto != nil {
 		return
 	}
+	file_internal_xdsapi_weftv1_weft_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
