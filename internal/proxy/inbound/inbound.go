@@ -378,7 +378,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := upstream.NewStatusWriter(w)
 	defer sw.Release()
 	var ex exchange
-	hw := l.observe(&ex, &r, sw, peer, start) // observe.go: metrics, access log, tap
+	hw := l.observe(&ex, &r, sw, peer, start) // observe.go: metrics, access log, tap, trace
 	switch {
 	case !l.authenticate(hw, &r):
 	case !l.authorize(hw, r, peer):

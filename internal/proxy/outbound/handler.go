@@ -75,7 +75,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	start := time.Now()
 	sw := upstream.NewStatusWriter(w)
 	defer sw.Release()
-	ex := l.observe(&r, sw, svc, start) // observe.go: metrics, access log, tap
+	ex := l.observe(&r, sw, svc, start) // observe.go: metrics, access log, tap, trace
 	defer ex.finish()
 	labels := &ex.labels
 
