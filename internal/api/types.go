@@ -69,6 +69,10 @@ type MeshConfigSpec struct {
 	// Authorization sets the mesh-wide default of AuthorizationPolicy
 	// evaluation.
 	Authorization *AuthorizationConfig `json:"authorization,omitempty"`
+	// AccessLog sets which requests the proxies log (types_observability.go).
+	AccessLog *AccessLogConfig `json:"accessLog,omitempty"`
+	// Tracing sets the proxies' trace sampling (types_observability.go).
+	Tracing *TracingConfig `json:"tracing,omitempty"`
 }
 
 // MTLSConfig configures mutual TLS between proxies.

@@ -75,6 +75,7 @@ func validateMeta(e *errs, info KindInfo, o metav1.Object) {
 }
 
 func validateService(e *errs, s *corev1.Service) {
+	validateServiceObservability(e, s)
 	if mode, ok := s.Annotations[AnnotationMTLSMode]; ok {
 		validateMTLSMode(e, fieldPath("metadata.annotations["+AnnotationMTLSMode+"]"), mode)
 	}

@@ -49,6 +49,7 @@ func (m *MeshConfig) validate(e *errs) {
 		validateMeshBalancer(e, p.child("defaults"), d)
 	}
 	validateAuthorizationConfig(e, p.child("authorization"), m.Spec.Authorization)
+	validateMeshObservability(e, p, m)
 }
 
 // Default fills in defaults: targetRef kind Service.

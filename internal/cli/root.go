@@ -77,6 +77,7 @@ func newRootCmd() *cobra.Command {
 		newGetCmd(g),
 		newDeleteCmd(g),
 		newProxyStatusCmd(g),
+		newTapCmd(g),
 		newTokenCmd(g),
 		newCACmd(g),
 	)

@@ -101,6 +101,7 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 
 	n.retries = r.updateRetries(cfg, targets) // retry.go
 	r.updateMTLS(&n, cfg, affected)
+	r.updateObservability(&n, cfg, affected) // accesslog.go
 	var jwtTargets []serviceRef
 	n.jwt, jwtTargets = r.updateJWT(cfg) // requestauthn.go
 	for _, t := range jwtTargets {

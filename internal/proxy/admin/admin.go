@@ -18,9 +18,11 @@ import (
 //   - GET /config_dump: dump() as indented JSON;
 //   - GET /xds: xds() as indented JSON, the state of the stream to the
 //     control plane (connected, since when, failed attempts, last error);
+//   - GET /tap: tap's live stream of requests as NDJSON (see package
+//     tap; ?path=&method=&status=&bodies=), when tap is not nil;
 //   - /debug/pprof/: Go profiles of the proxy (the admin port listens on
 //     loopback only), e.g. `go tool pprof http://127.0.0.1:PORT/debug/pprof/profile?seconds=10`.
-func New(reg *prometheus.Registry, ready func() error, dump, xds func() any) http.Handler {
+func New(reg *prometheus.Registry, ready func() error, dump, xds func() any, tap http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -34,6 +36,9 @@ func New(reg *prometheus.Registry, ready func() error, dump, xds func() any) htt
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /config_dump", jsonHandler("config dump", dump))
 	mux.HandleFunc("GET /xds", jsonHandler("xds state", xds))
+	if tap != nil {
+		mux.Handle("GET /tap", tap)
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -17,7 +17,7 @@ func TestAdmin(t *testing.T) {
 	reg.MustRegister(c)
 	c.Inc()
 	var readyErr error
-	h := New(reg, func() error { return readyErr }, func() any { return map[string]string{"version": "v1"} }, func() any { return map[string]bool{"connected": false} })
+	h := New(reg, func() error { return readyErr }, func() any { return map[string]string{"version": "v1"} }, func() any { return map[string]bool{"connected": false} }, nil)
 
 	for _, tc := range []struct {
 		name       string
@@ -48,4 +48,4 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
-var _ http.Handler = New(prometheus.NewRegistry(), nil, nil, nil)
+var _ http.Handler = New(prometheus.NewRegistry(), nil, nil, nil, nil)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"weft.dev/weft/internal/proxy/accesslog"
 	"weft.dev/weft/internal/proxy/adaptive"
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/breaker"
@@ -84,6 +85,14 @@ type Service struct {
 	Adaptive *adaptive.Config
 	// Retry is how requests to the service are retried (retry.go).
 	Retry Retry
+	// AccessLog is which of the service's requests get an access log line
+	// (observe.go).
+	AccessLog accesslog.Mode
+	// TapBodies: the service opted in to showing bodies to taps.
+	TapBodies bool
+	// TraceSampling is the mesh's trace sampling ratio, -1 when the
+	// MeshConfig sets none.
+	TraceSampling float64
 }
 
 // Port is one declared service port.
@@ -243,6 +252,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		}
 		svc.Authz = set
 	}
+	buildObservability(svc, s)
 	return svc, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/identity"
+	"weft.dev/weft/internal/proxy/observe"
 	"weft.dev/weft/internal/proxy/upstream"
 )
 
@@ -65,6 +66,9 @@ func (l *Listener) authorizeTCP(c *tls.Conn) bool {
 
 // decide counts and logs d and, for a denied HTTP request, answers it.
 func (l *Listener) decide(d authz.Decision, w http.ResponseWriter, r *http.Request, peer string) bool {
+	if r != nil && observe.Tapped(r.Context()) {
+		observe.Note(r.Context(), "authz", authzDetail(d))
+	}
 	if d.Audit != nil {
 		l.opts.Metrics.AuthzDecision(d.Audit.Name, "AUDIT", "audit")
 		l.log.Info("authz audit: request matches an AUDIT policy", "policy", d.Audit.Name, "peer", peer, "enforced", d.Allowed)
@@ -96,4 +100,16 @@ func remoteIP(addr string) netip.Addr {
 	host, _, _ := net.SplitHostPort(addr)
 	a, _ := netip.ParseAddr(host)
 	return a.Unmap()
+}
+
+// authzDetail describes d for a tap.
+func authzDetail(d authz.Decision) string {
+	verdict := "allow"
+	if !d.Allowed {
+		verdict = "deny"
+	}
+	if d.Policy == "" {
+		return verdict + " (default)"
+	}
+	return verdict + " by " + d.Policy + " (" + d.Action.String() + ")"
 }

@@ -35,6 +35,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"weft.dev/weft/internal/proxy/accesslog"
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/connlimit"
@@ -43,7 +44,9 @@ import (
 	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/jwtauthn"
+	"weft.dev/weft/internal/proxy/tap"
 	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/trace"
 	"weft.dev/weft/internal/proxy/upstream"
 )
 
@@ -54,12 +57,21 @@ type Options struct {
 	Identity *identity.Source
 	// Metrics records requests and TCP connections; nil records nothing.
 	Metrics *telemetry.Metrics
+	// AccessLog writes the access log lines the service's mode asks for;
+	// nil writes none. Tap streams requests to /tap subscribers; nil taps
+	// nothing (see observe.go).
+	AccessLog *accesslog.Logger
+	Tap       *tap.Hub
+	// Tracer gives requests a span of this hop; nil traces nothing.
+	Tracer *trace.Tracer
 	// Provider gives the current configuration, whose Service resource of
 	// this workload's service sets the mTLS mode; nil means STRICT.
 	Provider config.Provider
 	// ServiceName and Namespace name this workload's service.
 	ServiceName string
 	Namespace   string
+	// Version is this workload's version (the destination_version label).
+	Version string
 	// AppPort is the local app's port; 0 means the workload serves nothing
 	// and requests get 503.
 	AppPort int
@@ -184,8 +196,11 @@ func New(opts Options) (*Listener, error) {
 
 // peerInfo is what one mTLS connection's requests share.
 type peerInfo struct {
-	id   string // peer SPIFFE ID
-	xfcc string
+	id string // peer SPIFFE ID
+	// service ("<name>.<namespace>") and namespace of the peer, from id
+	// (metrics, logs).
+	service, namespace string
+	xfcc               string
 	// plaintext is a connection accepted without TLS (mode PERMISSIVE):
 	// id and xfcc are empty.
 	plaintext bool
@@ -342,8 +357,10 @@ func (l *Listener) connContext(ctx context.Context, c net.Conn) context.Context 
 		return ctx
 	}
 	id := peer.String()
+	svc, ns := peerService(id)
 	return context.WithValue(ctx, peerKey{}, &peerInfo{
-		id:   id,
+		id:      id,
+		service: svc, namespace: ns,
 		xfcc: "By=" + l.opts.Identity.ID().String() + ";URI=" + id,
 	})
 }
@@ -360,33 +377,29 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sw := upstream.NewStatusWriter(w)
 	defer sw.Release()
+	var ex exchange
+	hw := l.observe(&ex, &r, sw, peer, start) // observe.go: metrics, access log, tap, trace
 	switch {
-	case !l.authenticate(sw, &r):
-	case !l.authorize(sw, r, peer):
+	case !l.authenticate(hw, &r):
+	case !l.authorize(hw, r, peer):
 	case l.opts.AppPort == 0:
-		upstream.WriteError(sw, r, http.StatusServiceUnavailable, "weft: this workload has no --app-port")
+		upstream.WriteError(hw, r, http.StatusServiceUnavailable, "weft: this workload has no --app-port")
 	case l.appH2(r):
 		r, cancel := upstream.WithGRPCDeadline(r)
-		l.h2.ServeHTTP(sw, r)
+		l.h2.ServeHTTP(hw, r)
 		cancel()
 	case upstream.IsGRPC(r):
 		// gRPC needs HTTP/2 to the app; say so instead of sending it as
 		// HTTP/1.1. (404 maps to UNIMPLEMENTED.)
-		upstream.WriteError(sw, r, http.StatusNotFound, "weft: "+l.dest+" serves HTTP/1.1 only (app protocol "+string(l.opts.AppProtocol)+"); gRPC needs an h2c app (--app-protocol h2c or grpc)")
+		upstream.WriteError(hw, r, http.StatusNotFound, "weft: "+l.dest+" serves HTTP/1.1 only (app protocol "+string(l.opts.AppProtocol)+"); gRPC needs an h2c app (--app-protocol h2c or grpc)")
 	default:
 		if r.ProtoMajor == 1 {
 			// Let bidirectional HTTP/1.1 streams flow.
 			http.NewResponseController(w).EnableFullDuplex()
 		}
-		l.h1.ServeHTTP(sw, r)
+		l.h1.ServeHTTP(hw, r)
 	}
-	l.opts.Metrics.ServerRequest(telemetry.ServerLabels{
-		SourceIdentity:     peer.id,
-		DestinationService: l.dest,
-		Method:             r.Method,
-		Status:             sw.Status,
-		TLS:                !peer.plaintext,
-	}, time.Since(start))
+	l.finish(&ex)
 }
 
 // appH2 reports whether r goes to the app over h2c: always for an h2c or
@@ -454,6 +467,8 @@ func (l *Listener) serveTCP(_ *http.Server, c *tls.Conn, h http.Handler) {
 		l.log.Debug("local app unreachable for tcp stream", "error", err)
 		return
 	}
+	tl := telemetry.TCPLabels{Listener: "inbound", DestinationService: l.dest}
+	l.opts.Metrics.TCPOpened(tl)
 	up, down := upstream.Pipe(ctx, c, app)
-	l.opts.Metrics.TCPConnection(telemetry.TCPLabels{Listener: "inbound", DestinationService: l.dest}, up, down)
+	l.opts.Metrics.TCPConnection(tl, up, down)
 }

@@ -70,8 +70,10 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	app := &bufConn{Conn: conn, r: bufio.NewReaderSize(src, 4096)}
 
 	if svc == nil {
+		tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: "passthrough"}
+		l.opts.Metrics.TCPOpened(tl)
 		up, down := upstream.Pipe(s.ctx, app, target)
-		l.opts.Metrics.TCPConnection(telemetry.TCPLabels{Listener: "outbound", DestinationService: "passthrough"}, up, down)
+		l.opts.Metrics.TCPConnection(tl, up, down)
 		return
 	}
 
@@ -110,8 +112,10 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 		app.Close()
 		return
 	}
+	tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: svc.Key}
+	l.opts.Metrics.TCPOpened(tl)
 	up, down := upstream.Pipe(s.ctx, app, upConn)
-	l.opts.Metrics.TCPConnection(telemetry.TCPLabels{Listener: "outbound", DestinationService: svc.Key}, up, down)
+	l.opts.Metrics.TCPConnection(tl, up, down)
 }
 
 // portProtocol is the declared protocol of the service port a CONNECT

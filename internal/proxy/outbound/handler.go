@@ -76,11 +76,9 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 	start := time.Now()
 	sw := upstream.NewStatusWriter(w)
 	defer sw.Release()
-	labels := telemetry.ClientLabels{SourceService: l.source, DestinationService: svc.Key, Method: r.Method, TLS: true}
-	defer func() {
-		labels.Status = sw.Status
-		l.opts.Metrics.ClientRequest(labels, time.Since(start))
-	}()
+	ex := l.observe(&r, sw, svc, start) // observe.go: metrics, access log, tap, trace
+	defer ex.finish()
+	labels := &ex.labels
 
 	key := svc.Key
 	if r.ProtoMajor == 2 {
@@ -134,6 +132,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		return
 	}
 	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool, retry: l.retryFor(cfg, matched, key, start)}
+	ex.st = st
 	defer func() { st.lease.Done() }()
 	r = r.WithContext(st)
 	if r.ProtoMajor == 2 {
@@ -224,9 +223,9 @@ func (l *Listener) passthroughHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 	}
 	l.passthrough.ServeHTTP(sw, r)
-	l.opts.Metrics.ClientRequest(telemetry.ClientLabels{
-		SourceService: l.source, DestinationService: "passthrough", Method: r.Method, Status: sw.Status,
-	}, time.Since(start))
+	l.opts.Metrics.ClientRequest(telemetry.RequestLabels{
+		SourceService: l.source, SourceNamespace: l.opts.Namespace, SourceIdentity: l.selfID, DestinationService: "passthrough", Method: r.Method, Status: sw.Status,
+	}, time.Since(start), r.ContentLength, sw.Bytes)
 }
 
 func rewritePassthrough(pr *httputil.ProxyRequest) {

@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"weft.dev/weft/internal/proxy/accesslog"
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/inbound"
+	"weft.dev/weft/internal/proxy/tap"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream/meshtest"
 	"weft.dev/weft/internal/xdsapi/weftv1"
@@ -115,6 +117,9 @@ type testMesh struct {
 	reg      *prometheus.Registry
 	// sniffTimeout is the outbound's SniffTimeout (0: its default).
 	sniffTimeout time.Duration
+	// accessLog and tap are the outbound's (observe_test.go).
+	accessLog *accesslog.Logger
+	tap       *tap.Hub
 }
 
 func newMesh(t testing.TB) *testMesh {
@@ -190,6 +195,7 @@ func (m *testMesh) startOutbound(t testing.TB, ln net.Listener) {
 	out, err := New(Options{
 		Provider: m.provider, Identity: m.ca.Source(t, "default", "web"), Metrics: m.metrics,
 		ServiceName: "web", Namespace: "default", SniffTimeout: m.sniffTimeout,
+		AccessLog: m.accessLog, Tap: m.tap,
 	})
 	if err != nil {
 		t.Fatal(err)

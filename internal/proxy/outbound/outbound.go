@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"weft.dev/weft/internal/proxy/accesslog"
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/connlimit"
 	"weft.dev/weft/internal/proxy/h1fast"
@@ -33,7 +34,9 @@ import (
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/mirror"
 	"weft.dev/weft/internal/proxy/retry"
+	"weft.dev/weft/internal/proxy/tap"
 	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/proxy/trace"
 	"weft.dev/weft/internal/proxy/upstream"
 )
 
@@ -46,6 +49,13 @@ type Options struct {
 	Identity *identity.Source
 	// Metrics records requests and TCP streams; nil records nothing.
 	Metrics *telemetry.Metrics
+	// AccessLog writes the access log lines of the services whose mode
+	// asks for them; nil writes none. Tap streams requests to /tap
+	// subscribers; nil taps nothing (see observe.go).
+	AccessLog *accesslog.Logger
+	Tap       *tap.Hub
+	// Tracer gives requests a span of this hop; nil traces nothing.
+	Tracer *trace.Tracer
 	// ServiceName and Namespace name this workload's service; names without
 	// a namespace resolve in Namespace.
 	ServiceName string
@@ -87,6 +97,7 @@ type Listener struct {
 	opts   Options
 	log    *slog.Logger
 	source string // "<name>.<namespace>"
+	selfID string // this workload's SPIFFE ID
 	pool   *upstream.Pool
 	dialer net.Dialer
 
@@ -133,6 +144,7 @@ func New(opts Options) (*Listener, error) {
 		opts:   opts,
 		log:    opts.Logger.With("component", "outbound"),
 		source: opts.ServiceName + "." + opts.Namespace,
+		selfID: opts.Identity.ID().String(),
 		pool:   opts.Pool,
 		dialer: net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
 	}

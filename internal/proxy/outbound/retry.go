@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/proxy/observe"
 	"weft.dev/weft/internal/proxy/retry"
 	"weft.dev/weft/internal/proxy/upstream"
 )
@@ -112,6 +114,7 @@ func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if !rs.budget.TryRetry(time.Now(), rs.limits) {
 			rs.l.opts.Metrics.RetryBudgetExhausted(st.dest)
+			observe.Note(ctx, "retry", "budget exhausted: not retried ("+reason.String()+" from "+st.lease.Endpoint.Address+")")
 			return finish(resp, err, o, cancel)
 		}
 		held = true
@@ -121,6 +124,7 @@ func (t leaseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rs.budget.Release()
 			return finish(resp, err, o, cancel)
 		}
+		observe.Note(ctx, "retry", reason.String()+" from "+st.lease.Endpoint.Address+": retry "+strconv.Itoa(n+1)+" on "+next.Endpoint.Address)
 		discard(resp)
 		if cancel != nil {
 			cancel()

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,6 +66,9 @@ type Options struct {
 	// HTTP bounds what the listeners accept (limits.go).
 	HTTP   HTTPLimits
 	Logger *slog.Logger
+	// AccessLog receives the access log's JSON lines (default os.Stdout);
+	// which requests get one is each service's access log mode.
+	AccessLog io.Writer
 	// Ready is called once the sidecar has its certificate and first
 	// config and serves on all listeners.
 	Ready func(Addrs)
@@ -215,12 +219,16 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	inOpts, runJWKS := withJWT(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, Provider: xc, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol, Authz: authzView(xc, w)}), xc, w, log)
+	obs, err := newObservability(ctx, reg, metrics, src, xc, w, opts.AccessLog) // observe.go
+	if err != nil {
+		return err
+	}
+	inOpts, runJWKS := withJWT(opts.HTTP.applyInbound(inbound.Options{Logger: log.With("component", "inbound"), Identity: src, Metrics: metrics, AccessLog: obs.log, Tap: obs.tap, Tracer: obs.tracer, Version: w.Version, Provider: xc, ServiceName: w.Service, Namespace: w.Namespace, AppPort: opts.AppPort, AppProtocol: opts.AppProtocol, Authz: authzView(xc, w)}), xc, w, log)
 	in, err := inbound.New(inOpts)
 	if err != nil {
 		return err
 	}
-	out, err := outbound.New(opts.HTTP.applyOutbound(outbound.Options{Logger: log.With("component", "outbound"), Provider: xc, Identity: src, Metrics: metrics, ServiceName: w.Service, Namespace: w.Namespace}))
+	out, err := outbound.New(opts.HTTP.applyOutbound(outbound.Options{Logger: log.With("component", "outbound"), Provider: xc, Identity: src, Metrics: metrics, AccessLog: obs.log, Tap: obs.tap, Tracer: obs.tracer, ServiceName: w.Service, Namespace: w.Namespace}))
 	if err != nil {
 		return err
 	}
@@ -233,7 +241,7 @@ func Run(ctx context.Context, opts Options) error {
 			return ready(src, xc)
 		}, func() any {
 			return map[string]any{"identity": src.Status(), "xds": xc.Dump(), "ejectedEndpoints": out.Ejected()}
-		}, func() any { return xc.ConnState() }),
+		}, func() any { return xc.ConnState() }, obs.tap),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 
@@ -250,6 +258,8 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return xc.Run(xdsCtx) })
 	g.Go(func() error { fetcher.Rotate(restCtx, src, log); return nil })
 	g.Go(func() error { runJWKS(restCtx); return nil })
+	g.Go(func() error { obs.log.Run(restCtx); return nil })
+	defer obs.flushTraces(log)
 	g.Go(func() error { return in.Serve(inCtx, inLn) })
 	g.Go(func() error { return out.Serve(restCtx, outLn) })
 	g.Go(func() error {

@@ -6,10 +6,6 @@
 package telemetry
 
 import (
-	"strconv"
-	"sync"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -20,45 +16,44 @@ var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
 // Metrics records what the proxy's listeners observe. A nil *Metrics records
 // nothing, so components can run without telemetry.
 type Metrics struct {
-	clientDuration *prometheus.HistogramVec
-	serverDuration *prometheus.HistogramVec
+	client         httpVecs // http.go
+	server         httpVecs
 	tcpConnections *prometheus.CounterVec
+	tcpOpened      *prometheus.CounterVec
 	tcpBytes       *prometheus.CounterVec
 	httpRejected   *prometheus.CounterVec // http_reject.go
 	h2Abuse        *prometheus.CounterVec
 	jwtDecisions   *prometheus.CounterVec // jwt.go
 	authzDecisions *prometheus.CounterVec
-	breaker        breakerMetrics // breaker.go
-	retry          *retryMetrics  // retry.go
-	outlier        outlierMetrics // outlier.go
-	route          routeMetrics   // route.go
-	fault          faultMetrics   // fault.go
+	breaker        breakerMetrics         // breaker.go
+	retry          *retryMetrics          // retry.go
+	outlier        outlierMetrics         // outlier.go
+	route          routeMetrics           // route.go
+	fault          faultMetrics           // fault.go
+	accessLogs     *prometheus.CounterVec // accesslog.go
+	tap            *prometheus.CounterVec // tap.go
 
-	clientCache sync.Map // ClientLabels -> prometheus.Observer
-	serverCache sync.Map // ServerLabels -> prometheus.Observer
-	tcpCache    sync.Map // TCPLabels -> *tcpChildren
+	clientCache cache[RequestLabels, *httpChildren]
+	serverCache cache[RequestLabels, *httpChildren]
+	tcpCache    cache[TCPLabels, *tcpChildren]
 }
 
 // New creates the proxy's metrics and registers them with reg.
 func New(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		clientDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "http_client_request_duration_seconds",
-			Help:    "Duration of HTTP requests sent by the outbound listener to mesh services.",
-			Buckets: durationBuckets,
-		}, []string{"source_service", "destination_service", "route", "http_request_method", "http_response_status_code", "tls"}),
-		serverDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "http_server_request_duration_seconds",
-			Help:    "Duration of HTTP requests received by the inbound listener: from mesh peers over mutual TLS (tls=\"true\") or, in mTLS mode PERMISSIVE, plaintext with no source identity (tls=\"false\").",
-			Buckets: durationBuckets,
-		}, []string{"source_identity", "destination_service", "http_request_method", "http_response_status_code", "tls"}),
+		client: newHTTPVecs("client", "sent by the outbound listener to mesh services (one observation per request, retries included in its duration)"),
+		server: newHTTPVecs("server", "received by the inbound listener: from mesh peers over mutual TLS (tls=\"true\") or, in mTLS mode PERMISSIVE, plaintext with no source identity (tls=\"false\")"),
 		tcpConnections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_tcp_connections_total",
-			Help: "Opaque TCP connections proxied, by listener (outbound or inbound) and destination service.",
+			Help: "Opaque TCP connections proxied that have closed, by listener (outbound or inbound) and destination service.",
+		}, []string{"listener", "destination_service"}),
+		tcpOpened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weft_tcp_connections_opened_total",
+			Help: "Opaque TCP connections proxied that have opened, by listener (outbound or inbound) and destination service; opened minus weft_tcp_connections_total is the number open now.",
 		}, []string{"listener", "destination_service"}),
 		tcpBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_tcp_bytes_total",
-			Help: "Bytes of opaque TCP connections proxied; direction is upstream (from the connecting side) or downstream (back to it).",
+			Help: "Bytes of opaque TCP connections proxied, counted when the connection closes; direction is upstream (sent by the connecting side) or downstream (received by it).",
 		}, []string{"listener", "destination_service", "direction"}),
 	}
 	m.httpRejected = newHTTPRejected()
@@ -73,7 +68,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	if err := m.fault.register(reg); err != nil {
 		return nil, err
 	}
-	for _, c := range []prometheus.Collector{m.clientDuration, m.serverDuration, m.tcpConnections, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.retry, m.outlier.ejections, m.outlier.ejected} {
+	m.accessLogs = newAccessLogs()
+	m.tap = newTap()
+	cs := []prometheus.Collector{m.tcpConnections, m.tcpOpened, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.accessLogs, m.tap, m.retry, m.outlier.ejections, m.outlier.ejected}
+	cs = append(cs, m.client.collectors()...)
+	cs = append(cs, m.server.collectors()...)
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -84,85 +84,48 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// ClientLabels identify one series of http_client_request_duration_seconds.
-type ClientLabels struct {
-	SourceService      string
-	DestinationService string
-	Route              string
-	Method             string
-	Status             int
-	TLS                bool
-}
-
-// ServerLabels identify one series of http_server_request_duration_seconds.
-type ServerLabels struct {
-	SourceIdentity     string
-	DestinationService string
-	Method             string
-	Status             int
-	// TLS is false for a plaintext request (mTLS mode PERMISSIVE), whose
-	// SourceIdentity is "".
-	TLS bool
-}
-
 // TCPLabels identify the TCP series of one listener and destination.
 type TCPLabels struct {
 	Listener           string // "outbound" or "inbound"
 	DestinationService string
 }
 
-// ClientRequest records one outbound HTTP request.
-func (m *Metrics) ClientRequest(l ClientLabels, d time.Duration) {
+// TCPOpened counts one opaque TCP connection as it opens.
+func (m *Metrics) TCPOpened(l TCPLabels) {
 	if m == nil {
 		return
 	}
-	l.Method = method(l.Method)
-	o, ok := m.clientCache.Load(l)
-	if !ok {
-		o, _ = m.clientCache.LoadOrStore(l, m.clientDuration.WithLabelValues(
-			l.SourceService, l.DestinationService, l.Route, l.Method, strconv.Itoa(l.Status), strconv.FormatBool(l.TLS)))
-	}
-	o.(prometheus.Observer).Observe(d.Seconds())
-}
-
-// ServerRequest records one inbound HTTP request.
-func (m *Metrics) ServerRequest(l ServerLabels, d time.Duration) {
-	if m == nil {
-		return
-	}
-	l.Method = method(l.Method)
-	o, ok := m.serverCache.Load(l)
-	if !ok {
-		o, _ = m.serverCache.LoadOrStore(l, m.serverDuration.WithLabelValues(
-			l.SourceIdentity, l.DestinationService, l.Method, strconv.Itoa(l.Status), strconv.FormatBool(l.TLS)))
-	}
-	o.(prometheus.Observer).Observe(d.Seconds())
+	m.tcpChildren(l).opened.Inc()
 }
 
 type tcpChildren struct {
+	opened     prometheus.Counter
 	conns      prometheus.Counter
 	upstream   prometheus.Counter
 	downstream prometheus.Counter
 }
 
-// TCPConnection records one finished opaque TCP connection and the bytes it
+// TCPConnection records one closed opaque TCP connection and the bytes it
 // carried each way.
 func (m *Metrics) TCPConnection(l TCPLabels, upstream, downstream int64) {
 	if m == nil {
 		return
 	}
-	c, ok := m.tcpCache.Load(l)
-	if !ok {
-		c, _ = m.tcpCache.LoadOrStore(l, &tcpChildren{
-			conns:      m.tcpConnections.WithLabelValues(l.Listener, l.DestinationService),
-			upstream:   m.tcpBytes.WithLabelValues(l.Listener, l.DestinationService, "upstream"),
-			downstream: m.tcpBytes.WithLabelValues(l.Listener, l.DestinationService, "downstream"),
-		})
-	}
-	tc := c.(*tcpChildren)
+	tc := m.tcpChildren(l)
 	tc.conns.Inc()
 	tc.upstream.Add(float64(upstream))
 	tc.downstream.Add(float64(downstream))
+}
+
+func (m *Metrics) tcpChildren(l TCPLabels) *tcpChildren {
+	return m.tcpCache.get(l, func(l TCPLabels) *tcpChildren {
+		return &tcpChildren{
+			opened:     m.tcpOpened.WithLabelValues(l.Listener, l.DestinationService),
+			conns:      m.tcpConnections.WithLabelValues(l.Listener, l.DestinationService),
+			upstream:   m.tcpBytes.WithLabelValues(l.Listener, l.DestinationService, "upstream"),
+			downstream: m.tcpBytes.WithLabelValues(l.Listener, l.DestinationService, "downstream"),
+		}
+	})
 }
 
 // method bounds the method label's cardinality as OpenTelemetry does: known

@@ -12,6 +12,8 @@ type StatusWriter struct {
 	http.ResponseWriter
 	// Status is the status code written, 0 before the header is sent.
 	Status int
+	// Bytes counts the body bytes written.
+	Bytes int64
 }
 
 var statusWriters = sync.Pool{New: func() any { return new(StatusWriter) }}
@@ -20,7 +22,7 @@ var statusWriters = sync.Pool{New: func() any { return new(StatusWriter) }}
 // the handler returns.
 func NewStatusWriter(w http.ResponseWriter) *StatusWriter {
 	sw := statusWriters.Get().(*StatusWriter)
-	sw.ResponseWriter, sw.Status = w, 0
+	sw.ResponseWriter, sw.Status, sw.Bytes = w, 0, 0
 	return sw
 }
 
@@ -43,7 +45,9 @@ func (sw *StatusWriter) Write(b []byte) (int, error) {
 	if sw.Status == 0 {
 		sw.Status = http.StatusOK
 	}
-	return sw.ResponseWriter.Write(b)
+	n, err := sw.ResponseWriter.Write(b)
+	sw.Bytes += int64(n)
+	return n, err
 }
 
 // Flush implements http.Flusher (ReverseProxy flushes streamed responses).

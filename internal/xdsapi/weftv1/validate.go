@@ -31,6 +31,9 @@ func ValidateService(s *Service) error {
 	if _, ok := MTLSMode_name[int32(s.GetMtlsMode())]; !ok {
 		return fmt.Errorf("mtls_mode: unknown mode %d", s.GetMtlsMode())
 	}
+	if err := validateObservability(s); err != nil {
+		return err
+	}
 	for i, p := range s.GetPorts() {
 		if p.GetPort() == 0 || p.GetPort() > 65535 {
 			return fmt.Errorf("ports[%d].port: %d out of range", i, p.GetPort())

@@ -135,6 +135,57 @@ func (LoadBalancer) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{1}
 }
 
+// AccessLogMode is which requests get an access log line.
+type AccessLogMode int32
+
+const (
+	AccessLogMode_ACCESS_LOG_OFF AccessLogMode = 0
+	AccessLogMode_ACCESS_LOG_ON  AccessLogMode = 1
+	// Failed requests only: 5xx, no response, or a server-side gRPC error code.
+	AccessLogMode_ACCESS_LOG_ERRORS AccessLogMode = 2
+)
+
+// Enum value maps for AccessLogMode.
+var (
+	AccessLogMode_name = map[int32]string{
+		0: "ACCESS_LOG_OFF",
+		1: "ACCESS_LOG_ON",
+		2: "ACCESS_LOG_ERRORS",
+	}
+	AccessLogMode_value = map[string]int32{
+		"ACCESS_LOG_OFF":    0,
+		"ACCESS_LOG_ON":     1,
+		"ACCESS_LOG_ERRORS": 2,
+	}
+)
+
+func (x AccessLogMode) Enum() *AccessLogMode {
+	p := new(AccessLogMode)
+	*p = x
+	return p
+}
+
+func (x AccessLogMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessLogMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[2].Descriptor()
+}
+
+func (AccessLogMode) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[2]
+}
+
+func (x AccessLogMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessLogMode.Descriptor instead.
+func (AccessLogMode) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{2}
+}
+
 type AuthzPolicy_Action int32
 
 const (
@@ -168,11 +219,11 @@ func (x AuthzPolicy_Action) String() string {
 }
 
 func (AuthzPolicy_Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[2].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[3].Descriptor()
 }
 
 func (AuthzPolicy_Action) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[2]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[3]
 }
 
 func (x AuthzPolicy_Action) Number() protoreflect.EnumNumber {
@@ -218,11 +269,11 @@ func (x PathMatch_Kind) String() string {
 }
 
 func (PathMatch_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[3].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[4].Descriptor()
 }
 
 func (PathMatch_Kind) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[3]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[4]
 }
 
 func (x PathMatch_Kind) Number() protoreflect.EnumNumber {
@@ -264,11 +315,11 @@ func (x SessionPersistence_Type) String() string {
 }
 
 func (SessionPersistence_Type) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[4].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[5].Descriptor()
 }
 
 func (SessionPersistence_Type) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[4]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[5]
 }
 
 func (x SessionPersistence_Type) Number() protoreflect.EnumNumber {
@@ -313,11 +364,11 @@ func (x PathModifier_Kind) String() string {
 }
 
 func (PathModifier_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[5].Descriptor()
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[6].Descriptor()
 }
 
 func (PathModifier_Kind) Type() protoreflect.EnumType {
-	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[5]
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[6]
 }
 
 func (x PathModifier_Kind) Number() protoreflect.EnumNumber {
@@ -381,8 +432,18 @@ type Service struct {
 	// MaxConcurrentRetries is DestinationPolicy spec.connectionPool.maxConcurrentRetries: the most
 	// retries to this service in flight at once from one proxy; 0 means no cap.
 	MaxConcurrentRetries uint32 `protobuf:"varint,62,opt,name=max_concurrent_retries,json=maxConcurrentRetries,proto3" json:"max_concurrent_retries,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Observability (fields 100-119), see the observability section at the end of the file.
+	// AccessLog is which of the service's requests its callers' and its own proxies log:
+	// MeshConfig spec.accessLog.mode, overridden by the Service's weft.dev/access-log annotation.
+	AccessLog AccessLogMode `protobuf:"varint,100,opt,name=access_log,json=accessLog,proto3,enum=weft.v1.AccessLogMode" json:"access_log,omitempty"`
+	// TapBodies is the Service's weft.dev/tap-bodies: "true" annotation: `weft tap --bodies` may
+	// show the first KiB of its requests' and responses' bodies (redacted).
+	TapBodies bool `protobuf:"varint,101,opt,name=tap_bodies,json=tapBodies,proto3" json:"tap_bodies,omitempty"`
+	// TraceSampling is MeshConfig spec.tracing.sampling, the share (0-1) of new traces the
+	// proxies sample; unset, each proxy's own default applies (see docs/observability/tracing.md).
+	TraceSampling *float64 `protobuf:"fixed64,102,opt,name=trace_sampling,json=traceSampling,proto3,oneof" json:"trace_sampling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -523,6 +584,27 @@ func (x *Service) GetDefaultRetryOff() bool {
 func (x *Service) GetMaxConcurrentRetries() uint32 {
 	if x != nil {
 		return x.MaxConcurrentRetries
+	}
+	return 0
+}
+
+func (x *Service) GetAccessLog() AccessLogMode {
+	if x != nil {
+		return x.AccessLog
+	}
+	return AccessLogMode_ACCESS_LOG_OFF
+}
+
+func (x *Service) GetTapBodies() bool {
+	if x != nil {
+		return x.TapBodies
+	}
+	return false
+}
+
+func (x *Service) GetTraceSampling() float64 {
+	if x != nil && x.TraceSampling != nil {
+		return *x.TraceSampling
 	}
 	return 0
 }
@@ -3076,7 +3158,7 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xc7\x06\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xdc\a\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -3093,7 +3175,13 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x14adaptive_concurrency\x18Q \x01(\v2\x1c.weft.v1.AdaptiveConcurrencyR\x13adaptiveConcurrency\x12+\n" +
 	"\x05retry\x18< \x01(\v2\x15.weft.v1.ServiceRetryR\x05retry\x12*\n" +
 	"\x11default_retry_off\x18= \x01(\bR\x0fdefaultRetryOff\x124\n" +
-	"\x16max_concurrent_retries\x18> \x01(\rR\x14maxConcurrentRetries\"\xe9\x02\n" +
+	"\x16max_concurrent_retries\x18> \x01(\rR\x14maxConcurrentRetries\x125\n" +
+	"\n" +
+	"access_log\x18d \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\x12\x1d\n" +
+	"\n" +
+	"tap_bodies\x18e \x01(\bR\ttapBodies\x12*\n" +
+	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01B\x11\n" +
+	"\x0f_trace_sampling\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12\x1c\n" +
@@ -3342,7 +3430,11 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\bP2C_EWMA\x10\x03\x12\r\n" +
 	"\tRING_HASH\x10\x04\x12\n" +
 	"\n" +
-	"\x06MAGLEV\x10\x05B-Z+weft.dev/weft/internal/xdsapi/weftv1;weftv1b\x06proto3"
+	"\x06MAGLEV\x10\x05*M\n" +
+	"\rAccessLogMode\x12\x12\n" +
+	"\x0eACCESS_LOG_OFF\x10\x00\x12\x11\n" +
+	"\rACCESS_LOG_ON\x10\x01\x12\x15\n" +
+	"\x11ACCESS_LOG_ERRORS\x10\x02B-Z+weft.dev/weft/internal/xdsapi/weftv1;weftv1b\x06proto3"
 
 var (
 	file_internal_xdsapi_weftv1_weft_proto_rawDescOnce sync.Once
@@ -3356,107 +3448,109 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
-	(AuthzPolicy_Action)(0),      // 2: weft.v1.AuthzPolicy.Action
-	(PathMatch_Kind)(0),          // 3: weft.v1.PathMatch.Kind
-	(SessionPersistence_Type)(0), // 4: weft.v1.SessionPersistence.Type
-	(PathModifier_Kind)(0),       // 5: weft.v1.PathModifier.Kind
-	(*Service)(nil),              // 6: weft.v1.Service
-	(*JwtRule)(nil),              // 7: weft.v1.JwtRule
-	(*JwtHeader)(nil),            // 8: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil),     // 9: weft.v1.JwtClaimToHeader
-	(*AuthzPolicy)(nil),          // 10: weft.v1.AuthzPolicy
-	(*AuthzRule)(nil),            // 11: weft.v1.AuthzRule
-	(*AuthzFrom)(nil),            // 12: weft.v1.AuthzFrom
-	(*AuthzTo)(nil),              // 13: weft.v1.AuthzTo
-	(*AuthzCondition)(nil),       // 14: weft.v1.AuthzCondition
-	(*ServicePort)(nil),          // 15: weft.v1.ServicePort
-	(*Route)(nil),                // 16: weft.v1.Route
-	(*RouteMatch)(nil),           // 17: weft.v1.RouteMatch
-	(*PathMatch)(nil),            // 18: weft.v1.PathMatch
-	(*HeaderMatch)(nil),          // 19: weft.v1.HeaderMatch
-	(*Backend)(nil),              // 20: weft.v1.Backend
-	(*Endpoints)(nil),            // 21: weft.v1.Endpoints
-	(*Endpoint)(nil),             // 22: weft.v1.Endpoint
-	(*ConnectionLimits)(nil),     // 23: weft.v1.ConnectionLimits
-	(*AdaptiveConcurrency)(nil),  // 24: weft.v1.AdaptiveConcurrency
-	(*RouteRetry)(nil),           // 25: weft.v1.RouteRetry
-	(*ServiceRetry)(nil),         // 26: weft.v1.ServiceRetry
-	(*RetryBudget)(nil),          // 27: weft.v1.RetryBudget
-	(*ConsistentHash)(nil),       // 28: weft.v1.ConsistentHash
-	(*SessionPersistence)(nil),   // 29: weft.v1.SessionPersistence
-	(*OutlierDetection)(nil),     // 30: weft.v1.OutlierDetection
-	(*QueryParamMatch)(nil),      // 31: weft.v1.QueryParamMatch
-	(*HeaderModifier)(nil),       // 32: weft.v1.HeaderModifier
-	(*HeaderValue)(nil),          // 33: weft.v1.HeaderValue
-	(*PathModifier)(nil),         // 34: weft.v1.PathModifier
-	(*RequestRedirect)(nil),      // 35: weft.v1.RequestRedirect
-	(*URLRewrite)(nil),           // 36: weft.v1.URLRewrite
-	(*FaultInjection)(nil),       // 37: weft.v1.FaultInjection
-	(*FaultDelay)(nil),           // 38: weft.v1.FaultDelay
-	(*FaultAbort)(nil),           // 39: weft.v1.FaultAbort
-	(*RequestMirror)(nil),        // 40: weft.v1.RequestMirror
-	nil,                          // 41: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 42: weft.v1.Endpoint.LabelsEntry
+	(AccessLogMode)(0),           // 2: weft.v1.AccessLogMode
+	(AuthzPolicy_Action)(0),      // 3: weft.v1.AuthzPolicy.Action
+	(PathMatch_Kind)(0),          // 4: weft.v1.PathMatch.Kind
+	(SessionPersistence_Type)(0), // 5: weft.v1.SessionPersistence.Type
+	(PathModifier_Kind)(0),       // 6: weft.v1.PathModifier.Kind
+	(*Service)(nil),              // 7: weft.v1.Service
+	(*JwtRule)(nil),              // 8: weft.v1.JwtRule
+	(*JwtHeader)(nil),            // 9: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil),     // 10: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),          // 11: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),            // 12: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),            // 13: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),              // 14: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),       // 15: weft.v1.AuthzCondition
+	(*ServicePort)(nil),          // 16: weft.v1.ServicePort
+	(*Route)(nil),                // 17: weft.v1.Route
+	(*RouteMatch)(nil),           // 18: weft.v1.RouteMatch
+	(*PathMatch)(nil),            // 19: weft.v1.PathMatch
+	(*HeaderMatch)(nil),          // 20: weft.v1.HeaderMatch
+	(*Backend)(nil),              // 21: weft.v1.Backend
+	(*Endpoints)(nil),            // 22: weft.v1.Endpoints
+	(*Endpoint)(nil),             // 23: weft.v1.Endpoint
+	(*ConnectionLimits)(nil),     // 24: weft.v1.ConnectionLimits
+	(*AdaptiveConcurrency)(nil),  // 25: weft.v1.AdaptiveConcurrency
+	(*RouteRetry)(nil),           // 26: weft.v1.RouteRetry
+	(*ServiceRetry)(nil),         // 27: weft.v1.ServiceRetry
+	(*RetryBudget)(nil),          // 28: weft.v1.RetryBudget
+	(*ConsistentHash)(nil),       // 29: weft.v1.ConsistentHash
+	(*SessionPersistence)(nil),   // 30: weft.v1.SessionPersistence
+	(*OutlierDetection)(nil),     // 31: weft.v1.OutlierDetection
+	(*QueryParamMatch)(nil),      // 32: weft.v1.QueryParamMatch
+	(*HeaderModifier)(nil),       // 33: weft.v1.HeaderModifier
+	(*HeaderValue)(nil),          // 34: weft.v1.HeaderValue
+	(*PathModifier)(nil),         // 35: weft.v1.PathModifier
+	(*RequestRedirect)(nil),      // 36: weft.v1.RequestRedirect
+	(*URLRewrite)(nil),           // 37: weft.v1.URLRewrite
+	(*FaultInjection)(nil),       // 38: weft.v1.FaultInjection
+	(*FaultDelay)(nil),           // 39: weft.v1.FaultDelay
+	(*FaultAbort)(nil),           // 40: weft.v1.FaultAbort
+	(*RequestMirror)(nil),        // 41: weft.v1.RequestMirror
+	nil,                          // 42: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 43: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	15, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	16, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	16, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	17, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	28, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
-	30, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
+	29, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
+	31, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
 	0,  // 5: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	7,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
-	10, // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
-	23, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
-	24, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
-	26, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
-	8,  // 11: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	9,  // 12: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	2,  // 13: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	41, // 14: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	11, // 15: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	12, // 16: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	13, // 17: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	14, // 18: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	17, // 19: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	20, // 20: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	25, // 21: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
-	29, // 22: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
-	32, // 23: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
-	32, // 24: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
-	35, // 25: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
-	36, // 26: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
-	37, // 27: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
-	40, // 28: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
-	18, // 29: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	19, // 30: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	31, // 31: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
-	3,  // 32: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	32, // 33: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
-	32, // 34: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
-	36, // 35: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
-	22, // 36: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	42, // 37: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	27, // 38: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	4,  // 39: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	33, // 40: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	33, // 41: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	5,  // 42: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	34, // 43: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	34, // 44: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	38, // 45: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
-	39, // 46: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
-	19, // 47: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	8,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	11, // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	24, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
+	25, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	27, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
+	2,  // 11: weft.v1.Service.access_log:type_name -> weft.v1.AccessLogMode
+	9,  // 12: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	10, // 13: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	3,  // 14: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	42, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	12, // 16: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	13, // 17: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	14, // 18: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	15, // 19: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	18, // 20: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	21, // 21: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	26, // 22: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	30, // 23: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
+	33, // 24: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
+	33, // 25: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
+	36, // 26: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
+	37, // 27: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
+	38, // 28: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
+	41, // 29: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
+	19, // 30: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	20, // 31: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	32, // 32: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	4,  // 33: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	33, // 34: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	33, // 35: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	37, // 36: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	23, // 37: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	43, // 38: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	28, // 39: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	5,  // 40: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	34, // 41: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	34, // 42: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	6,  // 43: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	35, // 44: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	35, // 45: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	39, // 46: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	40, // 47: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	20, // 48: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3464,6 +3558,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 	if File_internal_xdsapi_weftv1_weft_proto != nil {
 		return
 	}
+	file_internal_xdsapi_weftv1_weft_proto_msgTypes[0].OneofWrappers = []any{}
 	file_internal_xdsapi_weftv1_weft_proto_msgTypes[20].OneofWrappers = []any{}
 	file_internal_xdsapi_weftv1_weft_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
@@ -3471,7 +3566,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
