@@ -1,0 +1,195 @@
+package stats
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// slot is one interval of one series, in 4-byte counters (72 bytes): an
+// interval of at most 10 s never counts 2^32 requests on one edge.
+type slot struct {
+	requests, failures, tcp uint32
+	buckets            [NumBuckets]uint32
+}
+
+// ring is the history of one series: slot i holds the interval whose tick
+// number is congruent to i, valid only if stamps[i] is that tick.
+type ring struct {
+	slots []slot
+	ticks []int64
+	// last is the last tick written.
+	last int64
+}
+
+// StoreOptions size a Store.
+type StoreOptions struct {
+	// Interval is the length of one slot (default 10s).
+	Interval time.Duration
+	// History is how far back the store remembers (default 15m).
+	History time.Duration
+	// MaxSeries caps the number of series kept (default 4096); a new
+	// series beyond it evicts the one written least recently.
+	MaxSeries int
+}
+
+// DefaultMaxSeries is the default cap on the series a Store keeps.
+const DefaultMaxSeries = 4096
+
+func (o *StoreOptions) setDefaults() {
+	if o.Interval <= 0 {
+		o.Interval = 10 * time.Second
+	}
+	if o.History <= 0 {
+		o.History = 15 * time.Minute
+	}
+	if o.MaxSeries <= 0 {
+		o.MaxSeries = DefaultMaxSeries
+	}
+}
+
+// Store keeps the per-interval increase of every series for History in
+// fixed-size rings: its memory is bounded by MaxSeries × History/Interval
+// slots of 72 bytes (4096 × 90 × 72 B ≈ 27 MB at the defaults), whatever
+// the number of proxies. It is safe for concurrent use.
+type Store struct {
+	opts  StoreOptions
+	nslot int
+
+	mu      sync.Mutex
+	series  map[Key]*ring
+	tick    int64 // the last tick appended
+	first   int64 // the first tick appended, 0 before any
+	evicted uint64
+}
+
+// NewStore returns an empty store.
+func NewStore(opts StoreOptions) *Store {
+	opts.setDefaults()
+	return &Store{
+		opts:   opts,
+		nslot:  int(math.Ceil(float64(opts.History) / float64(opts.Interval))),
+		series: map[Key]*ring{},
+	}
+}
+
+// Slots is the number of intervals each series remembers.
+func (s *Store) Slots() int { return s.nslot }
+
+// Append records the increase of each series over the interval ending at
+// now. Series absent from inc had no traffic in it.
+func (s *Store) Append(now time.Time, inc map[Key]Counts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tickOf(now)
+	if t <= s.tick {
+		t = s.tick + 1 // two appends in one interval: keep both
+	}
+	s.tick = t
+	if s.first == 0 {
+		s.first = t
+	}
+	idx := int(t % int64(s.nslot))
+	for k, c := range inc {
+		r := s.series[k]
+		if r == nil {
+			if len(s.series) >= s.opts.MaxSeries {
+				s.evictLocked()
+			}
+			r = &ring{slots: make([]slot, s.nslot), ticks: make([]int64, s.nslot)}
+			s.series[k] = r
+		}
+		r.slots[idx] = toSlot(c)
+		r.ticks[idx] = t
+		r.last = t
+	}
+}
+
+// evictLocked drops the series written least recently.
+func (s *Store) evictLocked() {
+	var oldest Key
+	first := true
+	var at int64
+	for k, r := range s.series {
+		if first || r.last < at {
+			oldest, at, first = k, r.last, false
+		}
+	}
+	delete(s.series, oldest)
+	s.evicted++
+}
+
+func (s *Store) tickOf(t time.Time) int64 {
+	return t.UnixNano() / int64(s.opts.Interval)
+}
+
+// Window returns the increase of every series over the last d (rounded up
+// to whole intervals, at most History) before now.
+func (s *Store) Window(now time.Time, d time.Duration) Window {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := int64(math.Ceil(float64(d) / float64(s.opts.Interval)))
+	n = max(1, min(n, int64(s.nslot)))
+	// The interval in progress has no data yet: end at the last one
+	// appended unless the collector stopped appending.
+	end := s.tickOf(now)
+	if end <= s.tick+1 {
+		end = s.tick
+	}
+	from := end - n + 1
+	w := Window{Series: map[Key]Counts{}}
+	if s.first == 0 {
+		return w
+	}
+	covered := end - max(from, s.first) + 1
+	w.Seconds = float64(max(0, covered)) * s.opts.Interval.Seconds()
+	for k, r := range s.series {
+		if r.last < from {
+			continue
+		}
+		var c Counts
+		for i, t := range r.ticks {
+			if t >= from && t <= end {
+				c.add(r.slots[i].counts())
+			}
+		}
+		if c.Requests > 0 || c.TCP > 0 {
+			w.Series[k] = c
+		}
+	}
+	return w
+}
+
+// Len is the number of series kept, and Evicted how many were dropped to
+// stay under MaxSeries.
+func (s *Store) Len() (series int, evicted uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.series), s.evicted
+}
+
+func toSlot(c Counts) slot {
+	sl := slot{requests: clamp32(c.Requests), failures: clamp32(c.Failures), tcp: clamp32(c.TCP)}
+	for i, b := range c.Buckets {
+		sl.buckets[i] = clamp32(b)
+	}
+	return sl
+}
+
+func (sl slot) counts() Counts {
+	c := Counts{Requests: float64(sl.requests), Failures: float64(sl.failures), TCP: float64(sl.tcp)}
+	for i, b := range sl.buckets {
+		c.Buckets[i] = float64(b)
+	}
+	return c
+}
+
+func clamp32(v float64) uint32 {
+	switch {
+	case v <= 0:
+		return 0
+	case v >= math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(math.Round(v))
+}
