@@ -112,19 +112,29 @@ func Failed(httpStatus, grpcStatus string) bool {
 // addBuckets folds h's cumulative buckets onto Bounds and adds them, per
 // bucket, to c.
 func addBuckets(c *Counts, h *dto.Histogram) {
+	bs := h.GetBucket()
+	les, cums := make([]float64, len(bs)), make([]float64, len(bs))
+	for i, b := range bs {
+		les[i], cums[i] = b.GetUpperBound(), float64(b.GetCumulativeCount())
+	}
+	foldBuckets(c, les, cums, float64(h.GetSampleCount()))
+}
+
+// foldBuckets adds to c the per-bucket counts of a cumulative histogram
+// with upper bounds les (ascending) and counts cums, of total requests.
+func foldBuckets(c *Counts, les, cums []float64, total float64) {
 	var cum [NumBuckets]float64
 	j := 0
-	bs := h.GetBucket()
 	for i, b := range Bounds[:NumBuckets-1] {
-		for j < len(bs) && bs[j].GetUpperBound() <= b*(1+1e-9) {
-			cum[i] = float64(bs[j].GetCumulativeCount())
+		for j < len(les) && les[j] <= b*(1+1e-9) {
+			cum[i] = cums[j]
 			j++
 		}
 		if i > 0 && cum[i] < cum[i-1] {
 			cum[i] = cum[i-1]
 		}
 	}
-	cum[NumBuckets-1] = float64(h.GetSampleCount())
+	cum[NumBuckets-1] = total
 	prev := 0.0
 	for i := range cum {
 		c.Buckets[i] += math.Max(0, cum[i]-prev)

@@ -10,7 +10,7 @@ import (
 // interval of at most 10 s never counts 2^32 requests on one edge.
 type slot struct {
 	requests, failures, tcp uint32
-	buckets            [NumBuckets]uint32
+	buckets                 [NumBuckets]uint32
 }
 
 // ring is the history of one series: slot i holds the interval whose tick
@@ -192,4 +192,41 @@ func clamp32(v float64) uint32 {
 		return math.MaxUint32
 	}
 	return uint32(math.Round(v))
+}
+
+// History returns, per interval remembered, the requests service answered
+// (its inbound series; its callers' outbound series if it has none),
+// oldest first. Intervals with no traffic are points of zero requests.
+func (s *Store) History(now time.Time, service string) []Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []Point{}
+	if s.first == 0 {
+		return out
+	}
+	end := s.tick
+	from := max(s.first, end-int64(s.nslot)+1)
+	per := make([]Counts, end-from+1)
+	for _, side := range []Side{Inbound, Outbound} {
+		found := false
+		for k, r := range s.series {
+			if k.Side != side || k.Destination != service {
+				continue
+			}
+			found = true
+			for i, t := range r.ticks {
+				if t >= from && t <= end {
+					per[t-from].add(r.slots[i].counts())
+				}
+			}
+		}
+		if found {
+			break
+		}
+	}
+	for i, c := range per {
+		t := time.Unix(0, (from+int64(i)+1)*int64(s.opts.Interval)).UTC()
+		out = append(out, Point{Time: t, Golden: golden(c, s.opts.Interval.Seconds())})
+	}
+	return out
 }

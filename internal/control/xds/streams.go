@@ -27,11 +27,14 @@ import (
 
 // ProxyStatus is one connected proxy as `weft proxy-status` shows it.
 type ProxyStatus struct {
-	ID        string    `json:"id"`
-	Service   string    `json:"service"`
-	Namespace string    `json:"namespace"`
-	Identity  string    `json:"identity"`
-	Address   string    `json:"address,omitempty"`
+	ID        string `json:"id"`
+	Service   string `json:"service"`
+	Namespace string `json:"namespace"`
+	Identity  string `json:"identity"`
+	Address   string `json:"address,omitempty"`
+	// Admin is the proxy's admin listener when the control plane can
+	// scrape its metrics (see scrapeAddress).
+	Admin     string    `json:"admin,omitempty"`
 	Connected time.Time `json:"connected"`
 	// Acked maps type URL to the nonce of the last acknowledged response.
 	Acked map[string]string `json:"acked,omitempty"`
@@ -119,6 +122,7 @@ func (s *streams) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscovery
 	s.mu.Lock()
 	st.registered = true
 	st.status.ID, st.status.Service, st.status.Namespace, st.status.Address = w.ID, w.Service, w.Namespace, w.Address
+	st.status.Admin = scrapeAddress(req.GetNode(), st.caller.ip)
 	s.mu.Unlock()
 	s.logger.Info("proxy connected", "workload", w.ID, "service", w.Service, "namespace", w.Namespace, "address", w.Address)
 	return nil
