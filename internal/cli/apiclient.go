@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"weft.dev/weft/internal/api"
@@ -28,18 +29,50 @@ type apiClient struct {
 	http  *http.Client
 }
 
-// newAPIClient finds the control plane API at controlAPI (host:port) or, if
-// empty, through the connection file in dataDir; it trusts the bundle in
-// dataDir and authenticates with the admin token there ($WEFT_ADMIN_TOKEN
-// overrides it).
+// newAPIClient finds the control plane API at controlAPI (host:port or
+// https://host:port) or, if empty, through the connection file in dataDir;
+// it trusts the bundle in dataDir and authenticates with the admin token
+// there ($WEFT_ADMIN_TOKEN overrides it).
 func newAPIClient(dataDir, controlAPI string) (*apiClient, error) {
-	addr := controlAPI
+	return dialAPI(dataDir, controlAPI, "")
+}
+
+// apiClient reaches the control plane the global flags name: --control-api,
+// or --control https://HOST:PORT, or $WEFT_CONTROL, else the connection file
+// in --data-dir; trusting --ca (or $WEFT_CA), else the data dir's ca.pem.
+// With the URL, the CA file and $WEFT_ADMIN_TOKEN, no data dir is needed.
+func (g *globalFlags) apiClient() (*apiClient, error) {
+	addr := g.controlAPI
+	if addr == "" && g.control != "" {
+		if !strings.HasPrefix(g.control, "https://") {
+			return nil, fmt.Errorf("--control %q: this command talks to the control plane's API: pass its URL, --control https://HOST:PORT (the --api-listen port, 15000 by default)", g.control)
+		}
+		addr = g.control
+	}
+	if addr == "" {
+		addr = os.Getenv("WEFT_CONTROL")
+	}
+	caFile := g.caFile
+	if caFile == "" {
+		caFile = os.Getenv("WEFT_CA")
+	}
+	return dialAPI(g.dataDir, addr, caFile)
+}
+
+// dialAPI builds the client for addr ("" for the data dir's connection
+// file), trusting caFile ("" for the data dir's bundle).
+func dialAPI(dataDir, addr, caFile string) (*apiClient, error) {
 	if addr == "" {
 		conn, err := connfile.Read(dataDir)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w; or pass --control https://HOST:PORT (with --ca and $WEFT_ADMIN_TOKEN)", err)
 		}
 		addr = conn.API
+	}
+	if rest, ok := strings.CutPrefix(addr, "https://"); ok {
+		addr = strings.TrimSuffix(rest, "/")
+	} else if strings.Contains(addr, "://") {
+		return nil, fmt.Errorf("control plane API %q: the API speaks https://", addr)
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -48,9 +81,17 @@ func newAPIClient(dataDir, controlAPI string) (*apiClient, error) {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1" // a wildcard listen address: reach it over loopback
 	}
-	certs, err := connfile.ReadBundle(dataDir)
-	if err != nil {
-		return nil, fmt.Errorf("%w (the control plane writes it into its --data-dir)", err)
+	var certs []*x509.Certificate
+	if caFile != "" {
+		pemBytes, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		if certs, err = connfile.ParsePEMCerts(pemBytes); err != nil {
+			return nil, fmt.Errorf("--ca %s: %w", caFile, err)
+		}
+	} else if certs, err = connfile.ReadBundle(dataDir); err != nil {
+		return nil, fmt.Errorf("%w (the control plane writes it into its --data-dir; elsewhere, pass its copy with --ca)", err)
 	}
 	roots := x509.NewCertPool()
 	for _, c := range certs {

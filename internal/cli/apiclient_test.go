@@ -201,3 +201,47 @@ func TestAPIClientErrors(t *testing.T) {
 		t.Errorf("list with a foreign bundle = %v, want a certificate error", err)
 	}
 }
+
+// TestAPIClientOneFlag: --control https://HOST:PORT with --ca (or $WEFT_CA)
+// and $WEFT_ADMIN_TOKEN reach the API with no data dir at all; a bare
+// host:port or another scheme gets a hint.
+func TestAPIClientOneFlag(t *testing.T) {
+	g, _ := apiTestControlPlane(t)
+	conn, err := connfile.Read(g.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(g.dataDir, connfile.BundleFile)
+	t.Setenv("WEFT_ADMIN_TOKEN", apiTestToken)
+	empty := t.TempDir()
+	for _, tt := range []struct {
+		name    string
+		g       globalFlags
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "--control URL and --ca", g: globalFlags{dataDir: empty, control: "https://" + conn.API, caFile: ca}},
+		{name: "--control URL/ and $WEFT_CA", g: globalFlags{dataDir: empty, control: "https://" + conn.API + "/"}, env: map[string]string{"WEFT_CA": ca}},
+		{name: "$WEFT_CONTROL and $WEFT_CA", g: globalFlags{dataDir: empty}, env: map[string]string{"WEFT_CONTROL": "https://" + conn.API, "WEFT_CA": ca}},
+		{name: "bare host:port", g: globalFlags{dataDir: empty, control: conn.API}, wantErr: "pass its URL, --control https://HOST:PORT"},
+		{name: "http scheme", g: globalFlags{dataDir: empty, controlAPI: "http://" + conn.API}, wantErr: "the API speaks https://"},
+		{name: "no CA", g: globalFlags{dataDir: empty, control: "https://" + conn.API}, wantErr: "pass its copy with --ca"},
+		{name: "nothing", g: globalFlags{dataDir: empty}, wantErr: "or pass --control https://HOST:PORT"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			out, errOut, err := apiTestRun(t, &tt.g, newGetCmd, "svc", "-n", "shop")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out, "shop        orders   2") {
+				t.Errorf("get svc = %q %q, %v", out, errOut, err)
+			}
+		})
+	}
+}

@@ -29,10 +29,10 @@ const (
 // ServiceStats is one service's view: the body of GET
 // /api/v1/stats/services/NAME.
 type ServiceStats struct {
-	Window  string `json:"window"`
+	Window  string  `json:"window"`
 	Seconds float64 `json:"seconds"`
-	Source  string `json:"source"`
-	Node    Node   `json:"node"`
+	Source  string  `json:"source"`
+	Node    Node    `json:"node"`
 	// Inbound and Outbound are the edges into and out of the service;
 	// Routes the routes of the calls into it.
 	Inbound  []Edge    `json:"inbound"`

@@ -110,8 +110,8 @@ func TestHandler(t *testing.T) {
 	now := time.Now()
 	st.Append(now.Add(-10*time.Second), map[Key]Counts{
 		{Side: Outbound, Source: "frontend.default", Destination: "backend.default", Route: "r1"}: {Requests: 100, Failures: 48},
-		{Side: Inbound, Destination: "backend.default"}:  {Requests: 100, Failures: 48},
-		{Side: Inbound, Destination: "frontend.default"}: {Requests: 100, Failures: 48},
+		{Side: Inbound, Destination: "backend.default"}:                                           {Requests: 100, Failures: 48},
+		{Side: Inbound, Destination: "frontend.default"}:                                          {Requests: 100, Failures: 48},
 	})
 	mux := http.NewServeMux()
 	NewHandler(st, "embedded", st).Register(mux, func(h http.Handler) http.Handler { return h })
