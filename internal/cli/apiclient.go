@@ -27,6 +27,9 @@ type apiClient struct {
 	base  string // https://host:port
 	token string
 	http  *http.Client
+	// roots are the certificates the client trusts (weft check reads
+	// their validity).
+	roots []*x509.Certificate
 }
 
 // newAPIClient finds the control plane API at controlAPI (host:port or
@@ -65,7 +68,7 @@ func dialAPI(dataDir, addr, caFile string) (*apiClient, error) {
 	if addr == "" {
 		conn, err := connfile.Read(dataDir)
 		if err != nil {
-			return nil, fmt.Errorf("%w; or pass --control https://HOST:PORT (with --ca and $WEFT_ADMIN_TOKEN)", err)
+			return nil, err
 		}
 		addr = conn.API
 	}
@@ -112,19 +115,26 @@ func dialAPI(dataDir, addr, caFile string) (*apiClient, error) {
 		base:  "https://" + net.JoinHostPort(host, port),
 		token: token,
 		http:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		roots: certs,
 	}, nil
 }
 
 // do sends a request and decodes a 2xx JSON answer into out (if not nil); a
 // non-2xx answer becomes an error carrying the server's message.
 func (c *apiClient) do(ctx context.Context, method, path string, body []byte, out any) error {
+	_, err := c.doHeader(ctx, method, path, body, out)
+	return err
+}
+
+// doHeader is do that also returns the answer's header.
+func (c *apiClient) doHeader(ctx context.Context, method, path string, body []byte, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
@@ -136,27 +146,27 @@ func (c *apiClient) do(ctx context.Context, method, path string, body []byte, ou
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return fmt.Errorf("reaching the control plane at %s: %w", c.base, err)
+		return nil, fmt.Errorf("reaching the control plane at %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("reading control plane response: %w", err)
+		return nil, fmt.Errorf("reading control plane response: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e apiserver.ErrorResponse
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+			return nil, errors.New(e.Error)
 		}
-		return fmt.Errorf("control plane answered %s", resp.Status)
+		return nil, fmt.Errorf("control plane answered %s", resp.Status)
 	}
 	if out == nil {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decoding control plane response: %w", err)
+		return nil, fmt.Errorf("decoding control plane response: %w", err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // getJSON GETs path and decodes the JSON answer into out.

@@ -71,6 +71,13 @@ const apiTestToken = "test-admin-token"
 // bundle and admin token. It returns the flags pointing at that data dir.
 func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
 	t.Helper()
+	return apiTestControlPlaneWith(t, nil)
+}
+
+// apiTestControlPlaneWith is apiTestControlPlane with more routes, added by
+// extra.
+func apiTestControlPlaneWith(t *testing.T, extra func(*http.ServeMux)) (*globalFlags, *store.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, connfile.StoreFile))
 	if err != nil {
@@ -112,6 +119,9 @@ func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
 			`{"name":"orders-v2","namespace":"shop","declared":true,"endpoints":[{}]},`+
 			`{"name":"web","namespace":"default","declared":false,"endpoints":[]}]}`)
 	})
+	if extra != nil {
+		extra(mux)
+	}
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
@@ -226,7 +236,7 @@ func TestAPIClientOneFlag(t *testing.T) {
 		{name: "bare host:port", g: globalFlags{dataDir: empty, control: conn.API}, wantErr: "pass its URL, --control https://HOST:PORT"},
 		{name: "http scheme", g: globalFlags{dataDir: empty, controlAPI: "http://" + conn.API}, wantErr: "the API speaks https://"},
 		{name: "no CA", g: globalFlags{dataDir: empty, control: "https://" + conn.API}, wantErr: "pass its copy with --ca"},
-		{name: "nothing", g: globalFlags{dataDir: empty}, wantErr: "or pass --control https://HOST:PORT"},
+		{name: "nothing", g: globalFlags{dataDir: empty}, wantErr: "or pass --control"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {

@@ -83,6 +83,11 @@ func newRootCmd() *cobra.Command {
 		newProxyStatusCmd(g),
 		newTokenCmd(g),
 		newCACmd(g),
+		newStatCmd(g),
+		newTopCmd(g),
+		newCheckCmd(g),
+		newVersionCmd(g),
+		newDashboardCmd(g),
 	)
 	return root
 }
