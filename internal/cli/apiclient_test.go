@@ -151,7 +151,7 @@ func apiTestRun(t *testing.T, g *globalFlags, mk func(*globalFlags) *cobraComman
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SetIn(strings.NewReader(""))
-	cmd.SetArgs(args)
+	cmd.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)

@@ -198,7 +198,7 @@ func checkProxies(ctx context.Context, e *checkEnv) (string, string, error) {
 			sort.Strings(types)
 			bad = append(bad, p.ID+" rejected "+strings.Join(types, ", "))
 		case len(p.Acked) == 0 && e.now.Sub(p.Connected) > pendingGrace:
-			bad = append(bad, p.ID+" has acknowledged nothing since it connected "+e.now.Sub(p.Connected).Round(time.Second).String()+" ago")
+			bad = append(bad, p.ID+" has acknowledged nothing since it connected "+e.now.Sub(p.Connected).Round(time.Minute).String()+" ago")
 		}
 	}
 	if len(bad) > 0 {

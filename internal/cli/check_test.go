@@ -43,7 +43,7 @@ func TestCheckCmd(t *testing.T) {
 		if tt.setup != nil {
 			tt.setup(g)
 		}
-		out, _, err := apiTestRun(t, g, newCheckCmd, append([]string{}, tt.args...)...)
+		out, _, err := apiTestRun(t, g, newCheckCmd, tt.args...)
 		if (err != nil) != tt.wantFail {
 			t.Errorf("%s: error %v, want failure %v", tt.name, err, tt.wantFail)
 		}

@@ -21,7 +21,7 @@ func TestDashboardCmd(t *testing.T) {
 		{nil, url + "\n"},
 		{[]string{"-o", "json"}, "{\n  \"url\": \"" + url + "\"\n}\n"},
 	} {
-		out, _, err := apiTestRun(t, g, newDashboardCmd, append([]string{}, tt.args...)...)
+		out, _, err := apiTestRun(t, g, newDashboardCmd, tt.args...)
 		if err != nil || out != tt.want {
 			t.Errorf("dashboard %v = %q, %v; want %q", tt.args, out, err, tt.want)
 		}

@@ -35,7 +35,7 @@ func statTestGraph() stats.Graph {
 	add(out("frontend", "greeter", ""), 300, 0, 0)
 	add(in("greeter"), 300, 0, 0)
 	w.Series[stats.Key{Side: stats.Inbound, Destination: "db.default"}] = stats.Counts{TCP: 12}
-	return stats.Build(w, time.Minute, "embedded")
+	return stats.Build(w, time.Minute, "embedded", nil)
 }
 
 // statTestPlane serves statTestGraph, the given proxies and a version.

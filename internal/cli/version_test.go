@@ -20,7 +20,7 @@ func TestVersionCmd(t *testing.T) {
 		{[]string{"--client"}, g},
 		{nil, &globalFlags{dataDir: filepath.Join(t.TempDir(), "none")}},
 	} {
-		out, _, err := apiTestRun(t, tt.g, newVersionCmd, append([]string{}, tt.args...)...)
+		out, _, err := apiTestRun(t, tt.g, newVersionCmd, tt.args...)
 		if err != nil {
 			t.Fatal(err)
 		}

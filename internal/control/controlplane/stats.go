@@ -10,6 +10,7 @@ import (
 	"weft.dev/weft/internal/buildinfo"
 	"weft.dev/weft/internal/control/stats"
 	"weft.dev/weft/internal/control/xds"
+	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
 // StatsOptions configure the aggregation of the proxies' golden metrics.
@@ -37,7 +38,8 @@ func newStats(opts StatsOptions, x *xds.Server, log *slog.Logger) (*statsService
 			return nil, err
 		}
 		log.Info("golden metrics from prometheus", "url", p.URL)
-		return &statsService{api: stats.NewHandler(p, "prometheus", nil), run: func(context.Context) error { return nil }}, nil
+		api := stats.NewHandler(stats.HandlerOptions{Source: p, Name: "prometheus", ServedBy: servedBy(x)})
+		return &statsService{api: api, run: func(context.Context) error { return nil }}, nil
 	}
 	if opts.Interval == 0 {
 		opts.Interval = 10 * time.Second
@@ -65,7 +67,36 @@ func newStats(opts StatsOptions, x *xds.Server, log *slog.Logger) (*statsService
 			return ts
 		},
 	})
-	return &statsService{api: stats.NewHandler(store, "embedded", store), run: c.Run}, nil
+	api := stats.NewHandler(stats.HandlerOptions{Source: store, Name: "embedded", Store: store, ServedBy: servedBy(x)})
+	return &statsService{api: api, run: c.Run}, nil
+}
+
+// servedBy maps each service whose endpoints all belong to the workloads
+// of one other service (a declared Service selecting a version, such as
+// the demo's backend-v1) to that service: the workloads' proxies report
+// the requests they answer under their own service.
+func servedBy(x *xds.Server) func() map[string]string {
+	return func() map[string]string {
+		snap := x.Snapshot()
+		out := map[string]string{}
+		for _, key := range snap.Keys {
+			s := snap.Services[key]
+			name := weftv1.ResourceName(s.Name, s.Namespace)
+			by := ""
+			for i, w := range snap.Endpoints[key] {
+				ws := weftv1.ResourceName(w.Service, w.Namespace)
+				if i > 0 && ws != by {
+					by = ""
+					break
+				}
+				by = ws
+			}
+			if by != "" && by != name {
+				out[name] = by
+			}
+		}
+		return out
+	}
 }
 
 // versionHandler serves the control plane's build.

@@ -59,15 +59,25 @@ type Point struct {
 // window is a Go duration between MinWindow and MaxWindow (default 1m). The
 // caller authenticates requests (the control plane's admin token).
 type Handler struct {
-	src   Source
-	name  string
-	store *Store // nil with --prometheus: no history
+	opts HandlerOptions
 }
 
-// NewHandler serves the data API from src, named name ("embedded" or
-// "prometheus"); store, if not nil, answers the history of services.
-func NewHandler(src Source, name string, store *Store) *Handler {
-	return &Handler{src: src, name: name, store: store}
+// HandlerOptions configure a Handler.
+type HandlerOptions struct {
+	// Source answers windows; Name says which it is ("embedded" or
+	// "prometheus").
+	Source Source
+	Name   string
+	// Store, if not nil, answers the history of services.
+	Store *Store
+	// ServedBy, if not nil, returns the services whose endpoints are all
+	// workloads of another service (see Build).
+	ServedBy func() map[string]string
+}
+
+// NewHandler serves the data API.
+func NewHandler(opts HandlerOptions) *Handler {
+	return &Handler{opts: opts}
 }
 
 // Register adds the routes to mux.
@@ -93,11 +103,15 @@ func ParseWindow(s string) (time.Duration, error) {
 
 // Graph returns the graph over the window d.
 func (h *Handler) Graph(ctx context.Context, d time.Duration) (Graph, error) {
-	w, err := h.src.Query(ctx, d)
+	w, err := h.opts.Source.Query(ctx, d)
 	if err != nil {
 		return Graph{}, err
 	}
-	return Build(w, d, h.name), nil
+	var servedBy map[string]string
+	if h.opts.ServedBy != nil {
+		servedBy = h.opts.ServedBy()
+	}
+	return Build(w, d, h.opts.Name, servedBy), nil
 }
 
 func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
@@ -130,8 +144,8 @@ func (h *Handler) service(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("service %q: no traffic in the last %s", r.PathValue("name"), d)})
 		return
 	}
-	if h.store != nil {
-		s.History = h.store.History(time.Now(), s.Node.Service)
+	if h.opts.Store != nil {
+		s.History = h.opts.Store.History(time.Now(), s.Node.Service)
 	}
 	writeJSON(w, http.StatusOK, s)
 }

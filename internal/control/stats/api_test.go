@@ -76,7 +76,7 @@ func TestPrometheusSource(t *testing.T) {
 	if w.Seconds != 60 || len(queries) != 3 || !strings.Contains(queries[0], "[60s]") {
 		t.Errorf("seconds %v, queries %q", w.Seconds, queries)
 	}
-	g := Build(w, time.Minute, "prometheus")
+	g := Build(w, time.Minute, "prometheus", nil)
 	if len(g.Verdicts) != 1 || g.Verdicts[0].Culprit != "backend.default" {
 		t.Errorf("verdicts %+v, want backend.default", g.Verdicts)
 	}
@@ -114,7 +114,7 @@ func TestHandler(t *testing.T) {
 		{Side: Inbound, Destination: "frontend.default"}:                                          {Requests: 100, Failures: 48},
 	})
 	mux := http.NewServeMux()
-	NewHandler(st, "embedded", st).Register(mux, func(h http.Handler) http.Handler { return h })
+	NewHandler(HandlerOptions{Source: st, Name: "embedded", Store: st}).Register(mux, func(h http.Handler) http.Handler { return h })
 	get := func(path string) (int, map[string]any) {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

@@ -31,7 +31,9 @@ type Verdict struct {
 // the failures of the calls it made (a caller that only passes a failure
 // on answers one failure per failed call, or fewer); a service is a
 // culprit when they are at least MinOwnFailureRate of its requests and at
-// least half of its failures. Every service whose calls fail is listed as
+// least half of its failures. A service served by another's workloads
+// (Node.ServedBy) passes its failures on to that one. Every service whose
+// calls fail is listed as
 // a caller of the culprits it reaches along failing edges (a culprit too:
 // some of its failures may come from further down). Verdicts come worst
 // first.
@@ -44,6 +46,11 @@ func Analyze(nodes []Node, edges []Edge) []Verdict {
 	for _, e := range edges {
 		if e.Failures > 0 {
 			failing[e.Source] = append(failing[e.Source], e.Destination)
+		}
+	}
+	for _, n := range nodes {
+		if n.ServedBy != "" && n.Inbound.Failures > 0 {
+			failing[n.Service] = append(failing[n.Service], n.ServedBy)
 		}
 	}
 	culprit := func(n Node) bool {

@@ -27,9 +27,10 @@ func window(ts ...traffic) Window {
 
 func TestAnalyze(t *testing.T) {
 	tests := []struct {
-		name string
-		w    Window
-		want []Verdict
+		name     string
+		w        Window
+		servedBy map[string]string
+		want     []Verdict
 	}{{
 		name: "chain: backend fails, frontend passes it on",
 		w: window(
@@ -76,6 +77,17 @@ func TestAnalyze(t *testing.T) {
 		want: []Verdict{{Culprit: "backend", FailureRate: 1, Callers: []string{"frontend"},
 			Text: "backend is failing 100% of requests; frontend's errors come from backend"}},
 	}, {
+		name: "subsets served by one service's workloads (the demo's backend-v1 and -v2)",
+		w: window(
+			traffic{Inbound, "", "frontend", 100, 50},
+			traffic{Outbound, "frontend", "backend-v1", 80, 40},
+			traffic{Outbound, "frontend", "backend-v2", 20, 10},
+			traffic{Inbound, "", "backend", 100, 50},
+		),
+		servedBy: map[string]string{"backend-v1": "backend", "backend-v2": "backend"},
+		want: []Verdict{{Culprit: "backend", FailureRate: 0.5, Callers: []string{"frontend"},
+			Text: "backend is failing 50% of requests; frontend's errors come from backend"}},
+	}, {
 		name: "failures below the noise floor name no one",
 		w: window(
 			traffic{Inbound, "", "backend", 1000, 5},
@@ -88,7 +100,7 @@ func TestAnalyze(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := Build(tt.w, time.Minute, "embedded")
+			g := Build(tt.w, time.Minute, "embedded", tt.servedBy)
 			if diff := cmp.Diff(tt.want, g.Verdicts); diff != "" {
 				t.Errorf("verdicts (-want +got):\n%s", diff)
 			}

@@ -36,6 +36,10 @@ type Node struct {
 	OwnFailures float64 `json:"ownFailures"`
 	// Culprit is set when the service's own failures cause errors.
 	Culprit bool `json:"culprit"`
+	// ServedBy names the service whose workloads serve this one (a
+	// declared Service selecting a subset, e.g. backend-v1 of backend):
+	// its failures are that service's.
+	ServedBy string `json:"servedBy,omitempty"`
 }
 
 // Edge is the traffic from one service to another, over all routes, or on
@@ -63,8 +67,10 @@ type Graph struct {
 	Verdicts []Verdict `json:"verdicts"`
 }
 
-// Build turns a window into the service graph and its verdicts.
-func Build(w Window, window time.Duration, source string) Graph {
+// Build turns a window into the service graph and its verdicts. servedBy
+// maps a service to the service whose workloads are all its endpoints,
+// when that is another one (see Node.ServedBy); nil for none.
+func Build(w Window, window time.Duration, source string, servedBy map[string]string) Graph {
 	g := Graph{Window: window.String(), Seconds: w.Seconds, Source: source, Nodes: []Node{}, Edges: []Edge{}, Routes: []Edge{}}
 	type edgeKey struct{ src, dst, route string }
 	edges, routes := map[edgeKey]Counts{}, map[edgeKey]Counts{}
@@ -110,6 +116,11 @@ func Build(w Window, window time.Duration, source string) Graph {
 		}
 		n := Node{Service: name, Inbound: golden(in, w.Seconds), Outbound: golden(outbound[name], w.Seconds)}
 		n.OwnFailures = max(0, in.Failures-outbound[name].Failures)
+		if by := servedBy[name]; by != "" && by != name && inbound[by].Requests > 0 {
+			// Its workloads report their requests under their own
+			// service: the failures are by's.
+			n.ServedBy, n.OwnFailures = by, 0
+		}
 		g.Nodes = append(g.Nodes, n)
 	}
 	slices.SortFunc(g.Nodes, func(a, b Node) int { return cmp.Compare(a.Service, b.Service) })
