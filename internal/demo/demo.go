@@ -63,6 +63,11 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("--break %q: the demo can break %s", opts.Break, strings.Join(BreakableServices, " or "))
 	}
 	logDir := filepath.Join(opts.DataDir, "logs")
+	// The data dir holds the CA's key and the tokens: private, as weft
+	// check wants it.
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating demo dir: %w", err)
+	}
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("creating demo dir: %w", err)
 	}
@@ -227,7 +232,7 @@ func printSummary(out io.Writer, dataDir string, conn connfile.Connection, ws []
 	fmt.Fprintf(out, "Try it:\n")
 	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d http://frontend/                    # through the frontend's sidecar\n", front.outboundPort)
 	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d -H 'x-canary: 1' http://backend/    # always v2\n", front.outboundPort)
-	fmt.Fprintf(out, "  go run ./cmd/weft stat --data-dir %s                 # golden metrics and the failing service\n", dataDir)
+	fmt.Fprintf(out, "  go run ./cmd/weft stat --data-dir %s    # requests/s, success, latency; the failing service\n", dataDir)
 	fmt.Fprintf(out, "  go run ./cmd/weft top --data-dir %s\n", dataDir)
 	fmt.Fprintf(out, "  go run ./cmd/weft get httproutes --data-dir %s\n", dataDir)
 	fmt.Fprintf(out, "  go run ./cmd/weft proxy-status --data-dir %s\n", dataDir)
