@@ -31,7 +31,7 @@ type CollectorOptions struct {
 	// Interval is the time between rounds (default: the Store's
 	// interval).
 	Interval time.Duration
-	// MaxSeriesPerProxy caps the series read from one proxy (default 256);
+	// MaxSeriesPerProxy caps the series read from one proxy (default 64);
 	// a proxy exposing more has the rest dropped and counted.
 	MaxSeriesPerProxy int
 	// Client scrapes (default: a client with a 2 s timeout that ignores
@@ -43,12 +43,12 @@ type CollectorOptions struct {
 }
 
 // DefaultMaxSeriesPerProxy is the default cap on the series kept per proxy.
-const DefaultMaxSeriesPerProxy = 256
+const DefaultMaxSeriesPerProxy = 64
 
 // Collector scrapes every proxy's /metrics each interval and appends the
 // increase of every series since the previous round to its Store. It keeps
 // the last cumulative counts of each proxy (at most MaxSeriesPerProxy
-// series, about 200 bytes each), so that a counter that goes down — the
+// series, about 320 bytes each), so that a counter that goes down — the
 // proxy restarted — counts from zero instead of going negative.
 //
 // A proxy's admin listener serves without authentication and listens on

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -228,4 +230,38 @@ func TestParseRejectsGarbage(t *testing.T) {
 	if _, err := Parse(strings.NewReader("http_client_request_duration_seconds_count{ 3\n")); err == nil {
 		t.Error("Parse accepted a broken exposition")
 	}
+}
+
+// TestStoreMemoryBound fills a store at the defaults to its series cap and
+// checks the heap it holds stays within the documented bound (31 MB: 4096
+// series of 90 slots of 72 bytes plus an 8-byte tick each, plus the map).
+func TestStoreMemoryBound(t *testing.T) {
+	if got := unsafe.Sizeof(slot{}); got != 72 {
+		t.Errorf("slot is %d bytes, the docs say 72", got)
+	}
+	inc := map[Key]Counts{}
+	for i := range DefaultMaxSeries + 100 {
+		inc[Key{Side: Outbound, Source: fmt.Sprint("src-", i), Destination: "backend.default", Route: "r"}] = Counts{Requests: 1}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	st := NewStore(StoreOptions{})
+	now := time.Unix(1_000_000, 0)
+	for range st.Slots() {
+		now = now.Add(10 * time.Second)
+		st.Append(now, inc)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if n, evicted := st.Len(); n > DefaultMaxSeries || n < DefaultMaxSeries*15/16 || evicted == 0 {
+		t.Errorf("series = %d (evicted %d), want at most the cap %d and at least 15/16 of it", n, evicted, DefaultMaxSeries)
+	}
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	if held > 32_000_000 {
+		t.Errorf("a full store holds %.1f MB, more than the documented 31 MB (+1 MB slack)", float64(held)/1e6)
+	}
+	t.Logf("a full store (%d series × %d slots) holds %.1f MB", DefaultMaxSeries, st.Slots(), float64(held)/1e6)
+	runtime.KeepAlive(st)
+	runtime.KeepAlive(inc)
 }
