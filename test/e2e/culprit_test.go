@@ -45,39 +45,51 @@ func (s statJSON) culprits() []string {
 	return out
 }
 
-// apiGetJSON GETs path from the control plane API of dataDir with its admin
-// token and decodes the JSON answer.
-func apiGetJSON(dataDir, path string, out any) error {
+// apiGet GETs path from the control plane API of dataDir (found through
+// its control.json, verified with its ca.pem), with its admin token if
+// withToken.
+func apiGet(dataDir, path string, withToken bool) (int, []byte, error) {
 	var conn struct{ API string }
 	b, err := os.ReadFile(filepath.Join(dataDir, "control.json"))
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	if err := json.Unmarshal(b, &conn); err != nil {
-		return err
+		return 0, nil, err
 	}
 	bundle, err := os.ReadFile(filepath.Join(dataDir, "ca.pem"))
 	if err != nil {
-		return err
-	}
-	token, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
-	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(bundle)
 	tr := &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "weft-control"}}
 	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequest(http.MethodGet, "https://"+conn.API+path, nil)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	if withToken {
+		token, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	}
 	resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: tr}).Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// apiGetJSON GETs path with the admin token and decodes the JSON answer.
+func apiGetJSON(dataDir, path string, out any) error {
+	code, body, err := apiGet(dataDir, path, true)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s %s", path, resp.Status, body)
+	if code != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, code, body)
 	}
 	return json.Unmarshal(body, out)
 }

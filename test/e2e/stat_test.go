@@ -88,6 +88,26 @@ func TestStatCounts(t *testing.T) {
 	if in := svc.Node.Inbound; in.Requests < 6 || in.Failures != in.Requests || !svc.Node.Culprit {
 		t.Errorf("data API broken: inbound %+v culprit %v, want >= 6 requests, all failed, and the culprit", in, svc.Node.Culprit)
 	}
+	// The CLI around it, against the real control plane: every check
+	// passes, both versions print, the dashboard page needs no token but
+	// the data API does.
+	if r := c.cli("check"); r.code != 0 || strings.Count(r.stdout, "√") != 5 {
+		t.Errorf("weft check on a healthy mesh:\n%s", r)
+	}
+	if r := c.cli("version"); r.code != 0 || !strings.Contains(r.stdout, "Control plane: ") || strings.Contains(r.stdout, "unavailable") {
+		t.Errorf("weft version:\n%s", r)
+	}
+	r := c.cli("dashboard")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "https://"+addr(c.api)+"/dashboard" {
+		t.Fatalf("weft dashboard:\n%s", r)
+	}
+	if code, body, err := apiGet(c.dataDir, "/dashboard", false); err != nil || code != 200 || !strings.Contains(string(body), "/api/v1/stats/graph") {
+		t.Errorf("GET /dashboard without a token: %d %q %v", code, body, err)
+	}
+	if code, _, err := apiGet(c.dataDir, "/api/v1/stats/graph", false); err != nil || code != 401 {
+		t.Errorf("GET /api/v1/stats/graph without a token: %d %v, want 401", code, err)
+	}
+
 	var hist float64
 	for _, p := range svc.History {
 		hist += p.Requests
