@@ -107,7 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("registering xDS metrics: %w", err)
 	}
 
-	statsSvc, err := newStats(opts.Stats, xdsSrv, log.With("component", "stats"))
+	statsSvc, err := newStats(opts.Stats, xdsSrv, metrics, log.With("component", "stats"))
 	if err != nil {
 		return err
 	}

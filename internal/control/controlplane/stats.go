@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"weft.dev/weft/internal/buildinfo"
 	"weft.dev/weft/internal/control/stats"
 	"weft.dev/weft/internal/control/xds"
@@ -31,7 +33,7 @@ type statsService struct {
 
 // newStats builds the embedded aggregation (or the Prometheus client) for
 // the proxies that x knows.
-func newStats(opts StatsOptions, x *xds.Server, log *slog.Logger) (*statsService, error) {
+func newStats(opts StatsOptions, x *xds.Server, reg prometheus.Registerer, log *slog.Logger) (*statsService, error) {
 	if opts.Prometheus != "" {
 		p, err := stats.NewPrometheus(opts.Prometheus)
 		if err != nil {
@@ -67,6 +69,11 @@ func newStats(opts StatsOptions, x *xds.Server, log *slog.Logger) (*statsService
 			return ts
 		},
 	})
+	for _, m := range c.Collectors() {
+		if err := reg.Register(m); err != nil {
+			return nil, fmt.Errorf("registering stats metrics: %w", err)
+		}
+	}
 	api := stats.NewHandler(stats.HandlerOptions{Source: store, Name: "embedded", Store: store, ServedBy: servedBy(x)})
 	return &statsService{api: api, run: c.Run}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // fakeProxy serves a /metrics whose frontend→backend histogram holds the
@@ -168,6 +169,22 @@ func TestCollectorCapsSeriesPerProxy(t *testing.T) {
 	if _, dropped, _ := c.Health(); dropped != 6 {
 		t.Errorf("dropped %d series, want 6", dropped)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.Collectors()...)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		m := f.GetMetric()[0]
+		got[f.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	want := map[string]float64{"weft_stats_proxies": 1, "weft_stats_series": 4, "weft_stats_series_evicted_total": 0,
+		"weft_stats_series_dropped_total": 6, "weft_stats_scrape_failures_total": 0}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stats metrics (-want +got):\n%s", diff)
+	}
 }
 
 func TestStoreBounds(t *testing.T) {
@@ -264,4 +281,17 @@ func TestStoreMemoryBound(t *testing.T) {
 	t.Logf("a full store (%d series × %d slots) holds %.1f MB", DefaultMaxSeries, st.Slots(), float64(held)/1e6)
 	runtime.KeepAlive(st)
 	runtime.KeepAlive(inc)
+}
+
+// BenchmarkParse measures parsing one sidecar's /metrics: the control
+// plane's cost per proxy and round.
+func BenchmarkParse(b *testing.B) {
+	text := histogramText(1000, 10)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(strings.NewReader(text)); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
