@@ -113,8 +113,8 @@ const scrapeConcurrency = 16
 func (c *Collector) Round(ctx context.Context) {
 	targets := c.opts.Targets()
 	type result struct {
-		t   Target
-		cum map[Key]Counts
+		cum     map[Key]Counts
+		started time.Time
 	}
 	results := make([]result, len(targets))
 	sem := make(chan struct{}, scrapeConcurrency)
@@ -128,7 +128,7 @@ func (c *Collector) Round(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cum, err := c.scrape(ctx, t.Admin)
+			sc, err := c.scrape(ctx, t.Admin)
 			if err != nil {
 				c.opts.Logger.Debug("scraping proxy metrics", "proxy", t.ID, "admin", t.Admin, "err", err)
 				c.mu.Lock()
@@ -136,7 +136,7 @@ func (c *Collector) Round(ctx context.Context) {
 				c.mu.Unlock()
 				return
 			}
-			results[i] = result{t: t, cum: cum}
+			results[i] = result{cum: sc.Series, started: sc.Started}
 		}()
 	}
 	wg.Wait()
@@ -153,9 +153,10 @@ func (c *Collector) Round(ctx context.Context) {
 		r.cum = c.capLocked(r.cum)
 		prev := c.proxies[t.ID]
 		if prev == nil || prev.admin != t.Admin {
-			// A new proxy: its counts so far happened since it connected;
-			// they are new unless it was there before the collector was.
-			if t.Connected.After(c.start) {
+			// A new proxy: its counts so far are new if it started after
+			// the collector did, not if it ran before (the control plane
+			// restarted and it reconnected).
+			if newSince(c.start, r.started, t.Connected) {
 				addAll(inc, r.cum, nil)
 			}
 		} else {
@@ -170,6 +171,20 @@ func (c *Collector) Round(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	c.opts.Store.Append(c.opts.Now(), inc)
+}
+
+// startSlack tolerates the coarse clock of process_start_time_seconds: a
+// proxy cannot serve before it has its config from the control plane.
+const startSlack = 2 * time.Second
+
+// newSince reports whether a proxy first seen now, started at started
+// (zero if unknown) and connected at connected, did all its traffic after
+// the collector's start.
+func newSince(start, started, connected time.Time) bool {
+	if !started.IsZero() {
+		return started.After(start.Add(-startSlack))
+	}
+	return connected.After(start)
 }
 
 // addAll adds to inc the increase of every series of cum since prev.
@@ -223,18 +238,18 @@ func scrapable(admin string) bool {
 // maxScrape bounds the size of one proxy's /metrics.
 const maxScrape = 8 << 20
 
-func (c *Collector) scrape(ctx context.Context, admin string) (map[Key]Counts, error) {
+func (c *Collector) scrape(ctx context.Context, admin string) (Scrape, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/metrics", nil)
 	if err != nil {
-		return nil, err
+		return Scrape{}, err
 	}
 	resp, err := c.opts.Client.Do(req)
 	if err != nil {
-		return nil, err
+		return Scrape{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+		return Scrape{}, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
 	return Parse(io.LimitReader(resp.Body, maxScrape))
 }

@@ -21,6 +21,7 @@ import (
 type fakeProxy struct {
 	mu      sync.Mutex
 	ok, bad int
+	started time.Time // process_start_time_seconds, if set
 	srv     *httptest.Server
 }
 
@@ -30,6 +31,9 @@ func newFakeProxy(t *testing.T) *fakeProxy {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		fmt.Fprint(w, histogramText(p.ok, p.bad))
+		if !p.started.IsZero() {
+			fmt.Fprintf(w, "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n", float64(p.started.UnixMilli())/1000)
+		}
 	}))
 	t.Cleanup(p.srv.Close)
 	return p
@@ -110,19 +114,30 @@ func TestCollectorIncreasesAndResets(t *testing.T) {
 	old.set(10, 1)
 	step(1+6, 2)
 
+	// One that connects now but whose process is older than the collector
+	// (the control plane restarted) is a baseline; one whose process
+	// started after the collector counts from zero, however it connected.
+	reconnected, fresh := newFakeProxy(t), newFakeProxy(t)
+	reconnected.started, fresh.started = c.start.Add(-time.Hour), c.start.Add(time.Minute)
+	reconnected.set(500, 50)
+	fresh.set(3, 0)
+	targets = append(targets, Target{ID: "reconnected", Admin: reconnected.admin(), Connected: clk.t},
+		Target{ID: "fresh", Admin: fresh.admin(), Connected: c.start.Add(-time.Hour)})
+	step(3, 0)
+
 	// Latency lands in the right buckets: the 503s took 300ms (0.25..0.5).
 	w := st.Window(clk.t, time.Minute)
-	if got, want := w.Series[edge].Requests, 35.0+8+2+7; got != want {
+	if got, want := w.Series[edge].Requests, 35.0+8+2+7+3; got != want {
 		t.Errorf("minute window: %v requests, want %v", got, want)
 	}
 	if p99 := w.Series[edge].Quantile(0.99); p99 <= 0.25 || p99 > 0.5 {
 		t.Errorf("p99 = %v, want in (0.25, 0.5]", p99)
 	}
-	if tcp := w.Series[Key{Side: Inbound, Destination: "db.default"}].TCP; tcp != 4 {
-		t.Errorf("tcp connections of the new proxy = %v, want 4", tcp)
+	if tcp := w.Series[Key{Side: Inbound, Destination: "db.default"}].TCP; tcp != 8 { // the new and the fresh proxy
+		t.Errorf("tcp connections = %v, want 8", tcp)
 	}
-	if proxies, _, failed := c.Health(); proxies != 2 || failed != 0 {
-		t.Errorf("health: %d proxies, %d failed scrapes; want 2, 0", proxies, failed)
+	if proxies, _, failed := c.Health(); proxies != 4 || failed != 0 {
+		t.Errorf("health: %d proxies, %d failed scrapes; want 4, 0", proxies, failed)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -18,6 +19,15 @@ const (
 	tcpConnections  = "weft_tcp_connections_total"
 )
 
+// Scrape is what one proxy's /metrics says.
+type Scrape struct {
+	// Series are the cumulative counts, summed per Key.
+	Series map[Key]Counts
+	// Started is the proxy process's start (process_start_time_seconds),
+	// zero if it does not expose it.
+	Started time.Time
+}
+
 // Parse reads a proxy's /metrics (Prometheus text format) and returns the
 // cumulative counts of its request duration histograms, summed per Key.
 // It keys on the labels source_service, destination_service, route and
@@ -25,11 +35,16 @@ const (
 // ignores any other label, so proxies that add labels parse the same.
 // Opaque TCP connections (weft_tcp_connections_total) count per listener
 // and destination service, with no source.
-func Parse(r io.Reader) (map[Key]Counts, error) {
+func Parse(r io.Reader) (Scrape, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return nil, fmt.Errorf("parsing metrics: %w", err)
+		return Scrape{}, fmt.Errorf("parsing metrics: %w", err)
+	}
+	sc := Scrape{}
+	if fam := fams["process_start_time_seconds"]; fam != nil && len(fam.GetMetric()) == 1 {
+		sec := fam.GetMetric()[0].GetGauge().GetValue()
+		sc.Started = time.Unix(0, int64(sec*1e9))
 	}
 	out := map[Key]Counts{}
 	for name, side := range map[string]Side{clientHistogram: Outbound, serverHistogram: Inbound} {
@@ -72,7 +87,8 @@ func Parse(r io.Reader) (map[Key]Counts, error) {
 			out[k] = c
 		}
 	}
-	return out, nil
+	sc.Series = out
+	return sc, nil
 }
 
 // seriesKey reads a series' key and whether its requests failed.
