@@ -84,10 +84,9 @@ func (s *Store) Slots() int { return s.nslot }
 func (s *Store) Append(now time.Time, inc map[Key]Counts) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tickOf(now)
-	if t <= s.tick {
-		t = s.tick + 1 // two appends in one interval: keep both
-	}
+	// Two appends in one interval (a late round, a clock step back) add up
+	// in its slot.
+	t := max(s.tickOf(now), s.tick)
 	s.tick = t
 	if s.first == 0 {
 		s.first = t
@@ -101,6 +100,9 @@ func (s *Store) Append(now time.Time, inc map[Key]Counts) {
 			}
 			r = &ring{slots: make([]slot, s.nslot), ticks: make([]int64, s.nslot)}
 			s.series[k] = r
+		}
+		if r.ticks[idx] == t {
+			c.add(r.slots[idx].counts())
 		}
 		r.slots[idx] = toSlot(c)
 		r.ticks[idx] = t
