@@ -50,11 +50,11 @@ type Options struct {
 	// ExternalCA, if its Cert is set, names the PEM files of an existing
 	// PKI's intermediate to sign with instead of the self-made root.
 	ExternalCA ExternalCAFiles
-	// Stats configure the aggregation of the proxies' golden metrics.
-	Stats  StatsOptions
-	Logger *slog.Logger
+	Logger     *slog.Logger
 	// Ready, if set, is called once both listeners are serving.
 	Ready func(connfile.Connection)
+	// Stats configure the aggregation of the proxies' golden metrics.
+	Stats StatsOptions
 }
 
 // Run serves until ctx ends.

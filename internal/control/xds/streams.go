@@ -27,19 +27,19 @@ import (
 
 // ProxyStatus is one connected proxy as `weft proxy-status` shows it.
 type ProxyStatus struct {
-	ID        string `json:"id"`
-	Service   string `json:"service"`
-	Namespace string `json:"namespace"`
-	Identity  string `json:"identity"`
-	Address   string `json:"address,omitempty"`
-	// Admin is the proxy's admin listener when the control plane can
-	// scrape its metrics (see scrapeAddress).
-	Admin     string    `json:"admin,omitempty"`
+	ID        string    `json:"id"`
+	Service   string    `json:"service"`
+	Namespace string    `json:"namespace"`
+	Identity  string    `json:"identity"`
+	Address   string    `json:"address,omitempty"`
 	Connected time.Time `json:"connected"`
 	// Acked maps type URL to the nonce of the last acknowledged response.
 	Acked map[string]string `json:"acked,omitempty"`
 	// Nacked maps type URL to the error of the last rejected response.
 	Nacked map[string]string `json:"nacked,omitempty"`
+	// Admin is the proxy's admin listener when the control plane can
+	// scrape its metrics (see scrapeAddress).
+	Admin string `json:"admin,omitempty"`
 }
 
 type stream struct {
