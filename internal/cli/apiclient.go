@@ -32,14 +32,6 @@ type apiClient struct {
 	roots []*x509.Certificate
 }
 
-// newAPIClient finds the control plane API at controlAPI (host:port or
-// https://host:port) or, if empty, through the connection file in dataDir;
-// it trusts the bundle in dataDir and authenticates with the admin token
-// there ($WEFT_ADMIN_TOKEN overrides it).
-func newAPIClient(dataDir, controlAPI string) (*apiClient, error) {
-	return dialAPI(dataDir, controlAPI, "")
-}
-
 // apiClient reaches the control plane the global flags name: --control-api,
 // or --control https://HOST:PORT, or $WEFT_CONTROL, else the connection file
 // in --data-dir; trusting --ca (or $WEFT_CA), else the data dir's ca.pem.
@@ -62,8 +54,9 @@ func (g *globalFlags) apiClient() (*apiClient, error) {
 	return dialAPI(g.dataDir, addr, caFile)
 }
 
-// dialAPI builds the client for addr ("" for the data dir's connection
-// file), trusting caFile ("" for the data dir's bundle).
+// dialAPI builds the client for addr (host:port or https://host:port; ""
+// for the data dir's connection file), trusting caFile ("" for the data
+// dir's bundle), with the admin token of $WEFT_ADMIN_TOKEN or the data dir.
 func dialAPI(dataDir, addr, caFile string) (*apiClient, error) {
 	if addr == "" {
 		conn, err := connfile.Read(dataDir)

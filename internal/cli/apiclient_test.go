@@ -163,7 +163,7 @@ func TestAPIClientErrors(t *testing.T) {
 
 	// Wrong token from the environment overrides the file.
 	t.Setenv("WEFT_ADMIN_TOKEN", "wrong")
-	c, err := newAPIClient(g.dataDir, "")
+	c, err := dialAPI(g.dataDir, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +173,8 @@ func TestAPIClientErrors(t *testing.T) {
 	t.Setenv("WEFT_ADMIN_TOKEN", "")
 
 	// No connection file: a hint to start the control plane.
-	if _, err := newAPIClient(t.TempDir(), ""); err == nil || !strings.Contains(err.Error(), "weft control") {
-		t.Errorf("newAPIClient without a connection file = %v", err)
+	if _, err := dialAPI(t.TempDir(), "", ""); err == nil || !strings.Contains(err.Error(), "weft control") {
+		t.Errorf("dialAPI without a connection file = %v", err)
 	}
 
 	// --control-api with an explicit address, reached through a wildcard
@@ -184,7 +184,7 @@ func TestAPIClientErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(conn.API)
-	c, err = newAPIClient(g.dataDir, "0.0.0.0:"+port)
+	c, err = dialAPI(g.dataDir, "0.0.0.0:"+port, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestAPIClientErrors(t *testing.T) {
 	otherCA.StartTLS()
 	otherCA.Close()
 	os.WriteFile(filepath.Join(other, connfile.BundleFile), connfile.EncodePEMCerts([]*x509.Certificate{otherCA.Certificate()}), 0o644)
-	c, err = newAPIClient(other, "")
+	c, err = dialAPI(other, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

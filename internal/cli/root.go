@@ -25,11 +25,11 @@ type globalFlags struct {
 	control string
 	// controlAPI is host:port of the control plane's HTTPS API.
 	controlAPI string
+	logLevel   string
+	logFormat  string
 	// caFile is a PEM bundle to trust the API with, instead of the data
 	// dir's ca.pem.
-	caFile    string
-	logLevel  string
-	logFormat string
+	caFile string
 }
 
 // exitError carries a specific exit code (e.g. the wrapped command's).
