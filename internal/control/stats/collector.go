@@ -1,13 +1,16 @@
 package stats
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -150,9 +153,16 @@ func (c *Collector) Round(ctx context.Context) {
 		if r.cum == nil {
 			continue // keep the previous counts of a proxy that failed once
 		}
-		r.cum = c.capLocked(r.cum)
 		prev := c.proxies[t.ID]
-		if prev == nil || prev.admin != t.Admin {
+		if prev != nil && prev.admin != t.Admin {
+			prev = nil // another process behind the same ID: start over
+		}
+		var prevCum map[Key]Counts
+		if prev != nil {
+			prevCum = prev.cum
+		}
+		r.cum = c.capLocked(r.cum, prevCum)
+		if prev == nil {
 			// A new proxy: its counts so far are new if it started after
 			// the collector did, not if it ran before (the control plane
 			// restarted and it reconnected).
@@ -200,18 +210,28 @@ func addAll(inc, cum, prev map[Key]Counts) {
 	}
 }
 
-// capLocked keeps at most MaxSeriesPerProxy series of one proxy.
-func (c *Collector) capLocked(cum map[Key]Counts) map[Key]Counts {
-	over := len(cum) - c.opts.MaxSeriesPerProxy
-	if over <= 0 {
+// capLocked keeps at most MaxSeriesPerProxy series of one proxy: those
+// kept at its previous scrape first, so that the same ones stay (a series
+// dropped once and kept later would count its whole past as new), then new
+// ones in key order.
+func (c *Collector) capLocked(cum, prev map[Key]Counts) map[Key]Counts {
+	if len(cum) <= c.opts.MaxSeriesPerProxy {
 		return cum
 	}
-	for k := range cum {
-		if over == 0 {
-			break
+	keys := slices.Collect(maps.Keys(cum))
+	slices.SortFunc(keys, func(a, b Key) int {
+		_, ka := prev[a]
+		_, kb := prev[b]
+		switch {
+		case ka && !kb:
+			return -1
+		case kb && !ka:
+			return 1
 		}
+		return cmp.Or(cmp.Compare(a.Side, b.Side), cmp.Compare(a.Source, b.Source), cmp.Compare(a.Destination, b.Destination), cmp.Compare(a.Route, b.Route))
+	})
+	for _, k := range keys[c.opts.MaxSeriesPerProxy:] {
 		delete(cum, k)
-		over--
 		c.dropped++
 	}
 	return cum

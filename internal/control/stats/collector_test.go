@@ -162,12 +162,18 @@ func TestCollectorScrapesOnlyLoopback(t *testing.T) {
 }
 
 func TestCollectorCapsSeriesPerProxy(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		names = []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"}
+	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
 		fmt.Fprint(w, "# TYPE http_server_request_duration_seconds histogram\n")
-		for i := range 10 {
-			fmt.Fprintf(w, "http_server_request_duration_seconds_bucket{destination_service=\"s%d\",http_response_status_code=\"200\",le=\"+Inf\"} 1\n", i)
-			fmt.Fprintf(w, "http_server_request_duration_seconds_count{destination_service=\"s%d\",http_response_status_code=\"200\"} 1\n", i)
-			fmt.Fprintf(w, "http_server_request_duration_seconds_sum{destination_service=\"s%d\",http_response_status_code=\"200\"} 0.1\n", i)
+		for _, n := range names {
+			fmt.Fprintf(w, "http_server_request_duration_seconds_bucket{destination_service=%q,http_response_status_code=\"200\",le=\"+Inf\"} 1\n", n)
+			fmt.Fprintf(w, "http_server_request_duration_seconds_count{destination_service=%q,http_response_status_code=\"200\"} 1\n", n)
+			fmt.Fprintf(w, "http_server_request_duration_seconds_sum{destination_service=%q,http_response_status_code=\"200\"} 0.1\n", n)
 		}
 	}))
 	defer srv.Close()
@@ -199,6 +205,23 @@ func TestCollectorCapsSeriesPerProxy(t *testing.T) {
 		"weft_stats_series_dropped_total": 6, "weft_stats_scrape_failures_total": 0}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stats metrics (-want +got):\n%s", diff)
+	}
+
+	// A new series that sorts first does not displace the kept ones (whose
+	// whole past would then count as new later): nothing increased.
+	mu.Lock()
+	names = append([]string{"a0"}, names...)
+	mu.Unlock()
+	clk.t = clk.t.Add(10 * time.Second)
+	c.Round(context.Background())
+	if w := st.Window(clk.t, 10*time.Second); len(w.Series) != 0 {
+		t.Errorf("second round: %v, want no increase", w.Series)
+	}
+	kept := st.Window(clk.t, time.Minute).Series
+	for _, n := range []string{"s0", "s1", "s2", "s3"} {
+		if _, ok := kept[Key{Side: Inbound, Destination: n}]; !ok {
+			t.Errorf("series %s not kept: %v", n, kept)
+		}
 	}
 }
 
