@@ -40,7 +40,7 @@ func newStats(opts StatsOptions, x *xds.Server, reg prometheus.Registerer, log *
 			return nil, err
 		}
 		log.Info("golden metrics from prometheus", "url", p.URL)
-		api := stats.NewHandler(stats.HandlerOptions{Source: p, Name: "prometheus", ServedBy: servedBy(x)})
+		api := stats.NewHandler(stats.HandlerOptions{Source: p, Name: "prometheus", History: p.History, ServedBy: servedBy(x)})
 		return &statsService{api: api, run: func(context.Context) error { return nil }}, nil
 	}
 	if opts.Interval == 0 {
@@ -74,7 +74,7 @@ func newStats(opts StatsOptions, x *xds.Server, reg prometheus.Registerer, log *
 			return nil, fmt.Errorf("registering stats metrics: %w", err)
 		}
 	}
-	api := stats.NewHandler(stats.HandlerOptions{Source: store, Name: "embedded", Store: store, ServedBy: servedBy(x)})
+	api := stats.NewHandler(stats.HandlerOptions{Source: store, Name: "embedded", History: store.History, ServedBy: servedBy(x)})
 	return &statsService{api: api, run: c.Run}, nil
 }
 

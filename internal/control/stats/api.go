@@ -39,8 +39,8 @@ type ServiceStats struct {
 	Outbound []Edge    `json:"outbound"`
 	Routes   []Edge    `json:"routes"`
 	Verdicts []Verdict `json:"verdicts"`
-	// History is the service's inbound golden metrics per interval, oldest
-	// first (embedded aggregation only; empty with --prometheus).
+	// History is the service's inbound golden metrics per interval over
+	// the last 15 minutes, oldest first.
 	History []Point `json:"history"`
 }
 
@@ -68,8 +68,8 @@ type HandlerOptions struct {
 	// "prometheus").
 	Source Source
 	Name   string
-	// Store, if not nil, answers the history of services.
-	Store *Store
+	// History, if not nil, answers the history of a service.
+	History func(ctx context.Context, now time.Time, service string) ([]Point, error)
 	// ServedBy, if not nil, returns the services whose endpoints are all
 	// workloads of another service (see Build).
 	ServedBy func() map[string]string
@@ -144,8 +144,11 @@ func (h *Handler) service(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("service %q: no traffic in the last %s", r.PathValue("name"), d)})
 		return
 	}
-	if h.opts.Store != nil {
-		s.History = h.opts.Store.History(time.Now(), s.Node.Service)
+	if h.opts.History != nil {
+		if s.History, err = h.opts.History(r.Context(), time.Now(), s.Node.Service); err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, s)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestHandler(t *testing.T) {
 		{Side: Inbound, Destination: "frontend.default"}:                                          {Requests: 100, Failures: 48},
 	})
 	mux := http.NewServeMux()
-	NewHandler(HandlerOptions{Source: st, Name: "embedded", Store: st}).Register(mux, func(h http.Handler) http.Handler { return h })
+	NewHandler(HandlerOptions{Source: st, Name: "embedded", History: st.History}).Register(mux, func(h http.Handler) http.Handler { return h })
 	get := func(path string) (int, map[string]any) {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
@@ -145,5 +146,42 @@ func TestHandler(t *testing.T) {
 		if code, body := get(path); code != want || body["error"] == "" {
 			t.Errorf("%s: %d %v, want %d with an error", path, code, body, want)
 		}
+	}
+}
+
+func TestPrometheusHistory(t *testing.T) {
+	now := time.Unix(1_700_000_005, 0)
+	at := func(d time.Duration) int64 { return now.Truncate(historyStep).Add(-d).Unix() }
+	var got url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query_range" {
+			http.NotFound(w, r)
+			return
+		}
+		got = r.URL.Query()
+		series := func(code, le string, v1, v2 float64) string {
+			return fmt.Sprintf(`{"metric":{"http_response_status_code":%q,"le":%q},"values":[[%d,"%g"],[%d,"%g"]]}`, code, le, at(10*time.Second), v1, at(0), v2)
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[%s,%s,%s]}}`,
+			series("200", "+Inf", 8, 10), series("200", "0.05", 8, 10), series("503", "+Inf", 2, 0))
+	}))
+	defer srv.Close()
+	p, _ := NewPrometheus(srv.URL)
+	pts, err := p.History(context.Background(), now, "backend.default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := got.Get("query"); !strings.Contains(q, `destination_service="backend.default"`) || got.Get("step") != "10" {
+		t.Errorf("range query %v", got)
+	}
+	if len(pts) != 90 {
+		t.Fatalf("%d points, want 90 (15 min of 10 s)", len(pts))
+	}
+	last, prev := pts[89], pts[88]
+	if last.Time.Unix() != at(0) || last.Requests != 10 || last.Failures != 0 || prev.Requests != 10 || prev.Failures != 2 || pts[0].Requests != 0 {
+		t.Errorf("history ends %+v, %+v; starts %+v", prev, last, pts[0])
+	}
+	if *prev.SuccessRate != 0.8 || prev.RPS != 1 {
+		t.Errorf("point %+v: want success 0.8 at 1 rps", prev)
 	}
 }

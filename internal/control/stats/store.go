@@ -2,6 +2,7 @@ package stats
 
 import (
 	"cmp"
+	"context"
 	"math"
 	"slices"
 	"sync"
@@ -216,12 +217,12 @@ func clamp32(v float64) uint32 {
 // History returns, per interval remembered, the requests service answered
 // (its inbound series; its callers' outbound series if it has none),
 // oldest first. Intervals with no traffic are points of zero requests.
-func (s *Store) History(now time.Time, service string) []Point {
+func (s *Store) History(_ context.Context, _ time.Time, service string) ([]Point, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []Point{}
 	if s.first == 0 {
-		return out
+		return out, nil
 	}
 	end := s.tick
 	from := max(s.first, end-int64(s.nslot)+1)
@@ -247,5 +248,5 @@ func (s *Store) History(now time.Time, service string) []Point {
 		t := time.Unix(0, (from+int64(i)+1)*int64(s.opts.Interval)).UTC()
 		out = append(out, Point{Time: t, Golden: golden(c, s.opts.Interval.Seconds())})
 	}
-	return out
+	return out, nil
 }
