@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -156,10 +157,8 @@ func (h *Handler) service(w http.ResponseWriter, r *http.Request) {
 // ServiceKey turns a bare service name into "<name>.default"; a name that
 // has a namespace stays as is.
 func ServiceKey(name string) string {
-	for _, c := range name {
-		if c == '.' {
-			return name
-		}
+	if strings.Contains(name, ".") {
+		return name
 	}
 	return name + ".default"
 }
