@@ -94,6 +94,12 @@ func TestStatCounts(t *testing.T) {
 	if r := c.cli("check"); r.code != 0 || strings.Count(r.stdout, "√") != 5 {
 		t.Errorf("weft check on a healthy mesh:\n%s", r)
 	}
+	if r := c.cli("stat", "service/broken"); r.code != 0 || !strings.Contains(r.stdout, "broken.default (culprit)") || !strings.Contains(r.stdout, "=> broken.default is failing 100% of requests; client.default's errors come from broken.default") {
+		t.Errorf("weft stat service/broken:\n%s", r)
+	}
+	if r := c.cli("top", "--once", "client"); r.code != 0 || !strings.Contains(r.stdout, "client.default   broken.default") {
+		t.Errorf("weft top --once client:\n%s", r)
+	}
 	if r := c.cli("version"); r.code != 0 || !strings.Contains(r.stdout, "Control plane: ") || strings.Contains(r.stdout, "unavailable") {
 		t.Errorf("weft version:\n%s", r)
 	}
