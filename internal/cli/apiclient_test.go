@@ -71,6 +71,13 @@ const apiTestToken = "test-admin-token"
 // bundle and admin token. It returns the flags pointing at that data dir.
 func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
 	t.Helper()
+	return apiTestControlPlaneWith(t, nil)
+}
+
+// apiTestControlPlaneWith is apiTestControlPlane with more routes, added by
+// extra.
+func apiTestControlPlaneWith(t *testing.T, extra func(*http.ServeMux)) (*globalFlags, *store.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, connfile.StoreFile))
 	if err != nil {
@@ -112,6 +119,9 @@ func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
 			`{"name":"orders-v2","namespace":"shop","declared":true,"endpoints":[{}]},`+
 			`{"name":"web","namespace":"default","declared":false,"endpoints":[]}]}`)
 	})
+	if extra != nil {
+		extra(mux)
+	}
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
@@ -141,7 +151,7 @@ func apiTestRun(t *testing.T, g *globalFlags, mk func(*globalFlags) *cobraComman
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SetIn(strings.NewReader(""))
-	cmd.SetArgs(args)
+	cmd.SetArgs(append([]string{}, args...)) // never nil: cobra would read os.Args
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)
@@ -153,7 +163,7 @@ func TestAPIClientErrors(t *testing.T) {
 
 	// Wrong token from the environment overrides the file.
 	t.Setenv("WEFT_ADMIN_TOKEN", "wrong")
-	c, err := newAPIClient(g.dataDir, "")
+	c, err := dialAPI(g.dataDir, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +173,8 @@ func TestAPIClientErrors(t *testing.T) {
 	t.Setenv("WEFT_ADMIN_TOKEN", "")
 
 	// No connection file: a hint to start the control plane.
-	if _, err := newAPIClient(t.TempDir(), ""); err == nil || !strings.Contains(err.Error(), "weft control") {
-		t.Errorf("newAPIClient without a connection file = %v", err)
+	if _, err := dialAPI(t.TempDir(), "", ""); err == nil || !strings.Contains(err.Error(), "weft control") {
+		t.Errorf("dialAPI without a connection file = %v", err)
 	}
 
 	// --control-api with an explicit address, reached through a wildcard
@@ -174,7 +184,7 @@ func TestAPIClientErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(conn.API)
-	c, err = newAPIClient(g.dataDir, "0.0.0.0:"+port)
+	c, err = dialAPI(g.dataDir, "0.0.0.0:"+port, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,11 +203,55 @@ func TestAPIClientErrors(t *testing.T) {
 	otherCA.StartTLS()
 	otherCA.Close()
 	os.WriteFile(filepath.Join(other, connfile.BundleFile), connfile.EncodePEMCerts([]*x509.Certificate{otherCA.Certificate()}), 0o644)
-	c, err = newAPIClient(other, "")
+	c, err = dialAPI(other, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.list(t.Context(), "svc", ""); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("list with a foreign bundle = %v, want a certificate error", err)
+	}
+}
+
+// TestAPIClientOneFlag: --control https://HOST:PORT with --ca (or $WEFT_CA)
+// and $WEFT_ADMIN_TOKEN reach the API with no data dir at all; a bare
+// host:port or another scheme gets a hint.
+func TestAPIClientOneFlag(t *testing.T) {
+	g, _ := apiTestControlPlane(t)
+	conn, err := connfile.Read(g.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(g.dataDir, connfile.BundleFile)
+	t.Setenv("WEFT_ADMIN_TOKEN", apiTestToken)
+	empty := t.TempDir()
+	for _, tt := range []struct {
+		name    string
+		g       globalFlags
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "--control URL and --ca", g: globalFlags{dataDir: empty, control: "https://" + conn.API, caFile: ca}},
+		{name: "--control URL/ and $WEFT_CA", g: globalFlags{dataDir: empty, control: "https://" + conn.API + "/"}, env: map[string]string{"WEFT_CA": ca}},
+		{name: "$WEFT_CONTROL and $WEFT_CA", g: globalFlags{dataDir: empty}, env: map[string]string{"WEFT_CONTROL": "https://" + conn.API, "WEFT_CA": ca}},
+		{name: "bare host:port", g: globalFlags{dataDir: empty, control: conn.API}, wantErr: "pass its URL, --control https://HOST:PORT"},
+		{name: "http scheme", g: globalFlags{dataDir: empty, controlAPI: "http://" + conn.API}, wantErr: "the API speaks https://"},
+		{name: "no CA", g: globalFlags{dataDir: empty, control: "https://" + conn.API}, wantErr: "pass its copy with --ca"},
+		{name: "nothing", g: globalFlags{dataDir: empty}, wantErr: "or pass --control"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			out, errOut, err := apiTestRun(t, &tt.g, newGetCmd, "svc", "-n", "shop")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(out, "shop        orders   2") {
+				t.Errorf("get svc = %q %q, %v", out, errOut, err)
+			}
+		})
 	}
 }

@@ -58,7 +58,7 @@ document, the object and the field. A directory applies its *.yaml, *.yml and
 				}
 				req.Files = append(req.Files, apiserver.File{Name: applyName(p), Content: string(content)})
 			}
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			c, err := g.apiClient()
 			if err != nil {
 				return err
 			}

@@ -20,7 +20,7 @@ func newCACmd(g *globalFlags) *cobra.Command {
 	}
 	show := func(method string) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, _ []string) error {
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			c, err := g.apiClient()
 			if err != nil {
 				return err
 			}

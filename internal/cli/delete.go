@@ -25,7 +25,7 @@ func newDeleteCmd(g *globalFlags) *cobra.Command {
 			if !info.Namespaced {
 				ns = ""
 			}
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			c, err := g.apiClient()
 			if err != nil {
 				return err
 			}

@@ -120,7 +120,7 @@ func newDemoFrontendCmd() *cobra.Command {
 			return runDemoApp(cmd, func(ctx context.Context, log *slog.Logger) error {
 				return apps.RunFrontend(ctx, apps.FrontendConfig{
 					Listen: listen, Service: demoServiceName(f.service, "frontend"), Version: f.version,
-					Backend: f.backend, Greeter: f.greeter,
+					Backend: f.backend, Greeter: f.greeter, FailRate: f.failRate,
 				}, log)
 			})
 		},
@@ -128,6 +128,7 @@ func newDemoFrontendCmd() *cobra.Command {
 	addServingFlags(cmd, f, "frontend", 8080)
 	cmd.Flags().StringVar(&f.backend, "backend", "http://backend/", "backend URL (called through HTTP_PROXY)")
 	cmd.Flags().StringVar(&f.greeter, "greeter", "greeter:80", "greeter host:port (called through HTTPS_PROXY)")
+	cmd.Flags().Float64Var(&f.failRate, "fail-rate", 0, "fraction of requests (0..1) failed with 500 without calling anything")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -51,7 +52,7 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 			if all || !info.Namespaced {
 				ns = ""
 			}
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			c, err := g.apiClient()
 			if err != nil {
 				return err
 			}
@@ -62,7 +63,7 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 					return err
 				}
 				if output == "table" {
-					return getPrintTable(out, info, []api.Object{o}, time.Now())
+					return getPrintTable(out, info, []api.Object{o}, time.Now(), nil)
 				}
 				return getPrintObject(out, output, o)
 			}
@@ -72,19 +73,14 @@ func newGetCmd(g *globalFlags) *cobra.Command {
 			}
 			switch output {
 			case "table":
-				if len(objs) == 0 {
-					where := ""
-					if ns != "" {
-						where = fmt.Sprintf(" in namespace %q", ns)
-					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "No %s found%s.\n", info.Plural, where)
-				} else if err := getPrintTable(out, info, objs, time.Now()); err != nil {
-					return err
-				}
 				if kind == api.KindService {
-					return getPrintWorkloadServices(cmd.Context(), out, c, ns)
+					return getPrintServices(cmd.Context(), out, cmd.ErrOrStderr(), c, objs, ns)
 				}
-				return nil
+				if len(objs) == 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "No %s found%s.\n", info.Plural, getWhere(ns))
+					return nil
+				}
+				return getPrintTable(out, info, objs, time.Now(), nil)
 			case "json":
 				return getPrintJSONList(out, objs)
 			default:
@@ -180,14 +176,18 @@ func getPrintJSONList(w io.Writer, objs []api.Object) error {
 	return err
 }
 
-// getPrintTable prints NAMESPACE NAME <kind columns> AGE.
-func getPrintTable(w io.Writer, info api.KindInfo, objs []api.Object, now time.Time) error {
+// getPrintTable prints NAMESPACE NAME <kind columns> AGE, and before AGE an
+// ENDPOINTS column if endpoints (by namespace/name) is not nil.
+func getPrintTable(w io.Writer, info api.KindInfo, objs []api.Object, now time.Time, endpoints map[string]int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	head := []string{"NAME"}
 	if info.Namespaced {
 		head = append([]string{"NAMESPACE"}, head...)
 	}
 	head = append(head, getColumns(info.Kind, nil)...)
+	if endpoints != nil {
+		head = append(head, "ENDPOINTS")
+	}
 	fmt.Fprintln(tw, strings.Join(append(head, "AGE"), "\t"))
 	for _, o := range objs {
 		row := []string{o.GetName()}
@@ -195,6 +195,9 @@ func getPrintTable(w io.Writer, info api.KindInfo, objs []api.Object, now time.T
 			row = append([]string{o.GetNamespace()}, row...)
 		}
 		row = append(row, getColumns(info.Kind, o)...)
+		if endpoints != nil {
+			row = append(row, fmt.Sprint(endpoints[o.GetNamespace()+"/"+o.GetName()]))
+		}
 		row = append(row, getAge(now, o.GetCreationTimestamp().Time))
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
@@ -300,10 +303,20 @@ func getAge(now, t time.Time) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
-// getPrintWorkloadServices lists the services that exist because workloads
-// run with --service (selector app=<name>) and that no Service resource
-// declares: on a laptop these are most of the mesh.
-func getPrintWorkloadServices(ctx context.Context, out io.Writer, c *apiClient, ns string) error {
+// getWhere says which namespace a listing covers ("" for all).
+func getWhere(ns string) string {
+	if ns == "" {
+		return ""
+	}
+	return fmt.Sprintf(" in namespace %q", ns)
+}
+
+// getPrintServices prints the declared Services with their endpoint
+// counts, then the services that exist because workloads run with
+// --service (selector app=<name>) and that no Service resource declares: on
+// a laptop these are most of the mesh. Only when both lists are empty does
+// it say so (on errOut).
+func getPrintServices(ctx context.Context, out, errOut io.Writer, c *apiClient, declared []api.Object, ns string) error {
 	var mesh struct {
 		Services []struct {
 			Name      string            `json:"name"`
@@ -315,18 +328,40 @@ func getPrintWorkloadServices(ctx context.Context, out io.Writer, c *apiClient, 
 	if err := c.getJSON(ctx, "/api/v1/mesh", &mesh); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
+	endpoints := map[string]int{}
+	// The workload services come after the declared ones, which need the
+	// endpoint counts first.
+	var workloads bytes.Buffer
+	tw := tabwriter.NewWriter(&workloads, 0, 4, 3, ' ', 0)
 	n := 0
 	for _, s := range mesh.Services {
+		endpoints[s.Namespace+"/"+s.Name] = len(s.Endpoints)
 		if s.Declared || (ns != "" && s.Namespace != ns) {
 			continue
 		}
 		if n == 0 {
-			fmt.Fprintln(out, "\nServices of running workloads (selector app=NAME):")
+			if len(declared) > 0 {
+				fmt.Fprintln(tw)
+			}
+			fmt.Fprintln(tw, "Services of running workloads (selector app=NAME):")
 			fmt.Fprintln(tw, "NAMESPACE\tNAME\tENDPOINTS")
 		}
 		n++
 		fmt.Fprintf(tw, "%s\t%s\t%d\n", s.Namespace, s.Name, len(s.Endpoints))
 	}
-	return tw.Flush()
+	if len(declared) == 0 && n == 0 {
+		fmt.Fprintf(errOut, "No services found%s.\n", getWhere(ns))
+		return nil
+	}
+	if len(declared) > 0 {
+		info, _ := api.LookupKind(api.KindService)
+		if err := getPrintTable(out, info, declared, time.Now(), endpoints); err != nil {
+			return err
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := out.Write(workloads.Bytes())
+	return err
 }

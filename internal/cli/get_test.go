@@ -24,7 +24,7 @@ func TestGetTable(t *testing.T) {
 	for i, o := range objs {
 		o.SetCreationTimestamp(metav1.NewTime(now.Add(-ages[i%len(ages)])))
 		info, _ := api.LookupKind(api.KindOf(o))
-		if err := getPrintTable(&out, info, []api.Object{o}, now); err != nil {
+		if err := getPrintTable(&out, info, []api.Object{o}, now, nil); err != nil {
 			t.Fatal(err)
 		}
 		out.WriteString("\n")
@@ -40,10 +40,13 @@ func TestGetCmd(t *testing.T) {
 	tests := []struct {
 		args    []string
 		want    []string // substrings of stdout
+		notWant []string
 		wantErr string
 	}{
-		{args: []string{"svc"}, want: []string{"No services found", "Services of running workloads", "web "}}, // declared: none in default; implicit: web
-		{args: []string{"svc", "-n", "shop"}, want: []string{"NAMESPACE", "SELECTOR", "shop", "orders-v2", "app=orders,version=v2", "8080/TCP", "Services of running workloads", "shop        orders   2"}},
+		{args: []string{"svc"}, want: []string{"Services of running workloads", "web "}, notWant: []string{"No services found"}}, // declared: none in default; implicit: web
+		{args: []string{"svc", "-n", "shop"}, want: []string{"NAMESPACE", "SELECTOR", "shop", "orders-v2", "app=orders,version=v2", "8080/TCP", "Services of running workloads", "shop        orders   2",
+			"PORTS      ENDPOINTS   AGE", "8080/TCP   1           "}},
+		{args: []string{"svc", "-n", "empty"}, want: []string{`No services found in namespace "empty".`}},
 		{args: []string{"httproutes", "-A"}, want: []string{"PARENTS", "Service/orders"}},
 		{args: []string{"meshconfig"}, want: []string{"TRUST DOMAIN", "example.org", "STRICT"}},
 		{args: []string{"dp", "orders", "-n", "shop"}, want: []string{"Service/orders", "LEAST_REQUEST"}},
@@ -71,6 +74,11 @@ func TestGetCmd(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(out+errOut, w) {
 					t.Errorf("output does not contain %q:\n%s%s", w, out, errOut)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(out+errOut, w) {
+					t.Errorf("output contains %q:\n%s%s", w, out, errOut)
 				}
 			}
 			if strings.Contains(out, "status:") && !strings.Contains(out, "conditions:") {

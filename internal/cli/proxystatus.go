@@ -35,7 +35,7 @@ and the cause of the last one.`,
 			if adminAddr != "" {
 				return localProxyStatus(cmd.Context(), cmd.OutOrStdout(), adminAddr)
 			}
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			c, err := g.apiClient()
 			if err != nil {
 				return err
 			}
@@ -48,6 +48,10 @@ and the cause of the last one.`,
 			var status ca.RotationStatus
 			if err := c.getJSON(cmd.Context(), "/api/v1/ca/rotation", &status); err != nil {
 				return err
+			}
+			if len(ps) == 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "No proxies are connected to the control plane (start one with weft run or weft proxy; proxy-status --admin HOST:PORT asks a proxy that cannot connect).")
+				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PROXY\tSERVICE\tINBOUND\tIDENTITY\tROOT\tCONNECTED\tCONFIG")

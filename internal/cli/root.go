@@ -27,6 +27,9 @@ type globalFlags struct {
 	controlAPI string
 	logLevel   string
 	logFormat  string
+	// caFile is a PEM bundle to trust the API with, instead of the data
+	// dir's ca.pem.
+	caFile string
 }
 
 // exitError carries a specific exit code (e.g. the wrapped command's).
@@ -63,8 +66,9 @@ func newRootCmd() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dataDir, "data-dir", connfile.DefaultDataDir(), "control plane state and connection file (env WEFT_DATA_DIR)")
-	pf.StringVar(&g.control, "control", "", "control plane xDS address host:port (default: from the connection file in --data-dir)")
-	pf.StringVar(&g.controlAPI, "control-api", "", "control plane API address host:port (default: from the connection file in --data-dir)")
+	pf.StringVar(&g.control, "control", "", "control plane: its xDS address host:port for proxy and run, its API URL https://host:port for every other command (env WEFT_CONTROL; default: from the connection file in --data-dir)")
+	pf.StringVar(&g.controlAPI, "control-api", "", "control plane API address host:port (default: --control https://..., else from the connection file in --data-dir)")
+	pf.StringVar(&g.caFile, "ca", "", "PEM bundle that signs the control plane API's certificate (env WEFT_CA; default: ca.pem in --data-dir)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(
@@ -80,6 +84,11 @@ func newRootCmd() *cobra.Command {
 		newTapCmd(g),
 		newTokenCmd(g),
 		newCACmd(g),
+		newStatCmd(g),
+		newTopCmd(g),
+		newCheckCmd(g),
+		newVersionCmd(g),
+		newDashboardCmd(g),
 	)
 	return root
 }

@@ -58,7 +58,7 @@ func newTokenCreateCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			c, err := g.apiClient()
 			if err != nil {
 				return err
 			}
@@ -95,7 +95,7 @@ func newTokenListCmd(g *globalFlags) *cobra.Command {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("--output: must be table or json, got %q", output)
 			}
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			c, err := g.apiClient()
 			if err != nil {
 				return err
 			}
@@ -127,7 +127,7 @@ under those certificates; a workload that is running keeps its certificate
 until it expires (--cert-ttl of weft control, 24h by default).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newAPIClient(g.dataDir, g.controlAPI)
+			c, err := g.apiClient()
 			if err != nil {
 				return err
 			}

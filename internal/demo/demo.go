@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -29,9 +31,21 @@ type Options struct {
 	// DataDir is the demo's own data dir; it is created if needed.
 	DataDir string
 	// Out receives the summary of what runs where.
-	Out    io.Writer
+	Out io.Writer
+	// Break names a service to make fail (BreakableServices), "" for none.
+	Break  string
 	Logger *slog.Logger
 }
+
+// BreakableServices are the services `weft demo --break` can make fail.
+var BreakableServices = []string{"backend", "frontend"}
+
+// breakFailRate is the share of requests a broken service fails.
+const breakFailRate = "0.5"
+
+// statsInterval is how often the demo's control plane scrapes the sidecars,
+// so that weft stat names a broken service within seconds.
+const statsInterval = "5s"
 
 // workload is one sample service under `weft run`.
 type workload struct {
@@ -45,7 +59,15 @@ type workload struct {
 // Run starts the demo and blocks until ctx ends, then stops everything.
 func Run(ctx context.Context, opts Options) error {
 	log := opts.Logger
+	if opts.Break != "" && !slices.Contains(BreakableServices, opts.Break) {
+		return fmt.Errorf("--break %q: the demo can break %s", opts.Break, strings.Join(BreakableServices, " or "))
+	}
 	logDir := filepath.Join(opts.DataDir, "logs")
+	// The data dir holds the CA's key and the tokens: private, as weft
+	// check wants it.
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating demo dir: %w", err)
+	}
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return fmt.Errorf("creating demo dir: %w", err)
 	}
@@ -82,7 +104,7 @@ func Run(ctx context.Context, opts Options) error {
 	next := func() int { p := ports[0]; ports = ports[1:]; return p }
 	xdsPort, apiPort := next(), next()
 	_ = os.Remove(filepath.Join(opts.DataDir, connfile.ConnectionFile))
-	ctl, err := start("control", "control", "--listen", "127.0.0.1:"+strconv.Itoa(xdsPort), "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort))
+	ctl, err := start("control", "control", "--listen", "127.0.0.1:"+strconv.Itoa(xdsPort), "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort), "--stats-interval", statsInterval)
 	if err != nil {
 		return err
 	}
@@ -101,6 +123,7 @@ func Run(ctx context.Context, opts Options) error {
 		{service: "frontend", version: "v1", app: []string{"frontend"}},
 		{service: "loadgen", app: []string{"load", "--url", "http://frontend/", "--rps", "5"}},
 	}
+	breakService(ws, opts.Break)
 	for i, w := range ws {
 		if w.service != "loadgen" {
 			w.appPort = next()
@@ -137,7 +160,7 @@ func Run(ctx context.Context, opts Options) error {
 			return fmt.Errorf("%s sidecar not ready (logs in %s): %w", w.service, logDir, err)
 		}
 	}
-	printSummary(opts.Out, opts.DataDir, conn, ws)
+	printSummary(opts.Out, opts.DataDir, conn, ws, opts.Break)
 
 	// Every 5 s, what the loadgen and frontend sidecars saw.
 	var admins []string
@@ -166,7 +189,22 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-func printSummary(out io.Writer, dataDir string, conn connfile.Connection, ws []*workload) {
+// breakService makes the workloads of service fail breakFailRate of their
+// requests on their own.
+func breakService(ws []*workload, service string) {
+	for _, w := range ws {
+		if w.service != service {
+			continue
+		}
+		if i := slices.Index(w.app, "--fail-rate"); i >= 0 {
+			w.app[i+1] = breakFailRate
+		} else {
+			w.app = append(w.app, "--fail-rate", breakFailRate)
+		}
+	}
+}
+
+func printSummary(out io.Writer, dataDir string, conn connfile.Connection, ws []*workload, broken string) {
 	fmt.Fprintf(out, "weft demo is running: a control plane and %d workloads, every hop mutual TLS.\n\n", len(ws))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "SERVICE\tVERSION\tAPP\tSIDECAR ADMIN\n")
@@ -186,10 +224,16 @@ func printSummary(out io.Writer, dataDir string, conn connfile.Connection, ws []
 	}
 	fmt.Fprintf(out, "\ncontrol plane: xDS %s, API https://%s (data dir %s)\n", conn.XDS, conn.API, dataDir)
 	fmt.Fprintf(out, "loadgen sends 5 requests/s to http://frontend/, which calls greeter (gRPC) and backend (v1, v2: sometimes\n")
-	fmt.Fprintf(out, "failing or slow). An HTTPRoute sends 80%% of backend calls to v1, 20%% and all calls with x-canary: 1 to v2.\n\n")
+	fmt.Fprintf(out, "failing or slow). An HTTPRoute sends 80%% of backend calls to v1, 20%% and all calls with x-canary: 1 to v2.\n")
+	if broken != "" {
+		fmt.Fprintf(out, "--break %s: %s fails half of its requests on its own; weft stat names it within about 15 s.\n", broken, broken)
+	}
+	fmt.Fprintf(out, "Dashboard: https://%s/dashboard (for now, the list of its data API).\n\n", conn.API)
 	fmt.Fprintf(out, "Try it:\n")
 	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d http://frontend/                    # through the frontend's sidecar\n", front.outboundPort)
 	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d -H 'x-canary: 1' http://backend/    # always v2\n", front.outboundPort)
+	fmt.Fprintf(out, "  go run ./cmd/weft stat --data-dir %s    # requests/s, success, latency; the failing service\n", dataDir)
+	fmt.Fprintf(out, "  go run ./cmd/weft top --data-dir %s\n", dataDir)
 	fmt.Fprintf(out, "  go run ./cmd/weft get httproutes --data-dir %s\n", dataDir)
 	fmt.Fprintf(out, "  go run ./cmd/weft proxy-status --data-dir %s\n", dataDir)
 	fmt.Fprintf(out, "  logs: %s\n\nPress Ctrl-C to stop everything. Traffic the sidecars see, every 5 s:\n", filepath.Join(dataDir, "logs"))

@@ -22,6 +22,10 @@ type Workload struct {
 	// Address is host:port of the proxy's inbound listener, or "" for a
 	// workload that only makes calls.
 	Address string
+	// Admin is host:port of the proxy's admin listener (readiness,
+	// /metrics), which the control plane scrapes when it is on loopback on
+	// the same machine; "" for none.
+	Admin string
 }
 
 var dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -36,6 +40,11 @@ func (w Workload) Validate() error {
 	if w.Address != "" {
 		if _, _, err := net.SplitHostPort(w.Address); err != nil {
 			return fmt.Errorf("address: %w", err)
+		}
+	}
+	if w.Admin != "" {
+		if _, _, err := net.SplitHostPort(w.Admin); err != nil {
+			return fmt.Errorf("admin: %w", err)
 		}
 	}
 	return nil
@@ -54,6 +63,7 @@ func Encode(w Workload) (*structpb.Struct, error) {
 		"version":        w.Version,
 		"labels":         labels,
 		"address":        w.Address,
+		"admin":          w.Admin,
 	})
 }
 
@@ -70,6 +80,7 @@ func Decode(s *structpb.Struct) (Workload, error) {
 		ServiceAccount: str("serviceAccount"),
 		Version:        str("version"),
 		Address:        str("address"),
+		Admin:          str("admin"),
 		Labels:         map[string]string{},
 	}
 	for k, v := range f["labels"].GetStructValue().GetFields() {

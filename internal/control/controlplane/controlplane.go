@@ -53,6 +53,8 @@ type Options struct {
 	Logger     *slog.Logger
 	// Ready, if set, is called once both listeners are serving.
 	Ready func(connfile.Connection)
+	// Stats configure the aggregation of the proxies' golden metrics.
+	Stats StatsOptions
 }
 
 // Run serves until ctx ends.
@@ -105,6 +107,11 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("registering xDS metrics: %w", err)
 	}
 
+	statsSvc, err := newStats(opts.Stats, xdsSrv, metrics, log.With("component", "stats"))
+	if err != nil {
+		return err
+	}
+
 	tlsConf := cat.config("h2")
 
 	xdsLn, err := net.Listen("tcp", opts.XDSListen)
@@ -142,6 +149,9 @@ func Run(ctx context.Context, opts Options) error {
 	mux.Handle("/api/v1/tokens/", tokenAPI)
 	mux.Handle("GET /metrics", authed(adminToken, metricsHandler(metrics)))
 	mux.Handle("/api/v1/ca/rotation", authed(adminToken, cat.rotateHandler(opts.CertTTL)))
+	mux.Handle("GET /api/v1/version", authed(adminToken, versionHandler()))
+	statsSvc.api.Register(mux, func(h http.Handler) http.Handler { return authed(adminToken, h) })
+	mux.Handle("GET /dashboard", dashboardHandler())
 	apiSrv := &http.Server{Handler: mux, TLSConfig: cat.config("h2", "http/1.1"), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	conn := connfile.Connection{XDS: xdsLn.Addr().String(), API: apiLn.Addr().String(), TrustDomain: authority.TrustDomain().String(), PID: os.Getpid()}
@@ -155,6 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return xdsSrv.Run(gctx) })
 	g.Go(func() error { return reg.Run(gctx) })
 	g.Go(func() error { return cat.run(gctx) })
+	g.Go(func() error { return statsSvc.run(gctx) })
 	g.Go(func() error {
 		if err := grpcSrv.Serve(xdsSrv.Listener(xdsLn)); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serving xDS: %w", err)

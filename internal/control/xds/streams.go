@@ -37,6 +37,9 @@ type ProxyStatus struct {
 	Acked map[string]string `json:"acked,omitempty"`
 	// Nacked maps type URL to the error of the last rejected response.
 	Nacked map[string]string `json:"nacked,omitempty"`
+	// Admin is the proxy's admin listener when the control plane can
+	// scrape its metrics (see scrapeAddress).
+	Admin string `json:"admin,omitempty"`
 }
 
 type stream struct {
@@ -119,6 +122,7 @@ func (s *streams) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscovery
 	s.mu.Lock()
 	st.registered = true
 	st.status.ID, st.status.Service, st.status.Namespace, st.status.Address = w.ID, w.Service, w.Namespace, w.Address
+	st.status.Admin = scrapeAddress(req.GetNode(), st.caller.ip)
 	s.mu.Unlock()
 	s.logger.Info("proxy connected", "workload", w.ID, "service", w.Service, "namespace", w.Namespace, "address", w.Address)
 	return nil

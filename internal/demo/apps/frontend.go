@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +38,9 @@ type FrontendConfig struct {
 	Greeter string
 	// Timeout bounds each call to backend and greeter; default 5s.
 	Timeout time.Duration
+	// FailRate is the fraction of requests (0..1) the frontend fails on its
+	// own (500, calling nothing): `weft demo --break frontend`.
+	FailRate float64
 }
 
 // FrontendReply is the JSON body of the frontend's GET /.
@@ -82,10 +86,14 @@ func (c *FrontendConfig) setDefaults() {
 
 // RunFrontend serves the frontend app until ctx ends. GET / calls the
 // backend and greeter.Hello and answers a FrontendReply: 200 when the
-// backend answered 2xx, else 502 naming the reason. A greeter failure is
+// backend answered 2xx, else 502 naming the reason (or, for a FailRate
+// share of requests, 500 without calling anything). A greeter failure is
 // reported in the body's greeter.error without failing the request.
 func RunFrontend(ctx context.Context, cfg FrontendConfig, logger *slog.Logger) error {
 	cfg.setDefaults()
+	if cfg.FailRate < 0 || cfg.FailRate > 1 {
+		return fmt.Errorf("frontend: fail rate %v: must be between 0 and 1", cfg.FailRate)
+	}
 	logger = logger.With("component", "frontend")
 	conn, err := grpc.NewClient("passthrough:///"+cfg.Greeter, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -126,6 +134,11 @@ func (f *frontend) root(w http.ResponseWriter, r *http.Request) {
 		Version: f.cfg.Version,
 		PID:     f.pid,
 		Caller:  CallerFromXFCC(r.Header.Get(XFCCHeader)),
+	}
+	if f.cfg.FailRate > 0 && rand.Float64() < f.cfg.FailRate {
+		reply.Backend.Error = "injected failure: the frontend called nothing"
+		writeJSON(w, http.StatusInternalServerError, reply)
+		return
 	}
 	name := orDefault(r.URL.Query().Get("name"), f.cfg.Service)
 	done := make(chan struct{})

@@ -34,6 +34,7 @@ func TestFrontend(t *testing.T) {
 		greeter        string
 		wantCode       int
 		wantBackendErr string
+		failRate       float64
 		want           FrontendReply
 	}{
 		{
@@ -49,6 +50,11 @@ func TestFrontend(t *testing.T) {
 				Greeter: GreeterResult{Target: greeterAddr, Code: "OK", Message: "hello frontend", Server: fmt.Sprintf("greeter/v1/%d", pid)}},
 		},
 		{
+			name: "frontend broken (weft demo --break frontend): 500 without calling anything", backend: okBackend.URL + "/", greeter: greeterAddr,
+			failRate: 1, wantCode: 500, wantBackendErr: "injected failure",
+			want: FrontendReply{Service: "frontend", Version: "v1", PID: pid},
+		},
+		{
 			name: "backend down", backend: deadURL, greeter: greeterAddr, wantCode: 502, wantBackendErr: "calling backend",
 			want: FrontendReply{Service: "frontend", Version: "v1", PID: pid,
 				Backend: BackendResult{URL: deadURL},
@@ -59,7 +65,7 @@ func TestFrontend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			lis := loopback(t)
 			stop := runApp(t, func(ctx context.Context) error {
-				return RunFrontend(ctx, FrontendConfig{Listener: lis, Backend: tt.backend, Greeter: tt.greeter}, discardLogger())
+				return RunFrontend(ctx, FrontendConfig{Listener: lis, Backend: tt.backend, Greeter: tt.greeter, FailRate: tt.failRate}, discardLogger())
 			})
 			defer stop()
 			client := &http.Client{Transport: &http.Transport{}}

@@ -11,8 +11,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// index is what GET / answers: the endpoints below.
+const index = `weft sidecar admin endpoints:
+
+  /ready         200 "ready", or 503 with the reason
+  /metrics       Prometheus metrics (golden metrics per route, TCP, refusals)
+  /config_dump   the configuration the proxy runs with, as JSON
+  /xds           the state of its stream to the control plane, as JSON
+  /debug/pprof/  Go profiles
+`
+
 // New returns the admin handler:
 //
+//   - GET /: the list of these endpoints;
 //   - GET /ready: 200 "ready", or 503 with the reason ready returned;
 //   - GET /metrics: the Prometheus metrics of reg;
 //   - GET /config_dump: dump() as indented JSON;
@@ -24,6 +35,10 @@ import (
 //     loopback only), e.g. `go tool pprof http://127.0.0.1:PORT/debug/pprof/profile?seconds=10`.
 func New(reg *prometheus.Registry, ready func() error, dump, xds func() any, tap http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte(index))
+	})
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := ready(); err != nil {

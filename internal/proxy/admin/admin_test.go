@@ -26,6 +26,7 @@ func TestAdmin(t *testing.T) {
 		wantStatus int
 		wantBody   string
 	}{
+		{"index", "/", nil, 200, "/metrics       Prometheus metrics"},
 		{"ready", "/ready", nil, 200, "ready\n"},
 		{"not ready", "/ready", errors.New("no config yet"), 503, "not ready: no config yet\n"},
 		{"metrics", "/metrics", nil, 200, "weft_test_total 1"},

@@ -133,6 +133,7 @@ func Run(ctx context.Context, opts Options) error {
 	addrs := Addrs{Inbound: inLn.Addr().String(), Outbound: outLn.Addr().String(), Admin: adminLn.Addr().String()}
 
 	w := opts.Workload
+	w.Admin = addrs.Admin
 	if opts.AppPort != 0 {
 		w.Address = addrs.Inbound
 	}
