@@ -30,7 +30,7 @@ spec:
 	}
 	info, _ := api.LookupKind(api.KindFaultInjection)
 	var out bytes.Buffer
-	if err := getPrintTable(&out, info, objs, time.Now()); err != nil {
+	if err := getPrintTable(&out, info, objs, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "NAMESPACE   NAME    DELAY         ABORT              MATCH HEADERS   AGE\n" +

@@ -98,14 +98,14 @@ addresses.`,
 // tapAdmins asks the control plane for the admin addresses of the proxies
 // of service name in namespace ns.
 func tapAdmins(ctx context.Context, g *globalFlags, name, ns string) ([]string, error) {
-	c, err := newAPIClient(g.dataDir, g.controlAPI)
+	c, err := g.apiClient()
 	if err != nil {
 		return nil, fmt.Errorf("%w (or pass --admin HOST:PORT)", err)
 	}
 	var ps []struct {
 		Service   string `json:"service"`
 		Namespace string `json:"namespace"`
-		Admin     string `json:"adminAddress"`
+		Admin     string `json:"admin"`
 	}
 	if err := c.getJSON(ctx, "/api/v1/proxies", &ps); err != nil {
 		return nil, err
@@ -125,7 +125,7 @@ func tapAdmins(ctx context.Context, g *globalFlags, name, ns string) ([]string, 
 	case found == 0:
 		return nil, fmt.Errorf("no proxy of service %s.%s is connected to the control plane", name, ns)
 	case len(out) == 0:
-		return nil, fmt.Errorf("the control plane does not report the admin addresses of the %d proxies of %s.%s: pass --admin HOST:PORT (the --admin-port of their weft run)", found, name, ns)
+		return nil, fmt.Errorf("the control plane does not report the admin addresses of the %d proxies of %s.%s (it does only for proxies on its own machine): pass --admin HOST:PORT (the --admin-port of their weft run)", found, name, ns)
 	}
 	return out, nil
 }

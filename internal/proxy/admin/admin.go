@@ -18,6 +18,7 @@ const index = `weft sidecar admin endpoints:
   /metrics       Prometheus metrics (golden metrics per route, TCP, refusals)
   /config_dump   the configuration the proxy runs with, as JSON
   /xds           the state of its stream to the control plane, as JSON
+  /tap           live stream of requests as NDJSON (?path=&method=&status=&bodies=1; loopback only)
   /debug/pprof/  Go profiles
 `
 
