@@ -115,7 +115,7 @@ func TestBrowserServicePage(t *testing.T) {
 		c := stats.Counts{Requests: float64(50 + 10*i), Failures: float64(i)}
 		c.Buckets[1], c.Buckets[5] = c.Requests-5, 5
 		m.store.Append(now.Add(-time.Duration(i)*10*time.Second), map[stats.Key]stats.Counts{
-			{Side: stats.Inbound, Source: "frontend.default", Destination: "backend.default", Route: "backend-split"}: c,
+			{Side: stats.Inbound, Source: "frontend.default", Destination: "backend.default", Route: "backend-split"}:  c,
 			{Side: stats.Outbound, Source: "frontend.default", Destination: "backend.default", Route: "backend-split"}: c,
 		})
 	}
