@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
@@ -82,7 +83,11 @@ func Run(ctx context.Context, opts Options) error {
 	next := func() int { p := ports[0]; ports = ports[1:]; return p }
 	xdsPort, apiPort := next(), next()
 	_ = os.Remove(filepath.Join(opts.DataDir, connfile.ConnectionFile))
-	ctl, err := start("control", "control", "--listen", "127.0.0.1:"+strconv.Itoa(xdsPort), "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort))
+	breakDir, err := breakFiles(opts.DataDir)
+	if err != nil {
+		return err
+	}
+	ctl, err := start("control", "control", "--listen", "127.0.0.1:"+strconv.Itoa(xdsPort), "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort), "--demo-break-dir", breakDir)
 	if err != nil {
 		return err
 	}
@@ -121,6 +126,9 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		args = append(args, "--", opts.Exe, "demo-app")
 		args = append(args, w.app...)
+		if slices.Contains(breakable, w.service) {
+			args = append(args, "--fail-rate-file", filepath.Join(breakDir, w.service))
+		}
 		if w.appPort != 0 {
 			args = append(args, "--listen", "127.0.0.1:"+strconv.Itoa(w.appPort))
 		}
@@ -136,6 +144,11 @@ func Run(ctx context.Context, opts Options) error {
 		if err := waitReady(ctx, w.adminPort, 30*time.Second); err != nil {
 			return fmt.Errorf("%s sidecar not ready (logs in %s): %w", w.service, logDir, err)
 		}
+	}
+	if link, err := dashboardLink(ctx, opts.Exe, opts.DataDir); err != nil {
+		log.Warn("no dashboard login link", "err", err)
+	} else {
+		fmt.Fprintf(opts.Out, "Dashboard: %s\n  (the link works once, within the hour; `weft dashboard --data-dir %s` prints a new one;\n  its \"break backend\" button makes backend fail half of its requests)\n\n", link, opts.DataDir)
 	}
 	printSummary(opts.Out, opts.DataDir, conn, ws)
 
