@@ -173,7 +173,7 @@ func (h *Handler) forward(target string) http.Handler {
 		p := target
 		for _, name := range []string{"name", "kind"} {
 			if v := r.PathValue(name); v != "" {
-				if strings.ContainsAny(v, "/?#") {
+				if strings.ContainsAny(v, "/?#") || v == "." || v == ".." {
 					writeError(w, http.StatusBadRequest, name+": invalid")
 					return
 				}

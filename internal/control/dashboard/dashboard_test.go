@@ -218,6 +218,7 @@ func TestDataRoutes(t *testing.T) {
 		{"a kind the dashboard does not read", "/dashboard/api/resources/meshconfigs", []string{"Cookie", sess}, 404, ""},
 		{"join tokens are not forwarded", "/dashboard/api/tokens", []string{"Cookie", sess}, 404, ""},
 		{"proxies", "/dashboard/api/proxies", []string{"Cookie", sess}, 200, `"certExpiry"`},
+		{"an escaped slash in a service name", "/dashboard/api/services/a%2F..%2F..%2Fmesh", []string{"Cookie", sess}, 400, "invalid"},
 		{"a service with no traffic", "/dashboard/api/services/backend", []string{"Cookie", sess}, 404, "no traffic"},
 		{"the API itself wants the admin token", "/api/v1/stats/graph", []string{"Cookie", sess}, 401, ""},
 		{"demo state outside the demo", "/dashboard/api/demo", []string{"Cookie", sess}, 200, `"enabled":false`},

@@ -400,7 +400,6 @@
   }
   const proxiesPage = {
     mount(main) {
-      showVerdicts({ verdicts: [], nodes: [], window: '' });
       $('#verdicts').replaceChildren();
       main.replaceChildren(el('h1', null, 'Proxies'), el('div', { id: 'proxies' }));
     },
