@@ -86,7 +86,7 @@
   }
 
   // ---- service graph: a layered layout of the (mostly acyclic) call graph ----
-  const NODE_W = 250, NODE_H = 46, COL_W = NODE_W + 190, ROW_H = 64, PAD = 24;
+  const NODE_W = 270, NODE_H = 46, COL_W = NODE_W + 190, ROW_H = 64, PAD = 24;
 
   // layout ranks every service by its longest call path from a service no
   // one calls (back edges of cycles ignored), then orders each rank by the
