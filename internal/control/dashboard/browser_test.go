@@ -153,3 +153,27 @@ func TestBrowserServicePage(t *testing.T) {
 		t.Errorf("console errors: %q", errs)
 	}
 }
+
+// TestBrowserLogin: without a session the page says how to sign in; a
+// login link signs in, leaves no token in the address bar and a cookie no
+// script can read; the same link a second time is refused.
+func TestBrowserLogin(t *testing.T) {
+	b := browsertest.New(t, 60*time.Second)
+	m := startTestMesh(t, Options{})
+	const signedOut = `document.querySelector('main h1')?.textContent === 'Not signed in'`
+	b.Do("opening the dashboard signed out", chromedp.Navigate(m.srv.URL+"/dashboard/"))
+	b.WaitTrue("the page saying it is not signed in", signedOut, 10*time.Second)
+	link := m.srv.URL + "/dashboard/#login=" + m.loginToken(t)
+	b.Do("opening a login link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`#graph svg`)))
+	type page struct{ Hash, Cookie string }
+	if p := browsertest.Eval[page](b, `({hash: location.hash, cookie: document.cookie})`); p.Hash != "#/" || p.Cookie != "" {
+		t.Errorf("after login: %+v, want hash #/ and no cookie visible to scripts", p)
+	}
+	// A second browser profile has no session: the spent link fails there.
+	b2 := browsertest.New(t, 60*time.Second)
+	b2.Do("opening the spent link in another browser", chromedp.Navigate(link))
+	b2.WaitTrue("the page refusing a spent link", signedOut, 10*time.Second)
+	if msg := browsertest.Eval[string](b2, `document.querySelector('#login-error').textContent`); !strings.Contains(msg, "unknown, used or expired") {
+		t.Errorf("refused login says %q", msg)
+	}
+}

@@ -40,8 +40,8 @@
   class AuthError extends Error {}
   async function api(path, opts) {
     const r = await fetch(path, Object.assign({ credentials: 'same-origin', headers: { 'Content-Type': 'application/json' } }, opts));
-    if (r.status === 401) throw new AuthError('not signed in');
     const body = await r.json().catch(() => ({}));
+    if (r.status === 401) throw new AuthError(body.error || 'not signed in');
     if (!r.ok) throw Object.assign(new Error(body.error || r.statusText), { status: r.status });
     return body;
   }
@@ -59,12 +59,13 @@
     try {
       await api('session', { method: 'POST', body: JSON.stringify({ token: m[1] }) });
     } catch (e) {
-      setStatus('login: ' + e.message, true);
+      state.loginError = e.message;
     }
   }
   function signedOut() {
     $('#verdicts').replaceChildren();
     $('#main').replaceChildren(el('h1', null, 'Not signed in'),
+      state.loginError ? el('p', { id: 'login-error' }, 'The login link was refused: ' + state.loginError) : null,
       el('p', null, 'Run ', el('code', null, 'weft dashboard'), ' (or read ', el('code', null, 'weft demo'),
         '\'s output) and open the link it prints. A link works once, for a few minutes; the session then lasts 12 hours.'));
     setStatus('not signed in', true);

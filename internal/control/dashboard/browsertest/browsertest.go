@@ -130,6 +130,16 @@ func Eval[T any](b *Browser, expr string) T {
 	return v
 }
 
+// WaitTrue waits until the JavaScript expression expr is true, failing
+// the test (with a screenshot) after within.
+func (b *Browser) WaitTrue(what, expr string, within time.Duration) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.Ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(within))); err != nil {
+		b.Screenshot("failed")
+		b.t.Fatalf("%s (%s): %v", what, expr, err)
+	}
+}
+
 // Errors returns the console errors and exceptions seen so far.
 func (b *Browser) Errors() []string {
 	b.mu.Lock()
