@@ -6,7 +6,7 @@
 (() => {
   const POLL_MS = 5000;
   const SVGNS = 'http://www.w3.org/2000/svg';
-  const state = { window: '1m', timer: 0, page: null, graph: null, demo: null };
+  const state = { window: '1m', timer: 0, gen: 0, page: null, loginError: '' };
   // What the browser tests read: how long the last graph render took.
   // updateMs is the last poll's whole time: fetch, decode and render.
   const stats = { renders: 0, layouts: 0, lastMs: 0, lastKind: '', updateMs: 0 };
@@ -225,7 +225,11 @@
         const ref = { g: svg('g', { transform: `translate(${a.x},${a.y})`, 'data-service': n.service }),
           sub: svg('text', { x: 8, y: 36, class: 'sub' }), title: svg('title') };
         ref.g.append(svg('rect', { width: NODE_W, height: NODE_H, rx: 5 }), svg('text', { x: 8, y: 18, class: 'name' }, short(n.service)), ref.sub, ref.title);
-        ref.g.addEventListener('click', () => { location.hash = '#/service/' + encodeURIComponent(n.service); });
+        const open = () => { location.hash = '#/service/' + encodeURIComponent(n.service); };
+        ref.g.setAttribute('tabindex', '0');
+        ref.g.setAttribute('role', 'link');
+        ref.g.addEventListener('click', open);
+        ref.g.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') open(); });
         nodes.append(ref.g);
         refs.nodes.set(n.service, ref);
       }
@@ -270,7 +274,6 @@
     },
     async update() {
       const g = await api('api/graph?window=' + state.window);
-      state.graph = g;
       showVerdicts(g);
       renderGraph($('#graph'), g);
       $('#table').replaceChildren(servicesTable(g));
@@ -436,7 +439,6 @@
     const box = $('#demo');
     let st;
     try { st = await api('api/demo'); } catch { return; }
-    state.demo = st;
     box.hidden = !st.enabled;
     box.replaceChildren(...st.breakable.map((s) => {
       const broken = st.broken.includes(s);
@@ -460,14 +462,19 @@
     if (h === 'tap') return ['tap', tapPage];
     return ['graph', graphPage];
   }
+  // refresh updates the current page, then polls again; a refresh that
+  // another one (a navigation) overtook drops its result.
   async function refresh() {
     clearTimeout(state.timer);
+    const gen = ++state.gen;
     try {
       const t0 = performance.now();
       const what = await state.page.update();
+      if (gen !== state.gen) return;
       stats.updateMs = performance.now() - t0;
       setStatus(`${what} · updated ${new Date().toLocaleTimeString()}`);
     } catch (e) {
+      if (gen !== state.gen) return;
       if (e instanceof AuthError) { signedOut(); return; }
       setStatus(e.message, true);
     }
