@@ -96,6 +96,9 @@ func TestBrowserGraph1000Edges(t *testing.T) {
 	if want := "svc-4-0.default is failing 50% of requests"; !strings.Contains(verdict, want) {
 		t.Errorf("verdict banner %q, want it to say %q", verdict, want)
 	}
+	if first := browsertest.Eval[string](b, `document.querySelector('#services tbody tr').dataset.service`); first != "svc-4-0.default" {
+		t.Errorf("the services table starts with %s, want the culprit", first)
+	}
 	bad := browsertest.Eval[int](b, `document.querySelectorAll('#graph g.edge.bad').length`)
 	if bad == 0 {
 		t.Error("no edge into the culprit is drawn as failing")

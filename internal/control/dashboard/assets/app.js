@@ -249,11 +249,16 @@
     view.svg.dataset.renderMs = stats.lastMs.toFixed(1);
   }
 
+  // servicesTable lists culprits first, then failing, degraded, healthy and
+  // idle services, by name within each.
   function servicesTable(g) {
     const callers = callersOf(g);
+    const order = { bad: 1, warn: 2, ok: 3, idle: 4 };
+    const rank = (n) => (n.culprit ? 0 : order[health(n.inbound)]);
+    const nodes = [...g.nodes].sort((a, b) => rank(a) - rank(b) || a.service.localeCompare(b.service));
     return el('table', { id: 'services' },
       el('thead', null, el('tr', null, ...['Service', 'Requests/s', 'Success', 'p50', 'p95', 'p99', 'Calls out/s', 'Verdict'].map((h) => el('th', null, h)))),
-      el('tbody', null, ...g.nodes.map((n) => el('tr', { class: n.culprit ? 'culprit' : health(n.inbound), 'data-service': n.service, 'data-rps': n.inbound.rps },
+      el('tbody', null, ...nodes.map((n) => el('tr', { class: n.culprit ? 'culprit' : health(n.inbound), 'data-service': n.service, 'data-rps': n.inbound.rps },
         el('td', null, serviceLink(n.service)),
         el('td', { class: 'num' }, n.inbound.rps.toFixed(2)),
         el('td', { class: 'num health' }, fmtSR(n.inbound.successRate)),
