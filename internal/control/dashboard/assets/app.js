@@ -358,7 +358,9 @@
         $('#badge').replaceChildren(s.node.culprit ? el('span', { class: 'badge' }, 'culprit') : '');
         $('#summary').textContent = `inbound ${golden(s.node.inbound)}; outbound ${golden(s.node.outbound)} (last ${s.window})`;
         const h = s.history;
-        $('#charts').replaceChildren(
+        if (!h.length) {
+          $('#charts').replaceChildren(el('p', { class: 'muted' }, `No history: the control plane reads golden metrics from ${s.source}, which keeps it.`));
+        } else $('#charts').replaceChildren(
           chart('Requests/s', h, [{ label: 'rps', get: (p) => p.rps }], { fmt: (v) => v.toFixed(1) }),
           chart('Success rate', h, [{ label: 'success %', get: (p) => (p.successRate == null ? null : p.successRate * 100) }], { min: 90, max: 100, fmt: (v) => v.toFixed(0) + '%' }),
           chart('Latency', h, ['p50', 'p95', 'p99'].map((q) => ({ label: q, get: (p) => (p.requests ? p[q + 'Ms'] : null) })), { fmt: fmtMs }));
