@@ -172,8 +172,8 @@ func TestBrowserLogin(t *testing.T) {
 	if p := browsertest.Eval[page](b, `({hash: location.hash, cookie: document.cookie})`); p.Hash != "#/" || p.Cookie != "" {
 		t.Errorf("after login: %+v, want hash #/ and no cookie visible to scripts", p)
 	}
-	// A second browser profile has no session: the spent link fails there.
-	b2 := browsertest.New(t, 60*time.Second)
+	// Another profile has no session: the spent link fails there.
+	b2 := b.NewProfile()
 	b2.Do("opening the spent link in another browser", chromedp.Navigate(link))
 	b2.WaitTrue("the page refusing a spent link", signedOut, 10*time.Second)
 	if msg := browsertest.Eval[string](b2, `document.querySelector('#login-error').textContent`); !strings.Contains(msg, "unknown, used or expired") {

@@ -28,9 +28,11 @@ const ArtifactsEnv = "WEFT_TEST_ARTIFACTS"
 // Browser is one headless Chromium tab.
 type Browser struct {
 	// Ctx runs chromedp actions in the tab, bounded by New's timeout.
-	Ctx context.Context
-	t   *testing.T
-	dir string
+	Ctx     context.Context
+	t       *testing.T
+	tab     context.Context
+	timeout time.Duration
+	dir     string
 
 	mu sync.Mutex
 	// errors are the console errors and uncaught exceptions of the page
@@ -67,15 +69,7 @@ func New(t *testing.T, timeout time.Duration) *Browser {
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	tab, cancelTab := chromedp.NewContext(actx)
-	// The first call starts the browser, which lives as long as its
-	// context: no timeout on it.
-	if err := chromedp.Do(tab); err != nil {
-		cancelTab()
-		cancelAlloc()
-		t.Fatalf("starting %s: %v", exe, err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(tab, timeout)
+	t.Cleanup(cancelAlloc)
 	dir := t.TempDir()
 	if d := os.Getenv(ArtifactsEnv); d != "" {
 		dir = filepath.Join(d, regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(t.Name(), "_"))
@@ -83,7 +77,29 @@ func New(t *testing.T, timeout time.Duration) *Browser {
 			t.Fatal(err)
 		}
 	}
-	b := &Browser{Ctx: ctx, t: t, dir: dir}
+	return open(t, actx, timeout, dir)
+}
+
+// NewProfile opens a tab in the same browser with a profile of its own:
+// no cookies shared with b's.
+func (b *Browser) NewProfile() *Browser {
+	b.t.Helper()
+	return open(b.t, b.tab, b.timeout, b.dir, chromedp.WithNewBrowserContext())
+}
+
+// open opens a tab from parent (an allocator or another tab) and collects
+// its console errors until t ends.
+func open(t *testing.T, parent context.Context, timeout time.Duration, dir string, opts ...chromedp.ContextOption) *Browser {
+	t.Helper()
+	tab, cancelTab := chromedp.NewContext(parent, opts...)
+	// The first call starts the browser, which lives as long as its
+	// context: no timeout on it.
+	if err := chromedp.Do(tab); err != nil {
+		cancelTab()
+		t.Fatalf("starting chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(tab, timeout)
+	b := &Browser{Ctx: ctx, t: t, tab: tab, timeout: timeout, dir: dir}
 	messages := chromedp.Console(tab)
 	done := make(chan struct{})
 	go func() {
@@ -102,7 +118,6 @@ func New(t *testing.T, timeout time.Duration) *Browser {
 	t.Cleanup(func() {
 		cancelTimeout()
 		cancelTab()
-		cancelAlloc()
 		<-done
 	})
 	return b
