@@ -99,9 +99,11 @@ func TestBrowserGraph1000Edges(t *testing.T) {
 	if first := browsertest.Eval[string](b, `document.querySelector('#services tbody tr').dataset.service`); first != "svc-4-0.default" {
 		t.Errorf("the services table starts with %s, want the culprit", first)
 	}
-	bad := browsertest.Eval[int](b, `document.querySelectorAll('#graph g.edge.bad').length`)
-	if bad == 0 {
-		t.Error("no edge into the culprit is drawn as failing")
+	type labels struct{ Bad, Shown int }
+	l := browsertest.Eval[labels](b, `({bad: document.querySelectorAll('#graph g.edge.bad').length,
+		shown: [...document.querySelectorAll('#graph g.edge text')].filter((t) => t.getBBox().width > 0).length})`)
+	if l.Bad == 0 || l.Shown != l.Bad {
+		t.Errorf("%d edges drawn as failing, %d labels shown: want the failing edges into the culprit, and only their labels", l.Bad, l.Shown)
 	}
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("console errors: %q", errs)

@@ -87,7 +87,7 @@
   }
 
   // ---- service graph: a layered layout of the (mostly acyclic) call graph ----
-  const NODE_W = 270, NODE_H = 46, COL_W = NODE_W + 190, ROW_H = 64, PAD = 24;
+  const NODE_W = 270, NODE_H = 46, COL_W = NODE_W + 190, ROW_H = 64, PAD = 24, DENSE = 150;
 
   // layout ranks every service by its longest call path from a service no
   // one calls (back edges of cycles ignored), then orders each rank by the
@@ -206,7 +206,10 @@
     if (!view || view.key !== key || !container.contains(view.svg)) {
       kind = 'layout';
       const { at, width, height } = layout(g);
-      const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'service graph' });
+      // Past DENSE edges, only the failing and degraded ones keep a visible
+      // label; every edge has its numbers in a tooltip.
+      const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'service graph',
+        class: g.edges.length > DENSE ? 'dense' : null });
       root.append(svg('defs', null, svg('marker', { id: 'arrow', viewBox: '0 0 8 8', refX: 7, refY: 4, markerWidth: 7, markerHeight: 7, orient: 'auto' },
         svg('path', { d: 'M0,0 L8,4 L0,8 z', fill: '#9aa3ad' }))));
       const edges = svg('g', { class: 'edges' }), nodes = svg('g', { class: 'nodes' });
