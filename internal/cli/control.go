@@ -42,6 +42,8 @@ machine finds it without flags.`,
 	f.StringVar(&opts.ExternalCA.Chain, "ca-chain", "", "PEM file: the certificates above --ca-cert, ending with the PKI's root(s), which become the trust bundle")
 	f.DurationVar(&opts.Stats.Interval, "stats-interval", 10*time.Second, "how often to scrape every local proxy's metrics for weft stat/top and the dashboard API (at most 10s)")
 	f.StringVar(&opts.Stats.Prometheus, "prometheus", "", "read golden metrics from this Prometheus (http://host:9090) instead of scraping the proxies (see docs/observability/prometheus.md)")
+	f.StringVar(&opts.DemoBreakDir, "demo-break-dir", "", "set by weft demo: the dashboard may break the demo's services through the fail-rate files in this dir")
+	_ = f.MarkHidden("demo-break-dir")
 	l, d := &opts.XDSLimits, xds.DefaultLimits()
 	f.IntVar(&l.MaxStreams, "xds-max-streams", d.MaxStreams, "open xDS streams in total (-1: no limit)")
 	f.IntVar(&l.MaxStreamsPerIdentity, "xds-max-streams-per-identity", d.MaxStreamsPerIdentity, "open xDS streams of one SPIFFE ID, shared by a service account's replicas (-1: no limit)")

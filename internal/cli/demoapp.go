@@ -30,6 +30,9 @@ type demoAppFlags struct {
 	greeter  string
 	url      string
 	rps      float64
+
+	// failRateFile is the backend's --fail-rate-file.
+	failRateFile string
 }
 
 func newDemoAppCmd() *cobra.Command {
@@ -72,12 +75,14 @@ func newDemoBackendCmd() *cobra.Command {
 				return apps.RunBackend(ctx, apps.BackendConfig{
 					Listen: listen, Service: demoServiceName(f.service, "backend"), Version: f.version,
 					FailRate: f.failRate, SlowRate: f.slowRate, Slow: f.slow, FailFor: f.failFor,
+					FailRateFile: f.failRateFile,
 				}, log)
 			})
 		},
 	}
 	addServingFlags(cmd, f, "backend", 8081)
 	cmd.Flags().Float64Var(&f.failRate, "fail-rate", 0, "fraction of requests (0..1) answered with 503")
+	cmd.Flags().StringVar(&f.failRateFile, "fail-rate-file", "", "file read every second: a fraction above 0 in it replaces --fail-rate")
 	cmd.Flags().Float64Var(&f.slowRate, "slow-rate", 0, "fraction of requests (0..1) delayed by --slow")
 	cmd.Flags().DurationVar(&f.slow, "slow", 300*time.Millisecond, "delay of a slow request")
 	cmd.Flags().DurationVar(&f.failFor, "fail-for", 0, "fail (--fail-rate) only for this long after start, then recover; 0 for ever")

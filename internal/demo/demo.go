@@ -104,7 +104,11 @@ func Run(ctx context.Context, opts Options) error {
 	next := func() int { p := ports[0]; ports = ports[1:]; return p }
 	xdsPort, apiPort := next(), next()
 	_ = os.Remove(filepath.Join(opts.DataDir, connfile.ConnectionFile))
-	ctl, err := start("control", "control", "--listen", "127.0.0.1:"+strconv.Itoa(xdsPort), "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort), "--stats-interval", statsInterval)
+	breakDir, err := breakFiles(opts.DataDir)
+	if err != nil {
+		return err
+	}
+	ctl, err := start("control", "control", "--listen", "127.0.0.1:"+strconv.Itoa(xdsPort), "--api-listen", "127.0.0.1:"+strconv.Itoa(apiPort), "--demo-break-dir", breakDir, "--stats-interval", statsInterval)
 	if err != nil {
 		return err
 	}
@@ -144,6 +148,9 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		args = append(args, "--", opts.Exe, "demo-app")
 		args = append(args, w.app...)
+		if slices.Contains(breakable, w.service) {
+			args = append(args, "--fail-rate-file", filepath.Join(breakDir, w.service))
+		}
 		if w.appPort != 0 {
 			args = append(args, "--listen", "127.0.0.1:"+strconv.Itoa(w.appPort))
 		}
@@ -159,6 +166,11 @@ func Run(ctx context.Context, opts Options) error {
 		if err := waitReady(ctx, w.adminPort, 30*time.Second); err != nil {
 			return fmt.Errorf("%s sidecar not ready (logs in %s): %w", w.service, logDir, err)
 		}
+	}
+	if link, err := dashboardLink(ctx, opts.Exe, opts.DataDir); err != nil {
+		log.Warn("no dashboard login link", "err", err)
+	} else {
+		fmt.Fprintf(opts.Out, "Dashboard: %s\n  (the link works once, within the hour; `weft dashboard --data-dir %s` prints a new one;\n  its \"break backend\" button makes backend fail half of its requests)\n\n", link, opts.DataDir)
 	}
 	printSummary(opts.Out, opts.DataDir, conn, ws, opts.Break)
 
@@ -228,7 +240,7 @@ func printSummary(out io.Writer, dataDir string, conn connfile.Connection, ws []
 	if broken != "" {
 		fmt.Fprintf(out, "--break %s: %s fails half of its requests on its own; weft stat names it within about 15 s.\n", broken, broken)
 	}
-	fmt.Fprintf(out, "Dashboard: https://%s/dashboard (for now, the list of its data API).\n\n", conn.API)
+	fmt.Fprintf(out, "\n")
 	fmt.Fprintf(out, "Try it:\n")
 	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d http://frontend/                    # through the frontend's sidecar\n", front.outboundPort)
 	fmt.Fprintf(out, "  curl -x http://127.0.0.1:%d -H 'x-canary: 1' http://backend/    # always v2\n", front.outboundPort)

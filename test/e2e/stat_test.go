@@ -104,11 +104,14 @@ func TestStatCounts(t *testing.T) {
 		t.Errorf("weft version:\n%s", r)
 	}
 	r := c.cli("dashboard")
-	if r.code != 0 || strings.TrimSpace(r.stdout) != "https://"+addr(c.api)+"/dashboard" {
+	if r.code != 0 || !strings.HasPrefix(strings.TrimSpace(r.stdout), "https://"+addr(c.api)+"/dashboard/#login=") {
 		t.Fatalf("weft dashboard:\n%s", r)
 	}
-	if code, body, err := apiGet(c.dataDir, "/dashboard", false); err != nil || code != 200 || !strings.Contains(string(body), "/api/v1/stats/graph") {
-		t.Errorf("GET /dashboard without a token: %d %q %v", code, body, err)
+	if code, body, err := apiGet(c.dataDir, "/dashboard/", false); err != nil || code != 200 || !strings.Contains(string(body), "<title>weft dashboard</title>") {
+		t.Errorf("GET /dashboard/ without a token: %d %q %v", code, body, err)
+	}
+	if code, _, err := apiGet(c.dataDir, "/dashboard/api/graph", false); err != nil || code != 401 {
+		t.Errorf("GET /dashboard/api/graph without a session: %d %v, want 401", code, err)
 	}
 	if code, _, err := apiGet(c.dataDir, "/api/v1/stats/graph", false); err != nil || code != 401 {
 		t.Errorf("GET /api/v1/stats/graph without a token: %d %v, want 401", code, err)

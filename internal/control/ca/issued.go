@@ -39,3 +39,15 @@ func (c *CA) IssuedRoot(id string) string {
 	}
 	return r.root
 }
+
+// IssuedNotAfter is when the last unexpired certificate issued to the
+// SPIFFE ID id since the control plane started expires, or the zero time.
+func (c *CA) IssuedNotAfter(id string) time.Time {
+	c.issuedMu.Lock()
+	defer c.issuedMu.Unlock()
+	r, ok := c.issued[id]
+	if !ok || c.now().After(r.notAfter) {
+		return time.Time{}
+	}
+	return r.notAfter
+}

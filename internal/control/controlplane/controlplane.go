@@ -22,6 +22,7 @@ import (
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/apiserver"
 	"weft.dev/weft/internal/control/ca"
+	"weft.dev/weft/internal/control/dashboard"
 	"weft.dev/weft/internal/control/registry"
 	"weft.dev/weft/internal/control/store"
 	"weft.dev/weft/internal/control/tokens"
@@ -50,7 +51,10 @@ type Options struct {
 	// ExternalCA, if its Cert is set, names the PEM files of an existing
 	// PKI's intermediate to sign with instead of the self-made root.
 	ExternalCA ExternalCAFiles
-	Logger     *slog.Logger
+	// DemoBreakDir, set by `weft demo`, enables the dashboard's demo
+	// routes: it holds the break files of the demo's services.
+	DemoBreakDir string
+	Logger       *slog.Logger
 	// Ready, if set, is called once both listeners are serving.
 	Ready func(connfile.Connection)
 	// Stats configure the aggregation of the proxies' golden metrics.
@@ -151,7 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 	mux.Handle("/api/v1/ca/rotation", authed(adminToken, cat.rotateHandler(opts.CertTTL)))
 	mux.Handle("GET /api/v1/version", authed(adminToken, versionHandler()))
 	statsSvc.api.Register(mux, func(h http.Handler) http.Handler { return authed(adminToken, h) })
-	mux.Handle("GET /dashboard", dashboardHandler())
+	dashboard.New(dashboard.Options{API: mux, AdminToken: adminToken, Proxies: xdsSrv.Proxies, CertExpiry: authority.IssuedNotAfter, DemoBreakDir: opts.DemoBreakDir, Logger: log.With("component", "dashboard")}).Register(mux)
 	apiSrv := &http.Server{Handler: mux, TLSConfig: cat.config("h2", "http/1.1"), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	conn := connfile.Connection{XDS: xdsLn.Addr().String(), API: apiLn.Addr().String(), TrustDomain: authority.TrustDomain().String(), PID: os.Getpid()}

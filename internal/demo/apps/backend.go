@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -28,6 +30,9 @@ type BackendConfig struct {
 	// FailFor limits FailRate to the first FailFor after start (a backend
 	// that recovers); 0 means for ever.
 	FailFor time.Duration
+	// FailRateFile, if set, is read every second: a fraction above 0 in it
+	// replaces FailRate (the dashboard's "break" button under weft demo).
+	FailRateFile string
 	// SlowRate is the fraction of requests (0..1) delayed by Slow.
 	SlowRate float64
 	// Slow is the injected delay; default 300ms.
@@ -88,8 +93,11 @@ type backend struct {
 	pid   int
 	start time.Time
 
-	mu  sync.Mutex // guards rnd
+	mu  sync.Mutex // guards rnd, checked and override
 	rnd *rand.Rand
+	// checked is when FailRateFile was last read; override what it held.
+	checked  time.Time
+	override float64
 }
 
 func newBackendHandler(cfg BackendConfig) http.Handler {
@@ -117,15 +125,38 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, EchoReply{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header})
 }
 
-// roll returns two uniform draws in [0,1): one for failure, one for delay.
-func (b *backend) roll() (fail, slow float64) {
+// roll returns two uniform draws in [0,1), one for failure, one for
+// delay, and the fail rate in force.
+func (b *backend) roll() (fail, slow, failRate float64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.rnd.Float64(), b.rnd.Float64()
+	if b.cfg.FailRateFile != "" && time.Since(b.checked) >= time.Second {
+		b.checked = time.Now()
+		b.override = readFailRate(b.cfg.FailRateFile)
+	}
+	failRate = b.cfg.FailRate
+	if b.override > 0 {
+		failRate = b.override
+	}
+	return b.rnd.Float64(), b.rnd.Float64(), failRate
+}
+
+// readFailRate reads a fail rate file: 0 if it is missing or holds no
+// fraction in (0, 1].
+func readFailRate(path string) float64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	r, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+	if err != nil || r <= 0 || r > 1 {
+		return 0
+	}
+	return r
 }
 
 func (b *backend) root(w http.ResponseWriter, r *http.Request) {
-	failDraw, slowDraw := b.roll()
+	failDraw, slowDraw, failRate := b.roll()
 	if slowDraw < b.cfg.SlowRate {
 		t := time.NewTimer(b.cfg.Slow)
 		select {
@@ -142,7 +173,7 @@ func (b *backend) root(w http.ResponseWriter, r *http.Request) {
 		Caller:  CallerFromXFCC(r.Header.Get(XFCCHeader)),
 	}
 	code := http.StatusOK
-	if failDraw < b.cfg.FailRate && (b.cfg.FailFor == 0 || time.Since(b.start) < b.cfg.FailFor) {
+	if failDraw < failRate && (b.cfg.FailFor == 0 || time.Since(b.start) < b.cfg.FailFor) {
 		code = http.StatusServiceUnavailable
 		reply.Error = "injected failure"
 	}

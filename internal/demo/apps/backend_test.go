@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -154,5 +155,48 @@ func TestBackendEcho(t *testing.T) {
 	}
 	if got.Method != "PUT" || got.Host != "orders.shop" || got.Path != "/echo/a/b" || got.Query != "x=1" || got.Header["X-Env"][0] != "prod" {
 		t.Errorf("echo = %+v", got)
+	}
+}
+
+// TestBackendFailRateFile: a fraction in the fail rate file replaces the
+// configured rate within a second; 0 (or no file) gives it back.
+func TestBackendFailRateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "backend")
+	h := newBackendHandler(BackendConfig{Service: "backend", Version: "v1", FailRate: 0, FailRateFile: path, Seed: 7})
+	fails := func() int {
+		n := 0
+		for range 200 {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+			if rec.Code == http.StatusServiceUnavailable {
+				n++
+			}
+		}
+		return n
+	}
+	tests := []struct {
+		content  string
+		min, max int
+	}{
+		{"", 0, 0}, // no file
+		{"0.5\n", 60, 140},
+		{"0\n", 0, 0},
+		{"not a number", 0, 0},
+		{"1", 200, 200},
+	}
+	for _, tt := range tests {
+		if tt.content != "" {
+			if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got int
+		eventually := time.Now().Add(3 * time.Second)
+		for got = fails(); (got < tt.min || got > tt.max) && time.Now().Before(eventually); got = fails() {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got < tt.min || got > tt.max {
+			t.Errorf("file %q: %d/200 failures, want %d..%d", tt.content, got, tt.min, tt.max)
+		}
 	}
 }
