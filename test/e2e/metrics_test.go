@@ -98,6 +98,20 @@ func delta(before, after []sample, name string, want map[string]string) float64 
 	return sum(after, name, want) - sum(before, name, want)
 }
 
+// noRetries applies a DestinationPolicy that turns retries to service svc
+// off, for tests that count every request once (by default a GET answered
+// 503 is retried, docs/traffic/retries.md), and waits until client has it.
+func noRetries(t *testing.T, c *control, client *workload, svc string) {
+	c.apply(`apiVersion: weft.dev/v1alpha1
+kind: DestinationPolicy
+metadata: {name: ` + svc + `-no-retries}
+spec:
+  targetRef: {kind: Service, name: ` + svc + `}
+  retry: {attempts: 0}
+`)
+	waitDump(t, client, `"attempts": 0`, false)
+}
+
 // TestMetricsExact drives known traffic through two real sidecars: N POSTs
 // answered 200, K requests answered 503, D requests delayed by 300 ms, and
 // checks both proxies' histograms count exactly that, by status, with the
@@ -108,6 +122,7 @@ func TestMetricsExact(t *testing.T) {
 	app := startObsApp(t)
 	backend := startWorkload(t, c, wlOpts{service: "backend", version: "v7", appPort: app.port, cmd: []string{"sleep", "3600"}})
 	client := startClient(t, c, "client")
+	noRetries(t, c, client, "backend")
 	eventually(t, 15*time.Second, 50*time.Millisecond, "client reaches backend", func() error {
 		return client.send("GET", "http://backend/warm", "", 200)
 	})

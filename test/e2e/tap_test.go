@@ -77,7 +77,9 @@ func TestTap(t *testing.T) {
 	app := startObsApp(t)
 	backend := startWorkload(t, c, wlOpts{service: "backend", appPort: app.port, cmd: []string{"sleep", "3600"}})
 	client := startClient(t, c, "client")
+	noRetries(t, c, client, "backend") // each failure tapped once
 	c.apply(docYAML(t, "observability/tap.md", docMarked("tap-route")))
+	waitDump(t, client, `"default/backend-api/0"`, false)
 	eventually(t, 15*time.Second, 50*time.Millisecond, "client reaches backend", func() error {
 		return client.send("GET", "http://backend/warm", "", 200)
 	})
