@@ -151,8 +151,11 @@ func TestCircuitBreakerMaxConcurrentRequests(t *testing.T) {
 		}
 		worst = max(worst, o.latency)
 	}
-	if worst >= 50*time.Millisecond {
-		t.Errorf("slowest refusal took %v, want < 50ms", worst)
+	// Held requests take seconds; a refusal is immediate (under a
+	// millisecond on a quiet machine), so 200 ms leaves room for a loaded
+	// CI machine without blurring the two.
+	if worst >= 200*time.Millisecond {
+		t.Errorf("slowest refusal took %v, want < 200ms", worst)
 	}
 	if n := app.peak.Load(); n != 10 {
 		t.Errorf("backend saw %d requests at once, want 10", n)
@@ -249,8 +252,8 @@ func TestCircuitBreakerPending(t *testing.T) {
 			slowest = max(slowest, o.latency)
 		case o.code == http.StatusServiceUnavailable && o.reason == "max-pending-requests":
 			refused++
-			if o.latency >= 50*time.Millisecond {
-				t.Errorf("refusal took %v, want < 50ms", o.latency)
+			if o.latency >= 200*time.Millisecond {
+				t.Errorf("refusal took %v, want < 200ms (fast, against waiters served after about 800 ms)", o.latency)
 			}
 		default:
 			t.Errorf("unexpected outcome: %d %q %v", o.code, o.reason, o.err)
@@ -282,6 +285,12 @@ func TestCircuitBreakerMaxConnections(t *testing.T) {
 	c.apply(docYAML(t, "traffic/circuit-breaking.md", docExample("max-connections")))
 	waitDump(t, client, `"max_connections": 2`, false)
 	hc := wideClient(t, client, 32)
+	// Sockets to the backend before the burst (none are expected; any
+	// would predate the policy and not count against it).
+	base, err := establishedTo(backend.inbound)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	var peak atomic.Int64
 	stop := make(chan struct{})
@@ -294,8 +303,8 @@ func TestCircuitBreakerMaxConnections(t *testing.T) {
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
-			if n, err := establishedTo(backend.inbound); err == nil && int64(n) > peak.Load() {
-				peak.Store(int64(n))
+			if n, err := establishedTo(backend.inbound); err == nil && int64(n-base) > peak.Load() {
+				peak.Store(int64(n - base))
 			}
 		}
 	}()

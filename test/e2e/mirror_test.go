@@ -137,18 +137,26 @@ func TestRequestMirror(t *testing.T) {
 
 	compare := func(t *testing.T, what string) {
 		t.Helper()
-		var mirrored, plain []outcome
-		var wg sync.WaitGroup
-		wg.Go(func() { mirrored = burst(client, "http://backend/", 500, 8, "x-mirror", "yes") })
-		wg.Go(func() { plain = burst(client, "http://backend/", 500, 8) })
-		wg.Wait()
-		allOK(t, what+", mirrored", mirrored)
-		allOK(t, what+", not mirrored", plain)
-		pm, pp := percentile(mirrored, 99), percentile(plain, 99)
-		t.Logf("%s: mirrored p50 %s p99 %s; not mirrored p50 %s p99 %s", what, percentile(mirrored, 50), pm, percentile(plain, 50), pp)
-		if limit := pp + pp/10; pm >= limit {
-			t.Errorf("%s: mirrored requests' p99 %s, want < %s (unmirrored p99 %s + 10%%)", what, pm, limit, pp)
+		// The p99 of 500 requests on a shared 2-core machine moves by
+		// more than 10% between two identical bursts now and then, so a
+		// round that misses is run again, up to three: a mirror that
+		// really delays the primary misses every round.
+		var pm, pp, limit time.Duration
+		for round := 1; round <= 3; round++ {
+			var mirrored, plain []outcome
+			var wg sync.WaitGroup
+			wg.Go(func() { mirrored = burst(client, "http://backend/", 500, 8, "x-mirror", "yes") })
+			wg.Go(func() { plain = burst(client, "http://backend/", 500, 8) })
+			wg.Wait()
+			allOK(t, what+", mirrored", mirrored)
+			allOK(t, what+", not mirrored", plain)
+			pm, pp = percentile(mirrored, 99), percentile(plain, 99)
+			t.Logf("%s, round %d: mirrored p50 %s p99 %s; not mirrored p50 %s p99 %s", what, round, percentile(mirrored, 50), pm, percentile(plain, 50), pp)
+			if limit = pp + pp/10; pm < limit {
+				return
+			}
 		}
+		t.Errorf("%s: mirrored requests' p99 %s, want < %s (unmirrored p99 %s + 10%%) in one of 3 rounds", what, pm, limit, pp)
 	}
 	t.Run("healthy mirror", func(t *testing.T) { compare(t, "healthy mirror") })
 	t.Run("hanging mirror", func(t *testing.T) {
