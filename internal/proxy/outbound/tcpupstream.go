@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -87,7 +88,10 @@ func (l *Listener) forwardUpstream(ctx context.Context, app net.Conn, u Upstream
 // it, feeding the outcome of the dial to the balancer and outlier
 // detection. It returns the stream and the destination's key.
 func (l *Listener) dialOpaque(ctx context.Context, cfg *config.Config, svc *config.Service, port int) (net.Conn, string, error) {
-	key := tcpBackend(svc, port)
+	key, err := l.tcpBackend(svc, port)
+	if err != nil {
+		return nil, svc.Key, err
+	}
 	lease, err := l.pick(ctx, cfg, key)
 	if err != nil {
 		return nil, key, err
@@ -102,8 +106,18 @@ func (l *Listener) dialOpaque(ctx context.Context, cfg *config.Config, svc *conf
 	return &leasedConn{Conn: c, lease: lease}, key, nil
 }
 
-// tcpBackend is the service a TCP connection to port of svc goes to.
-func tcpBackend(svc *config.Service, port int) string { return svc.Key }
+// tcpBackend is the service key a TCP connection to port of svc goes to:
+// a backend of the TCPRoute that governs it, picked by weight, else svc.
+func (l *Listener) tcpBackend(svc *config.Service, port int) (string, error) {
+	rt := svc.TCPRouteFor(uint32(port), l.opts.Namespace)
+	if rt == nil {
+		return svc.Key, nil
+	}
+	if b := rt.PickBackend(rand.Uint32()); b != "" {
+		return b, nil
+	}
+	return "", fmt.Errorf("TCPRoute %s has no backend of positive weight", rt.Name)
+}
 
 // leasedConn is an opaque stream that ends its endpoint lease when closed.
 type leasedConn struct {
@@ -124,4 +138,17 @@ func (c *leasedConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return c.Conn.Close()
+}
+
+// authorityPort is the port of a CONNECT authority, 0 when it has none.
+func authorityPort(authority string) int {
+	_, port, err := net.SplitHostPort(authority)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return 0
+	}
+	return int(n)
 }
