@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -373,4 +374,159 @@ func TestTCPUpstreamDenied(t *testing.T) {
 			t.Fatalf("%s\nwant an error containing %q and \"address already in use\"", r, want)
 		}
 	})
+}
+
+// TestTCPRouteSplit: the TCPRoute of docs/tcp.md (db-split) sends 80% of
+// the --upstream connections to db to db-v1 and 20% to db-v2 over 500
+// connections (each server-first app answers its version as a banner),
+// within ±6 points; its status is Accepted and ResolvedRefs.
+func TestTCPRouteSplit(t *testing.T) {
+	c := startControl(t)
+	startTCPEcho(t, c, "db", "v1", "v1\n")
+	startTCPEcho(t, c, "db", "v2", "v2\n")
+	client := startWorkload(t, c, wlOpts{service: "client", cmd: []string{"sleep", "3600"}, flags: []string{"--upstream", "db:5432"}})
+	dbAddr := upstreamAddrs(t, client)["db:5432"]
+	version := func() (string, error) {
+		conn, err := net.DialTimeout("tcp", dbAddr, 2*time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		b := make([]byte, 3)
+		if _, err := io.ReadFull(conn, b); err != nil {
+			return "", fmt.Errorf("reading the banner: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	seen := map[string]bool{}
+	eventually(t, 15*time.Second, 20*time.Millisecond, "both versions of db reached", func() error {
+		v, err := version()
+		if err != nil {
+			return err
+		}
+		seen[v] = true
+		if !seen["v1"] || !seen["v2"] {
+			return fmt.Errorf("reached %v", seen)
+		}
+		return nil
+	})
+
+	c.apply(docYAML(t, "tcp.md", docExample("db-split")))
+	eventually(t, 10*time.Second, 50*time.Millisecond, "client has the TCPRoute", func() error {
+		d, err := client.configDump()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(d, "default/db-split") {
+			return errors.New("default/db-split not in the config dump")
+		}
+		return nil
+	})
+	const n = 500
+	counts := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	jobs := make(chan struct{}, n)
+	for range n {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	start := time.Now()
+	for range 8 {
+		wg.Go(func() {
+			for range jobs {
+				v, err := version()
+				if err != nil {
+					errs <- err
+					continue
+				}
+				mu.Lock()
+				counts[v]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("connection failed: %v", err)
+	}
+	share := float64(counts["v1"]) / n
+	t.Logf("%d connections in %s: %v (v1 %.1f%%)", n, time.Since(start).Round(time.Millisecond), counts, 100*share)
+	if counts["v1"]+counts["v2"] != n || share < 0.74 || share > 0.86 {
+		t.Fatalf("connections by version %v: want 80%% ± 6 to v1, the rest to v2", counts)
+	}
+
+	r := c.cli("get", "tcproute", "db-split", "-o", "yaml")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	for _, want := range []string{"type: Accepted", "reason: Accepted", "type: ResolvedRefs", "reason: ResolvedRefs", "controllerName: weft.dev/mesh"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "status: \"False\"") {
+		t.Errorf("a condition is False:\n%s", r.stdout)
+	}
+}
+
+// TestTCPRouteInvalid: the API refuses a TCPRoute it could not serve,
+// naming the field, and reports a parent port the Service lacks.
+func TestTCPRouteInvalid(t *testing.T) {
+	c := startControl(t)
+	for _, tc := range []struct{ doc, want string }{
+		{`apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: gw}
+spec:
+  parentRefs: [{name: ingress}]
+  rules: [{backendRefs: [{name: db, port: 5432}]}]
+`, "spec.parentRefs[0].kind: must be Service"},
+		{`apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: two}
+spec:
+  parentRefs: [{group: "", kind: Service, name: db}]
+  rules: [{backendRefs: [{name: a, port: 1}]}, {backendRefs: [{name: b, port: 1}]}]
+`, "spec.rules: exactly one rule is allowed"},
+		{`apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: heavy}
+spec:
+  parentRefs: [{group: "", kind: Service, name: db}]
+  rules: [{backendRefs: [{name: a, port: 1, weight: -1}]}]
+`, "spec.rules[0].backendRefs[0].weight: must be between 0 and 1000000"},
+	} {
+		f := t.TempDir() + "/r.yaml"
+		if err := os.WriteFile(f, []byte(tc.doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := c.cli("apply", "-f", f)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s\nwant a refusal containing %q", r, tc.want)
+		}
+	}
+	c.apply(`apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  selector: {app: db}
+  ports: [{name: pg, port: 5432}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: wrong-port}
+spec:
+  parentRefs: [{group: "", kind: Service, name: db, port: 3306}]
+  rules: [{backendRefs: [{name: nosuch, port: 5432}]}]
+`)
+	r := c.cli("get", "tcproute", "wrong-port", "-o", "yaml")
+	for _, want := range []string{"reason: NoMatchingParent", "has no port 3306", "reason: BackendNotFound", `no Service "nosuch"`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r)
+		}
+	}
 }
