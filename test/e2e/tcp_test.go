@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -457,6 +458,38 @@ func TestTCPRouteSplit(t *testing.T) {
 	t.Logf("%d connections in %s: %v (v1 %.1f%%)", n, time.Since(start).Round(time.Millisecond), counts, 100*share)
 	if counts["v1"]+counts["v2"] != n || share < 0.74 || share > 0.86 {
 		t.Fatalf("connections by version %v: want 80%% ± 6 to v1, the rest to v2", counts)
+	}
+
+	// Opaque CONNECT tunnels to db:5432 follow the route too (the first
+	// byte, not HTTP, ends the sniff at once).
+	viaConnect := func() (string, error) {
+		conn, err := connectDialer(addr(client.outbound))(context.Background(), "db:5432")
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := conn.Write([]byte{0}); err != nil {
+			return "", err
+		}
+		b := make([]byte, 3)
+		if _, err := io.ReadFull(conn, b); err != nil {
+			return "", fmt.Errorf("reading the banner: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	const nc = 200
+	tunnels := map[string]int{}
+	for range nc {
+		v, err := viaConnect()
+		if err != nil {
+			t.Fatalf("CONNECT tunnel: %v", err)
+		}
+		tunnels[v]++
+	}
+	t.Logf("%d CONNECT tunnels: %v", nc, tunnels)
+	if cs := float64(tunnels["v1"]) / nc; tunnels["v1"]+tunnels["v2"] != nc || cs < 0.71 || cs > 0.89 {
+		t.Fatalf("CONNECT tunnels by version %v: want 80%% ± 9 (200 tunnels) to v1, the rest to v2", tunnels)
 	}
 
 	r := c.cli("get", "tcproute", "db-split", "-o", "yaml")
