@@ -126,3 +126,30 @@ func (m *testMesh) counter(t *testing.T, name, listener, dest string, direction 
 	}
 	return 0
 }
+
+// BenchmarkTCPBackend is the per-connection cost of choosing the backend:
+// with no TCPRoute, and with an 80/20 one.
+func BenchmarkTCPBackend(b *testing.B) {
+	m := newMesh(b)
+	m.addService(svc("plain"))
+	m.addService(&weftv1.Service{Name: "db", Namespace: "default", TcpRoutes: []*weftv1.TcpRoute{
+		{Name: "default/split", Backends: []*weftv1.Backend{backend("db-v1", 80), backend("db-v2", 20)}},
+	}})
+	m.commit(b)
+	l, err := New(Options{Provider: m.provider, Identity: m.ca.Source(b, "default", "web"), ServiceName: "web", Namespace: "default"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := m.provider.Load()
+	for _, name := range []string{"plain", "db"} {
+		s := cfg.Services[name+".default"]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := l.tcpBackend(s, 5432); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
