@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"weft.dev/weft/internal/proxy/balancer"
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
@@ -86,25 +87,46 @@ func (l *Listener) forwardUpstream(ctx context.Context, app net.Conn, u Upstream
 // dialOpaque opens an opaque stream for a connection to port of svc: it
 // picks the destination service (tcpBackend), an endpoint of it, and dials
 // it, feeding the outcome of the dial to the balancer and outlier
-// detection. It returns the stream and the destination's key.
+// detection; a connect failure moves on to another endpoint. It returns
+// the stream and the destination's key.
 func (l *Listener) dialOpaque(ctx context.Context, cfg *config.Config, svc *config.Service, port int) (net.Conn, string, error) {
 	key, err := l.tcpBackend(svc, port)
 	if err != nil {
 		return nil, svc.Key, err
 	}
-	lease, err := l.pick(ctx, cfg, key)
+	eps, err := l.endpoints(ctx, cfg, key)
 	if err != nil {
 		return nil, key, err
 	}
-	start := time.Now()
-	c, err := lease.DialTCP(ctx)
-	lease.Observe(0, err, time.Since(start))
-	if err != nil {
-		lease.Done()
-		return nil, key, fmt.Errorf("dialing %s at %s: %w", key, lease.Endpoint.Address, err)
+	req := balancer.Request{Algorithm: lbFor(cfg, key)}
+	if b := cfg.Services[key]; b != nil {
+		req.Spec = b.Balancer // outlier detection
 	}
-	return &leasedConn{Conn: c, lease: lease}, key, nil
+	for attempt := 1; ; attempt++ {
+		lease, err := l.pool.PickWith(key, req, eps)
+		if err != nil {
+			return nil, key, err
+		}
+		start := time.Now()
+		c, err := lease.DialTCP(ctx)
+		lease.Observe(0, err, time.Since(start))
+		if err == nil {
+			return &leasedConn{Conn: c, lease: lease}, key, nil
+		}
+		lease.Done()
+		err = fmt.Errorf("dialing %s at %s: %w", key, lease.Endpoint.Address, err)
+		// Nothing was sent: a connect failure is tried on another
+		// endpoint, up to maxOpaqueDials in all.
+		eps = otherEndpoints(eps, lease.Endpoint.Address)
+		if attempt == maxOpaqueDials || len(eps) == 0 || !upstream.IsConnectError(err) || ctx.Err() != nil {
+			return nil, key, err
+		}
+	}
 }
+
+// maxOpaqueDials bounds the endpoints one opaque connection tries when
+// dialing fails to connect.
+const maxOpaqueDials = 3
 
 // tcpBackend is the service key a TCP connection to port of svc goes to:
 // a backend of the TCPRoute that governs it, picked by weight, else svc.

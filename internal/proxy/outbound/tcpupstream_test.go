@@ -127,6 +127,35 @@ func (m *testMesh) counter(t *testing.T, name, listener, dest string, direction 
 	return 0
 }
 
+// TestServeUpstreamDeadEndpoint: with one endpoint of the service not
+// listening, every connection still reaches the live one (a connect
+// failure moves on to another endpoint) and the dead one is ejected by
+// outlier detection.
+func TestServeUpstreamDeadEndpoint(t *testing.T) {
+	m := newMesh(t)
+	m.addService(&weftv1.Service{Name: "db", Namespace: "default", OutlierDetection: &weftv1.OutlierDetection{ConsecutiveConnectFailures: 2, BaseEjectionMs: 30000, MaxEjectionMs: 60000, MaxEjectionPercent: 100, IntervalMs: 1000}})
+	m.addWorkloadProto(t, "db", tcpApp(t, "live:"), inbound.AppTCP)
+	dead := listen(t)
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	m.addEndpoint("db", deadAddr, m.ca.ID("default", "db").String())
+	m.commit(t)
+	out, err := New(Options{Provider: m.provider, Identity: m.ca.Source(t, "default", "web"), Metrics: m.metrics, ServiceName: "web", Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	serve(t, "upstream", func(ctx context.Context, ln net.Listener) error { return out.ServeUpstream(ctx, ln, Upstream{Service: "db", Port: 5432}) }, ln)
+	for i := range 20 {
+		if got := readBanner(t, ln.Addr().String(), "q"); got != "live:Q" {
+			t.Fatalf("connection %d: got %q, want live:Q", i, got)
+		}
+	}
+	if ej := out.Ejected()["db.default"]; len(ej) != 1 || ej[0] != deadAddr {
+		t.Fatalf("ejected %v, want [%s]", out.Ejected(), deadAddr)
+	}
+}
+
 // BenchmarkTCPBackend is the per-connection cost of choosing the backend:
 // with no TCPRoute, and with an 80/20 one.
 func BenchmarkTCPBackend(b *testing.B) {
