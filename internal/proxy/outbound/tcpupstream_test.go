@@ -145,7 +145,9 @@ func TestServeUpstreamDeadEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln := listen(t)
-	serve(t, "upstream", func(ctx context.Context, ln net.Listener) error { return out.ServeUpstream(ctx, ln, Upstream{Service: "db", Port: 5432}) }, ln)
+	serve(t, "upstream", func(ctx context.Context, ln net.Listener) error {
+		return out.ServeUpstream(ctx, ln, Upstream{Service: "db", Port: 5432})
+	}, ln)
 	for i := range 20 {
 		if got := readBanner(t, ln.Addr().String(), "q"); got != "live:Q" {
 			t.Fatalf("connection %d: got %q, want live:Q", i, got)
