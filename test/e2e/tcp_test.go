@@ -492,6 +492,9 @@ func TestTCPRouteSplit(t *testing.T) {
 		t.Fatalf("CONNECT tunnels by version %v: want 80%% ± 9 (200 tunnels) to v1, the rest to v2", tunnels)
 	}
 
+	if r := c.cli("get", "tcproute"); r.code != 0 || !strings.Contains(r.stdout, "Service/db:5432") || !strings.Contains(r.stdout, "db-v1=80,db-v2=20") {
+		t.Errorf("weft get tcproute: %s\nwant the parent Service/db:5432 and backends db-v1=80,db-v2=20", r)
+	}
 	r := c.cli("get", "tcproute", "db-split", "-o", "yaml")
 	if r.code != 0 {
 		t.Fatal(r)
