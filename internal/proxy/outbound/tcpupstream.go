@@ -12,6 +12,7 @@ import (
 
 	"weft.dev/weft/internal/proxy/balancer"
 	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/proxy/connlimit"
 	"weft.dev/weft/internal/proxy/telemetry"
 	"weft.dev/weft/internal/proxy/upstream"
 )
@@ -39,15 +40,21 @@ func (u Upstream) Authority() string { return net.JoinHostPort(u.Service, strcon
 // they ended. Each connection picks its destination (a TCPRoute's weighted
 // backend, else the service) and endpoint (the service's balancer, outlier
 // ejections excluded) when it opens; when none can be reached the
-// connection is closed without a byte.
+// connection is closed without a byte. Past Options.MaxConns open
+// connections, a new one is closed at once.
 func (l *Listener) ServeUpstream(ctx context.Context, ln net.Listener, u Upstream) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	context.AfterFunc(ctx, func() { ln.Close() })
+	// The same cap as the outbound listener's, per upstream.
+	capped := connlimit.New(ln, l.opts.MaxConns, func(c net.Conn) {
+		l.log.Debug("tcp upstream: connection refused at the connection cap", "upstream", u.Authority(), "max", l.opts.MaxConns)
+		c.Close()
+	})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		c, err := ln.Accept()
+		c, err := capped.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

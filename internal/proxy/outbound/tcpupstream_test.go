@@ -158,6 +158,42 @@ func TestServeUpstreamDeadEndpoint(t *testing.T) {
 	}
 }
 
+// TestServeUpstreamConnCap: past MaxConns open connections, a new one is
+// closed at once; once one closes, connections are accepted again.
+func TestServeUpstreamConnCap(t *testing.T) {
+	m := newMesh(t)
+	m.addService(svc("db"))
+	m.addWorkloadProto(t, "db", tcpApp(t, "hi:"), inbound.AppTCP)
+	m.commit(t)
+	out, err := New(Options{Provider: m.provider, Identity: m.ca.Source(t, "default", "web"), ServiceName: "web", Namespace: "default", MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	serve(t, "upstream", func(ctx context.Context, ln net.Listener) error {
+		return out.ServeUpstream(ctx, ln, Upstream{Service: "db", Port: 5432})
+	}, ln)
+	held, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	held.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(held, make([]byte, 3)); err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	if got := readBanner(t, ln.Addr().String(), "x"); got != "" {
+		t.Fatalf("second connection at the cap: got %q, want it closed", got)
+	}
+	held.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for readBanner(t, ln.Addr().String(), "x") != "hi:X" {
+		if time.Now().After(deadline) {
+			t.Fatal("no connection accepted after the held one closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // BenchmarkTCPBackend is the per-connection cost of choosing the backend:
 // with no TCPRoute, and with an 80/20 one.
 func BenchmarkTCPBackend(b *testing.B) {
