@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 )
 
 // Object is any resource weft stores: it has Kubernetes object metadata and
@@ -42,6 +43,7 @@ const (
 	KindMeshConfig          = "MeshConfig"
 	KindDestinationPolicy   = "DestinationPolicy"
 	KindAuthorizationPolicy = "AuthorizationPolicy"
+	KindTCPRoute            = "TCPRoute" // types_tcp.go
 )
 
 // API versions.
@@ -104,6 +106,7 @@ var kinds = []KindInfo{
 		newObject: func() Object { return &AuthorizationPolicy{} }},
 	{Kind: KindRequestAuthentication, APIVersion: WeftV1Alpha1, Plural: "requestauthentications", ShortNames: []string{"ra"}, Namespaced: true, newObject: func() Object { return &RequestAuthentication{} }},
 	{Kind: KindFaultInjection, APIVersion: WeftV1Alpha1, Plural: "faultinjections", ShortNames: []string{"fi"}, Namespaced: true, newObject: func() Object { return &FaultInjection{} }},
+	{Kind: KindTCPRoute, APIVersion: GatewayV1Alpha2, Plural: "tcproutes", ShortNames: []string{"tr"}, Namespaced: true, newObject: func() Object { return &gatewayv1alpha2.TCPRoute{} }},
 }
 
 // Kinds lists the supported kinds in a stable order.
@@ -167,6 +170,8 @@ func KindOf(o Object) string {
 		return KindRequestAuthentication
 	case *FaultInjection:
 		return KindFaultInjection
+	case *gatewayv1alpha2.TCPRoute:
+		return KindTCPRoute
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 )
 
 // Set is one consistent view of every stored resource, each list sorted by
@@ -25,6 +26,8 @@ type Set struct {
 	RequestAuthentications []*RequestAuthentication
 	// FaultInjections are referenced by route rules' ExtensionRef filters.
 	FaultInjections []*FaultInjection
+	// TCPRoutes are the TCPRoutes (types_tcp.go).
+	TCPRoutes []*gatewayv1alpha2.TCPRoute
 }
 
 // NewSet sorts objs into a Set.
@@ -51,6 +54,8 @@ func NewSet(objs []Object) (*Set, error) {
 			s.RequestAuthentications = append(s.RequestAuthentications, o)
 		case *FaultInjection:
 			s.FaultInjections = append(s.FaultInjections, o)
+		case *gatewayv1alpha2.TCPRoute:
+			s.TCPRoutes = append(s.TCPRoutes, o)
 		default:
 			return nil, fmt.Errorf("unsupported object type %T", o)
 		}
@@ -62,6 +67,7 @@ func NewSet(objs []Object) (*Set, error) {
 	sortObjects(s.AuthorizationPolicies)
 	sortObjects(s.RequestAuthentications)
 	sortObjects(s.FaultInjections)
+	sortObjects(s.TCPRoutes)
 	return s, nil
 }
 

@@ -1,6 +1,9 @@
 package api
 
-import gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+import (
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
+)
 
 // ClearStatus drops the status of o. Statuses are computed by the control
 // plane from the mesh when an object is read; a status sent with an object
@@ -13,5 +16,7 @@ func ClearStatus(o Object) {
 		o.Status = gatewayv1.GRPCRouteStatus{}
 	case *DestinationPolicy:
 		o.Status = nil
+	case *gatewayv1alpha2.TCPRoute:
+		o.Status = gatewayv1alpha2.TCPRouteStatus{}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 )
 
 // Validate checks o according to its kind and returns an *InvalidError that
@@ -29,6 +30,8 @@ func Validate(o Object) error {
 		validateHTTPRoute(&e, o)
 	case *gatewayv1.GRPCRoute:
 		validateGRPCRoute(&e, o)
+	case *gatewayv1alpha2.TCPRoute:
+		validateTCPRoute(&e, o) // validate_tcp.go
 	case interface{ validate(*errs) }:
 		o.validate(&e)
 	}

@@ -37,7 +37,7 @@ type demoAppFlags struct {
 
 func newDemoAppCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "demo-app backend|greeter|frontend|load [flags]",
+		Use:   "demo-app backend|greeter|frontend|load|tcp-echo [flags]",
 		Short: "Run one of the sample services (usually under `weft run`)",
 		Long: `Run one of weft's sample services. They speak plaintext and rely on their
 sidecar for mTLS; outbound calls go through HTTP_PROXY / HTTPS_PROXY, which
@@ -48,7 +48,7 @@ sidecar for mTLS; outbound calls go through HTTP_PROXY / HTTPS_PROXY, which
   weft run --service loadgen -- weft demo-app load --url http://frontend/ --rps 5`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newDemoBackendCmd(), newDemoGreeterCmd(), newDemoFrontendCmd(), newDemoLoadCmd())
+	cmd.AddCommand(newDemoBackendCmd(), newDemoGreeterCmd(), newDemoFrontendCmd(), newDemoLoadCmd(), newDemoTCPEchoCmd())
 	return cmd
 }
 
@@ -86,6 +86,28 @@ func newDemoBackendCmd() *cobra.Command {
 	cmd.Flags().Float64Var(&f.slowRate, "slow-rate", 0, "fraction of requests (0..1) delayed by --slow")
 	cmd.Flags().DurationVar(&f.slow, "slow", 300*time.Millisecond, "delay of a slow request")
 	cmd.Flags().DurationVar(&f.failFor, "fail-for", 0, "fail (--fail-rate) only for this long after start, then recover; 0 for ever")
+	return cmd
+}
+
+func newDemoTCPEchoCmd() *cobra.Command {
+	f := &demoAppFlags{}
+	var banner string
+	cmd := &cobra.Command{
+		Use:   "tcp-echo",
+		Short: "Raw TCP echo (run it with --app-protocol tcp), optionally server-first with --banner",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			listen, err := demoListenAddr(f.listen, 9000)
+			if err != nil {
+				return err
+			}
+			return runDemoApp(cmd, func(ctx context.Context, log *slog.Logger) error {
+				return apps.RunTCPEcho(ctx, apps.TCPEchoConfig{Listen: listen, Banner: banner}, log)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&f.listen, "listen", "", "address or port to serve on (default 127.0.0.1:$WEFT_APP_PORT, else 127.0.0.1:9000)")
+	cmd.Flags().StringVar(&banner, "banner", "", "written to each connection as it is accepted, before anything is read (a server-first protocol)")
 	return cmd
 }
 

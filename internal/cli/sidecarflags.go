@@ -35,6 +35,7 @@ type sidecarFlags struct {
 	caFile         string
 	tokenFile      string
 	http           sidecar.HTTPLimits
+	upstreams      []string // upstreams.go
 
 	// Startup and graceful stop (see docs/configuration.md).
 	startupTimeout time.Duration
@@ -53,6 +54,7 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.StringVar(&f.appProtocol, "app-protocol", "http", "what the app speaks on --app-port: http (HTTP/1.1, and h2c if it answers the HTTP/2 preface), http1, h2c, grpc, or tcp (opaque: streams reach it unparsed)")
 	fs.IntVar(&f.inboundPort, "inbound-port", defaultPorts[0], "mTLS inbound listener port (0: a free port)")
 	fs.IntVar(&f.outboundPort, "outbound-port", defaultPorts[1], "outbound HTTP proxy port on 127.0.0.1 (0: a free port)")
+	fs.StringArrayVar(&f.upstreams, "upstream", nil, "TCP upstream SERVICE[.NS]:PORT[=LOCAL_PORT]: a listener on 127.0.0.1:LOCAL_PORT (default: a free port, logged at start) forwarding raw TCP to the mesh service (repeatable)")
 	fs.IntVar(&f.adminPort, "admin-port", defaultPorts[2], "admin server port on 127.0.0.1: /ready /metrics /config_dump (0: a free port)")
 	fs.StringVar(&f.caFile, "ca-file", "", "trust bundle PEM (default: ca.pem in --data-dir)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "join token file (default: env WEFT_JOIN_TOKEN, else join-token in --data-dir)")
@@ -120,6 +122,10 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 	if net.ParseIP(f.address) == nil {
 		return o, fmt.Errorf("--address: %q is not an IP address", f.address)
 	}
+	ups, err := parseUpstreams(f.upstreams) // upstreams.go
+	if err != nil {
+		return o, err
+	}
 	w := xdsmeta.Workload{Service: f.service, Namespace: f.namespace, ServiceAccount: sa, Version: f.version, Labels: labels}
 	if err := w.Validate(); err != nil {
 		return o, fmt.Errorf("workload: %w", err)
@@ -170,6 +176,7 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		OutboundListen: hostPort("127.0.0.1", f.outboundPort),
 		AdminListen:    hostPort("127.0.0.1", f.adminPort),
 		HTTP:           f.http,
+		Upstreams:      ups,
 		StartupTimeout: f.startupTimeout,
 		DrainTimeout:   f.drainTimeout,
 		DrainQuiet:     f.drainQuiet,

@@ -147,6 +147,9 @@ func setObjects(s *api.Set) []api.Object {
 	for _, o := range s.FaultInjections {
 		out = append(out, o)
 	}
+	for _, o := range s.TCPRoutes {
+		out = append(out, o)
+	}
 	return out
 }
 

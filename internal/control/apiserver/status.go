@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/mesh"
@@ -43,7 +44,7 @@ func (h *handler) withStatus(objs []api.Object) error {
 	need := false
 	for _, o := range objs {
 		switch o.(type) {
-		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy:
+		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy, *gatewayv1alpha2.TCPRoute:
 			need = true
 		}
 	}
@@ -83,6 +84,8 @@ func setStatus(o api.Object, services map[string]*mesh.Service) {
 			}
 		}
 		o.Status.Parents = routeParents(o.Namespace, o.Generation, o.Spec.ParentRefs, rules, services)
+	case *gatewayv1alpha2.TCPRoute:
+		setTCPRouteStatus(o, services) // status_tcp.go
 	case *api.DestinationPolicy:
 		c := metav1.Condition{Type: "Accepted", Status: metav1.ConditionTrue, Reason: ReasonAccepted, ObservedGeneration: o.Generation,
 			Message: fmt.Sprintf("applies to Service %s/%s", o.Namespace, o.Spec.TargetRef.Name)}

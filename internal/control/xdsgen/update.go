@@ -100,6 +100,7 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 	}
 
 	n.retries = r.updateRetries(cfg, targets) // retry.go
+	r.updateTCPRoutes(&n, cfg, affected)      // tcp.go
 	r.updateMTLS(&n, cfg, affected)
 	r.updateObservability(&n, cfg, affected) // accesslog.go
 	var jwtTargets []serviceRef

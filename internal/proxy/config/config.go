@@ -93,6 +93,8 @@ type Service struct {
 	// TraceSampling is the mesh's trace sampling ratio, -1 when the
 	// MeshConfig sets none.
 	TraceSampling float64
+	// TCPRoutes split the opaque TCP connections to the service (tcp.go).
+	TCPRoutes []TCPRoute
 }
 
 // Port is one declared service port.
@@ -224,6 +226,10 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		svc.Ports = append(svc.Ports, Port{Name: p.GetName(), Number: p.GetPort(), Protocol: p.GetProtocol()})
 	}
 	buildBreaker(svc, s) // breaker.go
+	// TCP routes: tcp.go.
+	if err := buildTCPRoutes(svc, s); err != nil {
+		return nil, err
+	}
 	for i, r := range s.GetRoutes() {
 		rt, err := buildRoute(r)
 		if err != nil {

@@ -98,21 +98,15 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Opaque stream (TLS from the app, a database protocol, ...).
-	lease, err := l.pick(s.ctx, cfg, svc.Key)
+	// Opaque stream (TLS from the app, a database protocol, ...), split by
+	// the service's TCPRoutes (tcpupstream.go).
+	upConn, key, err := l.dialOpaque(s.ctx, cfg, svc, authorityPort(r.Host))
 	if err != nil {
-		l.log.Debug("tcp tunnel", "service", svc.Key, "error", err)
+		l.log.Debug("tcp tunnel", "service", key, "error", err)
 		app.Close()
 		return
 	}
-	defer lease.Done()
-	upConn, err := lease.DialTCP(s.ctx)
-	if err != nil {
-		l.log.Debug("tcp tunnel", "service", svc.Key, "error", err)
-		app.Close()
-		return
-	}
-	tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: svc.Key}
+	tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: key}
 	l.opts.Metrics.TCPOpened(tl)
 	up, down := upstream.Pipe(s.ctx, app, upConn)
 	l.opts.Metrics.TCPConnection(tl, up, down)

@@ -63,6 +63,9 @@ type Options struct {
 	// InboundListen, OutboundListen and AdminListen are host:port; port 0
 	// picks a free one.
 	InboundListen, OutboundListen, AdminListen string
+	// Upstreams are the declared TCP upstreams, each served on a listener
+	// of its own on 127.0.0.1 (upstreams.go).
+	Upstreams []outbound.Upstream
 	// HTTP bounds what the listeners accept (limits.go).
 	HTTP   HTTPLimits
 	Logger *slog.Logger
@@ -94,6 +97,9 @@ type Options struct {
 // Addrs are the actual listener addresses.
 type Addrs struct {
 	Inbound, Outbound, Admin string
+	// Upstreams are the addresses of the TCP upstream listeners, in the
+	// order of Options.Upstreams.
+	Upstreams []string
 }
 
 // Run serves until ctx ends, then stops gracefully: see Options.DrainTimeout
@@ -130,7 +136,12 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer adminLn.Close()
-	addrs := Addrs{Inbound: inLn.Addr().String(), Outbound: outLn.Addr().String(), Admin: adminLn.Addr().String()}
+	upLns, err := listenUpstreams(opts.Upstreams) // upstreams.go
+	if err != nil {
+		return err
+	}
+	defer closeAll(upLns)
+	addrs := Addrs{Inbound: inLn.Addr().String(), Outbound: outLn.Addr().String(), Admin: adminLn.Addr().String(), Upstreams: listenAddrs(upLns)}
 
 	w := opts.Workload
 	w.Admin = addrs.Admin
@@ -241,7 +252,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			return ready(src, xc)
 		}, func() any {
-			return map[string]any{"identity": src.Status(), "xds": xc.Dump(), "ejectedEndpoints": out.Ejected()}
+			return map[string]any{"identity": src.Status(), "xds": xc.Dump(), "ejectedEndpoints": out.Ejected(), "upstreams": upstreamDump(opts.Upstreams, addrs.Upstreams)}
 		}, func() any { return xc.ConnState() }, obs.tap),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
@@ -263,6 +274,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer obs.flushTraces(log)
 	g.Go(func() error { return in.Serve(inCtx, inLn) })
 	g.Go(func() error { return out.Serve(restCtx, outLn) })
+	serveUpstreams(restCtx, g, out, opts.Upstreams, upLns) // upstreams.go
 	g.Go(func() error {
 		go func() {
 			<-restCtx.Done()
@@ -292,6 +304,7 @@ func Run(ctx context.Context, opts Options) error {
 		cancelStart()
 		serving.Store(true)
 		log.Info("sidecar ready", "inbound", addrs.Inbound, "outbound", addrs.Outbound, "admin", addrs.Admin, "node", nodeID)
+		logUpstreams(log, opts.Upstreams, addrs.Upstreams)
 		if opts.Ready != nil {
 			opts.Ready(addrs)
 		}

@@ -52,6 +52,9 @@ func ValidateService(s *Service) error {
 			return fmt.Errorf("routes[%d].consumer_namespace: %q is the service's own namespace (a route there is a producer route)", i, ns)
 		}
 	}
+	if err := validateTCPRoutes(s); err != nil { // validate_tcp.go
+		return err
+	}
 	if err := validateJWTRules(s.GetJwtRules()); err != nil {
 		return err
 	}

@@ -442,6 +442,10 @@ type Service struct {
 	// TraceSampling is MeshConfig spec.tracing.sampling, the share (0-1) of new traces the
 	// proxies sample; unset, each proxy's own default applies (see docs/observability/tracing.md).
 	TraceSampling *float64 `protobuf:"fixed64,102,opt,name=trace_sampling,json=traceSampling,proto3,oneof" json:"trace_sampling,omitempty"`
+	// TCP routes (fields 140-149), see the tcp section at the end of the file: compiled from the
+	// TCPRoutes attached to this service, for opaque TCP connections to it (`--upstream`
+	// listeners and opaque CONNECT tunnels).
+	TcpRoutes     []*TcpRoute `protobuf:"bytes,140,rep,name=tcp_routes,json=tcpRoutes,proto3" json:"tcp_routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -607,6 +611,13 @@ func (x *Service) GetTraceSampling() float64 {
 		return *x.TraceSampling
 	}
 	return 0
+}
+
+func (x *Service) GetTcpRoutes() []*TcpRoute {
+	if x != nil {
+		return x.TcpRoutes
+	}
+	return nil
 }
 
 // JwtRule is one jwtRule of a RequestAuthentication.
@@ -3154,11 +3165,91 @@ func (x *RequestMirror) GetPerMillion() uint32 {
 	return 0
 }
 
+// TcpRoute is one TCPRoute attached to a service (GAMMA parentRef kind Service): each opaque TCP
+// connection to the service (on port, or any port when 0) goes to one of backends, picked by
+// weight when the connection opens. Of a service's routes, a proxy uses for a connection the
+// first whose consumer_namespace is its own namespace and whose port matches, else the first
+// producer route (consumer_namespace empty) whose port matches; routes are ordered by port
+// (a route on a port before any route without one), then by TCPRoute namespace and name.
+type TcpRoute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is "<namespace>/<name>" of the TCPRoute.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Port is the parentRef's port; 0 for every port of the service.
+	Port uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	// Backends are the first rule's backendRefs; a weight of 0 never receives connections. With
+	// no backend of positive weight, connections are closed at once.
+	Backends []*Backend `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
+	// ConsumerNamespace, when set, is the namespace of a consumer route (a TCPRoute in another
+	// namespace than the service's): it applies only to callers in that namespace.
+	ConsumerNamespace string `protobuf:"bytes,4,opt,name=consumer_namespace,json=consumerNamespace,proto3" json:"consumer_namespace,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *TcpRoute) Reset() {
+	*x = TcpRoute{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TcpRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TcpRoute) ProtoMessage() {}
+
+func (x *TcpRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TcpRoute.ProtoReflect.Descriptor instead.
+func (*TcpRoute) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *TcpRoute) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TcpRoute) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *TcpRoute) GetBackends() []*Backend {
+	if x != nil {
+		return x.Backends
+	}
+	return nil
+}
+
+func (x *TcpRoute) GetConsumerNamespace() string {
+	if x != nil {
+		return x.ConsumerNamespace
+	}
+	return ""
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xdc\a\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\x8f\b\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -3180,7 +3271,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"access_log\x18d \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\x12\x1d\n" +
 	"\n" +
 	"tap_bodies\x18e \x01(\bR\ttapBodies\x12*\n" +
-	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01B\x11\n" +
+	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01\x121\n" +
+	"\n" +
+	"tcp_routes\x18\x8c\x01 \x03(\v2\x11.weft.v1.TcpRouteR\ttcpRoutesB\x11\n" +
 	"\x0f_trace_sampling\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
@@ -3418,7 +3511,12 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1f\n" +
 	"\vper_million\x18\x03 \x01(\rR\n" +
-	"perMillion*0\n" +
+	"perMillion\"\x8f\x01\n" +
+	"\bTcpRoute\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\x12,\n" +
+	"\bbackends\x18\x03 \x03(\v2\x10.weft.v1.BackendR\bbackends\x12-\n" +
+	"\x12consumer_namespace\x18\x04 \x01(\tR\x11consumerNamespace*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -3449,7 +3547,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -3493,8 +3591,9 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*FaultDelay)(nil),           // 39: weft.v1.FaultDelay
 	(*FaultAbort)(nil),           // 40: weft.v1.FaultAbort
 	(*RequestMirror)(nil),        // 41: weft.v1.RequestMirror
-	nil,                          // 42: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 43: weft.v1.Endpoint.LabelsEntry
+	(*TcpRoute)(nil),             // 42: weft.v1.TcpRoute
+	nil,                          // 43: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 44: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	16, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -3509,48 +3608,50 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	25, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
 	27, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
 	2,  // 11: weft.v1.Service.access_log:type_name -> weft.v1.AccessLogMode
-	9,  // 12: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	10, // 13: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	3,  // 14: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	42, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	12, // 16: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	13, // 17: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	14, // 18: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	15, // 19: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	18, // 20: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	21, // 21: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	26, // 22: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
-	30, // 23: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
-	33, // 24: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 25: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
-	36, // 26: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
-	37, // 27: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
-	38, // 28: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
-	41, // 29: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
-	19, // 30: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	20, // 31: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	32, // 32: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
-	4,  // 33: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	33, // 34: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 35: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
-	37, // 36: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
-	23, // 37: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	43, // 38: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	28, // 39: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	5,  // 40: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	34, // 41: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	34, // 42: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	6,  // 43: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	35, // 44: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	35, // 45: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	39, // 46: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
-	40, // 47: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
-	20, // 48: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	42, // 12: weft.v1.Service.tcp_routes:type_name -> weft.v1.TcpRoute
+	9,  // 13: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	10, // 14: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	3,  // 15: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	43, // 16: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	12, // 17: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	13, // 18: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	14, // 19: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	15, // 20: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	18, // 21: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	21, // 22: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	26, // 23: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	30, // 24: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
+	33, // 25: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
+	33, // 26: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
+	36, // 27: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
+	37, // 28: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
+	38, // 29: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
+	41, // 30: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
+	19, // 31: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	20, // 32: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	32, // 33: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	4,  // 34: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	33, // 35: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	33, // 36: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	37, // 37: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	23, // 38: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	44, // 39: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	28, // 40: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	5,  // 41: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	34, // 42: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	34, // 43: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	6,  // 44: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	35, // 45: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	35, // 46: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	39, // 47: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	40, // 48: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	20, // 49: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	21, // 50: weft.v1.TcpRoute.backends:type_name -> weft.v1.Backend
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3567,7 +3668,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
