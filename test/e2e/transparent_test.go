@@ -1,16 +1,96 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
+
+// The test binary doubles as the apps of TestTransparentInterception,
+// chosen by WEFT_E2E_HELPER: they must run inside the test's network
+// namespaces (and as another uid), where the test process is not.
+func init() {
+	mode := os.Getenv("WEFT_E2E_HELPER")
+	if mode == "" {
+		return
+	}
+	if err := helperMain(mode, os.Getenv("WEFT_E2E_HELPER_ADDR"), os.Getenv("WEFT_E2E_HELPER_COUNT")); err != nil {
+		fmt.Fprintln(os.Stderr, "helper", mode+":", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func helperMain(mode, addr, count string) error {
+	switch mode {
+	case "get": // a Go client that ignores proxy settings
+		n, err := strconv.Atoi(count)
+		if err != nil {
+			return err
+		}
+		c := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
+		for range n {
+			resp, err := c.Get(addr)
+			if err != nil {
+				return err
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET %s: %d %v: %s", addr, resp.StatusCode, err, b)
+			}
+			os.Stdout.Write(b)
+		}
+		return nil
+	case "banner-server": // a server-first protocol: a banner, then echo
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			go func() {
+				defer c.Close()
+				io.WriteString(c, "220 weft-banner ready\r\n")
+				io.Copy(c, c)
+			}()
+		}
+	case "banner-client":
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		banner, err := r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("reading the banner: %w", err)
+		}
+		io.WriteString(c, "ping\n")
+		echo, err := r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("reading the echo: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "banner-client: %q %q\n", banner, echo)
+		return nil
+	}
+	return fmt.Errorf("unknown helper mode %q", mode)
+}
 
 // hosts are two network namespaces joined by a veth pair, made by
 // newHosts: the test's two "hosts". Nothing touches the host's own tables.
@@ -119,9 +199,27 @@ func (h *hosts) waitReady(ns string, p *proc, port int) {
 	})
 }
 
-// TestTransparentInterception: in a pair of network namespaces, curl with
-// no proxy settings, running as nobody in host A, reaches the mesh service
-// hello in host B over mTLS (the backend sees the caller's SPIFFE ID);
+// copyExecutable copies the test binary to path, executable by anyone.
+func copyExecutable(t *testing.T, path string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTransparentInterception: in a pair of network namespaces, a Go client
+// with Proxy: nil and curl with no proxy settings (HTTP/1.1 and h2c prior
+// knowledge), running as nobody in host A, reach the mesh service
+// hello in host B over mTLS (the backend sees the caller's SPIFFE ID), and a
+// server-first protocol to a non-mesh port passes through as opaque TCP;
 // connections from outside to hello's app port are redirected to the mTLS
 // inbound listener; the rules are gone when the run ends, and a sidecar
 // killed with SIGKILL leaves rules that the next start removes.
@@ -164,9 +262,28 @@ func TestTransparentInterception(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(h.hostsA, "hosts"), []byte("127.0.0.1 localhost\n"+h.ipB+" hello hello.default\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const calls = 20
-	script := fmt.Sprintf(`for i in $(seq %d); do curl -sS --noproxy '*' --max-time 10 http://hello:8080/ || exit 1; echo; done
-curl -sS http://127.0.0.1:15000/metrics | grep '^weft_proxy_transparent_connections_total' >&2`, calls)
+	// The apps run as nobody, who must be able to execute this binary.
+	helper := filepath.Join(filepath.Dir(weftBin), "e2e-helper")
+	copyExecutable(t, helper)
+	banner := startProc(t, "banner", []string{"WEFT_E2E_HELPER=banner-server", "WEFT_E2E_HELPER_ADDR=0.0.0.0:2525"}, "ip", "netns", "exec", h.b, helper)
+	eventually(t, 10*time.Second, 50*time.Millisecond, "banner server listening", func() error {
+		if banner.exited() {
+			return stopErr{fmt.Errorf("banner server exited: %v", banner.err)}
+		}
+		_, err := h.exec(h.b, "curl", "-s", "--max-time", "1", "telnet://127.0.0.1:2525")
+		if e, ok := err.(*exec.ExitError); ok && e.ExitCode() == 7 {
+			return fmt.Errorf("not listening yet")
+		}
+		return nil
+	})
+	const goCalls, curlCalls = 20, 5
+	script := fmt.Sprintf(`set -e
+WEFT_E2E_HELPER=get WEFT_E2E_HELPER_ADDR=http://hello:8080/ WEFT_E2E_HELPER_COUNT=%d %s
+for i in $(seq %d); do curl -sS --noproxy '*' --max-time 10 http://hello:8080/; done
+curl -sS --noproxy '*' --max-time 10 --http2-prior-knowledge http://hello.default:8080/
+WEFT_E2E_HELPER=banner-client WEFT_E2E_HELPER_ADDR=%s:2525 %s
+curl -sS http://127.0.0.1:15000/metrics | grep '^weft_proxy_transparent_connections_total' >&2`, goCalls, helper, curlCalls, h.ipB, helper)
+	const calls = goCalls + curlCalls + 1
 	client := startProc(t, "client", nil, "ip", "netns", "exec", h.a, weftBin, "run", "--data-dir", data,
 		"--service", "client", "--admin-port", "15000", "--transparent", "--", "sh", "-c", script)
 	if code, err := client.wait(60 * time.Second); err != nil || code != 0 {
@@ -186,8 +303,17 @@ curl -sS http://127.0.0.1:15000/metrics | grep '^weft_proxy_transparent_connecti
 	if got != calls {
 		t.Errorf("%d replies, want %d", got, calls)
 	}
-	if !strings.Contains(stderr, `weft_proxy_transparent_connections_total{protocol="http1",served="mesh-http"}`) {
-		t.Errorf("no http1 detection counted; metrics:\n%s", stderr)
+	for _, m := range []string{
+		`weft_proxy_transparent_connections_total{protocol="http1",served="mesh-http"}`,
+		`weft_proxy_transparent_connections_total{protocol="h2",served="mesh-http"} 1`,
+		`weft_proxy_transparent_connections_total{protocol="opaque",served="passthrough"} 1`,
+	} {
+		if !strings.Contains(stderr, m) {
+			t.Errorf("metrics lack %s:\n%s", m, stderr)
+		}
+	}
+	if !strings.Contains(stderr, `banner-client: "220 weft-banner ready\r\n" "ping\n"`) {
+		t.Errorf("the server-first protocol did not pass through:\n%s", stderr)
 	}
 	if nat := h.nat(h.a); strings.Contains(nat, "WEFT-") {
 		t.Errorf("rules left in host A after the run ended:\n%s", nat)
