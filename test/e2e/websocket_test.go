@@ -46,31 +46,10 @@ func wsDial(ctx context.Context, w *workload, u string) (*websocket.Conn, *http.
 	return websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: hc})
 }
 
-// TestWebSocketThroughSidecars: a WebSocket echo through two sidecars
-// carries 10 MB each way intact (1 MiB messages, checked by hash); the
-// upgrade is counted with status 101 on both sides; an AuthorizationPolicy
-// denying the caller refuses the upgrade with 403.
-func TestWebSocketThroughSidecars(t *testing.T) {
-	c := startControl(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wsEcho(t, ln)
-	chat := startWorkload(t, c, wlOpts{service: "chat", appPort: ln.Addr().(*net.TCPAddr).Port, cmd: []string{"sleep", "3600"}})
-	front := startClient(t, c, "frontend")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var conn *websocket.Conn
-	eventually(t, 15*time.Second, 100*time.Millisecond, "WebSocket to chat", func() error {
-		var resp *http.Response
-		conn, resp, err = wsDial(ctx, front, "ws://chat/echo")
-		if err != nil && resp != nil {
-			return fmt.Errorf("status %d: %w", resp.StatusCode, err)
-		}
-		return err
-	})
+// echo10MB sends 10 MiB in 1 MiB binary messages on conn, checks the echo
+// by hash, and closes conn.
+func echo10MB(t *testing.T, ctx context.Context, conn *websocket.Conn) {
+	t.Helper()
 	defer conn.CloseNow()
 	conn.SetReadLimit(2 << 20)
 	const msgs, size = 10, 1 << 20
@@ -106,6 +85,47 @@ func TestWebSocketThroughSidecars(t *testing.T) {
 		t.Fatal("the echoed 10 MB differ from those sent")
 	}
 	conn.Close(websocket.StatusNormalClosure, "done")
+}
+
+// TestWebSocketThroughSidecars: a WebSocket echo through two sidecars
+// carries 10 MB each way intact (1 MiB messages, checked by hash), through
+// the explicit proxy and inside a CONNECT tunnel; the
+// upgrade is counted with status 101 on both sides; an AuthorizationPolicy
+// denying the caller refuses the upgrade with 403.
+func TestWebSocketThroughSidecars(t *testing.T) {
+	c := startControl(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsEcho(t, ln)
+	chat := startWorkload(t, c, wlOpts{service: "chat", appPort: ln.Addr().(*net.TCPAddr).Port, cmd: []string{"sleep", "3600"}})
+	front := startClient(t, c, "frontend")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var conn *websocket.Conn
+	eventually(t, 15*time.Second, 100*time.Millisecond, "WebSocket to chat", func() error {
+		var resp *http.Response
+		conn, resp, err = wsDial(ctx, front, "ws://chat/echo")
+		if err != nil && resp != nil {
+			return fmt.Errorf("status %d: %w", resp.StatusCode, err)
+		}
+		return err
+	})
+	echo10MB(t, ctx, conn)
+
+	// The same inside a CONNECT tunnel to chat: the tunnel's HTTP/1.1 is
+	// served as mesh HTTP, the upgrade included.
+	dial := connectDialer(addr(front.outbound)) // grpc_test.go
+	tunnel := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, address string) (net.Conn, error) {
+		return dial(ctx, address)
+	}}}
+	tconn, _, err := websocket.Dial(ctx, "ws://chat:80/echo", &websocket.DialOptions{HTTPClient: tunnel})
+	if err != nil {
+		t.Fatalf("WebSocket inside a CONNECT tunnel: %v", err)
+	}
+	echo10MB(t, ctx, tconn)
 
 	for _, side := range []struct {
 		w    *workload
@@ -116,8 +136,8 @@ func TestWebSocketThroughSidecars(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if n := sum(s, side.name, map[string]string{"http_response_status_code": "101"}); n < 1 {
-				return fmt.Errorf("no 101 counted:\n%s", describe(s, side.name))
+			if n := sum(s, side.name, map[string]string{"http_response_status_code": "101"}); n != 2 {
+				return fmt.Errorf("%v upgrades counted, want 2 (proxy, tunnel):\n%s", n, describe(s, side.name))
 			}
 			return nil
 		})
