@@ -99,14 +99,20 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Opaque stream (TLS from the app, a database protocol, ...).
-	lease, err := l.pick(s.ctx, cfg, svc.Key)
+	l.tunnelTCP(s.ctx, cfg, svc, app)
+}
+
+// tunnelTCP streams app, opaque, to an endpoint of mesh service svc over
+// mTLS (ALPN weft-tcp) and closes it.
+func (l *Listener) tunnelTCP(ctx context.Context, cfg *config.Config, svc *config.Service, app net.Conn) {
+	lease, err := l.pick(ctx, cfg, svc.Key)
 	if err != nil {
 		l.log.Debug("tcp tunnel", "service", svc.Key, "error", err)
 		app.Close()
 		return
 	}
 	defer lease.Done()
-	upConn, err := lease.DialTCP(s.ctx)
+	upConn, err := lease.DialTCP(ctx)
 	if err != nil {
 		l.log.Debug("tcp tunnel", "service", svc.Key, "error", err)
 		app.Close()
@@ -114,7 +120,7 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: svc.Key}
 	l.opts.Metrics.TCPOpened(tl)
-	up, down := upstream.Pipe(s.ctx, app, upConn)
+	up, down := upstream.Pipe(ctx, app, upConn)
 	l.opts.Metrics.TCPConnection(tl, up, down)
 }
 

@@ -236,7 +236,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	capt, err := startTransparent(ctx, opts, inLn, metrics, log) // transparent.go
+	capt, err := startTransparent(ctx, opts, inLn, out, metrics, log) // transparent.go
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ type capture struct {
 // startTransparent opens the transparent listener and installs the rules
 // (removing stale ones a killed sidecar of this workload left); nil when
 // opts.Transparent is nil.
-func startTransparent(ctx context.Context, opts Options, inLn net.Listener, metrics *telemetry.Metrics, log *slog.Logger) (*capture, error) {
+func startTransparent(ctx context.Context, opts Options, inLn net.Listener, out *outbound.Listener, metrics *telemetry.Metrics, log *slog.Logger) (*capture, error) {
 	t := opts.Transparent
 	if t == nil {
 		return nil, nil
@@ -70,13 +70,13 @@ func startTransparent(ctx context.Context, opts Options, inLn net.Listener, metr
 		tcp.Close()
 		return nil, err
 	}
-	out, in := transparent.Chains(cfg.Namespace, cfg.Service)
+	outChain, inChain := transparent.Chains(cfg.Namespace, cfg.Service)
 	if stale {
-		log.Warn("removed stale transparent rules left by a sidecar of this workload that did not stop cleanly", "chains", out+","+in)
+		log.Warn("removed stale transparent rules left by a sidecar of this workload that did not stop cleanly", "chains", outChain+","+inChain)
 	}
-	log.Info("transparent interception on", "listener", tcp.Addr().String(), "outbound_chain", out, "inbound_chain", in, "proxy_uid", cfg.ProxyUID)
+	log.Info("transparent interception on", "listener", tcp.Addr().String(), "outbound_chain", outChain, "inbound_chain", inChain, "proxy_uid", cfg.ProxyUID)
 	c := &capture{cfg: cfg, run: run, log: log}
-	c.ln = transparent.NewListener(tcp, transparent.ListenerOptions{Logger: log, DetectTimeout: t.DetectTimeout, Metrics: metrics})
+	c.ln = transparent.NewListener(tcp, transparent.ListenerOptions{Logger: log, DetectTimeout: t.DetectTimeout, Metrics: metrics, Mesh: out})
 	return c, nil
 }
 

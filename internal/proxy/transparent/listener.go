@@ -2,12 +2,15 @@ package transparent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,12 +21,27 @@ import (
 type Metrics interface {
 	// TransparentConnection counts one captured connection by detected
 	// protocol and how it was served: "mesh-http" (handed to the outbound
-	// HTTP proxy) or "passthrough" (streamed to its original destination).
+	// HTTP proxy), "mesh-tcp" (TLS whose server name is a mesh service,
+	// streamed to it over mTLS) or "passthrough" (streamed to its original
+	// destination).
 	TransparentConnection(protocol, served string)
+}
+
+// Mesh serves captured TLS whose server name is a mesh service (the
+// outbound listener implements it).
+type Mesh interface {
+	// IsMeshService reports whether authority (host:port) names a mesh
+	// service.
+	IsMeshService(authority string) bool
+	// ServeTCP streams c to that service, unparsed, and closes c.
+	ServeTCP(ctx context.Context, c net.Conn, authority string)
 }
 
 // ListenerOptions configure a Listener.
 type ListenerOptions struct {
+	// Mesh, if set, takes TLS connections whose ClientHello names a mesh
+	// service; without it, or for other names, TLS is passed through.
+	Mesh Mesh
 	Logger *slog.Logger
 	// DetectTimeout bounds the wait for the client's first bytes (default
 	// 300ms); a client that sends nothing by then is served as opaque TCP.
@@ -133,8 +151,23 @@ func (l *Listener) serve(c net.Conn) {
 		}
 		return
 	}
+	var src io.Reader = br
+	if proto == TLS {
+		record, name, err := readClientHello(c, br, l.opts.DetectTimeout)
+		src = io.MultiReader(bytes.NewReader(record), br)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.Close()
+			return
+		}
+		authority := net.JoinHostPort(name, strconv.Itoa(int(dst.Port())))
+		if name != "" && l.opts.Mesh != nil && l.opts.Mesh.IsMeshService(authority) {
+			l.record(proto, "mesh-tcp")
+			l.opts.Mesh.ServeTCP(l.ctx, &readerConn{Conn: c, r: src}, authority)
+			return
+		}
+	}
 	l.record(proto, "passthrough")
-	l.passthrough(c, br, dst)
+	l.passthrough(c, src, dst)
 }
 
 func (l *Listener) record(p Protocol, served string) {
@@ -143,8 +176,9 @@ func (l *Listener) record(p Protocol, served string) {
 	}
 }
 
-// passthrough streams c (its buffered bytes first) to dst.
-func (l *Listener) passthrough(c net.Conn, br *bufio.Reader, dst netip.AddrPort) {
+// passthrough streams c (read through src, which holds the bytes detection
+// read first) to dst.
+func (l *Listener) passthrough(c net.Conn, src io.Reader, dst netip.AddrPort) {
 	defer c.Close()
 	up, err := l.dialer.DialContext(l.ctx, "tcp", dst.String())
 	if err != nil {
@@ -157,7 +191,7 @@ func (l *Listener) passthrough(c net.Conn, br *bufio.Reader, dst netip.AddrPort)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		io.Copy(up, br)
+		io.Copy(up, src)
 		closeWrite(up)
 	}()
 	io.Copy(c, up)
@@ -181,3 +215,19 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// readerConn reads from r (bytes already read, then the connection).
+type readerConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *readerConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite half-closes the connection.
+func (c *readerConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
