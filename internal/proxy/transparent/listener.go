@@ -41,7 +41,7 @@ type Mesh interface {
 type ListenerOptions struct {
 	// Mesh, if set, takes TLS connections whose ClientHello names a mesh
 	// service; without it, or for other names, TLS is passed through.
-	Mesh Mesh
+	Mesh   Mesh
 	Logger *slog.Logger
 	// DetectTimeout bounds the wait for the client's first bytes (default
 	// 300ms); a client that sends nothing by then is served as opaque TCP.
