@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,17 @@ func helperMain(mode, addr, count string) error {
 				io.Copy(c, c)
 			}()
 		}
+	case "tls-server": // an HTTPS app the mesh carries as opaque TCP
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "tls-app ok\n")
+		}))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		srv.Listener = ln
+		srv.StartTLS()
+		select {}
 	case "banner-client":
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
@@ -219,7 +231,9 @@ func copyExecutable(t *testing.T, path string) {
 // with Proxy: nil and curl with no proxy settings (HTTP/1.1 and h2c prior
 // knowledge), running as nobody in host A, reach the mesh service
 // hello in host B over mTLS (the backend sees the caller's SPIFFE ID), and a
-// server-first protocol to a non-mesh port passes through as opaque TCP;
+// server-first protocol to a non-mesh port passes through as opaque TCP,
+// and HTTPS to tlsapp (loopback only in host B) reaches it through the mesh
+// by its TLS server name;
 // connections from outside to hello's app port are redirected to the mTLS
 // inbound listener; the rules are gone when the run ends, and a sidecar
 // killed with SIGKILL leaves rules that the next start removes.
@@ -259,7 +273,7 @@ func TestTransparentInterception(t *testing.T) {
 	if err := os.MkdirAll(h.hostsA, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(h.hostsA, "hosts"), []byte("127.0.0.1 localhost\n"+h.ipB+" hello hello.default\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(h.hostsA, "hosts"), []byte("127.0.0.1 localhost\n"+h.ipB+" hello hello.default tlsapp\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The apps run as nobody, who must be able to execute this binary.
@@ -276,12 +290,19 @@ func TestTransparentInterception(t *testing.T) {
 		}
 		return nil
 	})
+	// tlsapp speaks HTTPS on loopback only: from host A it is reachable
+	// only through the mesh, by the server name of its ClientHello.
+	tlsapp := startProc(t, "tlsapp", []string{"WEFT_E2E_HELPER=tls-server", "WEFT_E2E_HELPER_ADDR=127.0.0.1:8443"}, "ip", "netns", "exec", h.b,
+		weftBin, "run", "--data-dir", data, "--service", "tlsapp", "--address", h.ipB, "--inbound-port", "15007", "--admin-port", "15001",
+		"--app-port", "8443", "--app-protocol", "tcp", "--", helper)
+	h.waitReady(h.b, tlsapp, 15001)
 	const goCalls, curlCalls = 20, 5
 	script := fmt.Sprintf(`set -e
 WEFT_E2E_HELPER=get WEFT_E2E_HELPER_ADDR=http://hello:8080/ WEFT_E2E_HELPER_COUNT=%d %s
 for i in $(seq %d); do curl -sS --noproxy '*' --max-time 10 http://hello:8080/; done
 curl -sS --noproxy '*' --max-time 10 --http2-prior-knowledge http://hello.default:8080/
 WEFT_E2E_HELPER=banner-client WEFT_E2E_HELPER_ADDR=%s:2525 %s
+curl -sSk --noproxy '*' --max-time 10 https://tlsapp:8443/ >&2
 curl -sS http://127.0.0.1:15000/metrics | grep '^weft_proxy_transparent_connections_total' >&2`, goCalls, helper, curlCalls, h.ipB, helper)
 	const calls = goCalls + curlCalls + 1
 	client := startProc(t, "client", nil, "ip", "netns", "exec", h.a, weftBin, "run", "--data-dir", data,
@@ -307,6 +328,8 @@ curl -sS http://127.0.0.1:15000/metrics | grep '^weft_proxy_transparent_connecti
 		`weft_proxy_transparent_connections_total{protocol="http1",served="mesh-http"}`,
 		`weft_proxy_transparent_connections_total{protocol="h2",served="mesh-http"} 1`,
 		`weft_proxy_transparent_connections_total{protocol="opaque",served="passthrough"} 1`,
+		`weft_proxy_transparent_connections_total{protocol="tls",served="mesh-tcp"} 1`,
+		"tls-app ok",
 	} {
 		if !strings.Contains(stderr, m) {
 			t.Errorf("metrics lack %s:\n%s", m, stderr)
