@@ -36,12 +36,6 @@ func (f *transparentFlags) options() (*sidecar.Transparent, error) {
 		}
 		return nil, nil
 	}
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("--transparent: installing iptables rules needs root")
-	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		return nil, fmt.Errorf("--transparent: %w (install the iptables package; iptables-nft drives nftables)", err)
-	}
 	if f.port < 0 || f.port > 65535 {
 		return nil, fmt.Errorf("--transparent-port: %d is not a port", f.port)
 	}
@@ -61,6 +55,12 @@ func (f *transparentFlags) options() (*sidecar.Transparent, error) {
 			return nil, fmt.Errorf("--exclude-cidrs: %s is not IPv4 (only IPv4 is captured)", s)
 		}
 		t.ExcludeCIDRs = append(t.ExcludeCIDRs, p)
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("--transparent: installing iptables rules needs root")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return nil, fmt.Errorf("--transparent: %w (install the iptables package; iptables-nft drives nftables)", err)
 	}
 	return t, nil
 }
