@@ -50,9 +50,7 @@ func (f *Forwarder) serveUpgrade(w http.ResponseWriter, r *http.Request, resp *h
 		return
 	}
 	defer back.Close()
-	if sw, ok := w.(*StatusWriter); ok {
-		sw.Status = http.StatusSwitchingProtocols
-	}
+	markSwitched(w)
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		f.ErrorHandler(w, r, fmt.Errorf("upgrade: %w", err))
@@ -87,6 +85,22 @@ func (f *Forwarder) serveUpgrade(w http.ResponseWriter, r *http.Request, resp *h
 	select {
 	case <-done:
 	case <-r.Context().Done():
+	}
+}
+
+// markSwitched records 101 in the StatusWriter w is or wraps (observers
+// may wrap it): the hijacked connection never calls WriteHeader.
+func markSwitched(w http.ResponseWriter) {
+	for {
+		if sw, ok := w.(*StatusWriter); ok {
+			sw.Status = http.StatusSwitchingProtocols
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
 	}
 }
 

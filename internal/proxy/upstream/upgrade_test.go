@@ -72,7 +72,7 @@ func TestForwarderUpgrade(t *testing.T) {
 			}
 			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				sw := NewStatusWriter(w)
-				f.ServeHTTP(sw, r)
+				f.ServeHTTP(observer{sw}, r) // as the tap wraps it
 				status <- sw.Status
 				sw.Release()
 			}))
@@ -107,3 +107,8 @@ func TestForwarderUpgrade(t *testing.T) {
 		})
 	}
 }
+
+// observer wraps a ResponseWriter as observers do (tap's captureWriter).
+type observer struct{ http.ResponseWriter }
+
+func (w observer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
