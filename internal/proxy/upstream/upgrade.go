@@ -11,12 +11,17 @@ import (
 )
 
 // upgradeType returns the protocol an HTTP/1.1 request asks to switch to
-// (RFC 9110 §7.8: an Upgrade field named by Connection), "" for none.
+// (RFC 9110 §7.8: an Upgrade field named by Connection), "" for none. An
+// upgrade to h2c is not relayed: the sidecars speak HTTP/2 themselves, and
+// the request is served as HTTP/1.1 (RFC 9113 dropped that upgrade).
 func upgradeType(h http.Header) string {
 	if !headerHasToken(h, "Connection", "upgrade") {
 		return ""
 	}
-	return h.Get("Upgrade")
+	if u := h.Get("Upgrade"); !strings.EqualFold(u, "h2c") {
+		return u
+	}
+	return ""
 }
 
 func headerHasToken(h http.Header, name, token string) bool {

@@ -16,7 +16,8 @@ func TestUpgradeType(t *testing.T) {
 		conn, upgrade, want string
 	}{
 		{"Upgrade", "websocket", "websocket"},
-		{"keep-alive, upgrade", "h2c", "h2c"},
+		{"keep-alive, upgrade", "TLS/1.2", "TLS/1.2"},
+		{"Upgrade, HTTP2-Settings", "h2c", ""}, // served as HTTP/1.1
 		{"keep-alive", "websocket", ""}, // Upgrade not named by Connection
 		{"", "websocket", ""},
 		{"Upgrade", "", ""},
