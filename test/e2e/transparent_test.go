@@ -235,7 +235,7 @@ func copyExecutable(t *testing.T, path string) {
 // and HTTPS to tlsapp (loopback only in host B) reaches it through the mesh
 // by its TLS server name;
 // connections from outside to hello's app port are redirected to the mTLS
-// inbound listener; the rules are gone when the run ends, and a sidecar
+// inbound listener of hello's `weft proxy --transparent`; the rules are gone when the run ends, and a sidecar
 // killed with SIGKILL leaves rules that the next start removes.
 func TestTransparentInterception(t *testing.T) {
 	h := newHosts(t)
@@ -259,9 +259,11 @@ func TestTransparentInterception(t *testing.T) {
 		}
 		return nil
 	})
-	hello := startProc(t, "hello", nil, "ip", "netns", "exec", h.b, weftBin, "run", "--data-dir", data,
-		"--service", "hello", "--address", h.ipB, "--inbound-port", "15006", "--admin-port", "15000", "--app-port", "8080",
-		"--transparent", "--", weftBin, "demo-app", "backend", "--listen", "0.0.0.0:8080", "--version", "v1")
+	// hello runs under `weft proxy --transparent`, its app started apart.
+	startProc(t, "hello-app", nil, "ip", "netns", "exec", h.b, weftBin, "demo-app", "backend", "--listen", "0.0.0.0:8080", "--version", "v1")
+	hello := startProc(t, "hello", nil, "ip", "netns", "exec", h.b, weftBin, "proxy", "--data-dir", data,
+		"--service", "hello", "--address", h.ipB, "--inbound-port", "15006", "--outbound-port", "0", "--admin-port", "15000", "--app-port", "8080",
+		"--transparent")
 	h.waitReady(h.b, hello, 15000)
 	if nat := h.nat(h.b); !strings.Contains(nat, "--dport 8080 -j REDIRECT --to-ports 15006") {
 		t.Fatalf("host B has no inbound capture rule:\n%s", nat)
@@ -350,6 +352,16 @@ curl -sS http://127.0.0.1:15000/metrics | grep '^weft_proxy_transparent_connecti
 	}
 	if out, err := h.exec(h.b, "curl", "-sS", "--max-time", "5", "--noproxy", "*", "http://127.0.0.1:8080/"); err != nil {
 		t.Fatalf("the app does not answer locally: %v: %s", err, out)
+	}
+
+	if err := hello.signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hello.wait(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if nat := h.nat(h.b); strings.Contains(nat, "WEFT-") {
+		t.Errorf("rules left in host B after weft proxy stopped:\n%s", nat)
 	}
 
 	// SIGKILL leaves the rules; the next start removes them first.
