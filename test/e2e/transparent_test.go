@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // The test binary doubles as the apps of TestTransparentInterception,
@@ -81,6 +85,35 @@ func helperMain(mode, addr, count string) error {
 		srv.Listener = ln
 		srv.StartTLS()
 		select {}
+	case "ws-echo": // a WebSocket echo app
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		wsEcho(ln) // websocket_test.go
+		select {}
+	case "ws-client": // a WebSocket client that ignores proxy settings
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, addr, &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{Proxy: nil}}})
+		if err != nil {
+			return err
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(2 << 20)
+		msg := bytes.Repeat([]byte("weft"), 1<<18) // 1 MiB
+		if err := c.Write(ctx, websocket.MessageBinary, msg); err != nil {
+			return err
+		}
+		_, got, err := c.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, msg) {
+			return fmt.Errorf("echo of %d bytes differs from the 1 MiB sent", len(got))
+		}
+		fmt.Fprintln(os.Stderr, "ws-client: 1 MiB echoed")
+		return c.Close(websocket.StatusNormalClosure, "done")
 	case "banner-client":
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
@@ -233,7 +266,8 @@ func copyExecutable(t *testing.T, path string) {
 // hello in host B over mTLS (the backend sees the caller's SPIFFE ID), and a
 // server-first protocol to a non-mesh port passes through as opaque TCP,
 // and HTTPS to tlsapp (loopback only in host B) reaches it through the mesh
-// by its TLS server name;
+// by its TLS server name, and a WebSocket client with Proxy: nil echoes
+// 1 MiB through wsecho's sidecar;
 // connections from outside to hello's app port are redirected to the mTLS
 // inbound listener of hello's `weft proxy --transparent`; the rules are gone when the run ends, and a sidecar
 // killed with SIGKILL leaves rules that the next start removes.
@@ -275,7 +309,7 @@ func TestTransparentInterception(t *testing.T) {
 	if err := os.MkdirAll(h.hostsA, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(h.hostsA, "hosts"), []byte("127.0.0.1 localhost\n"+h.ipB+" hello hello.default tlsapp\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(h.hostsA, "hosts"), []byte("127.0.0.1 localhost\n"+h.ipB+" hello hello.default tlsapp wsecho\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The apps run as nobody, who must be able to execute this binary.
@@ -298,6 +332,10 @@ func TestTransparentInterception(t *testing.T) {
 		weftBin, "run", "--data-dir", data, "--service", "tlsapp", "--address", h.ipB, "--inbound-port", "15007", "--admin-port", "15001",
 		"--app-port", "8443", "--app-protocol", "tcp", "--", helper)
 	h.waitReady(h.b, tlsapp, 15001)
+	wsecho := startProc(t, "wsecho", []string{"WEFT_E2E_HELPER=ws-echo", "WEFT_E2E_HELPER_ADDR=127.0.0.1:8081"}, "ip", "netns", "exec", h.b,
+		weftBin, "run", "--data-dir", data, "--service", "wsecho", "--address", h.ipB, "--inbound-port", "15008", "--admin-port", "15002",
+		"--app-port", "8081", "--", helper)
+	h.waitReady(h.b, wsecho, 15002)
 	const goCalls, curlCalls = 20, 5
 	script := fmt.Sprintf(`set -e
 WEFT_E2E_HELPER=get WEFT_E2E_HELPER_ADDR=http://hello:8080/ WEFT_E2E_HELPER_COUNT=%d %s
@@ -305,6 +343,7 @@ for i in $(seq %d); do curl -sS --noproxy '*' --max-time 10 http://hello:8080/; 
 curl -sS --noproxy '*' --max-time 10 --http2-prior-knowledge http://hello.default:8080/
 WEFT_E2E_HELPER=banner-client WEFT_E2E_HELPER_ADDR=%s:2525 %s
 curl -sSk --noproxy '*' --max-time 10 https://tlsapp:8443/ >&2
+WEFT_E2E_HELPER=ws-client WEFT_E2E_HELPER_ADDR=ws://wsecho:8081/ %[2]s
 curl -sS http://127.0.0.1:15000/metrics | grep '^weft_proxy_transparent_connections_total' >&2`, goCalls, helper, curlCalls, h.ipB, helper)
 	const calls = goCalls + curlCalls + 1
 	client := startProc(t, "client", nil, "ip", "netns", "exec", h.a, weftBin, "run", "--data-dir", data,
@@ -332,6 +371,7 @@ curl -sS http://127.0.0.1:15000/metrics | grep '^weft_proxy_transparent_connecti
 		`weft_proxy_transparent_connections_total{protocol="opaque",served="passthrough"} 1`,
 		`weft_proxy_transparent_connections_total{protocol="tls",served="mesh-tcp"} 1`,
 		"tls-app ok",
+		"ws-client: 1 MiB echoed",
 	} {
 		if !strings.Contains(stderr, m) {
 			t.Errorf("metrics lack %s:\n%s", m, stderr)

@@ -16,8 +16,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// wsEcho serves a WebSocket echo on ln until the test ends.
-func wsEcho(t *testing.T, ln net.Listener) {
+// wsEcho serves a WebSocket echo on ln; Close the server to stop it.
+func wsEcho(ln net.Listener) *http.Server {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -36,7 +36,7 @@ func wsEcho(t *testing.T, ln net.Listener) {
 		}
 	})}
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	return srv
 }
 
 // wsDial opens a WebSocket to u through w's outbound proxy.
@@ -98,7 +98,8 @@ func TestWebSocketThroughSidecars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wsEcho(t, ln)
+	srv := wsEcho(ln)
+	t.Cleanup(func() { srv.Close() })
 	chat := startWorkload(t, c, wlOpts{service: "chat", appPort: ln.Addr().(*net.TCPAddr).Port, cmd: []string{"sleep", "3600"}})
 	front := startClient(t, c, "frontend")
 
