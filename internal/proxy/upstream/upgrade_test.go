@@ -18,7 +18,7 @@ func TestUpgradeType(t *testing.T) {
 		{"Upgrade", "websocket", "websocket"},
 		{"keep-alive, upgrade", "TLS/1.2", "TLS/1.2"},
 		{"Upgrade, HTTP2-Settings", "h2c", ""}, // served as HTTP/1.1
-		{"keep-alive", "websocket", ""}, // Upgrade not named by Connection
+		{"keep-alive", "websocket", ""},        // Upgrade not named by Connection
 		{"", "websocket", ""},
 		{"Upgrade", "", ""},
 	} {
