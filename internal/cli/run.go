@@ -23,6 +23,7 @@ import (
 
 func newRunCmd(g *globalFlags) *cobra.Command {
 	f := &sidecarFlags{}
+	var appUID int
 	cmd := &cobra.Command{
 		Use:   "run --service NAME [--app-port PORT] -- CMD [ARGS...]",
 		Short: "Run any process with a weft sidecar: it reaches mesh services by name",
@@ -35,7 +36,10 @@ until peers have stopped sending (--drain-quiet without a request, at most
 --drain-timeout) and its requests in flight are answered; then CMD gets
 SIGTERM (SIGKILL 10s later), and weft exits with CMD's exit code once CMD
 has exited. When CMD exits on its own, the sidecar leaves the mesh and
-stops at once. If weft is killed, CMD receives SIGTERM.`,
+stops at once. If weft is killed, CMD receives SIGTERM.
+
+With --transparent (root, Linux), CMD gets no proxy variables: it runs as
+--app-uid and its TCP is captured by iptables rules (docs/transparent.md).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.logger(os.Stderr)
@@ -52,11 +56,18 @@ stops at once. If weft is killed, CMD receives SIGTERM.`,
 				log.Warn("running without the scheduler setting", "err", err)
 			}
 			opts.Logger = log.With("component", "proxy", "service", f.service)
-			return runWrapped(cmd.Context(), opts, args)
+			if cmd.Flags().Changed("app-uid") && opts.Transparent == nil {
+				return fmt.Errorf("--app-uid needs --transparent")
+			}
+			if opts.Transparent != nil && appUID == os.Getuid() {
+				return fmt.Errorf("--app-uid %d: the app must run under another uid than weft (%d), which --transparent never captures", appUID, os.Getuid())
+			}
+			return runWrapped(cmd.Context(), opts, args, uint32(appUID))
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
 	f.register(cmd.Flags(), [3]int{0, 0, 0})
+	cmd.Flags().IntVar(&appUID, "app-uid", 65534, "with --transparent: uid (and gid) the app runs as, which must differ from weft's (default: nobody)")
 	return cmd
 }
 
@@ -64,7 +75,7 @@ stops at once. If weft is killed, CMD receives SIGTERM.`,
 // app itself, from its Drained hook, once its inbound listener has drained:
 // the app still answers every request peers send until they have stopped,
 // and its own calls go out until it exits.
-func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error {
+func runWrapped(ctx context.Context, opts sidecar.Options, args []string, appUID uint32) error {
 	log := opts.Logger
 	sideCtx, stopSidecar := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSidecar()
@@ -108,11 +119,15 @@ func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error 
 	proxyURL := "http://" + addrs.Outbound
 	child = exec.Command(args[0], args[1:]...)
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
-	child.Env = append(appEnv(schedtune.AppEnv(os.Environ())),
-		"http_proxy="+proxyURL, "HTTP_PROXY="+proxyURL,
-		"https_proxy="+proxyURL, "HTTPS_PROXY="+proxyURL,
-		"grpc_proxy="+proxyURL,
-		"no_proxy=localhost,127.0.0.1,::1", "NO_PROXY=localhost,127.0.0.1,::1",
+	child.Env = appEnv(schedtune.AppEnv(os.Environ()))
+	if opts.Transparent == nil {
+		child.Env = append(child.Env,
+			"http_proxy="+proxyURL, "HTTP_PROXY="+proxyURL,
+			"https_proxy="+proxyURL, "HTTPS_PROXY="+proxyURL,
+			"grpc_proxy="+proxyURL,
+			"no_proxy=localhost,127.0.0.1,::1", "NO_PROXY=localhost,127.0.0.1,::1")
+	}
+	child.Env = append(child.Env,
 		"WEFT_SERVICE="+opts.Workload.Service,
 		"WEFT_NAMESPACE="+opts.Workload.Namespace,
 		"WEFT_OUTBOUND_ADDR="+addrs.Outbound,
@@ -124,6 +139,13 @@ func runWrapped(ctx context.Context, opts sidecar.Options, args []string) error 
 	}
 	// On Linux, if this process dies, even by SIGKILL, the app gets SIGTERM.
 	child.SysProcAttr = childproc.Attr(syscall.SIGTERM)
+	if opts.Transparent != nil {
+		// The rules capture every uid but weft's own (docs/transparent.md).
+		if child.SysProcAttr == nil {
+			child.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		child.SysProcAttr.Credential = &syscall.Credential{Uid: appUID, Gid: appUID}
+	}
 	if err := child.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", args[0], err)
 	}

@@ -36,6 +36,7 @@ type sidecarFlags struct {
 	tokenFile      string
 	http           sidecar.HTTPLimits
 	upstreams      []string // upstreams.go
+	transparent    transparentFlags // transparentflags.go
 
 	// Startup and graceful stop (see docs/configuration.md).
 	startupTimeout time.Duration
@@ -63,6 +64,8 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.DurationVar(&f.http.HeaderTimeout, "header-timeout", 10*time.Second, "time allowed to receive a request head from its first byte (then 408)")
 	fs.IntVar(&f.http.MaxOutboundConns, "max-outbound-conns", outbound.DefaultMaxConns, "open connections the outbound listener accepts from the app (more: 503)")
 	fs.IntVar(&f.http.MaxInboundConns, "max-inbound-conns", inbound.DefaultMaxConns, "open connections the inbound listener accepts from peers (more: closed)")
+
+	f.transparent.register(fs)
 
 	// Startup and graceful stop.
 	fs.DurationVar(&f.startupTimeout, "startup-timeout", 60*time.Second, "exit with an error if no certificate and first config arrive from the control plane within this time (0: wait for ever)")
@@ -126,6 +129,10 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 	if err != nil {
 		return o, err
 	}
+	tr, err := f.transparent.options()
+	if err != nil {
+		return o, err
+	}
 	w := xdsmeta.Workload{Service: f.service, Namespace: f.namespace, ServiceAccount: sa, Version: f.version, Labels: labels}
 	if err := w.Validate(); err != nil {
 		return o, fmt.Errorf("workload: %w", err)
@@ -180,6 +187,7 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		StartupTimeout: f.startupTimeout,
 		DrainTimeout:   f.drainTimeout,
 		DrainQuiet:     f.drainQuiet,
+		Transparent:    tr,
 	}
 	return o, nil
 }

@@ -98,9 +98,15 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Opaque stream (TLS from the app, a database protocol, ...), split by
-	// the service's TCPRoutes (tcpupstream.go).
-	upConn, key, err := l.dialOpaque(s.ctx, cfg, svc, authorityPort(r.Host))
+	// Opaque stream (TLS from the app, a database protocol, ...).
+	l.tunnelTCP(s.ctx, cfg, svc, authorityPort(r.Host), app)
+}
+
+// tunnelTCP streams app, opaque, over mTLS (ALPN weft-tcp) to an endpoint
+// of mesh service svc, or of the backend its TCPRoutes for port pick
+// (tcpupstream.go), and closes it.
+func (l *Listener) tunnelTCP(ctx context.Context, cfg *config.Config, svc *config.Service, port int, app net.Conn) {
+	upConn, key, err := l.dialOpaque(ctx, cfg, svc, port)
 	if err != nil {
 		l.log.Debug("tcp tunnel", "service", key, "error", err)
 		app.Close()
@@ -108,7 +114,7 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: key}
 	l.opts.Metrics.TCPOpened(tl)
-	up, down := upstream.Pipe(s.ctx, app, upConn)
+	up, down := upstream.Pipe(ctx, app, upConn)
 	l.opts.Metrics.TCPConnection(tl, up, down)
 }
 

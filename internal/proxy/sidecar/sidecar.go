@@ -88,6 +88,9 @@ type Options struct {
 	// and stopped, before the outbound and admin listeners stop: `weft
 	// run` stops the app there, so the app's own calls still go out.
 	Drained func()
+	// Transparent, if set, captures the app's TCP with iptables
+	// (transparent.go).
+	Transparent *Transparent
 	// AppGone, if set and true when ctx ends, skips the wait: the app
 	// cannot serve, so the sidecar deregisters and closes the inbound
 	// listener at once and peers retry their requests elsewhere.
@@ -244,6 +247,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	capt, err := startTransparent(ctx, opts, inLn, out, metrics, log) // transparent.go
+	if err != nil {
+		return err
+	}
+	defer capt.stop()
 	var draining atomic.Bool // set when the graceful stop begins
 	adminSrv := &http.Server{
 		Handler: admin.New(reg, func() error {
@@ -275,6 +283,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return in.Serve(inCtx, inLn) })
 	g.Go(func() error { return out.Serve(restCtx, outLn) })
 	serveUpstreams(restCtx, g, out, opts.Upstreams, upLns) // upstreams.go
+	g.Go(func() error { return capt.serve(restCtx, out) })
 	g.Go(func() error {
 		go func() {
 			<-restCtx.Done()

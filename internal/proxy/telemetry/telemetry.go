@@ -30,6 +30,7 @@ type Metrics struct {
 	outlier        outlierMetrics         // outlier.go
 	route          routeMetrics           // route.go
 	fault          faultMetrics           // fault.go
+	transparent    transparentMetrics     // transparent.go
 	accessLogs     *prometheus.CounterVec // accesslog.go
 	tap            *prometheus.CounterVec // tap.go
 
@@ -66,6 +67,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.retry = newRetryMetrics()
 	m.outlier = newOutlierMetrics()
 	if err := m.fault.register(reg); err != nil {
+		return nil, err
+	}
+	if err := m.transparent.register(reg); err != nil {
 		return nil, err
 	}
 	m.accessLogs = newAccessLogs()

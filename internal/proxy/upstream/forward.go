@@ -63,7 +63,11 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.Body = nil // no body: lets the transport replay the request
 	}
 	trailers := teTrailers(out.Header)
+	upgrade := upgradeType(out.Header) // upgrade.go
 	removeHopHeaders(out.Header)
+	if upgrade != "" {
+		out.Header["Connection"], out.Header["Upgrade"] = []string{"Upgrade"}, []string{upgrade}
+	}
 	if trailers {
 		// gRPC requires it; it is the one TE value a proxy passes on.
 		out.Header["Te"] = []string{"trailers"}
@@ -75,6 +79,10 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := f.Transport.RoundTrip(&out)
 	if err != nil {
 		f.ErrorHandler(w, r, err)
+		return
+	}
+	if upgrade != "" && resp.StatusCode == http.StatusSwitchingProtocols {
+		f.serveUpgrade(w, r, resp, upgrade)
 		return
 	}
 	defer resp.Body.Close()
