@@ -25,6 +25,8 @@ type Set struct {
 	RequestAuthentications []*RequestAuthentication
 	// FaultInjections are referenced by route rules' ExtensionRef filters.
 	FaultInjections []*FaultInjection
+	// ExternalServices declare the hosts outside the mesh (types_egress.go).
+	ExternalServices []*ExternalService
 }
 
 // NewSet sorts objs into a Set.
@@ -51,6 +53,8 @@ func NewSet(objs []Object) (*Set, error) {
 			s.RequestAuthentications = append(s.RequestAuthentications, o)
 		case *FaultInjection:
 			s.FaultInjections = append(s.FaultInjections, o)
+		case *ExternalService:
+			s.ExternalServices = append(s.ExternalServices, o)
 		default:
 			return nil, fmt.Errorf("unsupported object type %T", o)
 		}
@@ -62,6 +66,7 @@ func NewSet(objs []Object) (*Set, error) {
 	sortObjects(s.AuthorizationPolicies)
 	sortObjects(s.RequestAuthentications)
 	sortObjects(s.FaultInjections)
+	sortObjects(s.ExternalServices)
 	return s, nil
 }
 

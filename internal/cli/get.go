@@ -262,6 +262,8 @@ func getColumns(kind string, o api.Object) []string {
 		return []string{getOr(d.Spec.TargetRef.Kind, "Service") + "/" + d.Spec.TargetRef.Name, getOr(d.Spec.LoadBalancer, "<default>")}
 	case api.KindFaultInjection:
 		return faultColumns(o) // get_fault.go
+	case api.KindExternalService:
+		return externalServiceColumns(o) // get_egress.go
 	case api.KindAuthorizationPolicy:
 		if o == nil {
 			return []string{"TARGET", "ACTION", "RULES"}

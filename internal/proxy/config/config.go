@@ -50,6 +50,9 @@ type Config struct {
 	Endpoints map[string][]Endpoint
 	// Namespaces that hold at least one service.
 	Namespaces map[string]bool
+	// Egress is the outbound traffic policy and the ExternalServices
+	// (egress.go); never nil once built.
+	Egress *Egress
 }
 
 // Service is a mesh service and its compiled routes.
@@ -93,6 +96,8 @@ type Service struct {
 	// TraceSampling is the mesh's trace sampling ratio, -1 when the
 	// MeshConfig sets none.
 	TraceSampling float64
+
+	egressSrc *weftv1.Egress // egress.go
 }
 
 // Port is one declared service port.
@@ -157,6 +162,11 @@ func Build(version string, services []*weftv1.Service, endpoints []*weftv1.Endpo
 		c.Services[svc.Key] = svc
 		c.Namespaces[svc.Namespace] = true
 	}
+	eg, err := buildEgress(nil, c) // egress.go
+	if err != nil {
+		return nil, fmt.Errorf("Service egress: %w", err)
+	}
+	c.Egress = eg
 	for _, e := range endpoints {
 		key := weftv1.ResourceName(e.GetService(), e.GetNamespace())
 		eps, err := buildEndpoints(e)
@@ -253,6 +263,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		svc.Authz = set
 	}
 	buildObservability(svc, s)
+	svc.egressSrc = s.GetEgress()
 	return svc, nil
 }
 

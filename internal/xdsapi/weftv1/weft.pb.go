@@ -442,6 +442,9 @@ type Service struct {
 	// TraceSampling is MeshConfig spec.tracing.sampling, the share (0-1) of new traces the
 	// proxies sample; unset, each proxy's own default applies (see docs/observability/tracing.md).
 	TraceSampling *float64 `protobuf:"fixed64,102,opt,name=trace_sampling,json=traceSampling,proto3,oneof" json:"trace_sampling,omitempty"`
+	// egress (issue #12): the mesh's outbound traffic policy and every ExternalService,
+	// the same on every Service resource (see Egress).
+	Egress        *Egress `protobuf:"bytes,130,opt,name=egress,proto3" json:"egress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -607,6 +610,13 @@ func (x *Service) GetTraceSampling() float64 {
 		return *x.TraceSampling
 	}
 	return 0
+}
+
+func (x *Service) GetEgress() *Egress {
+	if x != nil {
+		return x.Egress
+	}
+	return nil
 }
 
 // JwtRule is one jwtRule of a RequestAuthentication.
@@ -3154,11 +3164,261 @@ func (x *RequestMirror) GetPerMillion() uint32 {
 	return 0
 }
 
+// Egress is what a sidecar does with traffic for hosts outside the mesh.
+type Egress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// registry_only refuses hosts that are neither mesh services nor declared below.
+	RegistryOnly     bool               `protobuf:"varint,1,opt,name=registry_only,json=registryOnly,proto3" json:"registry_only,omitempty"`
+	ExternalServices []*ExternalService `protobuf:"bytes,2,rep,name=external_services,json=externalServices,proto3" json:"external_services,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Egress) Reset() {
+	*x = Egress{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Egress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Egress) ProtoMessage() {}
+
+func (x *Egress) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Egress.ProtoReflect.Descriptor instead.
+func (*Egress) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Egress) GetRegistryOnly() bool {
+	if x != nil {
+		return x.RegistryOnly
+	}
+	return false
+}
+
+func (x *Egress) GetExternalServices() []*ExternalService {
+	if x != nil {
+		return x.ExternalServices
+	}
+	return nil
+}
+
+// ExternalService is one ExternalService resource.
+type ExternalService struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// hosts: exact lowercase DNS names or "*.<name>" (one or more leading labels).
+	Hosts []string `protobuf:"bytes,3,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// ports: empty allows any port.
+	Ports []*ExternalServicePort `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
+	Tls   *ExternalServiceTLS    `protobuf:"bytes,5,opt,name=tls,proto3" json:"tls,omitempty"`
+	// access_log is the mesh's default access log mode (MeshConfig spec.accessLog.mode).
+	AccessLog     AccessLogMode `protobuf:"varint,6,opt,name=access_log,json=accessLog,proto3,enum=weft.v1.AccessLogMode" json:"access_log,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalService) Reset() {
+	*x = ExternalService{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalService) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalService) ProtoMessage() {}
+
+func (x *ExternalService) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalService.ProtoReflect.Descriptor instead.
+func (*ExternalService) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ExternalService) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExternalService) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ExternalService) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *ExternalService) GetPorts() []*ExternalServicePort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *ExternalService) GetTls() *ExternalServiceTLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *ExternalService) GetAccessLog() AccessLogMode {
+	if x != nil {
+		return x.AccessLog
+	}
+	return AccessLogMode_ACCESS_LOG_OFF
+}
+
+// ExternalServicePort is one allowed port; protocol is HTTP, HTTPS, TLS or TCP.
+type ExternalServicePort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Number        uint32                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	Protocol      string                 `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalServicePort) Reset() {
+	*x = ExternalServicePort{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalServicePort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalServicePort) ProtoMessage() {}
+
+func (x *ExternalServicePort) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalServicePort.ProtoReflect.Descriptor instead.
+func (*ExternalServicePort) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ExternalServicePort) GetNumber() uint32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *ExternalServicePort) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+// ExternalServiceTLS is TLS origination (the only mode): the proxy dials TLS to the host,
+// verifying against ca_certificates (PEM) or the system roots, for server name sni (or the
+// request's host).
+type ExternalServiceTLS struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	CaCertificates string                 `protobuf:"bytes,1,opt,name=ca_certificates,json=caCertificates,proto3" json:"ca_certificates,omitempty"`
+	Sni            string                 `protobuf:"bytes,2,opt,name=sni,proto3" json:"sni,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ExternalServiceTLS) Reset() {
+	*x = ExternalServiceTLS{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalServiceTLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalServiceTLS) ProtoMessage() {}
+
+func (x *ExternalServiceTLS) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalServiceTLS.ProtoReflect.Descriptor instead.
+func (*ExternalServiceTLS) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ExternalServiceTLS) GetCaCertificates() string {
+	if x != nil {
+		return x.CaCertificates
+	}
+	return ""
+}
+
+func (x *ExternalServiceTLS) GetSni() string {
+	if x != nil {
+		return x.Sni
+	}
+	return ""
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xdc\a\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\x86\b\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -3180,7 +3440,8 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"access_log\x18d \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\x12\x1d\n" +
 	"\n" +
 	"tap_bodies\x18e \x01(\bR\ttapBodies\x12*\n" +
-	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01B\x11\n" +
+	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01\x12(\n" +
+	"\x06egress\x18\x82\x01 \x01(\v2\x0f.weft.v1.EgressR\x06egressB\x11\n" +
 	"\x0f_trace_sampling\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
@@ -3418,7 +3679,24 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1f\n" +
 	"\vper_million\x18\x03 \x01(\rR\n" +
-	"perMillion*0\n" +
+	"perMillion\"t\n" +
+	"\x06Egress\x12#\n" +
+	"\rregistry_only\x18\x01 \x01(\bR\fregistryOnly\x12E\n" +
+	"\x11external_services\x18\x02 \x03(\v2\x18.weft.v1.ExternalServiceR\x10externalServices\"\xf3\x01\n" +
+	"\x0fExternalService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05hosts\x18\x03 \x03(\tR\x05hosts\x122\n" +
+	"\x05ports\x18\x04 \x03(\v2\x1c.weft.v1.ExternalServicePortR\x05ports\x12-\n" +
+	"\x03tls\x18\x05 \x01(\v2\x1b.weft.v1.ExternalServiceTLSR\x03tls\x125\n" +
+	"\n" +
+	"access_log\x18\x06 \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\"I\n" +
+	"\x13ExternalServicePort\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\rR\x06number\x12\x1a\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\"O\n" +
+	"\x12ExternalServiceTLS\x12'\n" +
+	"\x0fca_certificates\x18\x01 \x01(\tR\x0ecaCertificates\x12\x10\n" +
+	"\x03sni\x18\x02 \x01(\tR\x03sni*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -3449,7 +3727,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -3493,8 +3771,12 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*FaultDelay)(nil),           // 39: weft.v1.FaultDelay
 	(*FaultAbort)(nil),           // 40: weft.v1.FaultAbort
 	(*RequestMirror)(nil),        // 41: weft.v1.RequestMirror
-	nil,                          // 42: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 43: weft.v1.Endpoint.LabelsEntry
+	(*Egress)(nil),               // 42: weft.v1.Egress
+	(*ExternalService)(nil),      // 43: weft.v1.ExternalService
+	(*ExternalServicePort)(nil),  // 44: weft.v1.ExternalServicePort
+	(*ExternalServiceTLS)(nil),   // 45: weft.v1.ExternalServiceTLS
+	nil,                          // 46: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 47: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	16, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -3509,48 +3791,53 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	25, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
 	27, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
 	2,  // 11: weft.v1.Service.access_log:type_name -> weft.v1.AccessLogMode
-	9,  // 12: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	10, // 13: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	3,  // 14: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	42, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	12, // 16: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	13, // 17: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	14, // 18: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	15, // 19: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	18, // 20: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	21, // 21: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	26, // 22: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
-	30, // 23: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
-	33, // 24: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 25: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
-	36, // 26: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
-	37, // 27: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
-	38, // 28: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
-	41, // 29: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
-	19, // 30: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	20, // 31: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	32, // 32: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
-	4,  // 33: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	33, // 34: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 35: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
-	37, // 36: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
-	23, // 37: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	43, // 38: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	28, // 39: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	5,  // 40: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	34, // 41: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	34, // 42: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	6,  // 43: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	35, // 44: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	35, // 45: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	39, // 46: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
-	40, // 47: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
-	20, // 48: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	42, // 12: weft.v1.Service.egress:type_name -> weft.v1.Egress
+	9,  // 13: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	10, // 14: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	3,  // 15: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	46, // 16: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	12, // 17: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	13, // 18: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	14, // 19: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	15, // 20: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	18, // 21: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	21, // 22: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	26, // 23: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	30, // 24: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
+	33, // 25: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
+	33, // 26: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
+	36, // 27: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
+	37, // 28: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
+	38, // 29: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
+	41, // 30: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
+	19, // 31: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	20, // 32: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	32, // 33: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	4,  // 34: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	33, // 35: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	33, // 36: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	37, // 37: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	23, // 38: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	47, // 39: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	28, // 40: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	5,  // 41: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	34, // 42: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	34, // 43: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	6,  // 44: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	35, // 45: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	35, // 46: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	39, // 47: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	40, // 48: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	20, // 49: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	43, // 50: weft.v1.Egress.external_services:type_name -> weft.v1.ExternalService
+	44, // 51: weft.v1.ExternalService.ports:type_name -> weft.v1.ExternalServicePort
+	45, // 52: weft.v1.ExternalService.tls:type_name -> weft.v1.ExternalServiceTLS
+	2,  // 53: weft.v1.ExternalService.access_log:type_name -> weft.v1.AccessLogMode
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3567,7 +3854,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   37,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
