@@ -216,6 +216,9 @@ func (l *Listener) passthroughHTTP(w http.ResponseWriter, r *http.Request) {
 		upstream.WriteError(w, r, http.StatusNotFound, "weft: "+r.Host+" is not a mesh service; send absolute-form proxy requests to reach other hosts")
 		return
 	}
+	if l.egressHTTP(w, r) { // egress.go: REGISTRY_ONLY, ExternalServices
+		return
+	}
 	start := time.Now()
 	sw := upstream.NewStatusWriter(w)
 	defer sw.Release()

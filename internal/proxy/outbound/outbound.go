@@ -105,9 +105,10 @@ type Listener struct {
 	h2          *upstream.Forwarder    // HTTP/2 and gRPC to peer proxies
 	passthrough *httputil.ReverseProxy // to non-mesh destinations
 	passTr      *http.Transport
-	admission   admission       // breaker.go
-	budgets     retry.Budgets   // per destination, for the proxy's life (retry.go)
-	mirrors     *mirror.Limiter // mirror.go
+	egressProxy *httputil.ReverseProxy // to declared external hosts (egress.go)
+	admission   admission              // breaker.go
+	budgets     retry.Budgets          // per destination, for the proxy's life (retry.go)
+	mirrors     *mirror.Limiter        // mirror.go
 }
 
 // New validates opts and returns a Listener.
@@ -164,6 +165,7 @@ func New(opts Options) (*Listener, error) {
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
 	l.passthrough = &httputil.ReverseProxy{Rewrite: rewritePassthrough, Transport: l.passTr, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: passthroughError}
+	l.egressProxy = l.newEgressProxy()
 	return l, nil
 }
 
