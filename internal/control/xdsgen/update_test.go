@@ -323,6 +323,7 @@ func TestConfigKindsAttributed(t *testing.T) {
 		"AuthorizationPolicies",  // Routing.Update: every service
 		"RequestAuthentications", // Routing.Update: targets (requestauthn.go)
 		"FaultInjections",        // Routing.Update: parents of the routes that reference them (fault.go)
+		"ExternalServices",       // Routing.Update: every service (egress.go)
 	}
 	var fields []string
 	for f := range reflect.TypeFor[api.Set]().Fields() {

@@ -161,10 +161,13 @@ func (s *Service) allows(port uint32) bool {
 // the brackets of an IPv6 literal, and parses the port (defPort if none).
 func splitAuthority(authority string, defPort uint32) (string, uint32) {
 	host, port := authority, defPort
-	if h, p, err := net.SplitHostPort(authority); err == nil {
-		host = h
-		if n, err := strconv.ParseUint(p, 10, 16); err == nil {
-			port = uint32(n)
+	// SplitHostPort allocates an error for a host without a port.
+	if strings.IndexByte(authority, ':') >= 0 {
+		if h, p, err := net.SplitHostPort(authority); err == nil {
+			host = h
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+				port = uint32(n)
+			}
 		}
 	}
 	return strings.TrimSuffix(strings.ToLower(host), "."), port
