@@ -76,6 +76,12 @@ type ExternalServiceSpec struct {
 	Ports []ExternalPort `json:"ports,omitempty"`
 	// TLS originates TLS from the proxy; see ExternalTLSConfig.
 	TLS *ExternalTLSConfig `json:"tls,omitempty"`
+	// EgressGateway names a mesh service in the ExternalService's
+	// namespace whose workloads run `weft run --egress`: the callers'
+	// sidecars send plain HTTP requests for the hosts to it over mutual
+	// TLS, and it makes the call to the outside (originating TLS when tls
+	// asks for it). CONNECT tunnels to the hosts are then refused.
+	EgressGateway string `json:"egressGateway,omitempty"`
 }
 
 // ExternalPort is one port of an ExternalService.

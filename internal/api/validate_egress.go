@@ -48,6 +48,11 @@ func (x *ExternalService) validate(e *errs) {
 			e.add(pp.child("protocol"), "must be HTTP, HTTPS, TLS or TCP, got %q", port.Protocol)
 		}
 	}
+	if g := s.EgressGateway; g != "" {
+		for _, msg := range validation.IsDNS1123Label(g) {
+			e.add(p.child("egressGateway"), "%s", msg)
+		}
+	}
 	if t := s.TLS; t != nil {
 		tp := p.child("tls")
 		if t.Mode != TLSOriginate {

@@ -32,7 +32,8 @@ func TestValidateExternalService(t *testing.T) {
 		{"ca not pem", "  hosts: [a.example.com]\n  tls: {mode: ORIGINATE, caCertificates: /etc/ca.pem}\n", "spec.tls.caCertificates: no PEM certificate found"},
 		{"ca broken", "  hosts: [a.example.com]\n  tls:\n    mode: ORIGINATE\n    caCertificates: |\n      " + strings.ReplaceAll(ca, "\n", "\n      ") + "\n", "spec.tls.caCertificates: certificate 0:"},
 		{"originate https port", "  hosts: [a.example.com]\n  ports: [{number: 443, protocol: HTTPS}]\n  tls: {mode: ORIGINATE}\n", `spec.ports[0].protocol: must be HTTP with tls.mode ORIGINATE`},
-		{"egress gateway not yet", "  hosts: [a.example.com]\n  egressGateway: gw\n", "spec.egressGateway: unknown field"},
+		{"ok egress gateway", "  hosts: [a.example.com]\n  egressGateway: egress-gw\n", ""},
+		{"egress gateway name", "  hosts: [a.example.com]\n  egressGateway: egress.gw\n", "spec.egressGateway: a lowercase RFC 1123 label"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -299,3 +299,88 @@ func applyFails(t *testing.T, c *control, yaml string) cliResult {
 	}
 	return r
 }
+
+// TestEgressGateway sends a declared host's calls through an egress
+// gateway (`weft run --egress`, the docs' ExternalService with
+// egressGateway): N plain HTTP calls from the client all reach the outside
+// server, each counted by the gateway (inbound from the client, outbound
+// to the ExternalService) and by the client as calls to the gateway; the
+// outside never sees the caller's identity header; CONNECT to the host and
+// mesh services through the gateway are refused.
+func TestEgressGateway(t *testing.T) {
+	c := startControl(t)
+	client := startClient(t, c, "egress-client")
+	gw := startWorkload(t, c, wlOpts{service: "egress-gw", cmd: []string{"sleep", "3600"}, flags: []string{"--egress"}})
+
+	var hits, xfcc atomic.Int64
+	outside := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.Header.Get("X-Forwarded-Client-Cert") != "" {
+			xfcc.Add(1)
+		}
+		fmt.Fprint(w, "outside")
+	}))
+	t.Cleanup(outside.Close)
+	_, port, _ := net.SplitHostPort(outside.Listener.Addr().String())
+	u := "http://localhost:" + port + "/x"
+
+	c.apply(docYAML(t, "egress.md", docMarked("registry-only")))
+	eventually(t, 10*time.Second, 100*time.Millisecond, "REGISTRY_ONLY in effect", func() error {
+		if r, err := client.get(u); err != nil || r.code != http.StatusBadGateway {
+			return fmt.Errorf("GET %s = %+v, %v; want 502", u, r, err)
+		}
+		return nil
+	})
+	c.apply(docYAML(t, "egress.md", docMarked("egress-gateway")))
+	eventually(t, 15*time.Second, 100*time.Millisecond, "calls through the gateway", func() error {
+		r, err := client.get(u)
+		if err != nil {
+			return err
+		}
+		if r.code != 200 || r.body != "outside" {
+			return fmt.Errorf("status %d %q, want 200", r.code, r.body)
+		}
+		return nil
+	})
+	const N = 20
+	before := hits.Load()
+	for range N {
+		if r, err := client.get(u); err != nil || r.code != 200 || r.body != "outside" {
+			t.Fatalf("GET %s = %+v, %v", u, r, err)
+		}
+	}
+	if got := hits.Load() - before; got != N {
+		t.Fatalf("the outside server got %d of %d calls", got, N)
+	}
+	if n := xfcc.Load(); n != 0 {
+		t.Fatalf("%d calls reached the outside with the caller's identity header", n)
+	}
+	eventually(t, 5*time.Second, 100*time.Millisecond, "the gateway counts the calls", func() error {
+		gs, err := gw.metrics()
+		if err != nil {
+			return err
+		}
+		if got := sum(gs, "http_client_request_duration_seconds_count", map[string]string{"source_service": "egress-gw.default", "destination_service": "gw-api.default", "http_response_status_code": "200"}); got < N {
+			return fmt.Errorf("gateway outbound calls to gw-api.default = %v, want >= %d\n%s", got, N, describe(gs, "http_client_request_duration_seconds_count"))
+		}
+		if got := sum(gs, "http_server_request_duration_seconds_count", map[string]string{"source_service": "egress-client.default", "http_response_status_code": "200"}); got < N {
+			return fmt.Errorf("gateway inbound requests from egress-client = %v, want >= %d\n%s", got, N, describe(gs, "http_server_request_duration_seconds_count"))
+		}
+		cs, err := client.metrics()
+		if err != nil {
+			return err
+		}
+		if got := sum(cs, "http_client_request_duration_seconds_count", map[string]string{"destination_service": "egress-gw.default", "http_response_status_code": "200"}); got < N {
+			return fmt.Errorf("client calls to egress-gw.default = %v, want >= %d", got, N)
+		}
+		return nil
+	})
+	if code, reason := connectStatus(t, client.outbound, "localhost:"+port); code != http.StatusBadGateway || reason != "egress-gateway" {
+		t.Errorf("CONNECT to a gateway-bound host = %d %q, want 502 egress-gateway", code, reason)
+	}
+	// A mesh caller must not borrow the gateway's identity: a request to
+	// the gateway naming a mesh service is refused there.
+	if r, err := client.get("http://egress-gw/x"); err != nil || r.code != http.StatusForbidden || r.header.Get("X-Weft-Reason") != "egress-gateway" {
+		t.Errorf("GET http://egress-gw/x = %+v, %v; want 403 egress-gateway", r, err)
+	}
+}

@@ -393,6 +393,8 @@ type wlOpts struct {
 	env []string
 	// appProtocol is --app-protocol ("": the default, http).
 	appProtocol string
+	// flags are more `weft run` flags (e.g. --egress).
+	flags []string
 }
 
 // startWorkload starts `weft run` against c and waits until its sidecar is
@@ -415,6 +417,7 @@ func startWorkload(t *testing.T, c *control, o wlOpts) *workload {
 	if o.appProtocol != "" {
 		args = append(args, "--app-protocol", o.appProtocol)
 	}
+	args = append(args, o.flags...)
 	args = append(args, "--")
 	args = append(args, o.cmd...)
 	name := o.service

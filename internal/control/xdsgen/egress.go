@@ -21,6 +21,9 @@ func compileEgress(cfg *api.Set) *weftv1.Egress {
 	e := &weftv1.Egress{RegistryOnly: registryOnly}
 	for _, x := range cfg.ExternalServices {
 		out := &weftv1.ExternalService{Name: x.Name, Namespace: x.Namespace, AccessLog: logMode}
+		if g := x.Spec.EgressGateway; g != "" {
+			out.EgressGateway = weftv1.ResourceName(g, x.Namespace)
+		}
 		for _, h := range x.Spec.Hosts {
 			out.Hosts = append(out.Hosts, strings.ToLower(h))
 		}

@@ -26,6 +26,11 @@ const Reason = "registry-only"
 // ReasonTLS is the x-weft-reason of a failed TLS origination.
 const ReasonTLS = "tls-origination"
 
+// ReasonGateway is the x-weft-reason of a call an egress gateway cannot
+// carry: a CONNECT to a host bound to a gateway, the gateway without
+// workloads, or a request for a mesh service sent to a gateway.
+const ReasonGateway = "egress-gateway"
+
 // Table is the compiled egress configuration. The zero Table (and a nil
 // one) allows any host and declares none.
 type Table struct {
@@ -46,13 +51,16 @@ type Service struct {
 	// Originate is set for tls.mode ORIGINATE: the transport speaking TLS
 	// to the host.
 	Originate *http.Transport
+	// Gateway is the key of the mesh service (egress gateway) that makes
+	// the calls; "" for direct calls.
+	Gateway string
 }
 
 // Compile builds the Table of e (nil: allow any, declare none).
 func Compile(e *weftv1.Egress) (*Table, error) {
 	t := &Table{registryOnly: e.GetRegistryOnly(), exact: map[string][]*Service{}, wild: map[string][]*Service{}}
 	for i, x := range e.GetExternalServices() {
-		s := &Service{Key: weftv1.ResourceName(x.GetName(), x.GetNamespace()), Name: x.GetName(), Namespace: x.GetNamespace()}
+		s := &Service{Key: weftv1.ResourceName(x.GetName(), x.GetNamespace()), Name: x.GetName(), Namespace: x.GetNamespace(), Gateway: x.GetEgressGateway()}
 		for _, p := range x.GetPorts() {
 			if s.ports == nil {
 				s.ports = map[uint32]string{}

@@ -20,21 +20,58 @@ import (
 // x-weft-reason: registry-only under REGISTRY_ONLY, or forwarded as a call
 // to the declaring ExternalService (its metrics, access log, tap and
 // trace; TLS origination when it asks for it).
+//
+// A host whose ExternalService names an egress gateway is sent, as a mesh
+// request, to that gateway's workloads, unless this proxy is an egress
+// gateway itself (Options.EgressGateway), which calls the host.
 func (l *Listener) egressHTTP(w http.ResponseWriter, r *http.Request) bool {
-	eg := l.opts.Provider.Load().Egress
+	cfg := l.opts.Provider.Load()
+	eg := cfg.Egress
 	if eg == nil || eg.Empty() {
 		return false
 	}
 	x, hostOnly := eg.Lookup(r.URL.Host, defaultPort(r.URL.Scheme))
-	if x == nil {
-		if !eg.RegistryOnly() {
-			return false
-		}
+	switch {
+	case x == nil && !eg.RegistryOnly():
+		return false
+	case x == nil:
 		l.refuseEgress(w, r, hostOnly, "http")
-		return true
+	case x.Gateway != "" && !l.opts.EgressGateway:
+		gw := cfg.Services[x.Gateway]
+		if gw == nil {
+			w.Header().Set(ReasonHeader, egress.ReasonGateway)
+			upstream.WriteError(w, r, http.StatusServiceUnavailable, "weft: the egress gateway "+x.Gateway+" of ExternalService "+x.Key+" is not a mesh service: no workload runs `weft run --service "+x.Gateway+" --egress`")
+			return true
+		}
+		l.forward(w, r, cfg, gw) // to the gateway over mTLS, as a mesh call
+	default:
+		l.forwardExternal(w, r, eg.Observed(x), x)
 	}
-	l.forwardExternal(w, r, eg.Observed(x), x)
 	return true
+}
+
+// gatewayHTTP serves, on an egress gateway (Options.EgressGateway), a
+// request its inbound listener passed on from a mesh caller: in origin
+// form, for the host in its Host header. Mesh services are refused (403):
+// the gateway must not lend its identity to its callers. The caller's
+// identity header is not sent outside.
+func (l *Listener) gatewayHTTP(w http.ResponseWriter, r *http.Request) {
+	cfg := l.opts.Provider.Load()
+	if cfg.Resolve(r.Host, l.opts.Namespace) != nil {
+		w.Header().Set(ReasonHeader, egress.ReasonGateway)
+		upstream.WriteError(w, r, http.StatusForbidden, "weft: egress gateway "+l.source+" calls hosts outside the mesh only; "+r.Host+" is a mesh service")
+		return
+	}
+	if _, ok := cfg.MeshName(r.Host); ok {
+		w.Header().Set(ReasonHeader, egress.ReasonGateway)
+		upstream.WriteError(w, r, http.StatusForbidden, "weft: egress gateway "+l.source+" calls hosts outside the mesh only; "+r.Host+" is a mesh name")
+		return
+	}
+	u := *r.URL
+	u.Scheme, u.Host = "http", r.Host
+	r.URL = &u
+	delete(r.Header, "X-Forwarded-Client-Cert")
+	l.passthroughHTTP(w, r)
 }
 
 // egressConnect governs a CONNECT to a host outside the mesh: it returns
@@ -49,6 +86,10 @@ func (l *Listener) egressConnect(w http.ResponseWriter, r *http.Request, cfg *co
 	}
 	x, hostOnly := eg.Lookup(r.Host, 443)
 	switch {
+	case x != nil && x.Gateway != "" && !l.opts.EgressGateway:
+		w.Header().Set(ReasonHeader, egress.ReasonGateway)
+		upstream.WriteError(w, r, http.StatusBadGateway, "weft: ExternalService "+x.Key+" sends its calls through egress gateway "+x.Gateway+", which carries plain HTTP requests only: call http://"+r.Host+" (with tls.mode ORIGINATE for a TLS host) instead of CONNECT")
+		return "", false
 	case x != nil:
 		return x.Key, true
 	case !eg.RegistryOnly():

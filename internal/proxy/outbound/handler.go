@@ -30,6 +30,10 @@ func (s *serving) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.connect(w, r)
 		return
 	}
+	if s.l.opts.EgressGateway && r.URL.Host == "" {
+		s.l.gatewayHTTP(w, r) // egress.go
+		return
+	}
 	cfg := s.l.opts.Provider.Load()
 	var svc *config.Service
 	if key, ok := r.Context().Value(tunnelKey{}).(string); ok {

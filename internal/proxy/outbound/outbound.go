@@ -78,6 +78,11 @@ type Options struct {
 	// HeaderTimeout bounds receiving a request head from its first byte
 	// (default 10s; then 408).
 	HeaderTimeout time.Duration
+	// EgressGateway makes this proxy an egress gateway (weft run
+	// --egress): its inbound listener passes mesh callers' requests to
+	// this listener in origin form, which calls the host they name
+	// (egress.go).
+	EgressGateway bool
 	// MaxConns caps the app connections the listener holds open (default
 	// DefaultMaxConns); past it a new connection is answered 503 and
 	// closed at once.

@@ -41,6 +41,9 @@ func validateEgress(e *Egress) error {
 				return fmt.Errorf("%s.ports[%d].protocol: unknown protocol %q", p, j, port.GetProtocol())
 			}
 		}
+		if g := x.GetEgressGateway(); g != "" && !strings.Contains(g, ".") {
+			return fmt.Errorf("%s.egress_gateway: %q is not a service key <name>.<namespace>", p, g)
+		}
 		if _, ok := AccessLogMode_name[int32(x.GetAccessLog())]; !ok {
 			return fmt.Errorf("%s.access_log: unknown mode %d", p, x.GetAccessLog())
 		}

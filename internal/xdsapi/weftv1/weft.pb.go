@@ -3229,7 +3229,10 @@ type ExternalService struct {
 	Ports []*ExternalServicePort `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
 	Tls   *ExternalServiceTLS    `protobuf:"bytes,5,opt,name=tls,proto3" json:"tls,omitempty"`
 	// access_log is the mesh's default access log mode (MeshConfig spec.accessLog.mode).
-	AccessLog     AccessLogMode `protobuf:"varint,6,opt,name=access_log,json=accessLog,proto3,enum=weft.v1.AccessLogMode" json:"access_log,omitempty"`
+	AccessLog AccessLogMode `protobuf:"varint,6,opt,name=access_log,json=accessLog,proto3,enum=weft.v1.AccessLogMode" json:"access_log,omitempty"`
+	// egress_gateway is the key ("<name>.<namespace>") of the mesh service whose workloads
+	// (weft run --egress) make the calls; "" for direct calls.
+	EgressGateway string `protobuf:"bytes,7,opt,name=egress_gateway,json=egressGateway,proto3" json:"egress_gateway,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3304,6 +3307,13 @@ func (x *ExternalService) GetAccessLog() AccessLogMode {
 		return x.AccessLog
 	}
 	return AccessLogMode_ACCESS_LOG_OFF
+}
+
+func (x *ExternalService) GetEgressGateway() string {
+	if x != nil {
+		return x.EgressGateway
+	}
+	return ""
 }
 
 // ExternalServicePort is one allowed port; protocol is HTTP, HTTPS, TLS or TCP.
@@ -3682,7 +3692,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"perMillion\"t\n" +
 	"\x06Egress\x12#\n" +
 	"\rregistry_only\x18\x01 \x01(\bR\fregistryOnly\x12E\n" +
-	"\x11external_services\x18\x02 \x03(\v2\x18.weft.v1.ExternalServiceR\x10externalServices\"\xf3\x01\n" +
+	"\x11external_services\x18\x02 \x03(\v2\x18.weft.v1.ExternalServiceR\x10externalServices\"\x9a\x02\n" +
 	"\x0fExternalService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
@@ -3690,7 +3700,8 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x05ports\x18\x04 \x03(\v2\x1c.weft.v1.ExternalServicePortR\x05ports\x12-\n" +
 	"\x03tls\x18\x05 \x01(\v2\x1b.weft.v1.ExternalServiceTLSR\x03tls\x125\n" +
 	"\n" +
-	"access_log\x18\x06 \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\"I\n" +
+	"access_log\x18\x06 \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\x12%\n" +
+	"\x0eegress_gateway\x18\a \x01(\tR\regressGateway\"I\n" +
 	"\x13ExternalServicePort\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\rR\x06number\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\"O\n" +
