@@ -33,7 +33,7 @@ func TestValidateExternalService(t *testing.T) {
 		{"ca broken", "  hosts: [a.example.com]\n  tls:\n    mode: ORIGINATE\n    caCertificates: |\n      " + strings.ReplaceAll(ca, "\n", "\n      ") + "\n", "spec.tls.caCertificates: certificate 0:"},
 		{"originate https port", "  hosts: [a.example.com]\n  ports: [{number: 443, protocol: HTTPS}]\n  tls: {mode: ORIGINATE}\n", `spec.ports[0].protocol: must be HTTP with tls.mode ORIGINATE`},
 		{"ok egress gateway", "  hosts: [a.example.com]\n  egressGateway: egress-gw\n", ""},
-		{"egress gateway name", "  hosts: [a.example.com]\n  egressGateway: egress.gw\n", "spec.egressGateway: a lowercase RFC 1123 label"},
+		{"egress gateway name", "  hosts: [a.example.com]\n  egressGateway: egress.gw\n", "spec.egressGateway: must not contain dots"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
