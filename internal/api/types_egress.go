@@ -42,6 +42,17 @@ const (
 type OutboundTrafficPolicy struct {
 	// Mode is ALLOW_ANY (the default) or REGISTRY_ONLY.
 	Mode string `json:"mode,omitempty"`
+	// EgressGateway is the egress gateway of every ExternalService that
+	// names none in its spec.egressGateway.
+	EgressGateway *EgressGatewayRef `json:"egressGateway,omitempty"`
+}
+
+// EgressGatewayRef names the mesh service of an egress gateway.
+type EgressGatewayRef struct {
+	// Name is the service's name (required).
+	Name string `json:"name"`
+	// Namespace is the service's namespace (default "default").
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // ExternalService declares hosts outside the mesh that workloads may call.

@@ -146,4 +146,18 @@ func validateOutboundTrafficPolicy(e *errs, p fieldPath, o *OutboundTrafficPolic
 	default:
 		e.add(p.child("mode"), "must be ALLOW_ANY or REGISTRY_ONLY, got %q", o.Mode)
 	}
+	if g := o.EgressGateway; g != nil {
+		gp := p.child("egressGateway")
+		if g.Name == "" {
+			e.add(gp.child("name"), "required")
+		}
+		for _, msg := range validation.IsDNS1123Label(g.Name) {
+			e.add(gp.child("name"), "%s", msg)
+		}
+		if g.Namespace != "" {
+			for _, msg := range validation.IsDNS1123Label(g.Namespace) {
+				e.add(gp.child("namespace"), "%s", msg)
+			}
+		}
+	}
 }

@@ -54,9 +54,12 @@ func TestValidateExternalService(t *testing.T) {
 func TestValidateOutboundTrafficPolicy(t *testing.T) {
 	const head = "apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: {name: default}\nspec:\n"
 	for spec, want := range map[string]string{
-		"  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n": "",
-		"  outboundTrafficPolicy: {mode: ALLOW_ANY}\n":     "",
-		"  outboundTrafficPolicy: {mode: DENY}\n":          `spec.outboundTrafficPolicy.mode: must be ALLOW_ANY or REGISTRY_ONLY, got "DENY"`,
+		"  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n":                               "",
+		"  outboundTrafficPolicy: {mode: ALLOW_ANY}\n":                                   "",
+		"  outboundTrafficPolicy: {mode: DENY}\n":                                        `spec.outboundTrafficPolicy.mode: must be ALLOW_ANY or REGISTRY_ONLY, got "DENY"`,
+		"  outboundTrafficPolicy: {egressGateway: {name: egress-gw, namespace: edge}}\n": "",
+		"  outboundTrafficPolicy: {egressGateway: {namespace: edge}}\n":                  "spec.outboundTrafficPolicy.egressGateway.name: required",
+		"  outboundTrafficPolicy: {egressGateway: {name: Egress_GW}}\n":                  "spec.outboundTrafficPolicy.egressGateway.name: a lowercase RFC 1123 label",
 	} {
 		_, err := Decode([]byte(head + spec))
 		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {

@@ -1,6 +1,7 @@
 package xdsgen
 
 import (
+	"cmp"
 	"strings"
 
 	"weft.dev/weft/internal/api"
@@ -10,7 +11,9 @@ import (
 // compileEgress translates MeshConfig spec.outboundTrafficPolicy and every
 // ExternalService into the Egress that every Service resource carries (the
 // same message, shared: it must not be modified). A configuration with
-// neither yields nil, so Service resources stay as they were.
+// neither yields nil, so Service resources stay as they were. An
+// ExternalService without spec.egressGateway gets the MeshConfig's
+// outboundTrafficPolicy.egressGateway, if any.
 func compileEgress(cfg *api.Set) *weftv1.Egress {
 	registryOnly := cfg.MeshConfig != nil && cfg.MeshConfig.Spec.OutboundTrafficPolicy != nil &&
 		cfg.MeshConfig.Spec.OutboundTrafficPolicy.Mode == api.OutboundRegistryOnly
@@ -18,9 +21,14 @@ func compileEgress(cfg *api.Set) *weftv1.Egress {
 		return nil
 	}
 	logMode := compileObservability(&api.Set{MeshConfig: cfg.MeshConfig}).def
+	var defGateway string
+	if mc := cfg.MeshConfig; mc != nil && mc.Spec.OutboundTrafficPolicy != nil && mc.Spec.OutboundTrafficPolicy.EgressGateway != nil {
+		g := mc.Spec.OutboundTrafficPolicy.EgressGateway
+		defGateway = weftv1.ResourceName(g.Name, cmp.Or(g.Namespace, api.DefaultNS))
+	}
 	e := &weftv1.Egress{RegistryOnly: registryOnly}
 	for _, x := range cfg.ExternalServices {
-		out := &weftv1.ExternalService{Name: x.Name, Namespace: x.Namespace, AccessLog: logMode}
+		out := &weftv1.ExternalService{Name: x.Name, Namespace: x.Namespace, AccessLog: logMode, EgressGateway: defGateway}
 		if g := x.Spec.EgressGateway; g != "" {
 			out.EgressGateway = weftv1.ResourceName(g, x.Namespace)
 		}

@@ -42,6 +42,16 @@ func TestEgressTranslation(t *testing.T) {
 				Tls:       &weftv1.ExternalServiceTLS{Sni: "api.pay.example.com"},
 				AccessLog: weftv1.AccessLogMode_ACCESS_LOG_ON,
 			}}}},
+		{"mesh default gateway", "apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: {name: default}\nspec:\n  outboundTrafficPolicy: {egressGateway: {name: egress-gw}}\n---\n" + esPayments +
+			"---\napiVersion: weft.dev/v1alpha1\nkind: ExternalService\nmetadata: {name: own, namespace: shop}\nspec:\n  hosts: [own.example.com]\n  egressGateway: shop-gw\n",
+			&weftv1.Egress{ExternalServices: []*weftv1.ExternalService{{
+				Name: "own", Namespace: "shop", Hosts: []string{"own.example.com"}, EgressGateway: "shop-gw.shop",
+			}, {
+				Name: "payments", Namespace: "shop", Hosts: []string{"api.pay.example.com", "*.cdn.example.com"},
+				Ports:         []*weftv1.ExternalServicePort{{Number: 80, Protocol: "HTTP"}, {Number: 8080, Protocol: "TCP"}},
+				Tls:           &weftv1.ExternalServiceTLS{Sni: "api.pay.example.com"},
+				EgressGateway: "egress-gw.default",
+			}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
