@@ -383,4 +383,25 @@ func TestEgressGateway(t *testing.T) {
 	if r, err := client.get("http://egress-gw/x"); err != nil || r.code != http.StatusForbidden || r.header.Get("X-Weft-Reason") != "egress-gateway" {
 		t.Errorf("GET http://egress-gw/x = %+v, %v; want 403 egress-gateway", r, err)
 	}
+
+	// The MeshConfig's default gateway carries an ExternalService that
+	// names none: the docs' local-api is then called from the gateway.
+	if r := c.cli("delete", "externalservice", "gw-api"); r.code != 0 {
+		t.Fatalf("delete gw-api:\n%s", r)
+	}
+	c.apply(docYAML(t, "egress.md", docMarked("mesh-egress-gateway")))
+	c.apply(docYAML(t, "egress.md", docMarked("external-service")))
+	eventually(t, 10*time.Second, 100*time.Millisecond, "local-api through the default gateway", func() error {
+		if r, err := client.get(u); err != nil || r.code != 200 {
+			return fmt.Errorf("GET %s = %+v, %v", u, r, err)
+		}
+		gs, err := gw.metrics()
+		if err != nil {
+			return err
+		}
+		if got := sum(gs, "http_client_request_duration_seconds_count", map[string]string{"source_service": "egress-gw.default", "destination_service": "local-api.default", "http_response_status_code": "200"}); got < 1 {
+			return fmt.Errorf("gateway outbound calls to local-api.default = %v", got)
+		}
+		return nil
+	})
 }
