@@ -9,13 +9,25 @@ import (
 )
 
 // checkExternalHosts refuses an ExternalService host that names a mesh
-// service of snap ("orders", "orders.shop", "orders.shop.svc..."): the mesh
-// service would win anyway, and declaring it as external is a mistake that
-// must not pass silently.
+// service of snap ("orders", "orders.shop", "orders.shop.svc...") or any
+// "<name>.<namespace>" of a namespace with services: sidecars resolve
+// those in the mesh (config.Config.MeshName), so declaring them as external
+// is a mistake that must not pass silently.
 func checkExternalHosts(x *api.ExternalService, snap *mesh.Snapshot) error {
 	var errs []api.FieldError
+	namespaces := map[string]bool{}
+	for _, s := range snap.Services {
+		namespaces[s.Namespace] = true
+	}
 	for i, h := range x.Spec.Hosts {
 		h = strings.ToLower(h)
+		if name, ns, ok := strings.Cut(h, "."); ok && name != "*" && !strings.Contains(ns, ".") && namespaces[ns] {
+			errs = append(errs, api.FieldError{
+				Field:  fmt.Sprintf("spec.hosts[%d]", i),
+				Detail: fmt.Sprintf("%q is a name in mesh namespace %s, which sidecars resolve as a mesh service and never send outside", h, ns),
+			})
+			continue
+		}
 		for _, key := range snap.Keys {
 			s := snap.Services[key]
 			if h == s.Name || h == key || strings.HasPrefix(h, key+".") {
