@@ -43,11 +43,11 @@ type Table struct {
 // Service is one ExternalService.
 type Service struct {
 	// Key is "<name>.<namespace>", the destination_service of its calls.
-	Key       string
-	Name      string
-	Namespace string
-	// ports by number (protocol HTTP, HTTPS, TLS or TCP); empty: any port.
-	ports map[uint32]string
+	Key string
+	// ports are the declared port numbers; empty: any port. (Their
+	// protocols are documentation for now: the proxy carries what the
+	// app sends.)
+	ports map[uint32]bool
 	// Originate is set for tls.mode ORIGINATE: the transport speaking TLS
 	// to the host.
 	Originate *http.Transport
@@ -60,12 +60,12 @@ type Service struct {
 func Compile(e *weftv1.Egress) (*Table, error) {
 	t := &Table{registryOnly: e.GetRegistryOnly(), exact: map[string][]*Service{}, wild: map[string][]*Service{}}
 	for i, x := range e.GetExternalServices() {
-		s := &Service{Key: weftv1.ResourceName(x.GetName(), x.GetNamespace()), Name: x.GetName(), Namespace: x.GetNamespace(), Gateway: x.GetEgressGateway()}
+		s := &Service{Key: weftv1.ResourceName(x.GetName(), x.GetNamespace()), Gateway: x.GetEgressGateway()}
 		for _, p := range x.GetPorts() {
 			if s.ports == nil {
-				s.ports = map[uint32]string{}
+				s.ports = map[uint32]bool{}
 			}
-			s.ports[p.GetNumber()] = p.GetProtocol()
+			s.ports[p.GetNumber()] = true
 		}
 		if tc := x.GetTls(); tc != nil {
 			cfg, err := clientTLS(tc)
@@ -161,8 +161,7 @@ func (s *Service) allows(port uint32) bool {
 	if len(s.ports) == 0 {
 		return true
 	}
-	_, ok := s.ports[port]
-	return ok
+	return s.ports[port]
 }
 
 // splitAuthority lowercases the host of authority, drops a trailing dot and
