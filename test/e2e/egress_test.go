@@ -153,6 +153,9 @@ func TestEgress(t *testing.T) {
 		if lines < N/2 {
 			return fmt.Errorf("%d access lines for local-api.default, want >= %d", lines, N/2)
 		}
+		if got := sum(samples, "weft_tcp_connections_total", map[string]string{"listener": "outbound", "destination_service": "local-api.default"}); got < 1 {
+			return fmt.Errorf("CONNECT tunnels to local-api.default = %v, want >= 1\n%s", got, describe(samples, "weft_tcp_connections_total"))
+		}
 		return nil
 	})
 	if r := c.cli("get", "externalservices"); r.code != 0 || !strings.Contains(r.stdout, "local-api") || !strings.Contains(r.stdout, "localhost") {
