@@ -107,6 +107,7 @@ var kinds = []KindInfo{
 	{Kind: KindRequestAuthentication, APIVersion: WeftV1Alpha1, Plural: "requestauthentications", ShortNames: []string{"ra"}, Namespaced: true, newObject: func() Object { return &RequestAuthentication{} }},
 	{Kind: KindFaultInjection, APIVersion: WeftV1Alpha1, Plural: "faultinjections", ShortNames: []string{"fi"}, Namespaced: true, newObject: func() Object { return &FaultInjection{} }},
 	{Kind: KindTCPRoute, APIVersion: GatewayV1Alpha2, Plural: "tcproutes", ShortNames: []string{"tr"}, Namespaced: true, newObject: func() Object { return &gatewayv1alpha2.TCPRoute{} }},
+	{Kind: KindExternalService, APIVersion: WeftV1Alpha1, Plural: "externalservices", ShortNames: []string{"es", "se"}, Namespaced: true, newObject: func() Object { return &ExternalService{} }},
 }
 
 // Kinds lists the supported kinds in a stable order.
@@ -172,6 +173,8 @@ func KindOf(o Object) string {
 		return KindFaultInjection
 	case *gatewayv1alpha2.TCPRoute:
 		return KindTCPRoute
+	case *ExternalService:
+		return KindExternalService
 	}
 	return ""
 }

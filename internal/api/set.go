@@ -28,6 +28,8 @@ type Set struct {
 	FaultInjections []*FaultInjection
 	// TCPRoutes are the TCPRoutes (types_tcp.go).
 	TCPRoutes []*gatewayv1alpha2.TCPRoute
+	// ExternalServices declare the hosts outside the mesh (types_egress.go).
+	ExternalServices []*ExternalService
 }
 
 // NewSet sorts objs into a Set.
@@ -56,6 +58,8 @@ func NewSet(objs []Object) (*Set, error) {
 			s.FaultInjections = append(s.FaultInjections, o)
 		case *gatewayv1alpha2.TCPRoute:
 			s.TCPRoutes = append(s.TCPRoutes, o)
+		case *ExternalService:
+			s.ExternalServices = append(s.ExternalServices, o)
 		default:
 			return nil, fmt.Errorf("unsupported object type %T", o)
 		}
@@ -68,6 +72,7 @@ func NewSet(objs []Object) (*Set, error) {
 	sortObjects(s.RequestAuthentications)
 	sortObjects(s.FaultInjections)
 	sortObjects(s.TCPRoutes)
+	sortObjects(s.ExternalServices)
 	return s, nil
 }
 

@@ -52,7 +52,7 @@ func CheckSupported(o Object) error {
 				checkGRPCFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters)
 			}
 		}
-	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection:
+	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection, *ExternalService:
 	}
 	if len(e) == 0 {
 		return nil

@@ -73,6 +73,8 @@ type MeshConfigSpec struct {
 	AccessLog *AccessLogConfig `json:"accessLog,omitempty"`
 	// Tracing sets the proxies' trace sampling (types_observability.go).
 	Tracing *TracingConfig `json:"tracing,omitempty"`
+	// OutboundTrafficPolicy governs non-mesh destinations (types_egress.go).
+	OutboundTrafficPolicy *OutboundTrafficPolicy `json:"outboundTrafficPolicy,omitempty"`
 }
 
 // MTLSConfig configures mutual TLS between proxies.

@@ -50,6 +50,7 @@ func (m *MeshConfig) validate(e *errs) {
 	}
 	validateAuthorizationConfig(e, p.child("authorization"), m.Spec.Authorization)
 	validateMeshObservability(e, p, m)
+	validateOutboundTrafficPolicy(e, p.child("outboundTrafficPolicy"), m.Spec.OutboundTrafficPolicy)
 }
 
 // Default fills in defaults: targetRef kind Service.

@@ -264,6 +264,8 @@ func getColumns(kind string, o api.Object) []string {
 		return faultColumns(o) // get_fault.go
 	case api.KindTCPRoute:
 		return tcpRouteColumns(o) // get_tcp.go
+	case api.KindExternalService:
+		return externalServiceColumns(o) // get_egress.go
 	case api.KindAuthorizationPolicy:
 		if o == nil {
 			return []string{"TARGET", "ACTION", "RULES"}

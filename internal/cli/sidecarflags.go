@@ -28,6 +28,7 @@ type sidecarFlags struct {
 	labels         []string
 	address        string
 	appPort        int
+	egress         bool
 	appProtocol    string
 	inboundPort    int
 	outboundPort   int
@@ -52,6 +53,7 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.StringArrayVar(&f.labels, "label", nil, "extra workload label K=V (repeatable)")
 	fs.StringVar(&f.address, "address", "127.0.0.1", "host the inbound listener binds and other proxies dial")
 	fs.IntVar(&f.appPort, "app-port", 0, "port the local app serves on (omit for a workload that only makes calls)")
+	fs.BoolVar(&f.egress, "egress", false, "run as an egress gateway: no app; the inbound listener passes mesh callers' requests to hosts outside the mesh (see docs/egress.md; excludes --app-port)")
 	fs.StringVar(&f.appProtocol, "app-protocol", "http", "what the app speaks on --app-port: http (HTTP/1.1, and h2c if it answers the HTTP/2 preface), http1, h2c, grpc, or tcp (opaque: streams reach it unparsed)")
 	fs.IntVar(&f.inboundPort, "inbound-port", defaultPorts[0], "mTLS inbound listener port (0: a free port)")
 	fs.IntVar(&f.outboundPort, "outbound-port", defaultPorts[1], "outbound HTTP proxy port on 127.0.0.1 (0: a free port)")
@@ -90,6 +92,9 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 			return o, fmt.Errorf("--label %q: want K=V", l)
 		}
 		labels[k] = v
+	}
+	if f.egress && f.appPort != 0 {
+		return o, fmt.Errorf("--egress and --app-port exclude each other: an egress gateway has no app")
 	}
 	for name, p := range map[string]int{"--app-port": f.appPort, "--inbound-port": f.inboundPort, "--outbound-port": f.outboundPort, "--admin-port": f.adminPort} {
 		if p < 0 || p > 65535 {
@@ -178,6 +183,7 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		Token:          token,
 		Workload:       w,
 		AppPort:        f.appPort,
+		EgressGateway:  f.egress,
 		AppProtocol:    appProto,
 		InboundListen:  hostPort(f.address, f.inboundPort),
 		OutboundListen: hostPort("127.0.0.1", f.outboundPort),

@@ -393,7 +393,7 @@ type wlOpts struct {
 	env []string
 	// appProtocol is --app-protocol ("": the default, http).
 	appProtocol string
-	// flags are more `weft run` flags (e.g. --upstream).
+	// flags are more `weft run` flags (e.g. --upstream, --egress).
 	flags []string
 }
 

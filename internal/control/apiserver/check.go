@@ -73,6 +73,13 @@ func (h *handler) checkCompiles(objs []api.Located) error {
 		workloads = snap.Workloads
 	}
 	snap := mesh.Build(cand, workloads)
+	for _, o := range objs {
+		if x, ok := o.Object.(*api.ExternalService); ok {
+			if err := checkExternalHosts(x, snap); err != nil { // egress.go
+				return fmt.Errorf("%s: %w", o.Where, err)
+			}
+		}
+	}
 	routing, keys, all := xdsgen.NewRouting(cur).Update(cand)
 	if all {
 		keys = snap.Keys
@@ -148,6 +155,12 @@ func setObjects(s *api.Set) []api.Object {
 		out = append(out, o)
 	}
 	for _, o := range s.TCPRoutes {
+		out = append(out, o)
+	}
+	for _, o := range s.RequestAuthentications {
+		out = append(out, o)
+	}
+	for _, o := range s.ExternalServices {
 		out = append(out, o)
 	}
 	return out

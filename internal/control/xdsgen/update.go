@@ -43,6 +43,9 @@ func (r *Routing) Update(cfg *api.Set) (next *Routing, keys []string, all bool) 
 	if old, cur := api.Changed(r.cfg.AuthorizationPolicies, cfg.AuthorizationPolicies); len(old)+len(cur) > 0 {
 		return NewRouting(cfg), nil, true
 	}
+	if externalServicesChanged(r.cfg, cfg) { // egress.go
+		return NewRouting(cfg), nil, true
+	}
 	n := *r
 	n.cfg = cfg
 	affected := map[serviceRef]bool{}

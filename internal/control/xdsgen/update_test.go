@@ -324,6 +324,7 @@ func TestConfigKindsAttributed(t *testing.T) {
 		"RequestAuthentications", // Routing.Update: targets (requestauthn.go)
 		"FaultInjections",        // Routing.Update: parents of the routes that reference them (fault.go)
 		"TCPRoutes",              // Routing.Update: parents (tcp.go)
+		"ExternalServices",       // Routing.Update: every service (egress.go)
 	}
 	var fields []string
 	for f := range reflect.TypeFor[api.Set]().Fields() {

@@ -66,6 +66,7 @@ type Routing struct {
 	retryOff bool
 	obs      observability                 // accesslog.go
 	tcp      map[string][]*weftv1.TcpRoute // tcp.go
+	egress   *weftv1.Egress                // egress.go
 }
 
 // NewRouting compiles the routes and load-balancing policies of cfg (nil
@@ -77,7 +78,8 @@ func NewRouting(cfg *api.Set) *Routing {
 	lbs, def := loadBalancers(cfg)
 	modes, defMode := mtlsModes(cfg)
 	return &Routing{cfg: cfg, routes: compileRoutes(cfg, nil), lbs: lbs, defLB: def, modes: modes, defMode: defMode, jwt: compileJWT(cfg, nil), authz: compileAuthz(cfg), breaker: compileBreakers(cfg),
-		retries: compileRetries(cfg, nil), retryOff: defaultRetryOff(cfg), obs: compileObservability(cfg), tcp: compileTCPRoutes(cfg)}
+		retries: compileRetries(cfg, nil), retryOff: defaultRetryOff(cfg), obs: compileObservability(cfg), tcp: compileTCPRoutes(cfg),
+		egress: compileEgress(cfg)}
 }
 
 // Service builds the Service resource of s. Its routes are shared with
@@ -109,6 +111,7 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 		svc.Ports = append(svc.Ports, &weftv1.ServicePort{Name: p.Name, Port: uint32(p.Port), Protocol: portProtocol(p.Name, p.AppProtocol)})
 	}
 	r.obs.apply(svc, key)
+	svc.Egress = r.egress // egress.go
 	return svc
 }
 

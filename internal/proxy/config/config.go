@@ -50,6 +50,9 @@ type Config struct {
 	Endpoints map[string][]Endpoint
 	// Namespaces that hold at least one service.
 	Namespaces map[string]bool
+	// Egress is the outbound traffic policy and the ExternalServices
+	// (egress.go); never nil once built.
+	Egress *Egress
 }
 
 // Service is a mesh service and its compiled routes.
@@ -95,6 +98,8 @@ type Service struct {
 	TraceSampling float64
 	// TCPRoutes split the opaque TCP connections to the service (tcp.go).
 	TCPRoutes []TCPRoute
+
+	egressSrc *weftv1.Egress // egress.go
 }
 
 // Port is one declared service port.
@@ -159,6 +164,11 @@ func Build(version string, services []*weftv1.Service, endpoints []*weftv1.Endpo
 		c.Services[svc.Key] = svc
 		c.Namespaces[svc.Namespace] = true
 	}
+	eg, err := buildEgress(nil, c) // egress.go
+	if err != nil {
+		return nil, fmt.Errorf("Service egress: %w", err)
+	}
+	c.Egress = eg
 	for _, e := range endpoints {
 		key := weftv1.ResourceName(e.GetService(), e.GetNamespace())
 		eps, err := buildEndpoints(e)
@@ -259,6 +269,7 @@ func buildService(s *weftv1.Service) (*Service, error) {
 		svc.Authz = set
 	}
 	buildObservability(svc, s)
+	svc.egressSrc = s.GetEgress()
 	return svc, nil
 }
 

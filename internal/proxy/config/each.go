@@ -91,6 +91,15 @@ func (prev *Config) UpdateEach(version string, d Delta) (*Config, *RejectedError
 	}
 	// The namespaces change only when a service comes or goes: a key
 	// names its namespace.
+	c.Egress = prev.Egress
+	if c.Egress == nil || len(d.Services) > 0 || len(d.RemovedServices) > 0 {
+		eg, err := buildEgress(prev.Egress, c) // egress.go
+		if err != nil {
+			rejected = append(rejected, ResourceError{"Service", "egress", err})
+		} else {
+			c.Egress = eg
+		}
+	}
 	c.Namespaces = prev.Namespaces
 	if servicesComeOrGo(prev, d) {
 		c.Namespaces = make(map[string]bool, len(prev.Namespaces))

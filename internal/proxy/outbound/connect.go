@@ -35,9 +35,14 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	svc := cfg.Resolve(r.Host, l.opts.Namespace)
 
 	var target net.Conn
+	dest := "passthrough"
 	if svc == nil {
 		if name, ok := cfg.MeshName(r.Host); ok {
 			upstream.WriteError(w, r, http.StatusServiceUnavailable, unknownServiceMessage(name))
+			return
+		}
+		var ok bool
+		if dest, ok = l.egressConnect(w, r, cfg); !ok { // egress.go
 			return
 		}
 		var err error
@@ -70,7 +75,7 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	app := &bufConn{Conn: conn, r: bufio.NewReaderSize(src, 4096)}
 
 	if svc == nil {
-		tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: "passthrough"}
+		tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: dest}
 		l.opts.Metrics.TCPOpened(tl)
 		up, down := upstream.Pipe(s.ctx, app, target)
 		l.opts.Metrics.TCPConnection(tl, up, down)

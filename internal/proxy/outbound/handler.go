@@ -30,6 +30,10 @@ func (s *serving) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.connect(w, r)
 		return
 	}
+	if s.l.opts.EgressGateway && r.URL.Host == "" {
+		s.l.gatewayHTTP(w, r) // egress.go
+		return
+	}
 	cfg := s.l.opts.Provider.Load()
 	var svc *config.Service
 	if key, ok := r.Context().Value(tunnelKey{}).(string); ok {
@@ -214,6 +218,9 @@ func (l *Listener) passthroughHTTP(w http.ResponseWriter, r *http.Request) {
 		// Origin form to a name outside the mesh: there is nowhere to send
 		// it but back to ourselves.
 		upstream.WriteError(w, r, http.StatusNotFound, "weft: "+r.Host+" is not a mesh service; send absolute-form proxy requests to reach other hosts")
+		return
+	}
+	if l.egressHTTP(w, r) { // egress.go: REGISTRY_ONLY, ExternalServices
 		return
 	}
 	start := time.Now()

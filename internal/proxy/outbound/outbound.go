@@ -78,6 +78,11 @@ type Options struct {
 	// HeaderTimeout bounds receiving a request head from its first byte
 	// (default 10s; then 408).
 	HeaderTimeout time.Duration
+	// EgressGateway makes this proxy an egress gateway (weft run
+	// --egress): its inbound listener passes mesh callers' requests to
+	// this listener in origin form, which calls the host they name
+	// (egress.go).
+	EgressGateway bool
 	// MaxConns caps the app connections the listener holds open (default
 	// DefaultMaxConns); past it a new connection is answered 503 and
 	// closed at once.
@@ -105,9 +110,10 @@ type Listener struct {
 	h2          *upstream.Forwarder    // HTTP/2 and gRPC to peer proxies
 	passthrough *httputil.ReverseProxy // to non-mesh destinations
 	passTr      *http.Transport
-	admission   admission       // breaker.go
-	budgets     retry.Budgets   // per destination, for the proxy's life (retry.go)
-	mirrors     *mirror.Limiter // mirror.go
+	egressProxy *httputil.ReverseProxy // to declared external hosts (egress.go)
+	admission   admission              // breaker.go
+	budgets     retry.Budgets          // per destination, for the proxy's life (retry.go)
+	mirrors     *mirror.Limiter        // mirror.go
 }
 
 // New validates opts and returns a Listener.
@@ -164,6 +170,7 @@ func New(opts Options) (*Listener, error) {
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}
 	l.passthrough = &httputil.ReverseProxy{Rewrite: rewritePassthrough, Transport: l.passTr, BufferPool: upstream.BufferPool, ErrorLog: errLog, ErrorHandler: passthroughError}
+	l.egressProxy = l.newEgressProxy()
 	return l, nil
 }
 

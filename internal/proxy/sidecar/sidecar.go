@@ -60,6 +60,11 @@ type Options struct {
 	AppPort int
 	// AppProtocol is what the app speaks on AppPort ("" is http).
 	AppProtocol inbound.AppProtocol
+	// EgressGateway makes the proxy an egress gateway (weft run --egress):
+	// its inbound listener serves the service by passing requests to its
+	// own outbound listener, which calls the external hosts they name.
+	// AppPort must be 0.
+	EgressGateway bool
 	// InboundListen, OutboundListen and AdminListen are host:port; port 0
 	// picks a free one.
 	InboundListen, OutboundListen, AdminListen string
@@ -148,6 +153,12 @@ func Run(ctx context.Context, opts Options) error {
 
 	w := opts.Workload
 	w.Admin = addrs.Admin
+	if opts.EgressGateway {
+		if opts.AppPort != 0 {
+			return errors.New("an egress gateway has no app: AppPort must be 0")
+		}
+		opts.AppPort = outLn.Addr().(*net.TCPAddr).Port // its "app" is its outbound listener
+	}
 	if opts.AppPort != 0 {
 		w.Address = addrs.Inbound
 	}
@@ -243,7 +254,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	out, err := outbound.New(opts.HTTP.applyOutbound(outbound.Options{Logger: log.With("component", "outbound"), Provider: xc, Identity: src, Metrics: metrics, AccessLog: obs.log, Tap: obs.tap, Tracer: obs.tracer, ServiceName: w.Service, Namespace: w.Namespace}))
+	out, err := outbound.New(opts.HTTP.applyOutbound(outbound.Options{Logger: log.With("component", "outbound"), Provider: xc, Identity: src, Metrics: metrics, AccessLog: obs.log, Tap: obs.tap, Tracer: obs.tracer, ServiceName: w.Service, Namespace: w.Namespace, EgressGateway: opts.EgressGateway}))
 	if err != nil {
 		return err
 	}

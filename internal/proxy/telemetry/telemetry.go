@@ -33,6 +33,7 @@ type Metrics struct {
 	transparent    transparentMetrics     // transparent.go
 	accessLogs     *prometheus.CounterVec // accesslog.go
 	tap            *prometheus.CounterVec // tap.go
+	egressRefused  *prometheus.CounterVec // egress.go
 
 	clientCache cache[RequestLabels, *httpChildren]
 	serverCache cache[RequestLabels, *httpChildren]
@@ -74,7 +75,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	m.accessLogs = newAccessLogs()
 	m.tap = newTap()
-	cs := []prometheus.Collector{m.tcpConnections, m.tcpOpened, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.accessLogs, m.tap, m.retry, m.outlier.ejections, m.outlier.ejected}
+	m.egressRefused = newEgressRefused()
+	cs := []prometheus.Collector{m.tcpConnections, m.tcpOpened, m.tcpBytes, m.httpRejected, m.h2Abuse, m.jwtDecisions, m.authzDecisions, m.accessLogs, m.tap, m.egressRefused, m.retry, m.outlier.ejections, m.outlier.ejected}
 	cs = append(cs, m.client.collectors()...)
 	cs = append(cs, m.server.collectors()...)
 	for _, c := range cs {

@@ -34,6 +34,9 @@ func ValidateService(s *Service) error {
 	if err := validateObservability(s); err != nil {
 		return err
 	}
+	if err := validateEgress(s.GetEgress()); err != nil { // validate_egress.go
+		return err
+	}
 	for i, p := range s.GetPorts() {
 		if p.GetPort() == 0 || p.GetPort() > 65535 {
 			return fmt.Errorf("ports[%d].port: %d out of range", i, p.GetPort())

@@ -445,7 +445,10 @@ type Service struct {
 	// TCP routes (fields 140-149), see the tcp section at the end of the file: compiled from the
 	// TCPRoutes attached to this service, for opaque TCP connections to it (`--upstream`
 	// listeners and opaque CONNECT tunnels).
-	TcpRoutes     []*TcpRoute `protobuf:"bytes,140,rep,name=tcp_routes,json=tcpRoutes,proto3" json:"tcp_routes,omitempty"`
+	TcpRoutes []*TcpRoute `protobuf:"bytes,140,rep,name=tcp_routes,json=tcpRoutes,proto3" json:"tcp_routes,omitempty"`
+	// egress (issue #12): the mesh's outbound traffic policy and every ExternalService,
+	// the same on every Service resource (see Egress).
+	Egress        *Egress `protobuf:"bytes,130,opt,name=egress,proto3" json:"egress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -616,6 +619,13 @@ func (x *Service) GetTraceSampling() float64 {
 func (x *Service) GetTcpRoutes() []*TcpRoute {
 	if x != nil {
 		return x.TcpRoutes
+	}
+	return nil
+}
+
+func (x *Service) GetEgress() *Egress {
+	if x != nil {
+		return x.Egress
 	}
 	return nil
 }
@@ -3245,11 +3255,271 @@ func (x *TcpRoute) GetConsumerNamespace() string {
 	return ""
 }
 
+// Egress is what a sidecar does with traffic for hosts outside the mesh.
+type Egress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// registry_only refuses hosts that are neither mesh services nor declared below.
+	RegistryOnly     bool               `protobuf:"varint,1,opt,name=registry_only,json=registryOnly,proto3" json:"registry_only,omitempty"`
+	ExternalServices []*ExternalService `protobuf:"bytes,2,rep,name=external_services,json=externalServices,proto3" json:"external_services,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Egress) Reset() {
+	*x = Egress{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Egress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Egress) ProtoMessage() {}
+
+func (x *Egress) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Egress.ProtoReflect.Descriptor instead.
+func (*Egress) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Egress) GetRegistryOnly() bool {
+	if x != nil {
+		return x.RegistryOnly
+	}
+	return false
+}
+
+func (x *Egress) GetExternalServices() []*ExternalService {
+	if x != nil {
+		return x.ExternalServices
+	}
+	return nil
+}
+
+// ExternalService is one ExternalService resource.
+type ExternalService struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// hosts: exact lowercase DNS names or "*.<name>" (one or more leading labels).
+	Hosts []string `protobuf:"bytes,3,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// ports: empty allows any port.
+	Ports []*ExternalServicePort `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
+	Tls   *ExternalServiceTLS    `protobuf:"bytes,5,opt,name=tls,proto3" json:"tls,omitempty"`
+	// access_log is the mesh's default access log mode (MeshConfig spec.accessLog.mode).
+	AccessLog AccessLogMode `protobuf:"varint,6,opt,name=access_log,json=accessLog,proto3,enum=weft.v1.AccessLogMode" json:"access_log,omitempty"`
+	// egress_gateway is the key ("<name>.<namespace>") of the mesh service whose workloads
+	// (weft run --egress) make the calls; "" for direct calls.
+	EgressGateway string `protobuf:"bytes,7,opt,name=egress_gateway,json=egressGateway,proto3" json:"egress_gateway,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalService) Reset() {
+	*x = ExternalService{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalService) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalService) ProtoMessage() {}
+
+func (x *ExternalService) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalService.ProtoReflect.Descriptor instead.
+func (*ExternalService) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ExternalService) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExternalService) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ExternalService) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *ExternalService) GetPorts() []*ExternalServicePort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *ExternalService) GetTls() *ExternalServiceTLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *ExternalService) GetAccessLog() AccessLogMode {
+	if x != nil {
+		return x.AccessLog
+	}
+	return AccessLogMode_ACCESS_LOG_OFF
+}
+
+func (x *ExternalService) GetEgressGateway() string {
+	if x != nil {
+		return x.EgressGateway
+	}
+	return ""
+}
+
+// ExternalServicePort is one allowed port; protocol is HTTP, HTTPS, TLS or TCP.
+type ExternalServicePort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Number        uint32                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	Protocol      string                 `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalServicePort) Reset() {
+	*x = ExternalServicePort{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalServicePort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalServicePort) ProtoMessage() {}
+
+func (x *ExternalServicePort) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalServicePort.ProtoReflect.Descriptor instead.
+func (*ExternalServicePort) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ExternalServicePort) GetNumber() uint32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *ExternalServicePort) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+// ExternalServiceTLS is TLS origination (the only mode): the proxy dials TLS to the host,
+// verifying against ca_certificates (PEM) or the system roots, for server name sni (or the
+// request's host).
+type ExternalServiceTLS struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	CaCertificates string                 `protobuf:"bytes,1,opt,name=ca_certificates,json=caCertificates,proto3" json:"ca_certificates,omitempty"`
+	Sni            string                 `protobuf:"bytes,2,opt,name=sni,proto3" json:"sni,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ExternalServiceTLS) Reset() {
+	*x = ExternalServiceTLS{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalServiceTLS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalServiceTLS) ProtoMessage() {}
+
+func (x *ExternalServiceTLS) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalServiceTLS.ProtoReflect.Descriptor instead.
+func (*ExternalServiceTLS) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ExternalServiceTLS) GetCaCertificates() string {
+	if x != nil {
+		return x.CaCertificates
+	}
+	return ""
+}
+
+func (x *ExternalServiceTLS) GetSni() string {
+	if x != nil {
+		return x.Sni
+	}
+	return ""
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\x8f\b\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xb9\b\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -3273,7 +3543,8 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"tap_bodies\x18e \x01(\bR\ttapBodies\x12*\n" +
 	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01\x121\n" +
 	"\n" +
-	"tcp_routes\x18\x8c\x01 \x03(\v2\x11.weft.v1.TcpRouteR\ttcpRoutesB\x11\n" +
+	"tcp_routes\x18\x8c\x01 \x03(\v2\x11.weft.v1.TcpRouteR\ttcpRoutes\x12(\n" +
+	"\x06egress\x18\x82\x01 \x01(\v2\x0f.weft.v1.EgressR\x06egressB\x11\n" +
 	"\x0f_trace_sampling\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
@@ -3516,7 +3787,25 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12,\n" +
 	"\bbackends\x18\x03 \x03(\v2\x10.weft.v1.BackendR\bbackends\x12-\n" +
-	"\x12consumer_namespace\x18\x04 \x01(\tR\x11consumerNamespace*0\n" +
+	"\x12consumer_namespace\x18\x04 \x01(\tR\x11consumerNamespace\"t\n" +
+	"\x06Egress\x12#\n" +
+	"\rregistry_only\x18\x01 \x01(\bR\fregistryOnly\x12E\n" +
+	"\x11external_services\x18\x02 \x03(\v2\x18.weft.v1.ExternalServiceR\x10externalServices\"\x9a\x02\n" +
+	"\x0fExternalService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05hosts\x18\x03 \x03(\tR\x05hosts\x122\n" +
+	"\x05ports\x18\x04 \x03(\v2\x1c.weft.v1.ExternalServicePortR\x05ports\x12-\n" +
+	"\x03tls\x18\x05 \x01(\v2\x1b.weft.v1.ExternalServiceTLSR\x03tls\x125\n" +
+	"\n" +
+	"access_log\x18\x06 \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\x12%\n" +
+	"\x0eegress_gateway\x18\a \x01(\tR\regressGateway\"I\n" +
+	"\x13ExternalServicePort\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\rR\x06number\x12\x1a\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\"O\n" +
+	"\x12ExternalServiceTLS\x12'\n" +
+	"\x0fca_certificates\x18\x01 \x01(\tR\x0ecaCertificates\x12\x10\n" +
+	"\x03sni\x18\x02 \x01(\tR\x03sni*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -3547,7 +3836,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -3592,8 +3881,12 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*FaultAbort)(nil),           // 40: weft.v1.FaultAbort
 	(*RequestMirror)(nil),        // 41: weft.v1.RequestMirror
 	(*TcpRoute)(nil),             // 42: weft.v1.TcpRoute
-	nil,                          // 43: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 44: weft.v1.Endpoint.LabelsEntry
+	(*Egress)(nil),               // 43: weft.v1.Egress
+	(*ExternalService)(nil),      // 44: weft.v1.ExternalService
+	(*ExternalServicePort)(nil),  // 45: weft.v1.ExternalServicePort
+	(*ExternalServiceTLS)(nil),   // 46: weft.v1.ExternalServiceTLS
+	nil,                          // 47: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 48: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	16, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -3609,49 +3902,54 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	27, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
 	2,  // 11: weft.v1.Service.access_log:type_name -> weft.v1.AccessLogMode
 	42, // 12: weft.v1.Service.tcp_routes:type_name -> weft.v1.TcpRoute
-	9,  // 13: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	10, // 14: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
-	3,  // 15: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	43, // 16: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	12, // 17: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	13, // 18: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	14, // 19: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	15, // 20: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	18, // 21: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	21, // 22: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	26, // 23: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
-	30, // 24: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
-	33, // 25: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 26: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
-	36, // 27: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
-	37, // 28: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
-	38, // 29: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
-	41, // 30: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
-	19, // 31: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	20, // 32: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	32, // 33: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
-	4,  // 34: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	33, // 35: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 36: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
-	37, // 37: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
-	23, // 38: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	44, // 39: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	28, // 40: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	5,  // 41: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	34, // 42: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	34, // 43: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	6,  // 44: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	35, // 45: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	35, // 46: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	39, // 47: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
-	40, // 48: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
-	20, // 49: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	21, // 50: weft.v1.TcpRoute.backends:type_name -> weft.v1.Backend
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	43, // 13: weft.v1.Service.egress:type_name -> weft.v1.Egress
+	9,  // 14: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	10, // 15: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	3,  // 16: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
+	47, // 17: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	12, // 18: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	13, // 19: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	14, // 20: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	15, // 21: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	18, // 22: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	21, // 23: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	26, // 24: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	30, // 25: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
+	33, // 26: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
+	33, // 27: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
+	36, // 28: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
+	37, // 29: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
+	38, // 30: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
+	41, // 31: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
+	19, // 32: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	20, // 33: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	32, // 34: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	4,  // 35: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	33, // 36: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	33, // 37: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	37, // 38: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	23, // 39: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	48, // 40: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	28, // 41: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	5,  // 42: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	34, // 43: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	34, // 44: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	6,  // 45: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	35, // 46: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	35, // 47: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	39, // 48: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	40, // 49: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	20, // 50: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	21, // 51: weft.v1.TcpRoute.backends:type_name -> weft.v1.Backend
+	44, // 52: weft.v1.Egress.external_services:type_name -> weft.v1.ExternalService
+	45, // 53: weft.v1.ExternalService.ports:type_name -> weft.v1.ExternalServicePort
+	46, // 54: weft.v1.ExternalService.tls:type_name -> weft.v1.ExternalServiceTLS
+	2,  // 55: weft.v1.ExternalService.access_log:type_name -> weft.v1.AccessLogMode
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3668,7 +3966,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   38,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
