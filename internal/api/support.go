@@ -60,15 +60,22 @@ func CheckSupported(o Object) error {
 	return &InvalidError{Kind: KindOf(o), Name: o.GetName(), Errors: e}
 }
 
-// checkHTTPFilters refuses the filter types not enforced yet: CORS and
-// ExternalAuth anywhere, and RequestMirror and ExtensionRef on a backendRef
-// (the fault and mirror stages act on rules only).
+// checkHTTPFilters refuses the filter configurations not enforced yet:
+// ExternalAuth with protocol GRPC, CORS and ExternalAuth on a backendRef
+// (they act on the rule, before the backend is picked), and RequestMirror
+// and ExtensionRef on a backendRef (the fault and mirror stages act on
+// rules only).
 func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter, onBackend bool) {
 	for i, f := range fs {
 		switch f.Type {
-		case gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterExternalAuth:
-			e.add(p.index(i).child("type"), "%s %s", f.Type, notYet)
-		case gatewayv1.HTTPRouteFilterRequestMirror, gatewayv1.HTTPRouteFilterExtensionRef:
+		case gatewayv1.HTTPRouteFilterExternalAuth:
+			if a := f.ExternalAuth; a != nil && a.ExternalAuthProtocol == gatewayv1.HTTPRouteExternalAuthGRPCProtocol {
+				e.add(p.index(i).child("externalAuth").child("protocol"), "GRPC (the Envoy ext_authz protocol) %s; use protocol HTTP", notYet)
+			}
+			if onBackend {
+				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
+			}
+		case gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterRequestMirror, gatewayv1.HTTPRouteFilterExtensionRef:
 			if onBackend {
 				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
 			}

@@ -260,6 +260,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 					filters.setOn(r)
 					routeRetry(r, rule)                                                     // retry.go
 					compileWeftFilters(cfg, hr.Namespace, httpWeftFilters(rule.Filters), r) // fault.go
+					corsExtAuth(hr.Namespace, rule, r)                                      // cors.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
 						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
 				}

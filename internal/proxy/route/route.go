@@ -112,6 +112,7 @@ func Compile(r *weftv1.Route) (Route, error) {
 		return Route{}, err
 	}
 	out.Filters = f
+	out.Filters.CORS = compileCORS(r.GetCors()) // cors.go
 	return out, nil
 }
 

@@ -30,6 +30,8 @@ type Metrics struct {
 	outlier        outlierMetrics         // outlier.go
 	route          routeMetrics           // route.go
 	fault          faultMetrics           // fault.go
+	cors           corsMetrics            // cors.go
+	extAuth        extAuthMetrics         // extauth.go
 	accessLogs     *prometheus.CounterVec // accesslog.go
 	tap            *prometheus.CounterVec // tap.go
 
@@ -79,6 +81,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	if err := m.route.register(reg); err != nil {
+		return nil, err
+	}
+	if err := registerAll(reg, m.cors.register, m.extAuth.register); err != nil { // cors.go, extauth.go
 		return nil, err
 	}
 	return m, nil

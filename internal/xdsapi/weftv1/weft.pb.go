@@ -380,6 +380,52 @@ func (PathModifier_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{28, 0}
 }
 
+type ExternalAuth_Protocol int32
+
+const (
+	ExternalAuth_HTTP ExternalAuth_Protocol = 0
+	ExternalAuth_GRPC ExternalAuth_Protocol = 1
+)
+
+// Enum value maps for ExternalAuth_Protocol.
+var (
+	ExternalAuth_Protocol_name = map[int32]string{
+		0: "HTTP",
+		1: "GRPC",
+	}
+	ExternalAuth_Protocol_value = map[string]int32{
+		"HTTP": 0,
+		"GRPC": 1,
+	}
+)
+
+func (x ExternalAuth_Protocol) Enum() *ExternalAuth_Protocol {
+	p := new(ExternalAuth_Protocol)
+	*p = x
+	return p
+}
+
+func (x ExternalAuth_Protocol) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExternalAuth_Protocol) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[7].Descriptor()
+}
+
+func (ExternalAuth_Protocol) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[7]
+}
+
+func (x ExternalAuth_Protocol) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExternalAuth_Protocol.Descriptor instead.
+func (ExternalAuth_Protocol) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{36, 0}
+}
+
 // Service is one mesh service as a proxy sees it. Resource name: "<name>.<namespace>".
 // Type URL: type.googleapis.com/weft.v1.Service. Proxies subscribe to all of them (wildcard).
 type Service struct {
@@ -1322,7 +1368,11 @@ type Route struct {
 	// Fault is the FaultInjection an ExtensionRef filter of the rule names; unset means none.
 	Fault *FaultInjection `protobuf:"bytes,40,opt,name=fault,proto3" json:"fault,omitempty"`
 	// Mirrors are the rule's RequestMirror filters, in order.
-	Mirrors       []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	Mirrors []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	// Fields 70-79: CORS (70-74) and external authorization (75-79), see the cors/extauth
+	// section.
+	Cors          *CORSPolicy   `protobuf:"bytes,70,opt,name=cors,proto3" json:"cors,omitempty"`
+	ExternalAuth  *ExternalAuth `protobuf:"bytes,75,opt,name=external_auth,json=externalAuth,proto3" json:"external_auth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1451,6 +1501,20 @@ func (x *Route) GetFault() *FaultInjection {
 func (x *Route) GetMirrors() []*RequestMirror {
 	if x != nil {
 		return x.Mirrors
+	}
+	return nil
+}
+
+func (x *Route) GetCors() *CORSPolicy {
+	if x != nil {
+		return x.Cors
+	}
+	return nil
+}
+
+func (x *Route) GetExternalAuth() *ExternalAuth {
+	if x != nil {
+		return x.ExternalAuth
 	}
 	return nil
 }
@@ -3154,6 +3218,209 @@ func (x *RequestMirror) GetPerMillion() uint32 {
 	return 0
 }
 
+// CORSPolicy is a rule's CORS filter (Gateway API HTTPCORSFilter): the proxy answers
+// preflight requests itself and adds the CORS response headers to actual requests from
+// allowed origins.
+type CORSPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AllowOrigins are "*" alone, or origins "<scheme>://<host>[:<port>]" whose host may start
+	// with "*" (any number of labels to its left).
+	AllowOrigins     []string `protobuf:"bytes,1,rep,name=allow_origins,json=allowOrigins,proto3" json:"allow_origins,omitempty"`
+	AllowCredentials bool     `protobuf:"varint,2,opt,name=allow_credentials,json=allowCredentials,proto3" json:"allow_credentials,omitempty"`
+	// AllowMethods are method names, or "*" alone.
+	AllowMethods []string `protobuf:"bytes,3,rep,name=allow_methods,json=allowMethods,proto3" json:"allow_methods,omitempty"`
+	// AllowHeaders and ExposeHeaders are header names, or "*" alone.
+	AllowHeaders  []string `protobuf:"bytes,4,rep,name=allow_headers,json=allowHeaders,proto3" json:"allow_headers,omitempty"`
+	ExposeHeaders []string `protobuf:"bytes,5,rep,name=expose_headers,json=exposeHeaders,proto3" json:"expose_headers,omitempty"`
+	// MaxAgeSeconds is Access-Control-Max-Age (at least 1; the Gateway API default is 5).
+	MaxAgeSeconds uint32 `protobuf:"varint,6,opt,name=max_age_seconds,json=maxAgeSeconds,proto3" json:"max_age_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CORSPolicy) Reset() {
+	*x = CORSPolicy{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CORSPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CORSPolicy) ProtoMessage() {}
+
+func (x *CORSPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CORSPolicy.ProtoReflect.Descriptor instead.
+func (*CORSPolicy) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CORSPolicy) GetAllowOrigins() []string {
+	if x != nil {
+		return x.AllowOrigins
+	}
+	return nil
+}
+
+func (x *CORSPolicy) GetAllowCredentials() bool {
+	if x != nil {
+		return x.AllowCredentials
+	}
+	return false
+}
+
+func (x *CORSPolicy) GetAllowMethods() []string {
+	if x != nil {
+		return x.AllowMethods
+	}
+	return nil
+}
+
+func (x *CORSPolicy) GetAllowHeaders() []string {
+	if x != nil {
+		return x.AllowHeaders
+	}
+	return nil
+}
+
+func (x *CORSPolicy) GetExposeHeaders() []string {
+	if x != nil {
+		return x.ExposeHeaders
+	}
+	return nil
+}
+
+func (x *CORSPolicy) GetMaxAgeSeconds() uint32 {
+	if x != nil {
+		return x.MaxAgeSeconds
+	}
+	return 0
+}
+
+// ExternalAuth is a rule's ExternalAuth filter (Gateway API HTTPExternalAuthFilter): before
+// forwarding, the proxy asks the mesh service service.namespace whether to let the request
+// through.
+type ExternalAuth struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Protocol  ExternalAuth_Protocol  `protobuf:"varint,1,opt,name=protocol,proto3,enum=weft.v1.ExternalAuth_Protocol" json:"protocol,omitempty"`
+	Service   string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Namespace string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Path is prefixed to the request path in the check request (HTTP); "" adds none.
+	Path string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	// AllowedHeaders are the request headers sent to the auth service besides the ones always
+	// sent (Host, method, path, Content-Length, Authorization).
+	AllowedHeaders []string `protobuf:"bytes,5,rep,name=allowed_headers,json=allowedHeaders,proto3" json:"allowed_headers,omitempty"`
+	// AllowedResponseHeaders are the headers of an allowing answer copied onto the request;
+	// empty copies all but Host and hop-by-hop headers.
+	AllowedResponseHeaders []string `protobuf:"bytes,6,rep,name=allowed_response_headers,json=allowedResponseHeaders,proto3" json:"allowed_response_headers,omitempty"`
+	// MaxBodyBytes is forwardBody.maxSize: up to that many bytes of the body are sent; a longer
+	// body is refused with 413. 0 sends no body.
+	MaxBodyBytes uint32 `protobuf:"varint,7,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	// TimeoutMs bounds one check; 0 means the default.
+	TimeoutMs     uint32 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalAuth) Reset() {
+	*x = ExternalAuth{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalAuth) ProtoMessage() {}
+
+func (x *ExternalAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalAuth.ProtoReflect.Descriptor instead.
+func (*ExternalAuth) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ExternalAuth) GetProtocol() ExternalAuth_Protocol {
+	if x != nil {
+		return x.Protocol
+	}
+	return ExternalAuth_HTTP
+}
+
+func (x *ExternalAuth) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ExternalAuth) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ExternalAuth) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ExternalAuth) GetAllowedHeaders() []string {
+	if x != nil {
+		return x.AllowedHeaders
+	}
+	return nil
+}
+
+func (x *ExternalAuth) GetAllowedResponseHeaders() []string {
+	if x != nil {
+		return x.AllowedResponseHeaders
+	}
+	return nil
+}
+
+func (x *ExternalAuth) GetMaxBodyBytes() uint32 {
+	if x != nil {
+		return x.MaxBodyBytes
+	}
+	return 0
+}
+
+func (x *ExternalAuth) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
@@ -3244,7 +3511,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc8\x05\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xad\x06\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
@@ -3260,7 +3527,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\bredirect\x18  \x01(\v2\x18.weft.v1.RequestRedirectR\bredirect\x12-\n" +
 	"\arewrite\x18! \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\x12-\n" +
 	"\x05fault\x18( \x01(\v2\x17.weft.v1.FaultInjectionR\x05fault\x120\n" +
-	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\"\xb9\x01\n" +
+	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\x12'\n" +
+	"\x04cors\x18F \x01(\v2\x13.weft.v1.CORSPolicyR\x04cors\x12:\n" +
+	"\rexternal_auth\x18K \x01(\v2\x15.weft.v1.ExternalAuthR\fexternalAuth\"\xb9\x01\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
@@ -3418,7 +3687,28 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1f\n" +
 	"\vper_million\x18\x03 \x01(\rR\n" +
-	"perMillion*0\n" +
+	"perMillion\"\xf7\x01\n" +
+	"\n" +
+	"CORSPolicy\x12#\n" +
+	"\rallow_origins\x18\x01 \x03(\tR\fallowOrigins\x12+\n" +
+	"\x11allow_credentials\x18\x02 \x01(\bR\x10allowCredentials\x12#\n" +
+	"\rallow_methods\x18\x03 \x03(\tR\fallowMethods\x12#\n" +
+	"\rallow_headers\x18\x04 \x03(\tR\fallowHeaders\x12%\n" +
+	"\x0eexpose_headers\x18\x05 \x03(\tR\rexposeHeaders\x12&\n" +
+	"\x0fmax_age_seconds\x18\x06 \x01(\rR\rmaxAgeSeconds\"\xde\x02\n" +
+	"\fExternalAuth\x12:\n" +
+	"\bprotocol\x18\x01 \x01(\x0e2\x1e.weft.v1.ExternalAuth.ProtocolR\bprotocol\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12'\n" +
+	"\x0fallowed_headers\x18\x05 \x03(\tR\x0eallowedHeaders\x128\n" +
+	"\x18allowed_response_headers\x18\x06 \x03(\tR\x16allowedResponseHeaders\x12$\n" +
+	"\x0emax_body_bytes\x18\a \x01(\rR\fmaxBodyBytes\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\b \x01(\rR\ttimeoutMs\"\x1e\n" +
+	"\bProtocol\x12\b\n" +
+	"\x04HTTP\x10\x00\x12\b\n" +
+	"\x04GRPC\x10\x01*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -3448,8 +3738,8 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -3458,99 +3748,105 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(PathMatch_Kind)(0),          // 4: weft.v1.PathMatch.Kind
 	(SessionPersistence_Type)(0), // 5: weft.v1.SessionPersistence.Type
 	(PathModifier_Kind)(0),       // 6: weft.v1.PathModifier.Kind
-	(*Service)(nil),              // 7: weft.v1.Service
-	(*JwtRule)(nil),              // 8: weft.v1.JwtRule
-	(*JwtHeader)(nil),            // 9: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil),     // 10: weft.v1.JwtClaimToHeader
-	(*AuthzPolicy)(nil),          // 11: weft.v1.AuthzPolicy
-	(*AuthzRule)(nil),            // 12: weft.v1.AuthzRule
-	(*AuthzFrom)(nil),            // 13: weft.v1.AuthzFrom
-	(*AuthzTo)(nil),              // 14: weft.v1.AuthzTo
-	(*AuthzCondition)(nil),       // 15: weft.v1.AuthzCondition
-	(*ServicePort)(nil),          // 16: weft.v1.ServicePort
-	(*Route)(nil),                // 17: weft.v1.Route
-	(*RouteMatch)(nil),           // 18: weft.v1.RouteMatch
-	(*PathMatch)(nil),            // 19: weft.v1.PathMatch
-	(*HeaderMatch)(nil),          // 20: weft.v1.HeaderMatch
-	(*Backend)(nil),              // 21: weft.v1.Backend
-	(*Endpoints)(nil),            // 22: weft.v1.Endpoints
-	(*Endpoint)(nil),             // 23: weft.v1.Endpoint
-	(*ConnectionLimits)(nil),     // 24: weft.v1.ConnectionLimits
-	(*AdaptiveConcurrency)(nil),  // 25: weft.v1.AdaptiveConcurrency
-	(*RouteRetry)(nil),           // 26: weft.v1.RouteRetry
-	(*ServiceRetry)(nil),         // 27: weft.v1.ServiceRetry
-	(*RetryBudget)(nil),          // 28: weft.v1.RetryBudget
-	(*ConsistentHash)(nil),       // 29: weft.v1.ConsistentHash
-	(*SessionPersistence)(nil),   // 30: weft.v1.SessionPersistence
-	(*OutlierDetection)(nil),     // 31: weft.v1.OutlierDetection
-	(*QueryParamMatch)(nil),      // 32: weft.v1.QueryParamMatch
-	(*HeaderModifier)(nil),       // 33: weft.v1.HeaderModifier
-	(*HeaderValue)(nil),          // 34: weft.v1.HeaderValue
-	(*PathModifier)(nil),         // 35: weft.v1.PathModifier
-	(*RequestRedirect)(nil),      // 36: weft.v1.RequestRedirect
-	(*URLRewrite)(nil),           // 37: weft.v1.URLRewrite
-	(*FaultInjection)(nil),       // 38: weft.v1.FaultInjection
-	(*FaultDelay)(nil),           // 39: weft.v1.FaultDelay
-	(*FaultAbort)(nil),           // 40: weft.v1.FaultAbort
-	(*RequestMirror)(nil),        // 41: weft.v1.RequestMirror
-	nil,                          // 42: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 43: weft.v1.Endpoint.LabelsEntry
+	(ExternalAuth_Protocol)(0),   // 7: weft.v1.ExternalAuth.Protocol
+	(*Service)(nil),              // 8: weft.v1.Service
+	(*JwtRule)(nil),              // 9: weft.v1.JwtRule
+	(*JwtHeader)(nil),            // 10: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil),     // 11: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),          // 12: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),            // 13: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),            // 14: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),              // 15: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),       // 16: weft.v1.AuthzCondition
+	(*ServicePort)(nil),          // 17: weft.v1.ServicePort
+	(*Route)(nil),                // 18: weft.v1.Route
+	(*RouteMatch)(nil),           // 19: weft.v1.RouteMatch
+	(*PathMatch)(nil),            // 20: weft.v1.PathMatch
+	(*HeaderMatch)(nil),          // 21: weft.v1.HeaderMatch
+	(*Backend)(nil),              // 22: weft.v1.Backend
+	(*Endpoints)(nil),            // 23: weft.v1.Endpoints
+	(*Endpoint)(nil),             // 24: weft.v1.Endpoint
+	(*ConnectionLimits)(nil),     // 25: weft.v1.ConnectionLimits
+	(*AdaptiveConcurrency)(nil),  // 26: weft.v1.AdaptiveConcurrency
+	(*RouteRetry)(nil),           // 27: weft.v1.RouteRetry
+	(*ServiceRetry)(nil),         // 28: weft.v1.ServiceRetry
+	(*RetryBudget)(nil),          // 29: weft.v1.RetryBudget
+	(*ConsistentHash)(nil),       // 30: weft.v1.ConsistentHash
+	(*SessionPersistence)(nil),   // 31: weft.v1.SessionPersistence
+	(*OutlierDetection)(nil),     // 32: weft.v1.OutlierDetection
+	(*QueryParamMatch)(nil),      // 33: weft.v1.QueryParamMatch
+	(*HeaderModifier)(nil),       // 34: weft.v1.HeaderModifier
+	(*HeaderValue)(nil),          // 35: weft.v1.HeaderValue
+	(*PathModifier)(nil),         // 36: weft.v1.PathModifier
+	(*RequestRedirect)(nil),      // 37: weft.v1.RequestRedirect
+	(*URLRewrite)(nil),           // 38: weft.v1.URLRewrite
+	(*FaultInjection)(nil),       // 39: weft.v1.FaultInjection
+	(*FaultDelay)(nil),           // 40: weft.v1.FaultDelay
+	(*FaultAbort)(nil),           // 41: weft.v1.FaultAbort
+	(*RequestMirror)(nil),        // 42: weft.v1.RequestMirror
+	(*CORSPolicy)(nil),           // 43: weft.v1.CORSPolicy
+	(*ExternalAuth)(nil),         // 44: weft.v1.ExternalAuth
+	nil,                          // 45: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 46: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	16, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	17, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	17, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	18, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	29, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
-	31, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
+	30, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
+	32, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
 	0,  // 5: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	8,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
-	11, // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
-	24, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
-	25, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
-	27, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
+	9,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	12, // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	25, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
+	26, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	28, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
 	2,  // 11: weft.v1.Service.access_log:type_name -> weft.v1.AccessLogMode
-	9,  // 12: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	10, // 13: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	10, // 12: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	11, // 13: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	3,  // 14: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	42, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	12, // 16: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	13, // 17: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	14, // 18: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	15, // 19: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	18, // 20: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	21, // 21: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	26, // 22: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
-	30, // 23: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
-	33, // 24: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 25: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
-	36, // 26: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
-	37, // 27: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
-	38, // 28: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
-	41, // 29: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
-	19, // 30: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	20, // 31: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	32, // 32: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
-	4,  // 33: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	33, // 34: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 35: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
-	37, // 36: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
-	23, // 37: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	43, // 38: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	28, // 39: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	5,  // 40: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	34, // 41: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	34, // 42: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	6,  // 43: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	35, // 44: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	35, // 45: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	39, // 46: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
-	40, // 47: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
-	20, // 48: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	45, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	13, // 16: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	14, // 17: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	15, // 18: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	16, // 19: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	19, // 20: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	22, // 21: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	27, // 22: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	31, // 23: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
+	34, // 24: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
+	34, // 25: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
+	37, // 26: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
+	38, // 27: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
+	39, // 28: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
+	42, // 29: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
+	43, // 30: weft.v1.Route.cors:type_name -> weft.v1.CORSPolicy
+	44, // 31: weft.v1.Route.external_auth:type_name -> weft.v1.ExternalAuth
+	20, // 32: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	21, // 33: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	33, // 34: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	4,  // 35: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	34, // 36: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	34, // 37: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	38, // 38: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	24, // 39: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	46, // 40: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	29, // 41: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	5,  // 42: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	35, // 43: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	35, // 44: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	6,  // 45: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	36, // 46: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	36, // 47: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	40, // 48: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	41, // 49: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	21, // 50: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	7,  // 51: weft.v1.ExternalAuth.protocol:type_name -> weft.v1.ExternalAuth.Protocol
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3566,8 +3862,8 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   37,
+			NumEnums:      8,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
