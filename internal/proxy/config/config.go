@@ -20,6 +20,7 @@ import (
 	"weft.dev/weft/internal/proxy/adaptive"
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/breaker"
+	"weft.dev/weft/internal/proxy/extauth"
 	"weft.dev/weft/internal/proxy/fault"
 	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/proxy/mirror"
@@ -119,6 +120,8 @@ type Route struct {
 	Fault *fault.Fault
 	// Mirrors are the services a copy of the route's requests goes to.
 	Mirrors []mirror.Target
+	// ExtAuth is the route's external authorization (extauth.go); nil for none.
+	ExtAuth *extauth.Auth
 }
 
 // Backend is a weighted backend of a route (see route.Backend).
@@ -265,6 +268,7 @@ func buildRoute(r *weftv1.Route) (Route, error) {
 	buildRouteRetry(&out, r) // retry.go
 	out.Session = buildSession(r)
 	buildFaultMirror(&out, r) // fault.go
+	buildExtAuth(&out, r)     // extauth.go
 	return out, nil
 }
 

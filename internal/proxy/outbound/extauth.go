@@ -1,0 +1,80 @@
+package outbound
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+
+	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/proxy/extauth"
+	"weft.dev/weft/internal/proxy/upstream"
+)
+
+// externalAuth runs route's ExternalAuth filter on r, bound for service
+// dest, and reports whether it answered r itself. It sends the check to an
+// endpoint of the auth service picked by that service's load balancer,
+// over the pool's mTLS connections, bounded by the filter's timeout (and
+// the request's own deadline). A 2xx answer lets r through with the
+// answer's allowed headers copied onto it; another answer is passed on to
+// the client with x-weft-reason external-auth-denied; an auth service that
+// cannot be reached, times out or fails (502-504) refuses r with 503
+// external-auth-unavailable (fail closed). A route without the filter
+// costs a nil check.
+func (l *Listener) externalAuth(ctx context.Context, sw http.ResponseWriter, r *http.Request, cfg *config.Config, route *config.Route, dest string) bool {
+	a := route.ExtAuth
+	if a == nil {
+		return false
+	}
+	refuse := func(status int, reason, outcome, msg string) bool {
+		sw.Header().Set(ReasonHeader, reason)
+		upstream.WriteError(sw, r, status, msg)
+		l.opts.Metrics.ExternalAuthCheck(dest, route.Name, outcome)
+		return true
+	}
+	body, ok, err := a.ReadBody(r)
+	if err != nil {
+		return refuse(http.StatusBadRequest, extauth.ReasonBodyTooLarge, "body_too_large", "weft: reading the request body for external authorization: "+err.Error())
+	}
+	if !ok {
+		return refuse(http.StatusRequestEntityTooLarge, extauth.ReasonBodyTooLarge, "body_too_large",
+			"weft: the request body is longer than the "+strconv.FormatInt(a.MaxBody, 10)+" bytes external authorization may read (forwardBody.maxSize)")
+	}
+	if cfg.Services[a.Service] == nil {
+		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization service "+a.Service+" is not in the mesh")
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.Timeout)
+	defer cancel()
+	lease, err := l.pick(ctx, cfg, a.Service)
+	if err != nil {
+		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization: "+err.Error())
+	}
+	defer lease.Done()
+	req := a.CheckRequest(ctx, r, body)
+	req.URL.Scheme, req.URL.Host = "https", lease.Endpoint.Address
+	resp, err := lease.HTTP1().RoundTrip(req)
+	if err != nil {
+		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization service "+a.Service+" at "+lease.Endpoint.Address+": "+err.Error())
+	}
+	defer resp.Body.Close()
+	switch {
+	case extauth.Allowed(resp.StatusCode):
+		io.Copy(io.Discard, io.LimitReader(resp.Body, extauth.MaxDeniedBody))
+		a.Apply(r.Header, resp.Header)
+		l.opts.Metrics.ExternalAuthCheck(dest, route.Name, "allowed")
+		return false
+	case extauth.Unavailable(resp.StatusCode):
+		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization service "+a.Service+" failed with "+strconv.Itoa(resp.StatusCode))
+	}
+	h := sw.Header()
+	for k, vs := range resp.Header {
+		if k != "Content-Length" && k != "Transfer-Encoding" && k != "Connection" {
+			h[k] = vs
+		}
+	}
+	h.Set(ReasonHeader, extauth.ReasonDenied)
+	sw.WriteHeader(resp.StatusCode)
+	io.Copy(sw, io.LimitReader(resp.Body, extauth.MaxDeniedBody))
+	l.opts.Metrics.ExternalAuthCheck(dest, route.Name, "denied")
+	return true
+}
