@@ -46,12 +46,6 @@ func CheckSupported(o Object) error {
 		if len(o.Spec.Hostnames) > 0 {
 			e.add("spec.hostnames", noHostnames)
 		}
-		for i, rule := range o.Spec.Rules {
-			rp := fieldPath("spec.rules").index(i)
-			for j, b := range rule.BackendRefs {
-				checkGRPCFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters)
-			}
-		}
 	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection:
 	}
 	if len(e) == 0 {
@@ -61,10 +55,8 @@ func CheckSupported(o Object) error {
 }
 
 // checkHTTPFilters refuses the filter configurations not enforced yet:
-// ExternalAuth with protocol GRPC, CORS and ExternalAuth on a backendRef
-// (they act on the rule, before the backend is picked), and RequestMirror
-// and ExtensionRef on a backendRef (the fault and mirror stages act on
-// rules only).
+// ExternalAuth with protocol GRPC, and CORS and ExternalAuth on a
+// backendRef (they act on the rule, before the backend is picked).
 func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter, onBackend bool) {
 	for i, f := range fs {
 		switch f.Type {
@@ -75,21 +67,10 @@ func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter, onBa
 			if onBackend {
 				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
 			}
-		case gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterRequestMirror, gatewayv1.HTTPRouteFilterExtensionRef:
+		case gatewayv1.HTTPRouteFilterCORS:
 			if onBackend {
 				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
 			}
-		}
-	}
-}
-
-// checkGRPCFilters refuses RequestMirror and ExtensionRef on a GRPCRoute
-// backendRef (see checkHTTPFilters).
-func checkGRPCFilters(e *errs, p fieldPath, fs []gatewayv1.GRPCRouteFilter) {
-	for i, f := range fs {
-		switch f.Type {
-		case gatewayv1.GRPCRouteFilterRequestMirror, gatewayv1.GRPCRouteFilterExtensionRef:
-			e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
 		}
 	}
 }

@@ -243,6 +243,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 			group := routeGroup(hr.Namespace, p)
 			for ri, rule := range hr.Spec.Rules {
 				backends := httpBackends(hr.Namespace, rule.BackendRefs)
+				backendWeftFilters(cfg, hr.Namespace, httpBackendWeftFilters(rule.BackendRefs), backends) // fault.go
 				timeout := uint32(0)
 				if rule.Timeouts != nil && rule.Timeouts.Request != nil {
 					if d, err := time.ParseDuration(string(*rule.Timeouts.Request)); err == nil {
@@ -281,6 +282,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 					refs = append(refs, gatewayv1.HTTPBackendRef{BackendRef: b.BackendRef})
 				}
 				backends := httpBackends(gr.Namespace, refs)
+				backendWeftFilters(cfg, gr.Namespace, grpcBackendWeftFilters(rule.BackendRefs), backends) // fault.go
 				name := fmt.Sprintf("%s/%s/%d", gr.Namespace, gr.Name, ri)
 				matches := rule.Matches
 				if len(matches) == 0 {

@@ -120,6 +120,9 @@ type Route struct {
 	Fault *fault.Fault
 	// Mirrors are the services a copy of the route's requests goes to.
 	Mirrors []mirror.Target
+	// BackendFaults are the fault injection and mirrors of each backend
+	// (by Backend.Index, fault.go); nil when no backend has any.
+	BackendFaults []BackendFault
 	// ExtAuth is the route's external authorization (extauth.go); nil for none.
 	ExtAuth *extauth.Auth
 }

@@ -1724,8 +1724,13 @@ type Backend struct {
 	RequestHeaders  *HeaderModifier `protobuf:"bytes,20,opt,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
 	ResponseHeaders *HeaderModifier `protobuf:"bytes,21,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
 	Rewrite         *URLRewrite     `protobuf:"bytes,22,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Fields 40-49 (numbered as on Route): the backendRef's fault injection (an ExtensionRef
+	// filter) and request mirrors, applied to the requests the weighted pick sends to this
+	// backend, after the rule's.
+	Fault         *FaultInjection  `protobuf:"bytes,40,opt,name=fault,proto3" json:"fault,omitempty"`
+	Mirrors       []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Backend) Reset() {
@@ -1810,6 +1815,20 @@ func (x *Backend) GetResponseHeaders() *HeaderModifier {
 func (x *Backend) GetRewrite() *URLRewrite {
 	if x != nil {
 		return x.Rewrite
+	}
+	return nil
+}
+
+func (x *Backend) GetFault() *FaultInjection {
+	if x != nil {
+		return x.Fault
+	}
+	return nil
+}
+
+func (x *Backend) GetMirrors() []*RequestMirror {
+	if x != nil {
+		return x.Mirrors
 	}
 	return nil
 }
@@ -3549,7 +3568,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
 	"\x05regex\x18\n" +
-	" \x01(\bR\x05regex\"\xd0\x02\n" +
+	" \x01(\bR\x05regex\"\xb1\x03\n" +
 	"\aBackend\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x16\n" +
@@ -3561,7 +3580,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"failReason\x12@\n" +
 	"\x0frequest_headers\x18\x14 \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
 	"\x10response_headers\x18\x15 \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x12-\n" +
-	"\arewrite\x18\x16 \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\"t\n" +
+	"\arewrite\x18\x16 \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\x12-\n" +
+	"\x05fault\x18( \x01(\v2\x17.weft.v1.FaultInjectionR\x05fault\x120\n" +
+	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\"t\n" +
 	"\tEndpoints\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12/\n" +
@@ -3829,24 +3850,26 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	34, // 36: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
 	34, // 37: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
 	38, // 38: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
-	24, // 39: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	46, // 40: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	29, // 41: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	5,  // 42: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	35, // 43: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	35, // 44: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	6,  // 45: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	36, // 46: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	36, // 47: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	40, // 48: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
-	41, // 49: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
-	21, // 50: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	7,  // 51: weft.v1.ExternalAuth.protocol:type_name -> weft.v1.ExternalAuth.Protocol
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	39, // 39: weft.v1.Backend.fault:type_name -> weft.v1.FaultInjection
+	42, // 40: weft.v1.Backend.mirrors:type_name -> weft.v1.RequestMirror
+	24, // 41: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	46, // 42: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	29, // 43: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	5,  // 44: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	35, // 45: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	35, // 46: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	6,  // 47: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	36, // 48: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	36, // 49: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	40, // 50: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	41, // 51: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	21, // 52: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	7,  // 53: weft.v1.ExternalAuth.protocol:type_name -> weft.v1.ExternalAuth.Protocol
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
