@@ -331,13 +331,20 @@ spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{filters: [{type: ExternalAuth, externalAuth: {protocol: HTTP, backendRef: {name: auth, port: 80}, http: {}}}], backendRefs: [{name: a}]}]
 `, ""},
-		{"grpc external auth", `apiVersion: gateway.networking.k8s.io/v1
+		{"grpc external auth is enforced", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}
 spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{filters: [{type: ExternalAuth, externalAuth: {protocol: GRPC, backendRef: {name: auth, port: 80}, grpc: {}}}], backendRefs: [{name: a}]}]
-`, "spec.rules[0].filters[0].externalAuth.protocol"},
+`, ""},
+		{"external auth on a backendRef", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{backendRefs: [{name: a, filters: [{type: ExternalAuth, externalAuth: {protocol: HTTP, backendRef: {name: auth, port: 80}, http: {}}}]}]}]
+`, "spec.rules[0].backendRefs[0].filters[0].type"},
 		{"mirror and fault filters are enforced", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}

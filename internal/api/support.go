@@ -54,20 +54,13 @@ func CheckSupported(o Object) error {
 	return &InvalidError{Kind: KindOf(o), Name: o.GetName(), Errors: e}
 }
 
-// checkHTTPFilters refuses the filter configurations not enforced yet:
-// ExternalAuth with protocol GRPC, and CORS and ExternalAuth on a
-// backendRef (they act on the rule, before the backend is picked).
+// checkHTTPFilters refuses the filter configurations not enforced yet: CORS
+// and ExternalAuth on a backendRef (they act on the rule, before the
+// backend is picked).
 func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter, onBackend bool) {
 	for i, f := range fs {
 		switch f.Type {
-		case gatewayv1.HTTPRouteFilterExternalAuth:
-			if a := f.ExternalAuth; a != nil && a.ExternalAuthProtocol == gatewayv1.HTTPRouteExternalAuthGRPCProtocol {
-				e.add(p.index(i).child("externalAuth").child("protocol"), "GRPC (the Envoy ext_authz protocol) %s; use protocol HTTP", notYet)
-			}
-			if onBackend {
-				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
-			}
-		case gatewayv1.HTTPRouteFilterCORS:
+		case gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterExternalAuth:
 			if onBackend {
 				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
 			}

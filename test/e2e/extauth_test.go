@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -8,6 +9,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 )
 
 // backendServed is how many requests the backend's inbound proxy has
@@ -153,4 +161,104 @@ func TestExternalAuth(t *testing.T) {
 			t.Errorf("backend served %v requests with the auth service down, want 0", got)
 		}
 	})
+}
+
+// grpcAuthz is an Envoy ext_authz server allowing x-user: alice.
+type grpcAuthz struct {
+	authv3.UnimplementedAuthorizationServer
+	checks atomic.Int64
+}
+
+// Check implements authv3.AuthorizationServer.
+func (g *grpcAuthz) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	g.checks.Add(1)
+	h := req.GetAttributes().GetRequest().GetHttp()
+	if h.GetHeaders()["x-user"] == "alice" && h.GetPath() == "/echo/orders?id=1" {
+		return &authv3.CheckResponse{Status: &rpcstatus.Status{}, HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+			Headers: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-auth-user", Value: "alice"}}}}}}, nil
+	}
+	return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied)}, HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+		Status: &typev3.HttpStatus{Code: typev3.StatusCode_Unauthorized}, Body: "denied by ext_authz"}}}, nil
+}
+
+// TestExternalAuthGRPC applies the page's GRPC example verbatim, with an
+// Envoy ext_authz server (behind `weft run --app-protocol grpc`) allowing
+// x-user: alice: 100 requests as alice reach the backend with the
+// server's x-auth-user: alice; 100 as bob get its 401 with
+// external-auth-denied and none reaches the backend; with the server
+// stopped, 100 requests get 503 external-auth-unavailable and none reaches
+// the backend.
+func TestExternalAuthGRPC(t *testing.T) {
+	c := startControl(t)
+	bp := freePort(t)
+	backend := startWorkload(t, c, wlOpts{service: "backend", appPort: bp, cmd: backendCmd(bp, "v1"), waitApp: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := &grpcAuthz{}
+	srv := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(srv, authz)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	startWorkload(t, c, wlOpts{service: "authz", appPort: ln.Addr().(*net.TCPAddr).Port, appProtocol: "grpc", cmd: []string{"sleep", "3600"}})
+	client := startClient(t, c, "client")
+	c.apply(docYAML(t, "traffic/external-auth.md", docExample("extauth-grpc")))
+
+	eventually(t, 10*time.Second, 50*time.Millisecond, "the route checks with authz", func() error {
+		r, err := client.get("http://backend/echo/orders?id=1", "x-user", "bob")
+		if err != nil {
+			return err
+		}
+		if r.code != http.StatusUnauthorized {
+			return fmt.Errorf("bob: %d %s, want 401", r.code, r.body)
+		}
+		return nil
+	})
+	const n = 100
+	servedBefore, checksBefore := backendServed(t, backend), authz.checks.Load()
+	bad := 0
+	var first string
+	for range n {
+		r, err := client.get("http://backend/echo/orders?id=1", "x-user", "alice", "x-auth-user", "mallory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var echo struct {
+			Header map[string][]string `json:"header"`
+		}
+		json.Unmarshal([]byte(r.body), &echo)
+		if got := echo.Header["X-Auth-User"]; r.code != http.StatusOK || len(got) != 1 || got[0] != "alice" {
+			bad++
+			if first == "" {
+				first = fmt.Sprintf("%d %s", r.code, r.body)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d allowed requests did not reach the backend with x-auth-user: alice, first: %s", bad, n, first)
+	}
+	if got := authz.checks.Load() - checksBefore; got != n {
+		t.Errorf("authz answered %d checks, want %d", got, n)
+	}
+	eventually(t, 5*time.Second, 50*time.Millisecond, "the backend counts the allowed requests", func() error {
+		if got := backendServed(t, backend) - servedBefore; got != n {
+			return fmt.Errorf("backend served %v, want %d", got, n)
+		}
+		return nil
+	})
+
+	servedBefore = backendServed(t, backend)
+	os := burst(client, "http://backend/echo/orders?id=1", n, 4, "x-user", "bob")
+	if got, err := countOutcomes(os, http.StatusUnauthorized, "external-auth-denied"); got != n {
+		t.Errorf("bob: %d of %d requests got 401 external-auth-denied (first error %v)", got, n, err)
+	}
+	srv.Stop()
+	os = burst(client, "http://backend/echo/orders?id=1", n, 4, "x-user", "alice")
+	if got, err := countOutcomes(os, http.StatusServiceUnavailable, "external-auth-unavailable"); got != n {
+		t.Errorf("auth down: %d of %d requests got 503 external-auth-unavailable (first error %v)", got, n, err)
+	}
+	if got := backendServed(t, backend) - servedBefore; got != 0 {
+		t.Errorf("backend served %v denied or unchecked requests, want 0", got)
+	}
 }

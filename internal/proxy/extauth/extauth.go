@@ -1,7 +1,8 @@
 // Package extauth is the external authorization stage of the proxy's
-// request path (the HTTPRoute ExternalAuth filter, protocol HTTP): before a
-// request is forwarded, the proxy sends a check request to an auth service
-// of the mesh and forwards only when it answers 2xx.
+// request path (the HTTPRoute ExternalAuth filter): before a request is
+// forwarded, the proxy sends a check to an auth service of the mesh — an
+// HTTP request (protocol HTTP) or an Envoy ext_authz Authorization/Check
+// call (protocol GRPC, grpc.go) — and forwards only when it allows.
 //
 // An Auth is compiled once from its weftv1.ExternalAuth when a config
 // arrives (Compile) and is immutable afterwards. The outbound listener
@@ -67,6 +68,9 @@ type Auth struct {
 	// respHeaders are the canonical names of the allowing answer's
 	// headers copied onto the request; nil copies all but notCopied.
 	respHeaders []string
+	// grpc: the Envoy ext_authz protocol (grpc.go); allHeaders: it sends
+	// every request header (its allowedHeaders list is empty).
+	grpc, allHeaders bool
 }
 
 // Compile compiles a validated ExternalAuth; nil for none.
@@ -80,6 +84,9 @@ func Compile(p *weftv1.ExternalAuth) *Auth {
 		MaxBody: int64(p.GetMaxBodyBytes()),
 		path:    strings.TrimSuffix(p.GetPath(), "/"),
 		headers: append([]string(nil), alwaysSent...),
+	}
+	if p.GetProtocol() == weftv1.ExternalAuth_GRPC {
+		a.grpc, a.allHeaders = true, len(p.GetAllowedHeaders()) == 0
 	}
 	if ms := p.GetTimeoutMs(); ms > 0 {
 		a.Timeout = time.Duration(ms) * time.Millisecond

@@ -2,7 +2,6 @@ package outbound
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -12,7 +11,8 @@ import (
 )
 
 // externalAuth runs route's ExternalAuth filter on r, bound for service
-// dest, and reports whether it answered r itself. It sends the check to an
+// dest, and reports whether it answered r itself. It sends the check (an
+// HTTP request, or an ext_authz Check call over HTTP/2) to an
 // endpoint of the auth service picked by that service's load balancer,
 // over the pool's mTLS connections, bounded by the filter's timeout (and
 // the request's own deadline). A 2xx answer lets r through with the
@@ -50,31 +50,39 @@ func (l *Listener) externalAuth(ctx context.Context, sw http.ResponseWriter, r *
 		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization: "+err.Error())
 	}
 	defer lease.Done()
-	req := a.CheckRequest(ctx, r, body)
+	req, err := a.Request(ctx, r, body)
+	if err != nil {
+		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization: "+err.Error())
+	}
 	req.URL.Scheme, req.URL.Host = "https", lease.Endpoint.Address
-	resp, err := lease.HTTP1().RoundTrip(req)
+	rt := lease.HTTP1()
+	if a.GRPC() {
+		rt = lease.HTTP2()
+	}
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization service "+a.Service+" at "+lease.Endpoint.Address+": "+err.Error())
 	}
 	defer resp.Body.Close()
+	d := a.Decide(resp)
 	switch {
-	case extauth.Allowed(resp.StatusCode):
-		io.Copy(io.Discard, io.LimitReader(resp.Body, extauth.MaxDeniedBody))
-		a.Apply(r.Header, resp.Header)
+	case d.Allowed:
+		a.Apply(r.Header, d.Header)
+		for _, k := range d.Remove {
+			delete(r.Header, k)
+		}
 		l.opts.Metrics.ExternalAuthCheck(dest, route.Name, "allowed")
 		return false
-	case extauth.Unavailable(resp.StatusCode):
-		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization service "+a.Service+" failed with "+strconv.Itoa(resp.StatusCode))
+	case d.Unavailable:
+		return refuse(http.StatusServiceUnavailable, extauth.ReasonUnavailable, "unavailable", "weft: external authorization service "+a.Service+" failed: "+d.Err.Error())
 	}
 	h := sw.Header()
-	for k, vs := range resp.Header {
-		if k != "Content-Length" && k != "Transfer-Encoding" && k != "Connection" {
-			h[k] = vs
-		}
+	for k, vs := range d.Header {
+		h[k] = vs
 	}
 	h.Set(ReasonHeader, extauth.ReasonDenied)
-	sw.WriteHeader(resp.StatusCode)
-	io.Copy(sw, io.LimitReader(resp.Body, extauth.MaxDeniedBody))
+	sw.WriteHeader(d.Status)
+	sw.Write(d.Body)
 	l.opts.Metrics.ExternalAuthCheck(dest, route.Name, "denied")
 	return true
 }

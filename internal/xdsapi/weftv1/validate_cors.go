@@ -53,8 +53,8 @@ func validateCORSExtAuth(r *Route) error {
 	}
 	if a := r.GetExternalAuth(); a != nil {
 		switch {
-		case a.GetProtocol() != ExternalAuth_HTTP:
-			return fmt.Errorf("external_auth.protocol: %s is not supported (only HTTP)", a.GetProtocol())
+		case a.GetProtocol() != ExternalAuth_HTTP && a.GetProtocol() != ExternalAuth_GRPC:
+			return fmt.Errorf("external_auth.protocol: unknown protocol %d", a.GetProtocol())
 		case a.GetService() == "" || a.GetNamespace() == "":
 			return fmt.Errorf("external_auth: service and namespace are required")
 		case a.GetMaxBodyBytes() > MaxExternalAuthBody:
