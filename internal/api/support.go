@@ -34,13 +34,6 @@ func CheckSupported(o Object) error {
 		if len(o.Spec.Hostnames) > 0 {
 			e.add("spec.hostnames", noHostnames)
 		}
-		for i, rule := range o.Spec.Rules {
-			rp := fieldPath("spec.rules").index(i)
-			checkHTTPFilters(&e, rp.child("filters"), rule.Filters, false)
-			for j, b := range rule.BackendRefs {
-				checkHTTPFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters, true)
-			}
-		}
 	case *gatewayv1.GRPCRoute:
 		checkParents(&e, o.Spec.ParentRefs)
 		if len(o.Spec.Hostnames) > 0 {
@@ -52,18 +45,4 @@ func CheckSupported(o Object) error {
 		return nil
 	}
 	return &InvalidError{Kind: KindOf(o), Name: o.GetName(), Errors: e}
-}
-
-// checkHTTPFilters refuses the filter configurations not enforced yet: CORS
-// and ExternalAuth on a backendRef (they act on the rule, before the
-// backend is picked).
-func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter, onBackend bool) {
-	for i, f := range fs {
-		switch f.Type {
-		case gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterExternalAuth:
-			if onBackend {
-				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
-			}
-		}
-	}
 }

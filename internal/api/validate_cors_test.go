@@ -20,7 +20,6 @@ func TestValidateCORSExtAuthErrors(t *testing.T) {
 		{"allow header", hr + `  - filters: [{type: CORS, cors: {allowHeaders: ["x a"]}}]` + "\n", `spec.rules[0].filters[0].cors.allowHeaders[0]: invalid header name`},
 		{"expose header", hr + `  - filters: [{type: CORS, cors: {exposeHeaders: ["x:"]}}]` + "\n", `spec.rules[0].filters[0].cors.exposeHeaders[0]: invalid header name`},
 		{"max age", hr + `  - filters: [{type: CORS, cors: {maxAge: -1}}]` + "\n", `spec.rules[0].filters[0].cors.maxAge: must be at least 1`},
-		{"cors on a backendRef", hr + `  - backendRefs: [{name: web, filters: [{type: CORS, cors: {allowOrigins: ["*"]}}]}]` + "\n", `spec.rules[0].backendRefs[0].filters[0].type: CORS on a backendRef`},
 		{"auth protocol", hr + ea + `{protocol: SOAP, backendRef: {name: a, port: 80}}}]` + "\n", `spec.rules[0].filters[0].externalAuth.protocol: must be HTTP or GRPC`},
 		{"auth http missing", hr + ea + `{protocol: HTTP, backendRef: {name: a, port: 80}}}]` + "\n", `spec.rules[0].filters[0].externalAuth.http: required when protocol is HTTP`},
 		{"auth grpc with http", hr + ea + `{protocol: HTTP, backendRef: {name: a, port: 80}, http: {}, grpc: {}}}]` + "\n", `spec.rules[0].filters[0].externalAuth.grpc: must not be set when protocol is HTTP`},

@@ -7,17 +7,29 @@ import (
 )
 
 // corsExtAuth sets the CORS policy and the external authorization of r, a
-// compiled match of a rule of an HTTPRoute in namespace ns, from the
-// rule's CORS and ExternalAuth filters (the API allows one of each).
+// compiled match of a rule of an HTTPRoute in namespace ns, and of its
+// backends (compiled from the rule's backendRefs, in order), from the CORS
+// and ExternalAuth filters of the rule and of each backendRef (the API
+// allows one of each per list).
 func corsExtAuth(ns string, rule gatewayv1.HTTPRouteRule, r *weftv1.Route) {
-	for _, f := range rule.Filters {
-		switch {
-		case f.Type == gatewayv1.HTTPRouteFilterCORS && f.CORS != nil:
-			r.Cors = corsPolicy(f.CORS)
-		case f.Type == gatewayv1.HTTPRouteFilterExternalAuth && f.ExternalAuth != nil:
-			r.ExternalAuth = externalAuth(ns, f.ExternalAuth)
+	r.Cors, r.ExternalAuth = corsExtAuthFilters(ns, rule.Filters)
+	if len(rule.BackendRefs) == len(r.Backends) {
+		for j, b := range rule.BackendRefs {
+			r.Backends[j].Cors, r.Backends[j].ExternalAuth = corsExtAuthFilters(ns, b.Filters)
 		}
 	}
+}
+
+func corsExtAuthFilters(ns string, fs []gatewayv1.HTTPRouteFilter) (c *weftv1.CORSPolicy, a *weftv1.ExternalAuth) {
+	for _, f := range fs {
+		switch {
+		case f.Type == gatewayv1.HTTPRouteFilterCORS && f.CORS != nil:
+			c = corsPolicy(f.CORS)
+		case f.Type == gatewayv1.HTTPRouteFilterExternalAuth && f.ExternalAuth != nil:
+			a = externalAuth(ns, f.ExternalAuth)
+		}
+	}
+	return c, a
 }
 
 func corsPolicy(c *gatewayv1.HTTPCORSFilter) *weftv1.CORSPolicy {

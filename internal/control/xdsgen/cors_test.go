@@ -69,3 +69,24 @@ func TestCORSExtAuthTranslation(t *testing.T) {
 		})
 	}
 }
+
+// The CORS and ExternalAuth filters of backendRefs go onto their backends.
+func TestCORSExtAuthOnBackends(t *testing.T) {
+	port := gatewayv1.PortNumber(80)
+	rule := gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{
+		{Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterCORS, CORS: &gatewayv1.HTTPCORSFilter{AllowOrigins: []gatewayv1.CORSOrigin{"*"}}}}},
+		{Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterExternalAuth, ExternalAuth: &gatewayv1.HTTPExternalAuthFilter{
+			ExternalAuthProtocol: gatewayv1.HTTPRouteExternalAuthHTTPProtocol, BackendRef: gatewayv1.BackendObjectReference{Name: "authz", Port: &port}, HTTPAuthConfig: &gatewayv1.HTTPAuthConfig{}}}}},
+	}}
+	r := &weftv1.Route{Backends: []*weftv1.Backend{{Service: "a"}, {Service: "b"}}}
+	corsExtAuth("shop", rule, r)
+	if r.GetCors() != nil || r.GetExternalAuth() != nil {
+		t.Errorf("the rule got the backends' filters: %v", r)
+	}
+	if want := (&weftv1.CORSPolicy{AllowOrigins: []string{"*"}, MaxAgeSeconds: 5}); !proto.Equal(r.Backends[0].GetCors(), want) || r.Backends[0].GetExternalAuth() != nil {
+		t.Errorf("backends[0] = %v, want cors %v", r.Backends[0], want)
+	}
+	if want := (&weftv1.ExternalAuth{Service: "authz", Namespace: "shop"}); !proto.Equal(r.Backends[1].GetExternalAuth(), want) || r.Backends[1].GetCors() != nil {
+		t.Errorf("backends[1] = %v, want external auth %v", r.Backends[1], want)
+	}
+}

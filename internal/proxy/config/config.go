@@ -125,6 +125,9 @@ type Route struct {
 	BackendFaults []BackendFault
 	// ExtAuth is the route's external authorization (extauth.go); nil for none.
 	ExtAuth *extauth.Auth
+	// BackendExtAuth is each backend's (by Backend.Index); nil when none
+	// has one.
+	BackendExtAuth []*extauth.Auth
 }
 
 // Backend is a weighted backend of a route (see route.Backend).

@@ -21,11 +21,20 @@ import (
 // cannot be reached, times out or fails (502-504) refuses r with 503
 // external-auth-unavailable (fail closed). A route without the filter
 // costs a nil check.
-func (l *Listener) externalAuth(ctx context.Context, sw http.ResponseWriter, r *http.Request, cfg *config.Config, route *config.Route, dest string) bool {
-	a := route.ExtAuth
-	if a == nil {
-		return false
+//
+// The route's filter runs first, then the one of b, the backend picked.
+func (l *Listener) externalAuth(ctx context.Context, sw http.ResponseWriter, r *http.Request, cfg *config.Config, route *config.Route, b *config.Backend, dest string) bool {
+	if a := route.ExtAuth; a != nil && l.checkAuth(ctx, sw, r, cfg, route, a, dest) {
+		return true
 	}
+	if a := route.BackendAuth(b); a != nil {
+		return l.checkAuth(ctx, sw, r, cfg, route, a, dest)
+	}
+	return false
+}
+
+// checkAuth runs the check of a (see externalAuth).
+func (l *Listener) checkAuth(ctx context.Context, sw http.ResponseWriter, r *http.Request, cfg *config.Config, route *config.Route, a *extauth.Auth, dest string) bool {
 	refuse := func(status int, reason, outcome, msg string) bool {
 		sw.Header().Set(ReasonHeader, reason)
 		upstream.WriteError(sw, r, status, msg)

@@ -98,3 +98,40 @@ func TestExternalAuthOutcomes(t *testing.T) {
 		t.Errorf("slow auth service: %d %q after %v, want 503 %s within the 300ms timeout", code, h.Get(ReasonHeader), took, extauth.ReasonUnavailable)
 	}
 }
+
+// TestBackendRefFilters: an ExternalAuth filter on a backendRef checks only
+// the requests picked for that backend, and a backendRef's CORS filter
+// answers preflights for it.
+func TestBackendRefFilters(t *testing.T) {
+	m := newMesh(t)
+	m.addService(svc("api", &weftv1.Route{Name: "default/api/0", Backends: []*weftv1.Backend{{Service: "api", Namespace: "default", Weight: 1,
+		ExternalAuth: &weftv1.ExternalAuth{Service: "authz", Namespace: "default"},
+		Cors:         &weftv1.CORSPolicy{AllowOrigins: []string{"https://a.example"}, AllowMethods: []string{"PUT"}}}}}))
+	m.addService(svc("authz"))
+	m.addWorkload(t, "api", startApp(t, echoApp("api")))
+	m.addWorkload(t, "authz", startApp(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "ok" {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	})))
+	m.commit(t)
+	m.startOutbound(t, nil)
+
+	if code, _, h := m.get(t, "http://api/x"); code != http.StatusForbidden || h.Get(ReasonHeader) != extauth.ReasonDenied {
+		t.Errorf("without credentials: %d %q, want 403 %s", code, h.Get(ReasonHeader), extauth.ReasonDenied)
+	}
+	if code, _, _ := m.get(t, "http://api/x", "Authorization", "ok"); code != http.StatusOK {
+		t.Errorf("with credentials: %d, want 200", code)
+	}
+	req, _ := http.NewRequest("OPTIONS", "http://api/x", nil)
+	req.Header.Set("Origin", "https://a.example")
+	req.Header.Set("Access-Control-Request-Method", "PUT")
+	resp, err := m.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "https://a.example" || resp.Header.Get("Access-Control-Allow-Methods") != "PUT" {
+		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+}

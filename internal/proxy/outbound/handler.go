@@ -105,7 +105,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 			ctx, cancel = context.WithTimeoutCause(ctx, route.Timeout, errRequestTimeout)
 			defer cancel()
 		}
-		if l.externalAuth(ctx, sw, r, cfg, route, key) { // extauth.go
+		if l.externalAuth(ctx, sw, r, cfg, route, b, key) { // extauth.go
 			return
 		}
 		if l.injectFault(ctx, sw, r, route, b, key) { // fault.go

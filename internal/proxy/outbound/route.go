@@ -23,6 +23,9 @@ func (l *Listener) routeFilters(sw *upstream.StatusWriter, r *http.Request, svcK
 		return false
 	}
 	cors, origin := rt.Filters.CORS, ""
+	if cors == nil && bf != nil {
+		cors = bf.CORS
+	}
 	if cors != nil {
 		if cors.Preflight(sw, r) {
 			l.opts.Metrics.CORSPreflight(svcKey, rt.Name) // telemetry/cors.go

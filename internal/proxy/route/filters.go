@@ -18,7 +18,8 @@ type Filters struct {
 	ResponseHeaders *HeaderModifier
 	Redirect        *Redirect
 	Rewrite         *Rewrite
-	// CORS is the rule's CORS filter (cors.go); backendRefs have none.
+	// CORS is the CORS filter (cors.go); a backend's applies when the
+	// rule has none.
 	CORS *CORS
 }
 

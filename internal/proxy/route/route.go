@@ -106,6 +106,7 @@ func Compile(r *weftv1.Route) (Route, error) {
 			return Route{}, fmt.Errorf("backends[%d].%w", i, err)
 		}
 		be.Filters = f
+		be.Filters.CORS = compileCORS(b.GetCors()) // cors.go
 		out.Backends = append(out.Backends, be)
 		out.totalWeight += b.GetWeight()
 	}

@@ -18,9 +18,23 @@ const MaxExternalAuthBody = 1 << 20
 const MaxExternalAuthTimeoutMs = 60000
 
 // validateCORSExtAuth checks the CORS and external authorization filters
-// of a route.
+// of a route and of its backends.
 func validateCORSExtAuth(r *Route) error {
-	if c := r.GetCors(); c != nil {
+	if err := validateCORSExtAuthOf(r.GetCors(), r.GetExternalAuth()); err != nil {
+		return err
+	}
+	for i, b := range r.GetBackends() {
+		if err := validateCORSExtAuthOf(b.GetCors(), b.GetExternalAuth()); err != nil {
+			return fmt.Errorf("backends[%d].%w", i, err)
+		}
+	}
+	return nil
+}
+
+// validateCORSExtAuthOf checks a CORS policy and an external authorization
+// of a route or a backend.
+func validateCORSExtAuthOf(c *CORSPolicy, a *ExternalAuth) error {
+	if c != nil {
 		if err := wildcardAlone("cors.allow_origins", c.GetAllowOrigins()); err != nil {
 			return err
 		}
@@ -51,7 +65,7 @@ func validateCORSExtAuth(r *Route) error {
 			}
 		}
 	}
-	if a := r.GetExternalAuth(); a != nil {
+	if a != nil {
 		switch {
 		case a.GetProtocol() != ExternalAuth_HTTP && a.GetProtocol() != ExternalAuth_GRPC:
 			return fmt.Errorf("external_auth.protocol: unknown protocol %d", a.GetProtocol())

@@ -1727,8 +1727,13 @@ type Backend struct {
 	// Fields 40-49 (numbered as on Route): the backendRef's fault injection (an ExtensionRef
 	// filter) and request mirrors, applied to the requests the weighted pick sends to this
 	// backend, after the rule's.
-	Fault         *FaultInjection  `protobuf:"bytes,40,opt,name=fault,proto3" json:"fault,omitempty"`
-	Mirrors       []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	Fault   *FaultInjection  `protobuf:"bytes,40,opt,name=fault,proto3" json:"fault,omitempty"`
+	Mirrors []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	// Fields 70-79 (numbered as on Route): the backendRef's CORS and ExternalAuth filters,
+	// applied to the requests the weighted pick sends to this backend when the rule has none
+	// (CORS) or after the rule's (ExternalAuth).
+	Cors          *CORSPolicy   `protobuf:"bytes,70,opt,name=cors,proto3" json:"cors,omitempty"`
+	ExternalAuth  *ExternalAuth `protobuf:"bytes,75,opt,name=external_auth,json=externalAuth,proto3" json:"external_auth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1829,6 +1834,20 @@ func (x *Backend) GetFault() *FaultInjection {
 func (x *Backend) GetMirrors() []*RequestMirror {
 	if x != nil {
 		return x.Mirrors
+	}
+	return nil
+}
+
+func (x *Backend) GetCors() *CORSPolicy {
+	if x != nil {
+		return x.Cors
+	}
+	return nil
+}
+
+func (x *Backend) GetExternalAuth() *ExternalAuth {
+	if x != nil {
+		return x.ExternalAuth
 	}
 	return nil
 }
@@ -3568,7 +3587,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
 	"\x05regex\x18\n" +
-	" \x01(\bR\x05regex\"\xb1\x03\n" +
+	" \x01(\bR\x05regex\"\x96\x04\n" +
 	"\aBackend\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x16\n" +
@@ -3582,7 +3601,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x10response_headers\x18\x15 \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x12-\n" +
 	"\arewrite\x18\x16 \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\x12-\n" +
 	"\x05fault\x18( \x01(\v2\x17.weft.v1.FaultInjectionR\x05fault\x120\n" +
-	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\"t\n" +
+	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\x12'\n" +
+	"\x04cors\x18F \x01(\v2\x13.weft.v1.CORSPolicyR\x04cors\x12:\n" +
+	"\rexternal_auth\x18K \x01(\v2\x15.weft.v1.ExternalAuthR\fexternalAuth\"t\n" +
 	"\tEndpoints\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12/\n" +
@@ -3852,24 +3873,26 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	38, // 38: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
 	39, // 39: weft.v1.Backend.fault:type_name -> weft.v1.FaultInjection
 	42, // 40: weft.v1.Backend.mirrors:type_name -> weft.v1.RequestMirror
-	24, // 41: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	46, // 42: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	29, // 43: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	5,  // 44: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	35, // 45: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	35, // 46: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	6,  // 47: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	36, // 48: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	36, // 49: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	40, // 50: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
-	41, // 51: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
-	21, // 52: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	7,  // 53: weft.v1.ExternalAuth.protocol:type_name -> weft.v1.ExternalAuth.Protocol
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	43, // 41: weft.v1.Backend.cors:type_name -> weft.v1.CORSPolicy
+	44, // 42: weft.v1.Backend.external_auth:type_name -> weft.v1.ExternalAuth
+	24, // 43: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	46, // 44: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	29, // 45: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	5,  // 46: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	35, // 47: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	35, // 48: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	6,  // 49: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	36, // 50: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	36, // 51: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	40, // 52: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	41, // 53: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	21, // 54: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	7,  // 55: weft.v1.ExternalAuth.protocol:type_name -> weft.v1.ExternalAuth.Protocol
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
