@@ -310,13 +310,41 @@ spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x, value: "v"}]}}], backendRefs: [{name: a}]}]
 `, ""},
-		{"cors filter", `apiVersion: gateway.networking.k8s.io/v1
+		{"cors filter is enforced", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}
 spec:
   parentRefs: [{group: "", kind: Service, name: a}]
   rules: [{filters: [{type: CORS, cors: {allowOrigins: ["https://a.example"]}}], backendRefs: [{name: a}]}]
-`, "spec.rules[0].filters[0].type"},
+`, ""},
+		{"cors filter on a backendRef is enforced", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{backendRefs: [{name: a, filters: [{type: CORS, cors: {allowOrigins: ["https://a.example"]}}]}]}]
+`, ""},
+		{"http external auth is enforced", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{filters: [{type: ExternalAuth, externalAuth: {protocol: HTTP, backendRef: {name: auth, port: 80}, http: {}}}], backendRefs: [{name: a}]}]
+`, ""},
+		{"grpc external auth is enforced", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{filters: [{type: ExternalAuth, externalAuth: {protocol: GRPC, backendRef: {name: auth, port: 80}, grpc: {}}}], backendRefs: [{name: a}]}]
+`, ""},
+		{"external auth on a backendRef is enforced", `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a}]
+  rules: [{backendRefs: [{name: a, filters: [{type: ExternalAuth, externalAuth: {protocol: HTTP, backendRef: {name: auth, port: 80}, http: {}}}]}]}]
+`, ""},
 		{"mirror and fault filters are enforced", `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r}

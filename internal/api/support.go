@@ -34,23 +34,10 @@ func CheckSupported(o Object) error {
 		if len(o.Spec.Hostnames) > 0 {
 			e.add("spec.hostnames", noHostnames)
 		}
-		for i, rule := range o.Spec.Rules {
-			rp := fieldPath("spec.rules").index(i)
-			checkHTTPFilters(&e, rp.child("filters"), rule.Filters, false)
-			for j, b := range rule.BackendRefs {
-				checkHTTPFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters, true)
-			}
-		}
 	case *gatewayv1.GRPCRoute:
 		checkParents(&e, o.Spec.ParentRefs)
 		if len(o.Spec.Hostnames) > 0 {
 			e.add("spec.hostnames", noHostnames)
-		}
-		for i, rule := range o.Spec.Rules {
-			rp := fieldPath("spec.rules").index(i)
-			for j, b := range rule.BackendRefs {
-				checkGRPCFilters(&e, rp.child("backendRefs").index(j).child("filters"), b.Filters)
-			}
 		}
 	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection, *ExternalService:
 	}
@@ -58,31 +45,4 @@ func CheckSupported(o Object) error {
 		return nil
 	}
 	return &InvalidError{Kind: KindOf(o), Name: o.GetName(), Errors: e}
-}
-
-// checkHTTPFilters refuses the filter types not enforced yet: CORS and
-// ExternalAuth anywhere, and RequestMirror and ExtensionRef on a backendRef
-// (the fault and mirror stages act on rules only).
-func checkHTTPFilters(e *errs, p fieldPath, fs []gatewayv1.HTTPRouteFilter, onBackend bool) {
-	for i, f := range fs {
-		switch f.Type {
-		case gatewayv1.HTTPRouteFilterCORS, gatewayv1.HTTPRouteFilterExternalAuth:
-			e.add(p.index(i).child("type"), "%s %s", f.Type, notYet)
-		case gatewayv1.HTTPRouteFilterRequestMirror, gatewayv1.HTTPRouteFilterExtensionRef:
-			if onBackend {
-				e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
-			}
-		}
-	}
-}
-
-// checkGRPCFilters refuses RequestMirror and ExtensionRef on a GRPCRoute
-// backendRef (see checkHTTPFilters).
-func checkGRPCFilters(e *errs, p fieldPath, fs []gatewayv1.GRPCRouteFilter) {
-	for i, f := range fs {
-		switch f.Type {
-		case gatewayv1.GRPCRouteFilterRequestMirror, gatewayv1.GRPCRouteFilterExtensionRef:
-			e.add(p.index(i).child("type"), "%s on a backendRef %s; put it on the rule", f.Type, notYet)
-		}
-	}
 }

@@ -45,6 +45,7 @@ func validateHTTPRoute(e *errs, r *gatewayv1.HTTPRoute) {
 			bp := rp.child("backendRefs").index(j)
 			validateBackendRef(e, bp, b.BackendRef)
 			validateHTTPFilters(e, rp, rule, bp.child("filters"), b.Filters, true)
+			validateHTTPWeftFilters(e, bp.child("filters"), b.Filters) // validate_fault.go
 		}
 		validateRouteRetry(e, rp, rule) // validate_retry.go
 		validateSessionPersistence(e, rp.child("sessionPersistence"), rule.SessionPersistence)
@@ -82,6 +83,7 @@ func validateGRPCRoute(e *errs, r *gatewayv1.GRPCRoute) {
 			bp := rp.child("backendRefs").index(j)
 			validateBackendRef(e, bp, b.BackendRef)
 			validateGRPCFilters(e, bp.child("filters"), b.Filters)
+			validateGRPCWeftFilters(e, bp.child("filters"), b.Filters) // validate_fault.go
 		}
 		validateSessionPersistence(e, rp.child("sessionPersistence"), rule.SessionPersistence)
 	}

@@ -55,6 +55,7 @@ func validateHTTPFilters(e *errs, rp fieldPath, rule gatewayv1.HTTPRouteRule, p 
 		seen[f.Type] = true
 		validateHeaderFilter(e, fp.child("requestHeaderModifier"), f.RequestHeaderModifier)
 		validateHeaderFilter(e, fp.child("responseHeaderModifier"), f.ResponseHeaderModifier)
+		validateCORSExtAuth(e, fp, f) // validate_cors.go
 		if rd := f.RequestRedirect; rd != nil {
 			rdp := fp.child("requestRedirect")
 			if onBackend {

@@ -16,8 +16,9 @@ import (
 // objs (whose statuses setStatus computed) the filter references that do
 // not resolve: an ExtensionRef to a FaultInjection that does not exist (the
 // requests of that rule are answered 500, as the Gateway API requires for
-// a custom filter that cannot be resolved) and a RequestMirror to a
-// Service that is not in the mesh (nothing is mirrored).
+// a custom filter that cannot be resolved), a RequestMirror to a Service
+// that is not in the mesh (nothing is mirrored) and an ExternalAuth to one
+// (the requests it checks are refused), on rules and on backendRefs.
 func (h *handler) withFilterStatus(objs []api.Object, services map[string]*mesh.Service) error {
 	cfg, err := h.st.Set()
 	if err != nil {
@@ -43,19 +44,44 @@ func (h *handler) withFilterStatus(objs []api.Object, services map[string]*mesh.
 				}
 			}
 		}
+		checkAuth := func(p string, ns string, a *gatewayv1.HTTPExternalAuthFilter) {
+			if a == nil {
+				return
+			}
+			bns := ns
+			if a.BackendRef.Namespace != nil {
+				bns = string(*a.BackendRef.Namespace)
+			}
+			if services[weftv1.ResourceName(string(a.BackendRef.Name), bns)] == nil {
+				missing = append(missing, fmt.Sprintf("%s.externalAuth.backendRef: no Service %q in namespace %q: the requests it checks are refused with 503", p, a.BackendRef.Name, bns))
+			}
+		}
+		httpFilters := func(p, ns string, fs []gatewayv1.HTTPRouteFilter) {
+			for j, f := range fs {
+				check(fmt.Sprintf("%s.filters[%d]", p, j), ns, f.ExtensionRef, f.RequestMirror)
+				checkAuth(fmt.Sprintf("%s.filters[%d]", p, j), ns, f.ExternalAuth)
+			}
+		}
+		grpcFilters := func(p, ns string, fs []gatewayv1.GRPCRouteFilter) {
+			for j, f := range fs {
+				check(fmt.Sprintf("%s.filters[%d]", p, j), ns, f.ExtensionRef, f.RequestMirror)
+			}
+		}
 		var parents []gatewayv1.RouteParentStatus
 		switch o := o.(type) {
 		case *gatewayv1.HTTPRoute:
 			for i, rule := range o.Spec.Rules {
-				for j, f := range rule.Filters {
-					check(fmt.Sprintf("spec.rules[%d].filters[%d]", i, j), o.Namespace, f.ExtensionRef, f.RequestMirror)
+				httpFilters(fmt.Sprintf("spec.rules[%d]", i), o.Namespace, rule.Filters)
+				for k, b := range rule.BackendRefs {
+					httpFilters(fmt.Sprintf("spec.rules[%d].backendRefs[%d]", i, k), o.Namespace, b.Filters)
 				}
 			}
 			parents = o.Status.Parents
 		case *gatewayv1.GRPCRoute:
 			for i, rule := range o.Spec.Rules {
-				for j, f := range rule.Filters {
-					check(fmt.Sprintf("spec.rules[%d].filters[%d]", i, j), o.Namespace, f.ExtensionRef, f.RequestMirror)
+				grpcFilters(fmt.Sprintf("spec.rules[%d]", i), o.Namespace, rule.Filters)
+				for k, b := range rule.BackendRefs {
+					grpcFilters(fmt.Sprintf("spec.rules[%d].backendRefs[%d]", i, k), o.Namespace, b.Filters)
 				}
 			}
 			parents = o.Status.Parents

@@ -9,8 +9,9 @@ import (
 	"weft.dev/weft/internal/api"
 )
 
-// TestFilterStatus: a route whose ExtensionRef names a missing
-// FaultInjection, or whose RequestMirror names a Service not in the mesh,
+// TestFilterStatus: a route whose ExtensionRef (on the rule or a
+// backendRef) names a missing FaultInjection, or whose RequestMirror or
+// ExternalAuth names a Service not in the mesh,
 // is stored, and its ResolvedRefs condition is False with reason
 // BackendNotFound naming each filter; once the FaultInjection exists and
 // the mirror is a mesh service, ResolvedRefs is True.
@@ -22,7 +23,8 @@ func TestFilterStatus(t *testing.T) {
   - filters:
     - {type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: chaos}}
     - {type: RequestMirror, requestMirror: {backendRef: {name: ` + mirror + `}}}
-    backendRefs: [{name: web}]
+    - {type: ExternalAuth, externalAuth: {protocol: HTTP, backendRef: {name: ` + mirror + `, port: 80}, http: {}}}
+    backendRefs: [{name: web, filters: [{type: ExtensionRef, extensionRef: {group: weft.dev, kind: FaultInjection, name: chaos}}]}]
 `
 	}
 	resolved := func() (string, string, string) {
@@ -45,7 +47,9 @@ func TestFilterStatus(t *testing.T) {
 	}
 	status, reason, msg := resolved()
 	for _, want := range []string{`spec.rules[0].filters[0].extensionRef: no FaultInjection "chaos" in namespace "shop": the requests of the rule are answered 500`,
-		`spec.rules[0].filters[1].requestMirror.backendRef: no Service "nosuch" in namespace "shop": nothing is mirrored`} {
+		`spec.rules[0].filters[1].requestMirror.backendRef: no Service "nosuch" in namespace "shop": nothing is mirrored`,
+		`spec.rules[0].filters[2].externalAuth.backendRef: no Service "nosuch" in namespace "shop": the requests it checks are refused with 503`,
+		`spec.rules[0].backendRefs[0].filters[0].extensionRef: no FaultInjection "chaos" in namespace "shop"`} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("ResolvedRefs message %q, want it to contain %q", msg, want)
 		}

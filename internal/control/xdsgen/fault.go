@@ -57,13 +57,72 @@ func compileWeftFilters(cfg *api.Set, ns string, fs []routeFilter, r *weftv1.Rou
 			r.Fault = FaultInjection(fi)
 		}
 		if m := f.mirror; m != nil {
-			bns := ns
-			if m.BackendRef.Namespace != nil {
-				bns = string(*m.BackendRef.Namespace)
-			}
-			r.Mirrors = append(r.Mirrors, &weftv1.RequestMirror{Service: string(m.BackendRef.Name), Namespace: bns, PerMillion: mirrorShare(m)})
+			r.Mirrors = append(r.Mirrors, requestMirror(ns, m))
 		}
 	}
+}
+
+// requestMirror compiles a RequestMirror filter of a route in namespace ns.
+func requestMirror(ns string, m *gatewayv1.HTTPRequestMirrorFilter) *weftv1.RequestMirror {
+	bns := ns
+	if m.BackendRef.Namespace != nil {
+		bns = string(*m.BackendRef.Namespace)
+	}
+	return &weftv1.RequestMirror{Service: string(m.BackendRef.Name), Namespace: bns, PerMillion: mirrorShare(m)}
+}
+
+// httpBackendWeftFilters are the fault and mirror filters of each
+// backendRef of an HTTPRoute rule, in order.
+func httpBackendWeftFilters(refs []gatewayv1.HTTPBackendRef) [][]routeFilter {
+	out := make([][]routeFilter, len(refs))
+	for j, b := range refs {
+		out[j] = httpWeftFilters(b.Filters)
+	}
+	return out
+}
+
+// grpcBackendWeftFilters is httpBackendWeftFilters for a GRPCRoute rule.
+func grpcBackendWeftFilters(refs []gatewayv1.GRPCBackendRef) [][]routeFilter {
+	out := make([][]routeFilter, len(refs))
+	for j, b := range refs {
+		out[j] = grpcWeftFilters(b.Filters)
+	}
+	return out
+}
+
+// backendWeftFilters sets the fault and mirrors of each of backends
+// (compiled from a rule's backendRefs, in order) from fs, the filters of
+// the backendRefs, for a route in namespace ns. As on a rule, a backendRef
+// whose ExtensionRef names a FaultInjection that does not exist fails its
+// share of the requests with 500.
+func backendWeftFilters(cfg *api.Set, ns string, fs [][]routeFilter, backends []*weftv1.Backend) {
+	if len(fs) != len(backends) {
+		return // a rule without backendRefs
+	}
+	for j, b := range backends {
+		for _, f := range fs[j] {
+			if f.ext != nil {
+				fi := findFault(cfg, ns, string(f.ext.Name))
+				if fi == nil {
+					b.FailStatus, b.Fault = 500, nil
+					b.FailReason = fmt.Sprintf("its ExtensionRef filter names FaultInjection %s/%s, which does not exist", ns, f.ext.Name)
+					continue
+				}
+				b.Fault = FaultInjection(fi)
+			}
+			if m := f.mirror; m != nil {
+				b.Mirrors = append(b.Mirrors, requestMirror(ns, m))
+			}
+		}
+	}
+}
+
+// flatten joins the filter lists of a rule and of its backendRefs.
+func flatten(rule []routeFilter, backends [][]routeFilter) []routeFilter {
+	for _, fs := range backends {
+		rule = append(rule, fs...)
+	}
+	return rule
 }
 
 // findFault returns the FaultInjection ns/name of cfg, or nil.
@@ -153,7 +212,7 @@ func addFaultParents(prev, cur *api.Set, parents map[serviceRef]bool) {
 	for _, set := range []*api.Set{prev, cur} {
 		for _, hr := range set.HTTPRoutes {
 			for _, rule := range hr.Spec.Rules {
-				if refers(hr.Namespace, httpWeftFilters(rule.Filters)) {
+				if refers(hr.Namespace, flatten(httpWeftFilters(rule.Filters), httpBackendWeftFilters(rule.BackendRefs))) {
 					add(hr.Namespace, hr.Spec.ParentRefs)
 					break
 				}
@@ -161,7 +220,7 @@ func addFaultParents(prev, cur *api.Set, parents map[serviceRef]bool) {
 		}
 		for _, gr := range set.GRPCRoutes {
 			for _, rule := range gr.Spec.Rules {
-				if refers(gr.Namespace, grpcWeftFilters(rule.Filters)) {
+				if refers(gr.Namespace, flatten(grpcWeftFilters(rule.Filters), grpcBackendWeftFilters(rule.BackendRefs))) {
 					add(gr.Namespace, gr.Spec.ParentRefs)
 					break
 				}

@@ -248,6 +248,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 			group := routeGroup(hr.Namespace, p)
 			for ri, rule := range hr.Spec.Rules {
 				backends := httpBackends(hr.Namespace, rule.BackendRefs)
+				backendWeftFilters(cfg, hr.Namespace, httpBackendWeftFilters(rule.BackendRefs), backends) // fault.go
 				timeout := uint32(0)
 				if rule.Timeouts != nil && rule.Timeouts.Request != nil {
 					if d, err := time.ParseDuration(string(*rule.Timeouts.Request)); err == nil {
@@ -265,6 +266,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 					filters.setOn(r)
 					routeRetry(r, rule)                                                     // retry.go
 					compileWeftFilters(cfg, hr.Namespace, httpWeftFilters(rule.Filters), r) // fault.go
+					corsExtAuth(hr.Namespace, rule, r)                                      // cors.go
 					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
 						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
 				}
@@ -285,6 +287,7 @@ func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.
 					refs = append(refs, gatewayv1.HTTPBackendRef{BackendRef: b.BackendRef})
 				}
 				backends := httpBackends(gr.Namespace, refs)
+				backendWeftFilters(cfg, gr.Namespace, grpcBackendWeftFilters(rule.BackendRefs), backends) // fault.go
 				name := fmt.Sprintf("%s/%s/%d", gr.Namespace, gr.Name, ri)
 				matches := rule.Matches
 				if len(matches) == 0 {

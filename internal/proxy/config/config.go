@@ -20,6 +20,7 @@ import (
 	"weft.dev/weft/internal/proxy/adaptive"
 	"weft.dev/weft/internal/proxy/authz"
 	"weft.dev/weft/internal/proxy/breaker"
+	"weft.dev/weft/internal/proxy/extauth"
 	"weft.dev/weft/internal/proxy/fault"
 	"weft.dev/weft/internal/proxy/jwtauthn"
 	"weft.dev/weft/internal/proxy/mirror"
@@ -126,6 +127,14 @@ type Route struct {
 	Fault *fault.Fault
 	// Mirrors are the services a copy of the route's requests goes to.
 	Mirrors []mirror.Target
+	// BackendFaults are the fault injection and mirrors of each backend
+	// (by Backend.Index, fault.go); nil when no backend has any.
+	BackendFaults []BackendFault
+	// ExtAuth is the route's external authorization (extauth.go); nil for none.
+	ExtAuth *extauth.Auth
+	// BackendExtAuth is each backend's (by Backend.Index); nil when none
+	// has one.
+	BackendExtAuth []*extauth.Auth
 }
 
 // Backend is a weighted backend of a route (see route.Backend).
@@ -282,6 +291,7 @@ func buildRoute(r *weftv1.Route) (Route, error) {
 	buildRouteRetry(&out, r) // retry.go
 	out.Session = buildSession(r)
 	buildFaultMirror(&out, r) // fault.go
+	buildExtAuth(&out, r)     // extauth.go
 	return out, nil
 }
 

@@ -19,11 +19,20 @@ import (
 // when ctx — the request's, bounded by the route timeout — ends) and
 // answers an injected abort. It reports whether it answered the request
 // (or the client went away), in which case the caller stops.
-func (l *Listener) injectFault(ctx context.Context, w http.ResponseWriter, r *http.Request, route *config.Route, dest string) bool {
-	f := route.Fault
-	if f == nil {
-		return false
+//
+// The route's fault applies first, then the one of b, the backend picked.
+func (l *Listener) injectFault(ctx context.Context, w http.ResponseWriter, r *http.Request, route *config.Route, b *config.Backend, dest string) bool {
+	if route.Fault != nil && l.injectOne(ctx, w, r, route, route.Fault, dest) {
+		return true
 	}
+	if bf := route.BackendFault(b); bf != nil && bf.Fault != nil {
+		return l.injectOne(ctx, w, r, route, bf.Fault, dest)
+	}
+	return false
+}
+
+// injectOne carries out fault f of route (see injectFault).
+func (l *Listener) injectOne(ctx context.Context, w http.ResponseWriter, r *http.Request, route *config.Route, f *fault.Fault, dest string) bool {
 	d := f.Decide(r, rand.Uint32N)
 	if d.Delay > 0 {
 		l.opts.Metrics.FaultInjected(dest, route.Name, "delay")

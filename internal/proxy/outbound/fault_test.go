@@ -62,7 +62,7 @@ func TestInjectFault(t *testing.T) {
 			}
 			w := httptest.NewRecorder()
 			start := time.Now()
-			got := l.injectFault(ctx, w, r, &config.Route{Route: route.Route{Name: "default/r/0"}, Fault: tt.f}, "backend.default")
+			got := l.injectFault(ctx, w, r, &config.Route{Route: route.Route{Name: "default/r/0"}, Fault: tt.f}, nil, "backend.default")
 			took := time.Since(start)
 			if got != tt.answered {
 				t.Fatalf("answered = %v, want %v", got, tt.answered)
@@ -106,10 +106,10 @@ func BenchmarkUnconfiguredFaultMirror(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if l.injectFault(ctx, w, r, rt, "backend.default") {
+		if l.injectFault(ctx, w, r, rt, nil, "backend.default") {
 			b.Fatal("answered")
 		}
-		if l.mirror(r, nil, rt) != r {
+		if l.mirror(r, nil, rt, nil) != r {
 			b.Fatal("request replaced")
 		}
 	}

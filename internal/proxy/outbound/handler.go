@@ -109,10 +109,13 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 			ctx, cancel = context.WithTimeoutCause(ctx, route.Timeout, errRequestTimeout)
 			defer cancel()
 		}
-		if l.injectFault(ctx, sw, r, route, key) { // fault.go
+		if l.externalAuth(ctx, sw, r, cfg, route, b, key) { // extauth.go
 			return
 		}
-		r = l.mirror(r, cfg, route) // mirror.go
+		if l.injectFault(ctx, sw, r, route, b, key) { // fault.go
+			return
+		}
+		r = l.mirror(r, cfg, route, b) // mirror.go
 	} else if len(svc.RoutesFor(l.opts.Namespace)) > 0 {
 		upstream.WriteError(sw, r, http.StatusNotFound, "weft: no route for "+r.URL.Path+" on "+svc.Key)
 		return

@@ -25,14 +25,22 @@ const mirrorTimeout = 10 * time.Second
 // not mirrored and not counted). A protocol upgrade is not mirrored either
 // (dropped). Copies go out on their own goroutines and never delay or fail
 // the real request.
-func (l *Listener) mirror(r *http.Request, cfg *config.Config, route *config.Route) *http.Request {
-	if len(route.Mirrors) == 0 {
+//
+// The route's mirrors apply, and those of b, the backend picked.
+func (l *Listener) mirror(r *http.Request, cfg *config.Config, route *config.Route, b *config.Backend) *http.Request {
+	var bm []mirror.Target
+	if bf := route.BackendFault(b); bf != nil {
+		bm = bf.Mirrors
+	}
+	if len(route.Mirrors) == 0 && len(bm) == 0 {
 		return r
 	}
 	var picked []mirror.Target
-	for _, t := range route.Mirrors {
-		if t.Picked(rand.Uint32N) {
-			picked = append(picked, t)
+	for _, ts := range [2][]mirror.Target{route.Mirrors, bm} {
+		for _, t := range ts {
+			if t.Picked(rand.Uint32N) {
+				picked = append(picked, t)
+			}
 		}
 	}
 	if len(picked) == 0 {

@@ -22,6 +22,17 @@ func (l *Listener) routeFilters(sw *upstream.StatusWriter, r *http.Request, svcK
 	if rt.Filters.Empty() && bf == nil {
 		return false
 	}
+	cors, origin := rt.Filters.CORS, ""
+	if cors == nil && bf != nil {
+		cors = bf.CORS
+	}
+	if cors != nil {
+		if cors.Preflight(sw, r) {
+			l.opts.Metrics.CORSPreflight(svcKey, rt.Name) // telemetry/cors.go
+			return true
+		}
+		origin = cors.ActualOrigin(r)
+	}
 	if rd := rt.Filters.Redirect; rd != nil {
 		http.Redirect(sw, r, rd.Location(r), rd.Status)
 		l.opts.Metrics.RouteRedirect(svcKey, rt.Name)
@@ -33,8 +44,8 @@ func (l *Listener) routeFilters(sw *upstream.StatusWriter, r *http.Request, svcK
 		bf.ApplyRequest(r)
 		resp[1] = bf.ResponseHeaders
 	}
-	if resp[0] != nil || resp[1] != nil {
-		sw.ResponseWriter = &responseHeaders{ResponseWriter: sw.ResponseWriter, mods: resp}
+	if resp[0] != nil || resp[1] != nil || origin != "" {
+		sw.ResponseWriter = &responseHeaders{ResponseWriter: sw.ResponseWriter, mods: resp, cors: cors, origin: origin}
 	}
 	return false
 }
@@ -46,6 +57,10 @@ type responseHeaders struct {
 	http.ResponseWriter
 	mods  [2]*route.HeaderModifier
 	wrote bool
+	// cors and origin: the CORS headers for an allowed origin ("" for
+	// none), set after the modifiers.
+	cors   *route.CORS
+	origin string
 }
 
 // WriteHeader implements http.ResponseWriter.
@@ -56,6 +71,9 @@ func (w *responseHeaders) WriteHeader(code int) {
 			if m != nil {
 				m.Apply(w.Header())
 			}
+		}
+		if w.origin != "" {
+			w.cors.ApplyResponse(w.Header(), w.origin)
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -18,11 +18,14 @@ type Filters struct {
 	ResponseHeaders *HeaderModifier
 	Redirect        *Redirect
 	Rewrite         *Rewrite
+	// CORS is the CORS filter (cors.go); a backend's applies when the
+	// rule has none.
+	CORS *CORS
 }
 
 // Empty reports whether no filter is configured.
 func (f *Filters) Empty() bool {
-	return f.RequestHeaders == nil && f.ResponseHeaders == nil && f.Redirect == nil && f.Rewrite == nil
+	return f.RequestHeaders == nil && f.ResponseHeaders == nil && f.Redirect == nil && f.Rewrite == nil && f.CORS == nil
 }
 
 // HeaderModifier sets, adds and removes headers (Gateway API

@@ -80,6 +80,8 @@ type Backend struct {
 	FailReason string
 	// Filters are the backendRef's filters, applied after the route's.
 	Filters Filters
+	// Index is the backend's position in its route's Backends.
+	Index int
 }
 
 // Compile compiles a route entry. The error names the field; the resource
@@ -95,7 +97,7 @@ func Compile(r *weftv1.Route) (Route, error) {
 		out.Matches = append(out.Matches, match)
 	}
 	for i, b := range r.GetBackends() {
-		be := Backend{Weight: b.GetWeight(), FailStatus: int(b.GetFailStatus()), FailReason: b.GetFailReason()}
+		be := Backend{Weight: b.GetWeight(), FailStatus: int(b.GetFailStatus()), FailReason: b.GetFailReason(), Index: i}
 		if be.FailStatus == 0 {
 			be.Service = weftv1.ResourceName(b.GetService(), b.GetNamespace())
 		}
@@ -104,6 +106,7 @@ func Compile(r *weftv1.Route) (Route, error) {
 			return Route{}, fmt.Errorf("backends[%d].%w", i, err)
 		}
 		be.Filters = f
+		be.Filters.CORS = compileCORS(b.GetCors()) // cors.go
 		out.Backends = append(out.Backends, be)
 		out.totalWeight += b.GetWeight()
 	}
@@ -112,6 +115,7 @@ func Compile(r *weftv1.Route) (Route, error) {
 		return Route{}, err
 	}
 	out.Filters = f
+	out.Filters.CORS = compileCORS(r.GetCors()) // cors.go
 	return out, nil
 }
 

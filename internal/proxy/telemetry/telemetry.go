@@ -31,6 +31,8 @@ type Metrics struct {
 	route          routeMetrics           // route.go
 	fault          faultMetrics           // fault.go
 	transparent    transparentMetrics     // transparent.go
+	cors           corsMetrics            // cors.go
+	extAuth        extAuthMetrics         // extauth.go
 	accessLogs     *prometheus.CounterVec // accesslog.go
 	tap            *prometheus.CounterVec // tap.go
 	egressRefused  *prometheus.CounterVec // egress.go
@@ -85,6 +87,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	if err := m.route.register(reg); err != nil {
+		return nil, err
+	}
+	if err := registerAll(reg, m.cors.register, m.extAuth.register); err != nil { // cors.go, extauth.go
 		return nil, err
 	}
 	return m, nil

@@ -100,6 +100,9 @@ func validateRoute(r *Route) error {
 	if err := validateFaultMirror(r); err != nil { // validate_fault.go
 		return err
 	}
+	if err := validateCORSExtAuth(r); err != nil { // validate_cors.go
+		return err
+	}
 	if len(r.GetBackends()) == 0 {
 		return fmt.Errorf("backends: must not be empty (a rule that cannot forward has a backend with fail_status)")
 	}

@@ -12,9 +12,23 @@ const (
 	MaxGRPCStatus = 16
 )
 
-// validateFaultMirror checks the fault and mirrors of a route.
+// validateFaultMirror checks the fault and mirrors of a route and of its
+// backends.
 func validateFaultMirror(r *Route) error {
-	if f := r.GetFault(); f != nil {
+	if err := validateFaultMirrorOf(r.GetFault(), r.GetMirrors()); err != nil {
+		return err
+	}
+	for i, b := range r.GetBackends() {
+		if err := validateFaultMirrorOf(b.GetFault(), b.GetMirrors()); err != nil {
+			return fmt.Errorf("backends[%d].%w", i, err)
+		}
+	}
+	return nil
+}
+
+// validateFaultMirrorOf checks a fault and mirrors of a route or backend.
+func validateFaultMirrorOf(f *FaultInjection, mirrors []*RequestMirror) error {
+	if f != nil {
 		if f.GetDelay() == nil && f.GetAbort() == nil {
 			return fmt.Errorf("fault: set delay, abort or both")
 		}
@@ -48,7 +62,7 @@ func validateFaultMirror(r *Route) error {
 			}
 		}
 	}
-	for i, m := range r.GetMirrors() {
+	for i, m := range mirrors {
 		if m.GetService() == "" || m.GetNamespace() == "" {
 			return fmt.Errorf("mirrors[%d]: service and namespace are required", i)
 		}

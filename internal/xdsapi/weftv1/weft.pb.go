@@ -380,6 +380,52 @@ func (PathModifier_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{28, 0}
 }
 
+type ExternalAuth_Protocol int32
+
+const (
+	ExternalAuth_HTTP ExternalAuth_Protocol = 0
+	ExternalAuth_GRPC ExternalAuth_Protocol = 1
+)
+
+// Enum value maps for ExternalAuth_Protocol.
+var (
+	ExternalAuth_Protocol_name = map[int32]string{
+		0: "HTTP",
+		1: "GRPC",
+	}
+	ExternalAuth_Protocol_value = map[string]int32{
+		"HTTP": 0,
+		"GRPC": 1,
+	}
+)
+
+func (x ExternalAuth_Protocol) Enum() *ExternalAuth_Protocol {
+	p := new(ExternalAuth_Protocol)
+	*p = x
+	return p
+}
+
+func (x ExternalAuth_Protocol) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExternalAuth_Protocol) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_xdsapi_weftv1_weft_proto_enumTypes[7].Descriptor()
+}
+
+func (ExternalAuth_Protocol) Type() protoreflect.EnumType {
+	return &file_internal_xdsapi_weftv1_weft_proto_enumTypes[7]
+}
+
+func (x ExternalAuth_Protocol) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExternalAuth_Protocol.Descriptor instead.
+func (ExternalAuth_Protocol) EnumDescriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{41, 0}
+}
+
 // Service is one mesh service as a proxy sees it. Resource name: "<name>.<namespace>".
 // Type URL: type.googleapis.com/weft.v1.Service. Proxies subscribe to all of them (wildcard).
 type Service struct {
@@ -1343,7 +1389,11 @@ type Route struct {
 	// Fault is the FaultInjection an ExtensionRef filter of the rule names; unset means none.
 	Fault *FaultInjection `protobuf:"bytes,40,opt,name=fault,proto3" json:"fault,omitempty"`
 	// Mirrors are the rule's RequestMirror filters, in order.
-	Mirrors       []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	Mirrors []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	// Fields 70-79: CORS (70-74) and external authorization (75-79), see the cors/extauth
+	// section.
+	Cors          *CORSPolicy   `protobuf:"bytes,70,opt,name=cors,proto3" json:"cors,omitempty"`
+	ExternalAuth  *ExternalAuth `protobuf:"bytes,75,opt,name=external_auth,json=externalAuth,proto3" json:"external_auth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1472,6 +1522,20 @@ func (x *Route) GetFault() *FaultInjection {
 func (x *Route) GetMirrors() []*RequestMirror {
 	if x != nil {
 		return x.Mirrors
+	}
+	return nil
+}
+
+func (x *Route) GetCors() *CORSPolicy {
+	if x != nil {
+		return x.Cors
+	}
+	return nil
+}
+
+func (x *Route) GetExternalAuth() *ExternalAuth {
+	if x != nil {
+		return x.ExternalAuth
 	}
 	return nil
 }
@@ -1681,8 +1745,18 @@ type Backend struct {
 	RequestHeaders  *HeaderModifier `protobuf:"bytes,20,opt,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
 	ResponseHeaders *HeaderModifier `protobuf:"bytes,21,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
 	Rewrite         *URLRewrite     `protobuf:"bytes,22,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Fields 40-49 (numbered as on Route): the backendRef's fault injection (an ExtensionRef
+	// filter) and request mirrors, applied to the requests the weighted pick sends to this
+	// backend, after the rule's.
+	Fault   *FaultInjection  `protobuf:"bytes,40,opt,name=fault,proto3" json:"fault,omitempty"`
+	Mirrors []*RequestMirror `protobuf:"bytes,41,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	// Fields 70-79 (numbered as on Route): the backendRef's CORS and ExternalAuth filters,
+	// applied to the requests the weighted pick sends to this backend when the rule has none
+	// (CORS) or after the rule's (ExternalAuth).
+	Cors          *CORSPolicy   `protobuf:"bytes,70,opt,name=cors,proto3" json:"cors,omitempty"`
+	ExternalAuth  *ExternalAuth `protobuf:"bytes,75,opt,name=external_auth,json=externalAuth,proto3" json:"external_auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Backend) Reset() {
@@ -1767,6 +1841,34 @@ func (x *Backend) GetResponseHeaders() *HeaderModifier {
 func (x *Backend) GetRewrite() *URLRewrite {
 	if x != nil {
 		return x.Rewrite
+	}
+	return nil
+}
+
+func (x *Backend) GetFault() *FaultInjection {
+	if x != nil {
+		return x.Fault
+	}
+	return nil
+}
+
+func (x *Backend) GetMirrors() []*RequestMirror {
+	if x != nil {
+		return x.Mirrors
+	}
+	return nil
+}
+
+func (x *Backend) GetCors() *CORSPolicy {
+	if x != nil {
+		return x.Cors
+	}
+	return nil
+}
+
+func (x *Backend) GetExternalAuth() *ExternalAuth {
+	if x != nil {
+		return x.ExternalAuth
 	}
 	return nil
 }
@@ -3515,6 +3617,209 @@ func (x *ExternalServiceTLS) GetSni() string {
 	return ""
 }
 
+// CORSPolicy is a rule's CORS filter (Gateway API HTTPCORSFilter): the proxy answers
+// preflight requests itself and adds the CORS response headers to actual requests from
+// allowed origins.
+type CORSPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AllowOrigins are "*" alone, or origins "<scheme>://<host>[:<port>]" whose host may start
+	// with "*" (any number of labels to its left).
+	AllowOrigins     []string `protobuf:"bytes,1,rep,name=allow_origins,json=allowOrigins,proto3" json:"allow_origins,omitempty"`
+	AllowCredentials bool     `protobuf:"varint,2,opt,name=allow_credentials,json=allowCredentials,proto3" json:"allow_credentials,omitempty"`
+	// AllowMethods are method names, or "*" alone.
+	AllowMethods []string `protobuf:"bytes,3,rep,name=allow_methods,json=allowMethods,proto3" json:"allow_methods,omitempty"`
+	// AllowHeaders and ExposeHeaders are header names, or "*" alone.
+	AllowHeaders  []string `protobuf:"bytes,4,rep,name=allow_headers,json=allowHeaders,proto3" json:"allow_headers,omitempty"`
+	ExposeHeaders []string `protobuf:"bytes,5,rep,name=expose_headers,json=exposeHeaders,proto3" json:"expose_headers,omitempty"`
+	// MaxAgeSeconds is Access-Control-Max-Age (at least 1; the Gateway API default is 5).
+	MaxAgeSeconds uint32 `protobuf:"varint,6,opt,name=max_age_seconds,json=maxAgeSeconds,proto3" json:"max_age_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CORSPolicy) Reset() {
+	*x = CORSPolicy{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CORSPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CORSPolicy) ProtoMessage() {}
+
+func (x *CORSPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CORSPolicy.ProtoReflect.Descriptor instead.
+func (*CORSPolicy) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CORSPolicy) GetAllowOrigins() []string {
+	if x != nil {
+		return x.AllowOrigins
+	}
+	return nil
+}
+
+func (x *CORSPolicy) GetAllowCredentials() bool {
+	if x != nil {
+		return x.AllowCredentials
+	}
+	return false
+}
+
+func (x *CORSPolicy) GetAllowMethods() []string {
+	if x != nil {
+		return x.AllowMethods
+	}
+	return nil
+}
+
+func (x *CORSPolicy) GetAllowHeaders() []string {
+	if x != nil {
+		return x.AllowHeaders
+	}
+	return nil
+}
+
+func (x *CORSPolicy) GetExposeHeaders() []string {
+	if x != nil {
+		return x.ExposeHeaders
+	}
+	return nil
+}
+
+func (x *CORSPolicy) GetMaxAgeSeconds() uint32 {
+	if x != nil {
+		return x.MaxAgeSeconds
+	}
+	return 0
+}
+
+// ExternalAuth is a rule's ExternalAuth filter (Gateway API HTTPExternalAuthFilter): before
+// forwarding, the proxy asks the mesh service service.namespace whether to let the request
+// through.
+type ExternalAuth struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Protocol  ExternalAuth_Protocol  `protobuf:"varint,1,opt,name=protocol,proto3,enum=weft.v1.ExternalAuth_Protocol" json:"protocol,omitempty"`
+	Service   string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Namespace string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Path is prefixed to the request path in the check request (HTTP); "" adds none.
+	Path string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	// AllowedHeaders are the request headers sent to the auth service besides the ones always
+	// sent (Host, method, path, Content-Length, Authorization).
+	AllowedHeaders []string `protobuf:"bytes,5,rep,name=allowed_headers,json=allowedHeaders,proto3" json:"allowed_headers,omitempty"`
+	// AllowedResponseHeaders are the headers of an allowing answer copied onto the request;
+	// empty copies all but Host and hop-by-hop headers.
+	AllowedResponseHeaders []string `protobuf:"bytes,6,rep,name=allowed_response_headers,json=allowedResponseHeaders,proto3" json:"allowed_response_headers,omitempty"`
+	// MaxBodyBytes is forwardBody.maxSize: up to that many bytes of the body are sent; a longer
+	// body is refused with 413. 0 sends no body.
+	MaxBodyBytes uint32 `protobuf:"varint,7,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	// TimeoutMs bounds one check; 0 means the default.
+	TimeoutMs     uint32 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExternalAuth) Reset() {
+	*x = ExternalAuth{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExternalAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExternalAuth) ProtoMessage() {}
+
+func (x *ExternalAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExternalAuth.ProtoReflect.Descriptor instead.
+func (*ExternalAuth) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ExternalAuth) GetProtocol() ExternalAuth_Protocol {
+	if x != nil {
+		return x.Protocol
+	}
+	return ExternalAuth_HTTP
+}
+
+func (x *ExternalAuth) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ExternalAuth) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ExternalAuth) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ExternalAuth) GetAllowedHeaders() []string {
+	if x != nil {
+		return x.AllowedHeaders
+	}
+	return nil
+}
+
+func (x *ExternalAuth) GetAllowedResponseHeaders() []string {
+	if x != nil {
+		return x.AllowedResponseHeaders
+	}
+	return nil
+}
+
+func (x *ExternalAuth) GetMaxBodyBytes() uint32 {
+	if x != nil {
+		return x.MaxBodyBytes
+	}
+	return 0
+}
+
+func (x *ExternalAuth) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
@@ -3608,7 +3913,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\vServicePort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc8\x05\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xad\x06\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\amatches\x18\x02 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12,\n" +
@@ -3624,7 +3929,9 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\bredirect\x18  \x01(\v2\x18.weft.v1.RequestRedirectR\bredirect\x12-\n" +
 	"\arewrite\x18! \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\x12-\n" +
 	"\x05fault\x18( \x01(\v2\x17.weft.v1.FaultInjectionR\x05fault\x120\n" +
-	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\"\xb9\x01\n" +
+	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\x12'\n" +
+	"\x04cors\x18F \x01(\v2\x13.weft.v1.CORSPolicyR\x04cors\x12:\n" +
+	"\rexternal_auth\x18K \x01(\v2\x15.weft.v1.ExternalAuthR\fexternalAuth\"\xb9\x01\n" +
 	"\n" +
 	"RouteMatch\x12&\n" +
 	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12.\n" +
@@ -3644,7 +3951,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
 	"\x05regex\x18\n" +
-	" \x01(\bR\x05regex\"\xd0\x02\n" +
+	" \x01(\bR\x05regex\"\x96\x04\n" +
 	"\aBackend\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x16\n" +
@@ -3656,7 +3963,11 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"failReason\x12@\n" +
 	"\x0frequest_headers\x18\x14 \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
 	"\x10response_headers\x18\x15 \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x12-\n" +
-	"\arewrite\x18\x16 \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\"t\n" +
+	"\arewrite\x18\x16 \x01(\v2\x13.weft.v1.URLRewriteR\arewrite\x12-\n" +
+	"\x05fault\x18( \x01(\v2\x17.weft.v1.FaultInjectionR\x05fault\x120\n" +
+	"\amirrors\x18) \x03(\v2\x16.weft.v1.RequestMirrorR\amirrors\x12'\n" +
+	"\x04cors\x18F \x01(\v2\x13.weft.v1.CORSPolicyR\x04cors\x12:\n" +
+	"\rexternal_auth\x18K \x01(\v2\x15.weft.v1.ExternalAuthR\fexternalAuth\"t\n" +
 	"\tEndpoints\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12/\n" +
@@ -3805,7 +4116,28 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\"O\n" +
 	"\x12ExternalServiceTLS\x12'\n" +
 	"\x0fca_certificates\x18\x01 \x01(\tR\x0ecaCertificates\x12\x10\n" +
-	"\x03sni\x18\x02 \x01(\tR\x03sni*0\n" +
+	"\x03sni\x18\x02 \x01(\tR\x03sni\"\xf7\x01\n" +
+	"\n" +
+	"CORSPolicy\x12#\n" +
+	"\rallow_origins\x18\x01 \x03(\tR\fallowOrigins\x12+\n" +
+	"\x11allow_credentials\x18\x02 \x01(\bR\x10allowCredentials\x12#\n" +
+	"\rallow_methods\x18\x03 \x03(\tR\fallowMethods\x12#\n" +
+	"\rallow_headers\x18\x04 \x03(\tR\fallowHeaders\x12%\n" +
+	"\x0eexpose_headers\x18\x05 \x03(\tR\rexposeHeaders\x12&\n" +
+	"\x0fmax_age_seconds\x18\x06 \x01(\rR\rmaxAgeSeconds\"\xde\x02\n" +
+	"\fExternalAuth\x12:\n" +
+	"\bprotocol\x18\x01 \x01(\x0e2\x1e.weft.v1.ExternalAuth.ProtocolR\bprotocol\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x1c\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12'\n" +
+	"\x0fallowed_headers\x18\x05 \x03(\tR\x0eallowedHeaders\x128\n" +
+	"\x18allowed_response_headers\x18\x06 \x03(\tR\x16allowedResponseHeaders\x12$\n" +
+	"\x0emax_body_bytes\x18\a \x01(\rR\fmaxBodyBytes\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\b \x01(\rR\ttimeoutMs\"\x1e\n" +
+	"\bProtocol\x12\b\n" +
+	"\x04HTTP\x10\x00\x12\b\n" +
+	"\x04GRPC\x10\x01*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -3835,8 +4167,8 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 	return file_internal_xdsapi_weftv1_weft_proto_rawDescData
 }
 
-var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -3845,111 +4177,121 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(PathMatch_Kind)(0),          // 4: weft.v1.PathMatch.Kind
 	(SessionPersistence_Type)(0), // 5: weft.v1.SessionPersistence.Type
 	(PathModifier_Kind)(0),       // 6: weft.v1.PathModifier.Kind
-	(*Service)(nil),              // 7: weft.v1.Service
-	(*JwtRule)(nil),              // 8: weft.v1.JwtRule
-	(*JwtHeader)(nil),            // 9: weft.v1.JwtHeader
-	(*JwtClaimToHeader)(nil),     // 10: weft.v1.JwtClaimToHeader
-	(*AuthzPolicy)(nil),          // 11: weft.v1.AuthzPolicy
-	(*AuthzRule)(nil),            // 12: weft.v1.AuthzRule
-	(*AuthzFrom)(nil),            // 13: weft.v1.AuthzFrom
-	(*AuthzTo)(nil),              // 14: weft.v1.AuthzTo
-	(*AuthzCondition)(nil),       // 15: weft.v1.AuthzCondition
-	(*ServicePort)(nil),          // 16: weft.v1.ServicePort
-	(*Route)(nil),                // 17: weft.v1.Route
-	(*RouteMatch)(nil),           // 18: weft.v1.RouteMatch
-	(*PathMatch)(nil),            // 19: weft.v1.PathMatch
-	(*HeaderMatch)(nil),          // 20: weft.v1.HeaderMatch
-	(*Backend)(nil),              // 21: weft.v1.Backend
-	(*Endpoints)(nil),            // 22: weft.v1.Endpoints
-	(*Endpoint)(nil),             // 23: weft.v1.Endpoint
-	(*ConnectionLimits)(nil),     // 24: weft.v1.ConnectionLimits
-	(*AdaptiveConcurrency)(nil),  // 25: weft.v1.AdaptiveConcurrency
-	(*RouteRetry)(nil),           // 26: weft.v1.RouteRetry
-	(*ServiceRetry)(nil),         // 27: weft.v1.ServiceRetry
-	(*RetryBudget)(nil),          // 28: weft.v1.RetryBudget
-	(*ConsistentHash)(nil),       // 29: weft.v1.ConsistentHash
-	(*SessionPersistence)(nil),   // 30: weft.v1.SessionPersistence
-	(*OutlierDetection)(nil),     // 31: weft.v1.OutlierDetection
-	(*QueryParamMatch)(nil),      // 32: weft.v1.QueryParamMatch
-	(*HeaderModifier)(nil),       // 33: weft.v1.HeaderModifier
-	(*HeaderValue)(nil),          // 34: weft.v1.HeaderValue
-	(*PathModifier)(nil),         // 35: weft.v1.PathModifier
-	(*RequestRedirect)(nil),      // 36: weft.v1.RequestRedirect
-	(*URLRewrite)(nil),           // 37: weft.v1.URLRewrite
-	(*FaultInjection)(nil),       // 38: weft.v1.FaultInjection
-	(*FaultDelay)(nil),           // 39: weft.v1.FaultDelay
-	(*FaultAbort)(nil),           // 40: weft.v1.FaultAbort
-	(*RequestMirror)(nil),        // 41: weft.v1.RequestMirror
-	(*TcpRoute)(nil),             // 42: weft.v1.TcpRoute
-	(*Egress)(nil),               // 43: weft.v1.Egress
-	(*ExternalService)(nil),      // 44: weft.v1.ExternalService
-	(*ExternalServicePort)(nil),  // 45: weft.v1.ExternalServicePort
-	(*ExternalServiceTLS)(nil),   // 46: weft.v1.ExternalServiceTLS
-	nil,                          // 47: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 48: weft.v1.Endpoint.LabelsEntry
+	(ExternalAuth_Protocol)(0),   // 7: weft.v1.ExternalAuth.Protocol
+	(*Service)(nil),              // 8: weft.v1.Service
+	(*JwtRule)(nil),              // 9: weft.v1.JwtRule
+	(*JwtHeader)(nil),            // 10: weft.v1.JwtHeader
+	(*JwtClaimToHeader)(nil),     // 11: weft.v1.JwtClaimToHeader
+	(*AuthzPolicy)(nil),          // 12: weft.v1.AuthzPolicy
+	(*AuthzRule)(nil),            // 13: weft.v1.AuthzRule
+	(*AuthzFrom)(nil),            // 14: weft.v1.AuthzFrom
+	(*AuthzTo)(nil),              // 15: weft.v1.AuthzTo
+	(*AuthzCondition)(nil),       // 16: weft.v1.AuthzCondition
+	(*ServicePort)(nil),          // 17: weft.v1.ServicePort
+	(*Route)(nil),                // 18: weft.v1.Route
+	(*RouteMatch)(nil),           // 19: weft.v1.RouteMatch
+	(*PathMatch)(nil),            // 20: weft.v1.PathMatch
+	(*HeaderMatch)(nil),          // 21: weft.v1.HeaderMatch
+	(*Backend)(nil),              // 22: weft.v1.Backend
+	(*Endpoints)(nil),            // 23: weft.v1.Endpoints
+	(*Endpoint)(nil),             // 24: weft.v1.Endpoint
+	(*ConnectionLimits)(nil),     // 25: weft.v1.ConnectionLimits
+	(*AdaptiveConcurrency)(nil),  // 26: weft.v1.AdaptiveConcurrency
+	(*RouteRetry)(nil),           // 27: weft.v1.RouteRetry
+	(*ServiceRetry)(nil),         // 28: weft.v1.ServiceRetry
+	(*RetryBudget)(nil),          // 29: weft.v1.RetryBudget
+	(*ConsistentHash)(nil),       // 30: weft.v1.ConsistentHash
+	(*SessionPersistence)(nil),   // 31: weft.v1.SessionPersistence
+	(*OutlierDetection)(nil),     // 32: weft.v1.OutlierDetection
+	(*QueryParamMatch)(nil),      // 33: weft.v1.QueryParamMatch
+	(*HeaderModifier)(nil),       // 34: weft.v1.HeaderModifier
+	(*HeaderValue)(nil),          // 35: weft.v1.HeaderValue
+	(*PathModifier)(nil),         // 36: weft.v1.PathModifier
+	(*RequestRedirect)(nil),      // 37: weft.v1.RequestRedirect
+	(*URLRewrite)(nil),           // 38: weft.v1.URLRewrite
+	(*FaultInjection)(nil),       // 39: weft.v1.FaultInjection
+	(*FaultDelay)(nil),           // 40: weft.v1.FaultDelay
+	(*FaultAbort)(nil),           // 41: weft.v1.FaultAbort
+	(*RequestMirror)(nil),        // 42: weft.v1.RequestMirror
+	(*TcpRoute)(nil),             // 43: weft.v1.TcpRoute
+	(*Egress)(nil),               // 44: weft.v1.Egress
+	(*ExternalService)(nil),      // 45: weft.v1.ExternalService
+	(*ExternalServicePort)(nil),  // 46: weft.v1.ExternalServicePort
+	(*ExternalServiceTLS)(nil),   // 47: weft.v1.ExternalServiceTLS
+	(*CORSPolicy)(nil),           // 48: weft.v1.CORSPolicy
+	(*ExternalAuth)(nil),         // 49: weft.v1.ExternalAuth
+	nil,                          // 50: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 51: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
-	16, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
-	17, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
+	17, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
+	18, // 1: weft.v1.Service.routes:type_name -> weft.v1.Route
 	1,  // 2: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	29, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
-	31, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
+	30, // 3: weft.v1.Service.consistent_hash:type_name -> weft.v1.ConsistentHash
+	32, // 4: weft.v1.Service.outlier_detection:type_name -> weft.v1.OutlierDetection
 	0,  // 5: weft.v1.Service.mtls_mode:type_name -> weft.v1.MTLSMode
-	8,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
-	11, // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
-	24, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
-	25, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
-	27, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
+	9,  // 6: weft.v1.Service.jwt_rules:type_name -> weft.v1.JwtRule
+	12, // 7: weft.v1.Service.authz_policies:type_name -> weft.v1.AuthzPolicy
+	25, // 8: weft.v1.Service.connection_limits:type_name -> weft.v1.ConnectionLimits
+	26, // 9: weft.v1.Service.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	28, // 10: weft.v1.Service.retry:type_name -> weft.v1.ServiceRetry
 	2,  // 11: weft.v1.Service.access_log:type_name -> weft.v1.AccessLogMode
-	42, // 12: weft.v1.Service.tcp_routes:type_name -> weft.v1.TcpRoute
-	43, // 13: weft.v1.Service.egress:type_name -> weft.v1.Egress
-	9,  // 14: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
-	10, // 15: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
+	43, // 12: weft.v1.Service.tcp_routes:type_name -> weft.v1.TcpRoute
+	44, // 13: weft.v1.Service.egress:type_name -> weft.v1.Egress
+	10, // 14: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
+	11, // 15: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	3,  // 16: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	47, // 17: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
-	12, // 18: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
-	13, // 19: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
-	14, // 20: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
-	15, // 21: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
-	18, // 22: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
-	21, // 23: weft.v1.Route.backends:type_name -> weft.v1.Backend
-	26, // 24: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
-	30, // 25: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
-	33, // 26: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 27: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
-	36, // 28: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
-	37, // 29: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
-	38, // 30: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
-	41, // 31: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
-	19, // 32: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	20, // 33: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
-	32, // 34: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
-	4,  // 35: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
-	33, // 36: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
-	33, // 37: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
-	37, // 38: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
-	23, // 39: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	48, // 40: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
-	28, // 41: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
-	5,  // 42: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
-	34, // 43: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
-	34, // 44: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
-	6,  // 45: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
-	35, // 46: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
-	35, // 47: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
-	39, // 48: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
-	40, // 49: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
-	20, // 50: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	21, // 51: weft.v1.TcpRoute.backends:type_name -> weft.v1.Backend
-	44, // 52: weft.v1.Egress.external_services:type_name -> weft.v1.ExternalService
-	45, // 53: weft.v1.ExternalService.ports:type_name -> weft.v1.ExternalServicePort
-	46, // 54: weft.v1.ExternalService.tls:type_name -> weft.v1.ExternalServiceTLS
-	2,  // 55: weft.v1.ExternalService.access_log:type_name -> weft.v1.AccessLogMode
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	50, // 17: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	13, // 18: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
+	14, // 19: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
+	15, // 20: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
+	16, // 21: weft.v1.AuthzRule.when:type_name -> weft.v1.AuthzCondition
+	19, // 22: weft.v1.Route.matches:type_name -> weft.v1.RouteMatch
+	22, // 23: weft.v1.Route.backends:type_name -> weft.v1.Backend
+	27, // 24: weft.v1.Route.retry:type_name -> weft.v1.RouteRetry
+	31, // 25: weft.v1.Route.session_persistence:type_name -> weft.v1.SessionPersistence
+	34, // 26: weft.v1.Route.request_headers:type_name -> weft.v1.HeaderModifier
+	34, // 27: weft.v1.Route.response_headers:type_name -> weft.v1.HeaderModifier
+	37, // 28: weft.v1.Route.redirect:type_name -> weft.v1.RequestRedirect
+	38, // 29: weft.v1.Route.rewrite:type_name -> weft.v1.URLRewrite
+	39, // 30: weft.v1.Route.fault:type_name -> weft.v1.FaultInjection
+	42, // 31: weft.v1.Route.mirrors:type_name -> weft.v1.RequestMirror
+	48, // 32: weft.v1.Route.cors:type_name -> weft.v1.CORSPolicy
+	49, // 33: weft.v1.Route.external_auth:type_name -> weft.v1.ExternalAuth
+	20, // 34: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	21, // 35: weft.v1.RouteMatch.headers:type_name -> weft.v1.HeaderMatch
+	33, // 36: weft.v1.RouteMatch.query_params:type_name -> weft.v1.QueryParamMatch
+	4,  // 37: weft.v1.PathMatch.kind:type_name -> weft.v1.PathMatch.Kind
+	34, // 38: weft.v1.Backend.request_headers:type_name -> weft.v1.HeaderModifier
+	34, // 39: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
+	38, // 40: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
+	39, // 41: weft.v1.Backend.fault:type_name -> weft.v1.FaultInjection
+	42, // 42: weft.v1.Backend.mirrors:type_name -> weft.v1.RequestMirror
+	48, // 43: weft.v1.Backend.cors:type_name -> weft.v1.CORSPolicy
+	49, // 44: weft.v1.Backend.external_auth:type_name -> weft.v1.ExternalAuth
+	24, // 45: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
+	51, // 46: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	29, // 47: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
+	5,  // 48: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
+	35, // 49: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
+	35, // 50: weft.v1.HeaderModifier.add:type_name -> weft.v1.HeaderValue
+	6,  // 51: weft.v1.PathModifier.kind:type_name -> weft.v1.PathModifier.Kind
+	36, // 52: weft.v1.RequestRedirect.path:type_name -> weft.v1.PathModifier
+	36, // 53: weft.v1.URLRewrite.path:type_name -> weft.v1.PathModifier
+	40, // 54: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
+	41, // 55: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
+	21, // 56: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
+	22, // 57: weft.v1.TcpRoute.backends:type_name -> weft.v1.Backend
+	45, // 58: weft.v1.Egress.external_services:type_name -> weft.v1.ExternalService
+	46, // 59: weft.v1.ExternalService.ports:type_name -> weft.v1.ExternalServicePort
+	47, // 60: weft.v1.ExternalService.tls:type_name -> weft.v1.ExternalServiceTLS
+	2,  // 61: weft.v1.ExternalService.access_log:type_name -> weft.v1.AccessLogMode
+	7,  // 62: weft.v1.ExternalAuth.protocol:type_name -> weft.v1.ExternalAuth.Protocol
+	63, // [63:63] is the sub-list for method output_type
+	63, // [63:63] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3965,8 +4307,8 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   42,
+			NumEnums:      8,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
