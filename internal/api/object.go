@@ -104,6 +104,7 @@ var kinds = []KindInfo{
 		newObject: func() Object { return &AuthorizationPolicy{} }},
 	{Kind: KindRequestAuthentication, APIVersion: WeftV1Alpha1, Plural: "requestauthentications", ShortNames: []string{"ra"}, Namespaced: true, newObject: func() Object { return &RequestAuthentication{} }},
 	{Kind: KindFaultInjection, APIVersion: WeftV1Alpha1, Plural: "faultinjections", ShortNames: []string{"fi"}, Namespaced: true, newObject: func() Object { return &FaultInjection{} }},
+	gatewayKind, secretKind, // types_gateway.go
 }
 
 // Kinds lists the supported kinds in a stable order.
@@ -167,6 +168,10 @@ func KindOf(o Object) string {
 		return KindRequestAuthentication
 	case *FaultInjection:
 		return KindFaultInjection
+	case *gatewayv1.Gateway:
+		return KindGateway
+	case *corev1.Secret:
+		return KindSecret
 	}
 	return ""
 }

@@ -25,6 +25,9 @@ type Set struct {
 	RequestAuthentications []*RequestAuthentication
 	// FaultInjections are referenced by route rules' ExtensionRef filters.
 	FaultInjections []*FaultInjection
+	// Gateways and the TLS Secrets their listeners name (types_gateway.go).
+	Gateways []*gatewayv1.Gateway
+	Secrets  []*corev1.Secret
 }
 
 // NewSet sorts objs into a Set.
@@ -51,6 +54,10 @@ func NewSet(objs []Object) (*Set, error) {
 			s.RequestAuthentications = append(s.RequestAuthentications, o)
 		case *FaultInjection:
 			s.FaultInjections = append(s.FaultInjections, o)
+		case *gatewayv1.Gateway:
+			s.Gateways = append(s.Gateways, o)
+		case *corev1.Secret:
+			s.Secrets = append(s.Secrets, o)
 		default:
 			return nil, fmt.Errorf("unsupported object type %T", o)
 		}
@@ -62,6 +69,8 @@ func NewSet(objs []Object) (*Set, error) {
 	sortObjects(s.AuthorizationPolicies)
 	sortObjects(s.RequestAuthentications)
 	sortObjects(s.FaultInjections)
+	sortObjects(s.Gateways)
+	sortObjects(s.Secrets)
 	return s, nil
 }
 

@@ -13,5 +13,7 @@ func ClearStatus(o Object) {
 		o.Status = gatewayv1.GRPCRouteStatus{}
 	case *DestinationPolicy:
 		o.Status = nil
+	case *gatewayv1.Gateway:
+		o.Status = gatewayv1.GatewayStatus{}
 	}
 }

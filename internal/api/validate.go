@@ -29,6 +29,10 @@ func Validate(o Object) error {
 		validateHTTPRoute(&e, o)
 	case *gatewayv1.GRPCRoute:
 		validateGRPCRoute(&e, o)
+	case *gatewayv1.Gateway:
+		validateGateway(&e, o) // validate_gateway.go
+	case *corev1.Secret:
+		validateSecret(&e, o) // validate_gateway.go
 	case interface{ validate(*errs) }:
 		o.validate(&e)
 	}

@@ -3154,6 +3154,220 @@ func (x *RequestMirror) GetPerMillion() uint32 {
 	return 0
 }
 
+// Gateway is what one Gateway API Gateway makes a gateway proxy serve.
+type Gateway struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Listeners     []*GatewayListener     `protobuf:"bytes,3,rep,name=listeners,proto3" json:"listeners,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Gateway) Reset() {
+	*x = Gateway{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Gateway) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Gateway) ProtoMessage() {}
+
+func (x *Gateway) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Gateway.ProtoReflect.Descriptor instead.
+func (*Gateway) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Gateway) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Gateway) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Gateway) GetListeners() []*GatewayListener {
+	if x != nil {
+		return x.Listeners
+	}
+	return nil
+}
+
+// GatewayListener is one listener of a Gateway.
+type GatewayListener struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is the listener's name (its sectionName).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Port uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	// Protocol is HTTP or HTTPS.
+	Protocol string `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// Hostname, if set, is the only host (or "*.suffix" wildcard) the listener serves.
+	Hostname string `protobuf:"bytes,4,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// CertPem and KeyPem are the HTTPS listener's certificate chain and key (PEM).
+	CertPem []byte `protobuf:"bytes,5,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	KeyPem  []byte `protobuf:"bytes,6,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
+	// Hosts are the routes attached to the listener, by hostname.
+	Hosts         []*GatewayHost `protobuf:"bytes,7,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayListener) Reset() {
+	*x = GatewayListener{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayListener) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayListener) ProtoMessage() {}
+
+func (x *GatewayListener) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayListener.ProtoReflect.Descriptor instead.
+func (*GatewayListener) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GatewayListener) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayListener) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *GatewayListener) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *GatewayListener) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *GatewayListener) GetCertPem() []byte {
+	if x != nil {
+		return x.CertPem
+	}
+	return nil
+}
+
+func (x *GatewayListener) GetKeyPem() []byte {
+	if x != nil {
+		return x.KeyPem
+	}
+	return nil
+}
+
+func (x *GatewayListener) GetHosts() []*GatewayHost {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+// GatewayHost is the routes of one hostname of a listener.
+type GatewayHost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hostname is an exact host, a "*.suffix" wildcard, or "" for any host.
+	Hostname string `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// Service carries the routes (name and namespace are the Gateway's); only its routes apply.
+	Routes        *Service `protobuf:"bytes,2,opt,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayHost) Reset() {
+	*x = GatewayHost{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayHost) ProtoMessage() {}
+
+func (x *GatewayHost) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayHost.ProtoReflect.Descriptor instead.
+func (*GatewayHost) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *GatewayHost) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *GatewayHost) GetRoutes() *Service {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
@@ -3418,7 +3632,22 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1f\n" +
 	"\vper_million\x18\x03 \x01(\rR\n" +
-	"perMillion*0\n" +
+	"perMillion\"s\n" +
+	"\aGateway\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x126\n" +
+	"\tlisteners\x18\x03 \x03(\v2\x18.weft.v1.GatewayListenerR\tlisteners\"\xd1\x01\n" +
+	"\x0fGatewayListener\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12\x1a\n" +
+	"\bhostname\x18\x04 \x01(\tR\bhostname\x12\x19\n" +
+	"\bcert_pem\x18\x05 \x01(\fR\acertPem\x12\x17\n" +
+	"\akey_pem\x18\x06 \x01(\fR\x06keyPem\x12*\n" +
+	"\x05hosts\x18\a \x03(\v2\x14.weft.v1.GatewayHostR\x05hosts\"S\n" +
+	"\vGatewayHost\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12(\n" +
+	"\x06routes\x18\x02 \x01(\v2\x10.weft.v1.ServiceR\x06routes*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -3449,7 +3678,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -3493,8 +3722,11 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*FaultDelay)(nil),           // 39: weft.v1.FaultDelay
 	(*FaultAbort)(nil),           // 40: weft.v1.FaultAbort
 	(*RequestMirror)(nil),        // 41: weft.v1.RequestMirror
-	nil,                          // 42: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 43: weft.v1.Endpoint.LabelsEntry
+	(*Gateway)(nil),              // 42: weft.v1.Gateway
+	(*GatewayListener)(nil),      // 43: weft.v1.GatewayListener
+	(*GatewayHost)(nil),          // 44: weft.v1.GatewayHost
+	nil,                          // 45: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 46: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	16, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -3512,7 +3744,7 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	9,  // 12: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
 	10, // 13: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	3,  // 14: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	42, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	45, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
 	12, // 16: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
 	13, // 17: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
 	14, // 18: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
@@ -3535,7 +3767,7 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	33, // 35: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
 	37, // 36: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
 	23, // 37: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	43, // 38: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	46, // 38: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
 	28, // 39: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
 	5,  // 40: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
 	34, // 41: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
@@ -3546,11 +3778,14 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	39, // 46: weft.v1.FaultInjection.delay:type_name -> weft.v1.FaultDelay
 	40, // 47: weft.v1.FaultInjection.abort:type_name -> weft.v1.FaultAbort
 	20, // 48: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	43, // 49: weft.v1.Gateway.listeners:type_name -> weft.v1.GatewayListener
+	44, // 50: weft.v1.GatewayListener.hosts:type_name -> weft.v1.GatewayHost
+	7,  // 51: weft.v1.GatewayHost.routes:type_name -> weft.v1.Service
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3567,7 +3802,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

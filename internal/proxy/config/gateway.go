@@ -1,0 +1,106 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+
+	"weft.dev/weft/internal/xdsapi/weftv1"
+)
+
+// Gateway is the compiled Gateway resource of an ingress gateway proxy.
+type Gateway struct {
+	Name, Namespace string
+	Listeners       []GatewayListener
+}
+
+// GatewayListener is one compiled listener of a Gateway.
+type GatewayListener struct {
+	Name     string
+	Port     uint32
+	Protocol string // HTTP or HTTPS
+	// Hostname is the listener's host or "*.suffix" wildcard, "" for any.
+	Hostname string
+	// Cert is the HTTPS listener's certificate; nil for HTTP.
+	Cert  *tls.Certificate
+	Hosts []GatewayHost
+}
+
+// GatewayHost is the routes of one hostname of a listener, compiled as a
+// Service whose routes are the gateway's.
+type GatewayHost struct {
+	Hostname string // exact, "*.suffix", or "" for any host
+	Service  *Service
+}
+
+// BuildGateway compiles a Gateway resource; every listener must compile.
+func BuildGateway(g *weftv1.Gateway) (*Gateway, error) {
+	out := &Gateway{Name: g.GetName(), Namespace: g.GetNamespace()}
+	for i, l := range g.GetListeners() {
+		gl := GatewayListener{Name: l.GetName(), Port: l.GetPort(), Protocol: l.GetProtocol(), Hostname: strings.ToLower(l.GetHostname())}
+		if gl.Port == 0 || gl.Port > 65535 {
+			return nil, fmt.Errorf("listeners[%d]: port %d out of range", i, gl.Port)
+		}
+		switch gl.Protocol {
+		case "HTTP":
+		case "HTTPS":
+			cert, err := tls.X509KeyPair(l.GetCertPem(), l.GetKeyPem())
+			if err != nil {
+				return nil, fmt.Errorf("listeners[%d] (%s): certificate: %w", i, gl.Name, err)
+			}
+			gl.Cert = &cert
+		default:
+			return nil, fmt.Errorf("listeners[%d] (%s): unsupported protocol %q", i, gl.Name, gl.Protocol)
+		}
+		for j, h := range l.GetHosts() {
+			svc, err := buildService(h.GetRoutes())
+			if err != nil {
+				return nil, fmt.Errorf("listeners[%d].hosts[%d] (%q): %w", i, j, h.GetHostname(), err)
+			}
+			gl.Hosts = append(gl.Hosts, GatewayHost{Hostname: strings.ToLower(h.GetHostname()), Service: svc})
+		}
+		out.Listeners = append(out.Listeners, gl)
+	}
+	return out, nil
+}
+
+// Host returns the routes for a request's Host (port and case ignored):
+// those of the exact hostname, else of the longest wildcard that covers
+// it, else of the any-host entry; nil when none applies.
+func (l *GatewayListener) Host(authority string) *Service {
+	host := strings.ToLower(authority)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	var best *GatewayHost
+	for i := range l.Hosts {
+		h := &l.Hosts[i]
+		switch {
+		case h.Hostname == host:
+			return h.Service
+		case h.Hostname == "":
+			if best == nil {
+				best = h
+			}
+		case HostCovers(h.Hostname, host):
+			if best == nil || len(h.Hostname) > len(best.Hostname) {
+				best = h
+			}
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.Service
+}
+
+// HostCovers reports whether pattern (a host or "*.suffix", lower case)
+// covers host: equal, or host ends in the suffix after at least one label.
+func HostCovers(pattern, host string) bool {
+	suffix, ok := strings.CutPrefix(pattern, "*")
+	if !ok {
+		return pattern == host
+	}
+	return len(host) > len(suffix) && strings.HasSuffix(host, suffix)
+}

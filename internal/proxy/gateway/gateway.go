@@ -1,0 +1,264 @@
+// Package gateway is the ingress gateway's listeners: it opens the ports
+// its Gateway's listeners name, terminates TLS on HTTPS listeners (the
+// certificate chosen by SNI), checks every request head like the sidecar
+// does (h1parse, through the h1fast lane), picks the routes of the
+// request's host and hands the request to the outbound listener's
+// forward path (outbound.Listener.ServeGateway), which calls the mesh
+// service over mTLS with the gateway's own identity.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"weft.dev/weft/internal/proxy/config"
+	"weft.dev/weft/internal/proxy/h1fast"
+	"weft.dev/weft/internal/proxy/h1parse"
+	"weft.dev/weft/internal/proxy/upstream"
+)
+
+// Source gives the current Gateway and a channel closed when it changes
+// (the xDS client implements it).
+type Source interface {
+	Gateway() (*config.Gateway, <-chan struct{})
+}
+
+// Forwarder serves a request with a host's routes (outbound.Listener).
+type Forwarder interface {
+	ServeGateway(w http.ResponseWriter, r *http.Request, svc *config.Service)
+}
+
+// Options configure a gateway's listeners.
+type Options struct {
+	Logger    *slog.Logger
+	Source    Source
+	Forwarder Forwarder
+	// Address is the host the listeners bind ("" is every interface).
+	Address string
+	// Limits and HeaderTimeout bound request heads as on the sidecar's
+	// outbound listener.
+	Limits        h1parse.Limits
+	HeaderTimeout time.Duration
+	// Rejected, if set, counts a refused request or connection by reason.
+	Rejected func(reason string)
+	// Bound, if set, is told the address of every port opened.
+	Bound func(listener string, addr net.Addr)
+}
+
+// Serve opens and closes listeners as the Gateway changes until ctx ends.
+func Serve(ctx context.Context, opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Rejected == nil {
+		opts.Rejected = func(string) {}
+	}
+	opts.Limits = opts.Limits.WithDefaults()
+	ports := map[uint32]*port{}
+	defer func() {
+		for _, p := range ports {
+			p.close()
+		}
+	}()
+	for {
+		g, changed := opts.Source.Gateway()
+		reconcile(ctx, &opts, ports, g)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// port is one open port and the listeners of the Gateway on it.
+type port struct {
+	number uint32
+	tls    bool
+	ln     net.Listener
+	srv    *h1fast.Server
+	cfg    atomic.Pointer[[]*config.GatewayListener]
+	opts   *Options
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// reconcile opens, updates and closes ports so they serve g (nil closes
+// every port).
+func reconcile(ctx context.Context, opts *Options, ports map[uint32]*port, g *config.Gateway) {
+	want := map[uint32][]*config.GatewayListener{}
+	if g != nil {
+		for i := range g.Listeners {
+			l := &g.Listeners[i]
+			want[l.Port] = append(want[l.Port], l)
+		}
+	}
+	for n, p := range ports {
+		ls, ok := want[n]
+		if !ok || (ls[0].Cert != nil) != p.tls {
+			p.close()
+			delete(ports, n)
+		}
+	}
+	for n, ls := range want {
+		if p, ok := ports[n]; ok {
+			p.cfg.Store(&ls)
+			continue
+		}
+		p, err := open(ctx, opts, n, ls)
+		if err != nil {
+			opts.Logger.Error("gateway listener not served", "port", n, "listener", ls[0].Name, "err", err)
+			opts.Rejected("listen_failed")
+			continue
+		}
+		ports[n] = p
+	}
+}
+
+// open listens on port n and serves listeners ls on it.
+func open(ctx context.Context, opts *Options, n uint32, ls []*config.GatewayListener) (*port, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(opts.Address, strconv.Itoa(int(n))))
+	if err != nil {
+		return nil, fmt.Errorf("listening on port %d: %w", n, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &port{number: n, tls: ls[0].Cert != nil, ln: ln, opts: opts, cancel: cancel}
+	p.cfg.Store(&ls)
+	p.srv = &h1fast.Server{
+		Handler:       p,
+		Handoff:       p.refuseUpgrade,
+		HeaderTimeout: opts.HeaderTimeout,
+		Limits:        opts.Limits,
+		Reject: func(c net.Conn, e *h1parse.Error) {
+			opts.Rejected(e.Reason)
+			opts.Logger.Debug("request refused", "remote", c.RemoteAddr().String(), "status", e.Status, "reason", e.Reason, "error", e.Msg)
+		},
+	}
+	if opts.Bound != nil {
+		for _, l := range ls {
+			opts.Bound(l.Name, ln.Addr())
+		}
+	}
+	opts.Logger.Info("gateway listening", "port", n, "addr", ln.Addr().String(), "tls", p.tls)
+	p.wg.Go(func() { p.accept(ctx) })
+	return p, nil
+}
+
+// close stops accepting, closes the port's connections and waits for them.
+func (p *port) close() {
+	p.cancel()
+	p.ln.Close()
+	p.srv.Close()
+	p.wg.Wait()
+}
+
+func (p *port) accept(ctx context.Context) {
+	var tc *tls.Config
+	if p.tls {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}, GetCertificate: p.certificate}
+	}
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		p.wg.Go(func() {
+			if tc != nil {
+				t := tls.Server(c, tc)
+				hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err := t.HandshakeContext(hctx)
+				cancel()
+				if err != nil {
+					p.opts.Rejected("tls_handshake")
+					p.opts.Logger.Debug("TLS handshake refused", "remote", c.RemoteAddr().String(), "err", err)
+					c.Close()
+					return
+				}
+				c = t
+			}
+			p.srv.ServeConn(ctx, c)
+		})
+	}
+}
+
+// certificate picks the certificate of the HTTPS listener whose hostname
+// covers the ClientHello's SNI (exact, then longest wildcard, then a
+// listener without hostname); an SNI no listener serves fails the
+// handshake.
+func (p *port) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	l := pick(*p.cfg.Load(), hello.ServerName)
+	if l == nil || l.Cert == nil {
+		return nil, fmt.Errorf("gateway: no listener on port %d for server name %q", p.number, hello.ServerName)
+	}
+	return l.Cert, nil
+}
+
+// pick is the listener of ls whose hostname covers host best.
+func pick(ls []*config.GatewayListener, host string) *config.GatewayListener {
+	host = strings.ToLower(host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	var best *config.GatewayListener
+	for _, l := range ls {
+		switch {
+		case l.Hostname == host:
+			return l
+		case l.Hostname == "":
+			if best == nil {
+				best = l
+			}
+		case config.HostCovers(l.Hostname, host):
+			if best == nil || len(l.Hostname) > len(best.Hostname) {
+				best = l
+			}
+		}
+	}
+	return best
+}
+
+// ServeHTTP routes a request by its Host: to the listener that serves the
+// host, then to the routes of the host on it; a host none serves is
+// answered 404 with x-weft-reason no-matching-host.
+func (p *port) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l := pick(*p.cfg.Load(), r.Host)
+	var svc *config.Service
+	if l != nil {
+		svc = l.Host(r.Host)
+	}
+	if svc == nil {
+		p.opts.Rejected("no_matching_host")
+		w.Header().Set("X-Weft-Reason", "no-matching-host")
+		upstream.WriteError(w, r, http.StatusNotFound, "weft: no route of this gateway on port "+strconv.Itoa(int(p.number))+" serves host "+strconv.Quote(r.Host))
+		return
+	}
+	p.opts.Forwarder.ServeGateway(w, r, svc)
+}
+
+// upgradeRefusal answers CONNECT, Upgrade and the HTTP/2 preface, which the
+// gateway does not serve yet.
+const upgradeRefusal = "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nX-Weft-Reason: upgrade-not-supported\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 56\r\n\r\n" +
+	"weft: the gateway serves no CONNECT, Upgrade or h2c yet\n"
+
+func (p *port) refuseUpgrade(c net.Conn) bool {
+	p.opts.Rejected("upgrade_not_supported")
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write([]byte(upgradeRefusal))
+	c.Close()
+	return true
+}
