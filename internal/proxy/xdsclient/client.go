@@ -72,7 +72,7 @@ type Client struct {
 	lastNACK  string
 	acks      uint64
 	nacks     uint64
-	conn      connState // the stream's connection history, see Run
+	conn      connState    // the stream's connection history, see Run
 	gateway   gatewayState // gateway.go
 }
 

@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// gatewayCert makes a self-signed certificate for *.example.com and
+// returns the Secret YAML of docs/gateways.md holding it, and a pool that
+// trusts it.
+func gatewayCert(t *testing.T) (string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "*.example.com"},
+		DNSNames: []string{"*.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	kpem := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+	secret := docYAML(t, "gateways.md", docContaining("kind: Secret"))
+	secret = strings.Replace(secret, "<base64 of the PEM certificate chain>", base64.StdEncoding.EncodeToString(crt), 1)
+	secret = strings.Replace(secret, "<base64 of the PEM private key>", base64.StdEncoding.EncodeToString(kpem), 1)
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return secret, pool
+}
+
+// gatewayClient dials every request to 127.0.0.1 whatever its host (as
+// curl --resolve does) and trusts pool for TLS; the server name is the
+// URL's host unless sni is set.
+func gatewayClient(pool *x509.CertPool, sni string) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+			_, port, _ := net.SplitHostPort(a)
+			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		},
+		TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: sni},
+		ForceAttemptHTTP2: false,
+	}}
+}
+
+// gatewayGet GETs u with c and returns status, x-weft-reason and the
+// decoded demo-backend reply (zero when the body is no reply).
+func gatewayGet(c *http.Client, u string, hdr ...string) (int, string, backendReply, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return 0, "", backendReply{}, err
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", backendReply{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var br backendReply
+	_ = json.Unmarshal(b, &br)
+	return resp.StatusCode, resp.Header.Get("X-Weft-Reason"), br, nil
+}
+
+// startGateway starts `weft gateway --name name` against c on loopback.
+func startGateway(t *testing.T, c *control, name string) *workload {
+	t.Helper()
+	w := &workload{t: t, service: name, namespace: "default", inbound: freePort(t), outbound: freePort(t), admin: freePort(t)}
+	w.proc = startProc(t, "gateway-"+name, nil, weftBin, "gateway", "--name", name, "--data-dir", c.dataDir, "--listen-address", "127.0.0.1",
+		"--inbound-port", strconv.Itoa(w.inbound), "--outbound-port", strconv.Itoa(w.outbound), "--admin-port", strconv.Itoa(w.admin))
+	w.waitReady()
+	return w
+}
+
+// TestGatewayHTTPS: the Gateway and HTTPRoute of docs/gateways.md, with a
+// certificate made here: HTTPS requests for shop.example.com reach
+// backend-v1, or backend-v2 by path or header; the backends see the
+// gateway's SPIFFE ID as caller; the HTTP listener serves the same routes;
+// an unknown Host gets 404 no-matching-host, an unknown SNI no handshake, an
+// oversized head 431; a DENY policy on the gateway's identity gives 403; a
+// route whose Gateway does not exist is not accepted.
+func TestGatewayHTTPS(t *testing.T) {
+	c := startControl(t)
+	startBackend(t, c, "v1")
+	startBackend(t, c, "v2")
+	secret, pool := gatewayCert(t)
+	c.apply(versionServices + "---\n" + secret + "---\n" + docYAML(t, "gateways.md", docMarked("gateway")) + "---\n" + docYAML(t, "gateways.md", docMarked("gateway-route")))
+	gw := startGateway(t, c, "shop-gateway")
+	client := gatewayClient(pool, "")
+	const base = "https://shop.example.com:18443"
+	eventually(t, 15*time.Second, 100*time.Millisecond, "gateway serving shop.example.com", func() error {
+		if gw.proc.exited() {
+			return stopErr{fmt.Errorf("weft gateway exited: %v", gw.proc.err)}
+		}
+		code, reason, br, err := gatewayGet(client, base+"/")
+		if err != nil {
+			return err
+		}
+		if code != 200 || br.Version != "v1" {
+			return fmt.Errorf("GET /: %d %q version %q", code, reason, br.Version)
+		}
+		return nil
+	})
+
+	// Path and header matching, over N requests each.
+	const n = 20
+	cases := []struct {
+		name, url, version string
+		hdr                []string
+	}{
+		{"prefix /", base + "/", "v1", nil},
+		{"prefix /v2", base + "/v2", "v2", nil},
+		{"header x-canary", base + "/", "v2", []string{"x-canary", "1"}},
+		{"HTTP listener", "http://shop.example.com:18080/v2", "v2", nil},
+		{"HTTP listener /", "http://shop.example.com:18080/", "v1", nil},
+	}
+	for _, tc := range cases {
+		counts := map[string]int{}
+		for range n {
+			code, reason, br, err := gatewayGet(client, tc.url, tc.hdr...)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if code != 200 {
+				t.Fatalf("%s: GET %s: status %d (x-weft-reason %q)", tc.name, tc.url, code, reason)
+			}
+			if want := spiffeID("default", "shop-gateway"); br.Caller != want {
+				t.Fatalf("%s: backend saw caller %q, want the gateway's %q", tc.name, br.Caller, want)
+			}
+			counts[br.Version]++
+		}
+		if counts[tc.version] != n {
+			t.Fatalf("%s: versions %v over %d requests, want all %s", tc.name, counts, n, tc.version)
+		}
+		t.Logf("%s: %v", tc.name, counts)
+	}
+
+	// Hostile: a host no route serves, under the listener's wildcard.
+	for _, u := range []string{"https://other.example.com:18443/", "http://nowhere.test:18080/"} {
+		code, reason, _, err := gatewayGet(client, u)
+		if err != nil || code != 404 || reason != "no-matching-host" {
+			t.Fatalf("GET %s: %d %q %v, want 404 no-matching-host", u, code, reason, err)
+		}
+	}
+	// An SNI no listener covers fails the handshake.
+	conn, err := tls.Dial("tcp", "127.0.0.1:18443", &tls.Config{ServerName: "evil.test", RootCAs: pool})
+	if err == nil {
+		conn.Close()
+		t.Fatal("TLS handshake with SNI evil.test succeeded, want it refused")
+	}
+	t.Logf("SNI evil.test: %v", err)
+	// An oversized head gets 431, as on the sidecar.
+	code, _, _, err := gatewayGet(client, base+"/", "x-big", strings.Repeat("a", 70<<10))
+	if err != nil || code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("70 KiB header: %d %v, want 431", code, err)
+	}
+	// Malformed: a bare LF head and a bad header name get 400.
+	raw, err := net.Dial("tcp", "127.0.0.1:18080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(raw, "GET / HTTP/1.1\r\nHost: shop.example.com\r\nbad header: x\r\n\r\n")
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, _ := io.ReadAll(io.LimitReader(raw, 12))
+	raw.Close()
+	if string(line) != "HTTP/1.1 400" {
+		t.Fatalf("malformed header name: got %q, want HTTP/1.1 400", line)
+	}
+
+	// The route whose Gateway does not exist.
+	c.apply(docYAML(t, "gateways.md", docMarked("gateway-orphan")))
+	r := c.cli("get", "httproute", "orphan", "-o", "yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "NoMatchingParent") || !strings.Contains(r.stdout, "status: \"False\"") {
+		t.Fatalf("weft get httproute orphan -o yaml does not report Accepted=False NoMatchingParent:\n%s", r)
+	}
+	r = c.cli("get", "httproute", "shop", "-o", "yaml")
+	if r.code != 0 || strings.Contains(r.stdout, "NoMatchingParent") {
+		t.Fatalf("weft get httproute shop -o yaml:\n%s", r)
+	}
+	eventually(t, 10*time.Second, 100*time.Millisecond, "Gateway Programmed", func() error {
+		r := c.cli("get", "gateway", "shop-gateway", "-o", "yaml")
+		if r.code != 0 || !strings.Contains(r.stdout, "type: Programmed") || !strings.Contains(r.stdout, "reason: Programmed") {
+			return fmt.Errorf("weft get gateway shop-gateway -o yaml:\n%s", r)
+		}
+		return nil
+	})
+
+	// Authorization applies to the gateway like any caller.
+	c.apply(docYAML(t, "gateways.md", docMarked("gateway-deny")))
+	eventually(t, 10*time.Second, 100*time.Millisecond, "gateway denied", func() error {
+		code, _, _, err := gatewayGet(client, base+"/")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusForbidden {
+			return fmt.Errorf("status %d, want 403", code)
+		}
+		return nil
+	})
+}
