@@ -205,7 +205,7 @@ func TestGatewayHTTPS(t *testing.T) {
 		t.Fatalf("weft get httproute orphan -o yaml does not report Accepted=False NoMatchingParent:\n%s", r)
 	}
 	r = c.cli("get", "httproute", "shop", "-o", "yaml")
-	if r.code != 0 || strings.Contains(r.stdout, "NoMatchingParent") {
+	if r.code != 0 || strings.Contains(r.stdout, "NoMatchingParent") || !strings.Contains(r.stdout, "attached to Gateway default/shop-gateway, listeners https, http") {
 		t.Fatalf("weft get httproute shop -o yaml:\n%s", r)
 	}
 	eventually(t, 10*time.Second, 100*time.Millisecond, "Gateway Programmed", func() error {

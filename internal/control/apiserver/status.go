@@ -43,7 +43,7 @@ func (h *handler) withStatus(objs []api.Object) error {
 	need := false
 	for _, o := range objs {
 		switch o.(type) {
-		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy:
+		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy, *gatewayv1.Gateway:
 			need = true
 		}
 	}
@@ -56,6 +56,9 @@ func (h *handler) withStatus(objs []api.Object) error {
 	}
 	for _, o := range objs {
 		setStatus(o, services)
+	}
+	if err := h.withGatewayStatus(objs); err != nil { // gateway_status.go
+		return err
 	}
 	return h.withFilterStatus(objs, services) // filter_status.go
 }
@@ -107,7 +110,7 @@ func (r *ruleBackends) add(ref gatewayv1.BackendObjectReference, weight *int32) 
 }
 
 // routeParents computes a route's RouteParentStatus for each of its
-// parents (all Services: the API refuses Gateway parents): Accepted says
+// parents (Gateway parents are redone by gatewayParents): Accepted says
 // whether the parent Service exists, ResolvedRefs whether every backendRef
 // (by rule) resolves to a mesh service; the requests that would go to a
 // backend that does not resolve, or that a rule without backendRefs

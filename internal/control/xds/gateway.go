@@ -63,3 +63,15 @@ func (s *streams) checkGatewaySubscription(st *stream, req *discoveryv3.DeltaDis
 	}
 	return nil
 }
+
+// GatewayProgrammed reports whether a proxy registered as service name in
+// namespace is connected and acknowledged its Gateway resource without
+// rejecting it since.
+func (s *Server) GatewayProgrammed(name, namespace string) bool {
+	for _, p := range s.Proxies() {
+		if p.Service == name && p.Namespace == namespace && p.Acked[weftv1.GatewayType] != "" && p.Nacked[weftv1.GatewayType] == "" {
+			return true
+		}
+	}
+	return false
+}
