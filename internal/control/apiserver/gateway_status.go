@@ -9,7 +9,24 @@ import (
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/xdsgen"
+	"weft.dev/weft/internal/xdsapi/weftv1"
 )
+
+// checkGateways validates the routes every Gateway of cfg would serve as
+// its proxy will (weftv1.ValidateService on each host's routes), naming
+// the route at fault among objs when it can.
+func checkGateways(objs []api.Located, cfg *api.Set) error {
+	for _, g := range cfg.Gateways {
+		for _, l := range xdsgen.Gateway(cfg, g).GetListeners() {
+			for _, h := range l.GetHosts() {
+				if err := weftv1.ValidateService(h.GetRoutes()); err != nil {
+					return attribute(objs, fmt.Sprintf("Gateway %s/%s listener %s host %q", g.Namespace, g.Name, l.GetName(), h.GetHostname()), h.GetRoutes(), err)
+				}
+			}
+		}
+	}
+	return nil
+}
 
 // withGatewayStatus fills in the status of the Gateways of objs and the
 // parent status of routes' Gateway parents (routeParents computed the
