@@ -104,7 +104,7 @@ var kinds = []KindInfo{
 		newObject: func() Object { return &AuthorizationPolicy{} }},
 	{Kind: KindRequestAuthentication, APIVersion: WeftV1Alpha1, Plural: "requestauthentications", ShortNames: []string{"ra"}, Namespaced: true, newObject: func() Object { return &RequestAuthentication{} }},
 	{Kind: KindFaultInjection, APIVersion: WeftV1Alpha1, Plural: "faultinjections", ShortNames: []string{"fi"}, Namespaced: true, newObject: func() Object { return &FaultInjection{} }},
-	gatewayKind, secretKind, // types_gateway.go
+	gatewayKind, secretKind, tlsRouteKind, tcpRouteKind, // types_gateway.go
 }
 
 // Kinds lists the supported kinds in a stable order.
@@ -172,6 +172,10 @@ func KindOf(o Object) string {
 		return KindGateway
 	case *corev1.Secret:
 		return KindSecret
+	case *gatewayv1.TLSRoute:
+		return KindTLSRoute
+	case *gatewayv1.TCPRoute:
+		return KindTCPRoute
 	}
 	return ""
 }

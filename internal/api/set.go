@@ -28,6 +28,9 @@ type Set struct {
 	// Gateways and the TLS Secrets their listeners name (types_gateway.go).
 	Gateways []*gatewayv1.Gateway
 	Secrets  []*corev1.Secret
+	// TLSRoutes and TCPRoutes attach to Gateways' TLS and TCP listeners.
+	TLSRoutes []*gatewayv1.TLSRoute
+	TCPRoutes []*gatewayv1.TCPRoute
 }
 
 // NewSet sorts objs into a Set.
@@ -58,6 +61,10 @@ func NewSet(objs []Object) (*Set, error) {
 			s.Gateways = append(s.Gateways, o)
 		case *corev1.Secret:
 			s.Secrets = append(s.Secrets, o)
+		case *gatewayv1.TLSRoute:
+			s.TLSRoutes = append(s.TLSRoutes, o)
+		case *gatewayv1.TCPRoute:
+			s.TCPRoutes = append(s.TCPRoutes, o)
 		default:
 			return nil, fmt.Errorf("unsupported object type %T", o)
 		}
@@ -71,6 +78,8 @@ func NewSet(objs []Object) (*Set, error) {
 	sortObjects(s.FaultInjections)
 	sortObjects(s.Gateways)
 	sortObjects(s.Secrets)
+	sortObjects(s.TLSRoutes)
+	sortObjects(s.TCPRoutes)
 	return s, nil
 }
 

@@ -15,5 +15,9 @@ func ClearStatus(o Object) {
 		o.Status = nil
 	case *gatewayv1.Gateway:
 		o.Status = gatewayv1.GatewayStatus{}
+	case *gatewayv1.TLSRoute:
+		o.Status = gatewayv1.TLSRouteStatus{}
+	case *gatewayv1.TCPRoute:
+		o.Status = gatewayv1.TCPRouteStatus{}
 	}
 }

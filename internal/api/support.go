@@ -52,6 +52,7 @@ func CheckSupported(o Object) error {
 		}
 	case *gatewayv1.Gateway:
 		checkGateway(&e, o) // validate_gateway.go
+	case *gatewayv1.TLSRoute, *gatewayv1.TCPRoute:
 	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection, *corev1.Secret:
 	}
 	if len(e) == 0 {

@@ -13,6 +13,10 @@ const (
 	// KindSecret is core v1 Secret of type kubernetes.io/tls, the
 	// certificate an HTTPS listener names in certificateRefs.
 	KindSecret = "Secret"
+	// KindTLSRoute routes a TLS listener's connections by SNI, unopened
+	// (passthrough); KindTCPRoute routes a TCP listener's connections.
+	KindTLSRoute = "TLSRoute"
+	KindTCPRoute = "TCPRoute"
 )
 
 var (
@@ -20,6 +24,10 @@ var (
 		newObject: func() Object { return &gatewayv1.Gateway{} }}
 	secretKind = KindInfo{Kind: KindSecret, APIVersion: CoreV1, Plural: "secrets", Namespaced: true,
 		newObject: func() Object { return &corev1.Secret{} }}
+	tlsRouteKind = KindInfo{Kind: KindTLSRoute, APIVersion: GatewayV1, Plural: "tlsroutes", Namespaced: true,
+		newObject: func() Object { return &gatewayv1.TLSRoute{} }}
+	tcpRouteKind = KindInfo{Kind: KindTCPRoute, APIVersion: GatewayV1, Plural: "tcproutes", Namespaced: true,
+		newObject: func() Object { return &gatewayv1.TCPRoute{} }}
 )
 
 // IsGatewayParent reports whether a route's parentRef names a Gateway (the

@@ -33,6 +33,10 @@ func Validate(o Object) error {
 		validateGateway(&e, o) // validate_gateway.go
 	case *corev1.Secret:
 		validateSecret(&e, o) // validate_gateway.go
+	case *gatewayv1.TLSRoute:
+		validateStreamRoute(&e, o.Spec.ParentRefs, o.Spec.Hostnames, len(o.Spec.Rules), func(i int) []gatewayv1.BackendRef { return o.Spec.Rules[i].BackendRefs })
+	case *gatewayv1.TCPRoute:
+		validateStreamRoute(&e, o.Spec.ParentRefs, nil, len(o.Spec.Rules), func(i int) []gatewayv1.BackendRef { return o.Spec.Rules[i].BackendRefs })
 	case interface{ validate(*errs) }:
 		o.validate(&e)
 	}

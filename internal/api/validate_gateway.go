@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/tls"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,7 @@ func validateGateway(e *errs, g *gatewayv1.Gateway) {
 		host string
 	}
 	seen := map[portHost]bool{}
+	family := map[int32]gatewayv1.ProtocolType{}
 	for i, l := range ls {
 		lp := p.child("listeners").index(i)
 		if l.Name == "" {
@@ -53,6 +55,14 @@ func validateGateway(e *errs, g *gatewayv1.Gateway) {
 			e.add(lp, "another listener has port %d and hostname %q", l.Port, host)
 		}
 		seen[portHost{l.Port, host}] = true
+		fam := l.Protocol
+		if fam == gatewayv1.TLSProtocolType {
+			fam = gatewayv1.TCPProtocolType // both are streams
+		}
+		if f, ok := family[l.Port]; ok && f != fam {
+			e.add(lp.child("protocol"), "%s on port %d, where another listener is %s: listeners sharing a port must be all HTTP, all HTTPS, or all TLS/TCP", l.Protocol, l.Port, f)
+		}
+		family[l.Port] = fam
 		switch l.Protocol {
 		case gatewayv1.HTTPProtocolType:
 			if l.TLS != nil {
@@ -60,10 +70,23 @@ func validateGateway(e *errs, g *gatewayv1.Gateway) {
 			}
 		case gatewayv1.HTTPSProtocolType:
 			validateListenerTLS(e, lp.child("tls"), l.TLS)
-		case gatewayv1.TLSProtocolType, gatewayv1.TCPProtocolType, gatewayv1.UDPProtocolType:
+		case gatewayv1.TLSProtocolType:
+			if l.TLS == nil || l.TLS.Mode == nil || *l.TLS.Mode != gatewayv1.TLSModePassthrough {
+				e.add(lp.child("tls.mode"), "must be Passthrough for protocol TLS: weft routes the connection by SNI unopened (terminate TLS with protocol HTTPS)")
+			} else if len(l.TLS.CertificateRefs) > 0 {
+				e.add(lp.child("tls.certificateRefs"), "must be empty for a Passthrough listener: the backend presents its own certificate")
+			}
+		case gatewayv1.TCPProtocolType:
+			if l.TLS != nil {
+				e.add(lp.child("tls"), "must be empty for protocol TCP")
+			}
+			if l.Hostname != nil {
+				e.add(lp.child("hostname"), "must be empty for protocol TCP: a TCP connection names no host")
+			}
+		case gatewayv1.UDPProtocolType:
 			// Refused by checkGateway (support.go): valid, not served yet.
 		default:
-			e.add(lp.child("protocol"), "must be HTTP or HTTPS, got %q", l.Protocol)
+			e.add(lp.child("protocol"), "must be HTTP, HTTPS, TLS or TCP, got %q", l.Protocol)
 		}
 		if ar := l.AllowedRoutes; ar != nil {
 			if ar.Namespaces != nil && ar.Namespaces.From != nil {
@@ -76,8 +99,8 @@ func validateGateway(e *errs, g *gatewayv1.Gateway) {
 				}
 			}
 			for j, k := range ar.Kinds {
-				if k.Group != nil && *k.Group != GroupGateway || k.Kind != KindHTTPRoute && k.Kind != KindGRPCRoute {
-					e.add(lp.child("allowedRoutes.kinds").index(j), "must be HTTPRoute or GRPCRoute of group %q, got %q", GroupGateway, k.Kind)
+				if want := ListenerRouteKinds(l.Protocol); k.Group != nil && *k.Group != GroupGateway || !slices.Contains(want, string(k.Kind)) {
+					e.add(lp.child("allowedRoutes.kinds").index(j), "must be one of %s of group %q for protocol %s, got %q", strings.Join(want, ", "), GroupGateway, l.Protocol, k.Kind)
 				}
 			}
 		}
@@ -160,7 +183,7 @@ func checkGateway(e *errs, g *gatewayv1.Gateway) {
 	for i, l := range g.Spec.Listeners {
 		lp := fieldPath("spec.listeners").index(i)
 		switch l.Protocol {
-		case gatewayv1.TLSProtocolType, gatewayv1.TCPProtocolType, gatewayv1.UDPProtocolType:
+		case gatewayv1.UDPProtocolType:
 			e.add(lp.child("protocol"), "%s %s", l.Protocol, notYet)
 		}
 		if ar := l.AllowedRoutes; ar != nil && ar.Namespaces != nil && ar.Namespaces.From != nil && *ar.Namespaces.From == gatewayv1.NamespacesFromSelector {
@@ -169,5 +192,53 @@ func checkGateway(e *errs, g *gatewayv1.Gateway) {
 	}
 	if len(g.Spec.Addresses) > 0 {
 		e.add("spec.addresses", "must be empty: a weft gateway listens on the host it runs on (weft gateway --address)")
+	}
+}
+
+// ListenerRouteKinds are the route kinds a listener of protocol p serves.
+func ListenerRouteKinds(p gatewayv1.ProtocolType) []string {
+	switch p {
+	case gatewayv1.TLSProtocolType:
+		return []string{KindTLSRoute}
+	case gatewayv1.TCPProtocolType:
+		return []string{KindTCPRoute}
+	}
+	return []string{KindHTTPRoute, KindGRPCRoute}
+}
+
+// maxStreamBackends bounds a TLSRoute's or TCPRoute's backendRefs.
+const maxStreamBackends = 16
+
+// validateStreamRoute checks a TLSRoute or TCPRoute: Gateway parents
+// only, valid hostnames, exactly one rule with 1 to 16 backendRefs to
+// Services with a port.
+func validateStreamRoute(e *errs, refs []gatewayv1.ParentReference, hostnames []gatewayv1.Hostname, rules int, backends func(int) []gatewayv1.BackendRef) {
+	validateParentRefs(e, "spec.parentRefs", refs)
+	for i, ref := range refs {
+		if !IsGatewayParent(ref) {
+			e.add(fieldPath("spec.parentRefs").index(i), "must be a Gateway: TLSRoutes and TCPRoutes attach to a Gateway's TLS or TCP listener")
+		}
+	}
+	for i, h := range hostnames {
+		validateHostname(e, fieldPath("spec.hostnames").index(i), string(h))
+	}
+	if rules != 1 {
+		e.add("spec.rules", "exactly one rule is supported, got %d", rules)
+		return
+	}
+	bs := backends(0)
+	p := fieldPath("spec.rules").index(0).child("backendRefs")
+	if len(bs) == 0 || len(bs) > maxStreamBackends {
+		e.add(p, "between 1 and %d backendRefs are required, got %d", maxStreamBackends, len(bs))
+	}
+	for j, b := range bs {
+		bp := p.index(j)
+		if b.Kind != nil && *b.Kind != KindService || b.Group != nil && *b.Group != "" && *b.Group != "core" {
+			e.add(bp, "must be a Service (group \"\", kind Service)")
+		}
+		validateRefName(e, bp, string(b.Name))
+		if b.Weight != nil && (*b.Weight < 0 || *b.Weight > 1000000) {
+			e.add(bp.child("weight"), "must be between 0 and 1000000")
+		}
 	}
 }

@@ -34,10 +34,14 @@ func TestValidateGateway(t *testing.T) {
 		{"cert kind", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: {certificateRefs: [{kind: ConfigMap, name: c}]}}\n", "spec.listeners[0].tls.certificateRefs[0].kind: must be Secret"},
 		{"cert namespace", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: HTTPS, port: 443, tls: {certificateRefs: [{name: c, namespace: other}]}}\n", "spec.listeners[0].tls.certificateRefs[0].namespace: must be empty"},
 		{"http with tls", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: HTTP, port: 80, tls: {certificateRefs: [{name: c}]}}\n", "spec.listeners[0].tls: must be empty for protocol HTTP"},
-		{"bad protocol", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: QUIC, port: 80}\n", `spec.listeners[0].protocol: must be HTTP or HTTPS, got "QUIC"`},
+		{"bad protocol", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: QUIC, port: 80}\n", `spec.listeners[0].protocol: must be HTTP, HTTPS, TLS or TCP, got "QUIC"`},
 		{"udp not yet", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: UDP, port: 80}\n", `spec.listeners[0].protocol: UDP is valid`},
 		{"selector not yet", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: HTTP, port: 80, allowedRoutes: {namespaces: {from: Selector}}}\n", "spec.listeners[0].allowedRoutes.namespaces.from: Selector is valid"},
-		{"route kind", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: HTTP, port: 80, allowedRoutes: {kinds: [{kind: UDPRoute}]}}\n", "spec.listeners[0].allowedRoutes.kinds[0]: must be HTTPRoute or GRPCRoute"},
+		{"route kind", "  gatewayClassName: weft\n  listeners:\n  - {name: a, protocol: HTTP, port: 80, allowedRoutes: {kinds: [{kind: UDPRoute}]}}\n", "spec.listeners[0].allowedRoutes.kinds[0]: must be one of HTTPRoute, GRPCRoute"},
+		{"ok passthrough and tcp", "  gatewayClassName: weft\n  listeners:\n  - {name: tls, protocol: TLS, port: 443, tls: {mode: Passthrough}}\n  - {name: db, protocol: TCP, port: 5432}\n", ""},
+		{"tls terminate", "  gatewayClassName: weft\n  listeners:\n  - {name: tls, protocol: TLS, port: 443, tls: {mode: Terminate, certificateRefs: [{name: c}]}}\n", "spec.listeners[0].tls.mode: must be Passthrough for protocol TLS"},
+		{"tcp hostname", "  gatewayClassName: weft\n  listeners:\n  - {name: db, protocol: TCP, port: 5432, hostname: db.example.com}\n", "spec.listeners[0].hostname: must be empty for protocol TCP"},
+		{"tcp kinds", "  gatewayClassName: weft\n  listeners:\n  - {name: db, protocol: TCP, port: 5432, allowedRoutes: {kinds: [{kind: HTTPRoute}]}}\n", "must be one of TCPRoute"},
 		{"addresses", "  gatewayClassName: weft\n  addresses: [{value: 10.0.0.1}]\n  listeners:\n  - {name: a, protocol: HTTP, port: 80}\n", "spec.addresses: must be empty"},
 	}
 	for _, tt := range tests {
@@ -141,4 +145,35 @@ func testKeyPair(t *testing.T) (crt, key []byte) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+// TestValidateStreamRoutes checks TLSRoutes and TCPRoutes.
+func TestValidateStreamRoutes(t *testing.T) {
+	tls := "apiVersion: gateway.networking.k8s.io/v1\nkind: TLSRoute\nmetadata: {name: r, namespace: default}\nspec:\n"
+	tcp := "apiVersion: gateway.networking.k8s.io/v1\nkind: TCPRoute\nmetadata: {name: r, namespace: default}\nspec:\n"
+	const rule = "  rules: [{backendRefs: [{name: db, port: 5432}]}]\n"
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"tls ok", tls + "  parentRefs: [{name: gw}]\n  hostnames: [db.example.com]\n" + rule, ""},
+		{"tcp ok", tcp + "  parentRefs: [{name: gw, sectionName: db}]\n" + rule, ""},
+		{"service parent", tcp + "  parentRefs: [{group: \"\", kind: Service, name: db}]\n" + rule, "spec.parentRefs[0]: must be a Gateway"},
+		{"two rules", tcp + "  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: a, port: 1}]}, {backendRefs: [{name: b, port: 1}]}]\n", "spec.rules: exactly one rule is supported, got 2"},
+		{"no backends", tcp + "  parentRefs: [{name: gw}]\n  rules: [{}]\n", "spec.rules[0].backendRefs: between 1 and 16 backendRefs are required, got 0"},
+		{"bad sni", tls + "  parentRefs: [{name: gw}]\n  hostnames: [\"a_b\"]\n" + rule, `spec.hostnames[0]: "a_b"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.doc))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
 }

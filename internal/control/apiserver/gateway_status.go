@@ -45,6 +45,10 @@ func (h *handler) withGatewayStatus(objs []api.Object) error {
 			gatewayParents(cfg, o.Namespace, o.Generation, api.KindHTTPRoute, o.Spec.ParentRefs, o.Spec.Hostnames, o.Status.Parents)
 		case *gatewayv1.GRPCRoute:
 			gatewayParents(cfg, o.Namespace, o.Generation, api.KindGRPCRoute, o.Spec.ParentRefs, o.Spec.Hostnames, o.Status.Parents)
+		case *gatewayv1.TLSRoute:
+			o.Status.Parents = streamParents(cfg, o.Namespace, o.Generation, api.KindTLSRoute, o.Spec.ParentRefs, o.Spec.Hostnames)
+		case *gatewayv1.TCPRoute:
+			o.Status.Parents = streamParents(cfg, o.Namespace, o.Generation, api.KindTCPRoute, o.Spec.ParentRefs, nil)
 		}
 	}
 	return nil
@@ -84,7 +88,7 @@ func gatewayStatus(cfg *api.Set, g *gatewayv1.Gateway, programmed bool) gatewayv
 		}
 		st.Listeners = append(st.Listeners, gatewayv1.ListenerStatus{
 			Name:           l.Name,
-			SupportedKinds: []gatewayv1.RouteGroupKind{{Group: groupPtr(), Kind: api.KindHTTPRoute}, {Group: groupPtr(), Kind: api.KindGRPCRoute}},
+			SupportedKinds: supportedKinds(l.Protocol),
 			AttachedRoutes: attachedRoutes(cfg, g, l),
 			Conditions: []metav1.Condition{
 				cond(string(gatewayv1.ListenerConditionAccepted), true, string(gatewayv1.ListenerReasonAccepted), "", "valid"),
@@ -96,9 +100,14 @@ func gatewayStatus(cfg *api.Set, g *gatewayv1.Gateway, programmed bool) gatewayv
 	return st
 }
 
-func groupPtr() *gatewayv1.Group {
-	g := gatewayv1.Group(api.GroupGateway)
-	return &g
+// supportedKinds are the route kinds a listener of protocol p serves.
+func supportedKinds(p gatewayv1.ProtocolType) []gatewayv1.RouteGroupKind {
+	var out []gatewayv1.RouteGroupKind
+	for _, k := range api.ListenerRouteKinds(p) {
+		g := gatewayv1.Group(api.GroupGateway)
+		out = append(out, gatewayv1.RouteGroupKind{Group: &g, Kind: gatewayv1.Kind(k)})
+	}
+	return out
 }
 
 // attachedRoutes counts the routes attached to listener l of g.
@@ -117,6 +126,12 @@ func attachedRoutes(cfg *api.Set, g *gatewayv1.Gateway, l gatewayv1.Listener) in
 	}
 	for _, r := range cfg.GRPCRoutes {
 		count(r.Namespace, api.KindGRPCRoute, r.Spec.ParentRefs, r.Spec.Hostnames)
+	}
+	for _, r := range cfg.TLSRoutes {
+		count(r.Namespace, api.KindTLSRoute, r.Spec.ParentRefs, r.Spec.Hostnames)
+	}
+	for _, r := range cfg.TCPRoutes {
+		count(r.Namespace, api.KindTCPRoute, r.Spec.ParentRefs, nil)
 	}
 	return n
 }
@@ -176,4 +191,15 @@ func gatewayParent(cfg *api.Set, ns, kind string, ref gatewayv1.ParentReference,
 		return string(gatewayv1.RouteReasonAccepted), fmt.Sprintf("attached to Gateway %s/%s, listeners %s", gns, ref.Name, strings.Join(attached, ", "))
 	}
 	return string(gatewayv1.RouteReasonNoMatchingParent), fmt.Sprintf("no Gateway %q in namespace %q: the route takes effect when one exists", ref.Name, gns)
+}
+
+// streamParents is the parent status of a TLSRoute or TCPRoute (Gateway
+// parents only): Accepted as for an HTTPRoute's Gateway parent.
+func streamParents(cfg *api.Set, ns string, gen int64, kind string, refs []gatewayv1.ParentReference, hosts []gatewayv1.Hostname) []gatewayv1.RouteParentStatus {
+	out := make([]gatewayv1.RouteParentStatus, len(refs))
+	for i, ref := range refs {
+		out[i] = gatewayv1.RouteParentStatus{ParentRef: ref, ControllerName: ControllerName, Conditions: []metav1.Condition{{Type: string(gatewayv1.RouteConditionAccepted)}}}
+	}
+	gatewayParents(cfg, ns, gen, kind, refs, hosts, out)
+	return out
 }

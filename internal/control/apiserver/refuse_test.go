@@ -56,8 +56,8 @@ func TestApplyRefusals(t *testing.T) {
 	tests := []struct {
 		name, path, body, want string
 	}{
-		{"gateway TCP listener", "/api/v1/apply", "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec: {gatewayClassName: weft, listeners: [{name: db, protocol: TCP, port: 5432}]}\n",
-			`document 1: Gateway \"gw\": spec.listeners[0].protocol: TCP is valid Gateway API/weft configuration but not enforced`},
+		{"gateway UDP listener", "/api/v1/apply", "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec: {gatewayClassName: weft, listeners: [{name: dns, protocol: UDP, port: 5353}]}\n",
+			`document 1: Gateway \"gw\": spec.listeners[0].protocol: UDP is valid Gateway API/weft configuration but not enforced`},
 		{"hostnames", "/api/v1/apply", routeHead + "  parentRefs: [{group: \"\", kind: Service, name: web}]\n  hostnames: [web.example.com]\n  rules: [{backendRefs: [{name: web}]}]\n",
 			`document 1: HTTPRoute \"web\": spec.hostnames: must be empty`},
 		{"trust domain change", "/api/v1/apply", "apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: {name: default}\nspec: {trustDomain: other.example}\n",

@@ -43,7 +43,7 @@ func (h *handler) withStatus(objs []api.Object) error {
 	need := false
 	for _, o := range objs {
 		switch o.(type) {
-		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy, *gatewayv1.Gateway:
+		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy, *gatewayv1.Gateway, *gatewayv1.TLSRoute, *gatewayv1.TCPRoute:
 			need = true
 		}
 	}

@@ -1,6 +1,8 @@
 package xdsgen
 
 import (
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,6 +59,7 @@ func Gateway(cfg *api.Set, g *gatewayv1.Gateway) *weftv1.Gateway {
 			}
 		}
 		sort.Slice(gl.Hosts, func(i, j int) bool { return gl.Hosts[i].Hostname < gl.Hosts[j].Hostname })
+		gl.Streams = gatewayStreams(cfg, g, l)
 		res.Listeners = append(res.Listeners, gl)
 	}
 	return res
@@ -135,8 +138,11 @@ func ListenerAllows(g *gatewayv1.Gateway, l gatewayv1.Listener, ns, kind string)
 	if from == gatewayv1.NamespacesFromSame && ns != g.Namespace || from != gatewayv1.NamespacesFromSame && from != gatewayv1.NamespacesFromAll {
 		return false
 	}
+	if !slices.Contains(api.ListenerRouteKinds(l.Protocol), kind) {
+		return false
+	}
 	if ar == nil || len(ar.Kinds) == 0 {
-		return kind == api.KindHTTPRoute || kind == api.KindGRPCRoute
+		return true
 	}
 	for _, k := range ar.Kinds {
 		if string(k.Kind) == kind {
@@ -168,4 +174,51 @@ func hostMatches(pattern, host string) bool {
 		return pattern == host
 	}
 	return strings.HasSuffix(host, suffix) && len(host) > len(suffix)
+}
+
+// gatewayStreams are the TLSRoutes (TLS listener) or TCPRoutes (TCP
+// listener) attached to listener l of g, by SNI hostname, then by route
+// ("<namespace>/<name>"): a TCP listener serves the first.
+func gatewayStreams(cfg *api.Set, g *gatewayv1.Gateway, l gatewayv1.Listener) []*weftv1.GatewayStream {
+	var out []*weftv1.GatewayStream
+	add := func(ns, name, kind string, refs []gatewayv1.ParentReference, hostnames []gatewayv1.Hostname, rules [][]gatewayv1.BackendRef) {
+		if len(rules) != 1 {
+			return
+		}
+		seen := map[string]bool{}
+		for _, ref := range refs {
+			for _, h := range AttachedHosts(g, l, ns, ref, hostnames, kind) {
+				if seen[h] {
+					continue
+				}
+				seen[h] = true
+				var hb []gatewayv1.HTTPBackendRef
+				for _, b := range rules[0] {
+					hb = append(hb, gatewayv1.HTTPBackendRef{BackendRef: b})
+				}
+				out = append(out, &weftv1.GatewayStream{Name: fmt.Sprintf("%s/%s", ns, name), Hostname: h, Backends: httpBackends(ns, hb)})
+			}
+		}
+	}
+	for _, r := range cfg.TLSRoutes {
+		rules := make([][]gatewayv1.BackendRef, len(r.Spec.Rules))
+		for i, rule := range r.Spec.Rules {
+			rules[i] = rule.BackendRefs
+		}
+		add(r.Namespace, r.Name, api.KindTLSRoute, r.Spec.ParentRefs, r.Spec.Hostnames, rules)
+	}
+	for _, r := range cfg.TCPRoutes {
+		rules := make([][]gatewayv1.BackendRef, len(r.Spec.Rules))
+		for i, rule := range r.Spec.Rules {
+			rules[i] = rule.BackendRefs
+		}
+		add(r.Namespace, r.Name, api.KindTCPRoute, r.Spec.ParentRefs, nil, rules)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Hostname != out[j].Hostname {
+			return out[i].Hostname < out[j].Hostname
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
 }

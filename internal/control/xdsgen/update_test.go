@@ -325,6 +325,8 @@ func TestConfigKindsAttributed(t *testing.T) {
 		"FaultInjections",        // Routing.Update: parents of the routes that reference them (fault.go)
 		"Gateways",               // no Service resource; xds.Server.publishGateways regenerates every Gateway resource on each change
 		"Secrets",                // as Gateways (gateway.go)
+		"TLSRoutes",              // as Gateways: they attach to Gateways only
+		"TCPRoutes",              // as Gateways: they attach to Gateways only
 	}
 	var fields []string
 	for f := range reflect.TypeFor[api.Set]().Fields() {

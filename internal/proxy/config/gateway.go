@@ -25,6 +25,63 @@ type GatewayListener struct {
 	// Cert is the HTTPS listener's certificate; nil for HTTP.
 	Cert  *tls.Certificate
 	Hosts []GatewayHost
+	// Streams are the TLSRoutes (TLS, by SNI) or TCPRoutes (TCP) of the
+	// listener.
+	Streams []GatewayStream
+}
+
+// GatewayStream is a TLSRoute or TCPRoute attached to a listener.
+type GatewayStream struct {
+	Name     string
+	Hostname string // the SNI served: exact, "*.suffix", or "" for any
+	Backends []StreamBackend
+	total    uint32
+}
+
+// StreamBackend is one weighted backend service of a GatewayStream.
+type StreamBackend struct {
+	Service string // service key
+	Weight  uint32
+}
+
+// Pick returns the backend service key for draw n (uniform), by weight;
+// "" when every weight is 0.
+func (s *GatewayStream) Pick(n uint32) string {
+	if s.total == 0 {
+		return ""
+	}
+	n %= s.total
+	for _, b := range s.Backends {
+		if n < b.Weight {
+			return b.Service
+		}
+		n -= b.Weight
+	}
+	return ""
+}
+
+// Stream returns the stream route for a connection's SNI ("" for none, or
+// a TCP listener): exact hostname, else the longest wildcard covering it,
+// else one without hostname; nil when none applies.
+func (l *GatewayListener) Stream(sni string) *GatewayStream {
+	sni = strings.ToLower(sni)
+	var best *GatewayStream
+	for i := range l.Streams {
+		s := &l.Streams[i]
+		switch {
+		case s.Hostname == sni:
+			return s
+		case s.Hostname == "":
+			if best == nil {
+				best = s
+			}
+		case sni != "" && HostCovers(s.Hostname, sni):
+			if best == nil || len(s.Hostname) > len(best.Hostname) {
+				best = s
+			}
+		}
+	}
+	return best
 }
 
 // GatewayHost is the routes of one hostname of a listener, compiled as a
@@ -43,7 +100,7 @@ func BuildGateway(g *weftv1.Gateway) (*Gateway, error) {
 			return nil, fmt.Errorf("listeners[%d]: port %d out of range", i, gl.Port)
 		}
 		switch gl.Protocol {
-		case "HTTP":
+		case "HTTP", "TLS", "TCP":
 		case "HTTPS":
 			cert, err := tls.X509KeyPair(l.GetCertPem(), l.GetKeyPem())
 			if err != nil {
@@ -59,6 +116,17 @@ func BuildGateway(g *weftv1.Gateway) (*Gateway, error) {
 				return nil, fmt.Errorf("listeners[%d].hosts[%d] (%q): %w", i, j, h.GetHostname(), err)
 			}
 			gl.Hosts = append(gl.Hosts, GatewayHost{Hostname: strings.ToLower(h.GetHostname()), Service: svc})
+		}
+		for j, s := range l.GetStreams() {
+			st := GatewayStream{Name: s.GetName(), Hostname: strings.ToLower(s.GetHostname())}
+			for k, b := range s.GetBackends() {
+				if b.GetService() == "" || b.GetNamespace() == "" {
+					return nil, fmt.Errorf("listeners[%d].streams[%d].backends[%d]: service and namespace are required", i, j, k)
+				}
+				st.Backends = append(st.Backends, StreamBackend{Service: weftv1.ResourceName(b.GetService(), b.GetNamespace()), Weight: b.GetWeight()})
+				st.total += b.GetWeight()
+			}
+			gl.Streams = append(gl.Streams, st)
 		}
 		out.Listeners = append(out.Listeners, gl)
 	}

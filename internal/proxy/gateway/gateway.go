@@ -8,11 +8,14 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -36,6 +39,9 @@ type Source interface {
 // Forwarder serves a request with a host's routes (outbound.Listener).
 type Forwarder interface {
 	ServeGateway(w http.ResponseWriter, r *http.Request, svc *config.Service)
+	// ServeGatewayStream forwards a TLS (passthrough) or TCP connection
+	// to service key as an opaque stream and closes it.
+	ServeGatewayStream(ctx context.Context, c net.Conn, key string)
 }
 
 // Options configure a gateway's listeners.
@@ -84,7 +90,7 @@ func Serve(ctx context.Context, opts Options) error {
 // port is one open port and the listeners of the Gateway on it.
 type port struct {
 	number uint32
-	tls    bool
+	kind   string // "http", "https", or "stream" (TLS passthrough, TCP)
 	ln     net.Listener
 	srv    *h1fast.Server
 	cfg    atomic.Pointer[[]*config.GatewayListener]
@@ -105,7 +111,7 @@ func reconcile(ctx context.Context, opts *Options, ports map[uint32]*port, g *co
 	}
 	for n, p := range ports {
 		ls, ok := want[n]
-		if !ok || (ls[0].Cert != nil) != p.tls {
+		if !ok || portKind(ls[0]) != p.kind {
 			p.close()
 			delete(ports, n)
 		}
@@ -132,7 +138,7 @@ func open(ctx context.Context, opts *Options, n uint32, ls []*config.GatewayList
 		return nil, fmt.Errorf("listening on port %d: %w", n, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	p := &port{number: n, tls: ls[0].Cert != nil, ln: ln, opts: opts, cancel: cancel}
+	p := &port{number: n, kind: portKind(ls[0]), ln: ln, opts: opts, cancel: cancel}
 	p.cfg.Store(&ls)
 	p.srv = &h1fast.Server{
 		Handler:       p,
@@ -149,7 +155,7 @@ func open(ctx context.Context, opts *Options, n uint32, ls []*config.GatewayList
 			opts.Bound(l.Name, ln.Addr())
 		}
 	}
-	opts.Logger.Info("gateway listening", "port", n, "addr", ln.Addr().String(), "tls", p.tls)
+	opts.Logger.Info("gateway listening", "port", n, "addr", ln.Addr().String(), "kind", p.kind)
 	p.wg.Go(func() { p.accept(ctx) })
 	return p, nil
 }
@@ -164,7 +170,7 @@ func (p *port) close() {
 
 func (p *port) accept(ctx context.Context) {
 	var tc *tls.Config
-	if p.tls {
+	if p.kind == "https" {
 		tc = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}, GetCertificate: p.certificate}
 	}
 	for {
@@ -178,6 +184,10 @@ func (p *port) accept(ctx context.Context) {
 			return
 		}
 		p.wg.Go(func() {
+			if p.kind == "stream" {
+				p.serveStream(ctx, c)
+				return
+			}
 			if tc != nil {
 				t := tls.Server(c, tc)
 				hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -261,4 +271,102 @@ func (p *port) refuseUpgrade(c net.Conn) bool {
 	c.Write([]byte(upgradeRefusal))
 	c.Close()
 	return true
+}
+
+// portKind is how a port serving listener l (the first on the port: the
+// API allows only one protocol family per port) handles connections.
+func portKind(l *config.GatewayListener) string {
+	switch l.Protocol {
+	case "HTTPS":
+		return "https"
+	case "TLS", "TCP":
+		return "stream"
+	}
+	return "http"
+}
+
+// errHelloRead stops the handshake once the ClientHello is read.
+var errHelloRead = errors.New("ClientHello read")
+
+// serveStream forwards a TLS passthrough or TCP connection: a TLS
+// listener reads the ClientHello's SNI (bounded by the header timeout)
+// and picks the TLSRoute that serves it, a TCP listener its TCPRoute; the
+// bytes read are replayed to the backend. A connection no route serves is
+// closed (for TLS, before any handshake answer).
+func (p *port) serveStream(ctx context.Context, c net.Conn) {
+	ls := *p.cfg.Load()
+	var sni string
+	var prefix []byte
+	if ls[0].Protocol == "TLS" {
+		var buf bytes.Buffer
+		c.SetReadDeadline(time.Now().Add(p.headerTimeout()))
+		err := tls.Server(helloConn{Conn: c, r: io.TeeReader(io.LimitReader(c, 64<<10), &buf)}, &tls.Config{
+			GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+				sni = h.ServerName
+				return nil, errHelloRead
+			},
+		}).Handshake()
+		c.SetReadDeadline(time.Time{})
+		if !errors.Is(err, errHelloRead) {
+			p.opts.Rejected("tls_no_client_hello")
+			p.opts.Logger.Debug("TLS passthrough: no ClientHello", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return
+		}
+		prefix = buf.Bytes()
+	}
+	var route *config.GatewayStream
+	for _, l := range ls {
+		if l.Protocol == "TLS" && l.Hostname != "" && !config.HostCovers(l.Hostname, strings.ToLower(sni)) {
+			continue
+		}
+		if route = l.Stream(sni); route != nil {
+			break
+		}
+	}
+	key := ""
+	if route != nil {
+		key = route.Pick(rand.Uint32())
+	}
+	if key == "" {
+		p.opts.Rejected("no_matching_route")
+		p.opts.Logger.Debug("stream refused: no route", "port", p.number, "sni", sni, "remote", c.RemoteAddr().String())
+		c.Close()
+		return
+	}
+	p.opts.Forwarder.ServeGatewayStream(ctx, &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(prefix), c)}, key)
+}
+
+func (p *port) headerTimeout() time.Duration {
+	if p.opts.HeaderTimeout > 0 {
+		return p.opts.HeaderTimeout
+	}
+	return 10 * time.Second
+}
+
+// helloConn reads the ClientHello through r and discards what the TLS
+// server writes (its alert): the client's handshake is the backend's.
+type helloConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c helloConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
+func (c helloConn) Write(b []byte) (int, error) { return len(b), nil }
+
+// replayConn replays the bytes read for the SNI before the connection's.
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// CloseWrite half-closes the client connection when the backend is done
+// sending.
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
 }

@@ -99,22 +99,28 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Opaque stream (TLS from the app, a database protocol, ...).
-	lease, err := l.pick(s.ctx, cfg, svc.Key)
+	l.forwardOpaque(s.ctx, cfg, app, svc.Key, "outbound")
+}
+
+// forwardOpaque sends app's stream to a peer proxy of service key over
+// mTLS (ALPN weft-tcp) until either side ends, counted under listener.
+func (l *Listener) forwardOpaque(ctx context.Context, cfg *config.Config, app net.Conn, key, listener string) {
+	lease, err := l.pick(ctx, cfg, key)
 	if err != nil {
-		l.log.Debug("tcp tunnel", "service", svc.Key, "error", err)
+		l.log.Debug("tcp tunnel", "service", key, "error", err)
 		app.Close()
 		return
 	}
 	defer lease.Done()
-	upConn, err := lease.DialTCP(s.ctx)
+	upConn, err := lease.DialTCP(ctx)
 	if err != nil {
-		l.log.Debug("tcp tunnel", "service", svc.Key, "error", err)
+		l.log.Debug("tcp tunnel", "service", key, "error", err)
 		app.Close()
 		return
 	}
-	tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: svc.Key}
+	tl := telemetry.TCPLabels{Listener: listener, DestinationService: key}
 	l.opts.Metrics.TCPOpened(tl)
-	up, down := upstream.Pipe(s.ctx, app, upConn)
+	up, down := upstream.Pipe(ctx, app, upConn)
 	l.opts.Metrics.TCPConnection(tl, up, down)
 }
 

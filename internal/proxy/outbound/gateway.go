@@ -1,6 +1,8 @@
 package outbound
 
 import (
+	"context"
+	"net"
 	"net/http"
 
 	"weft.dev/weft/internal/proxy/config"
@@ -20,4 +22,12 @@ func (l *Listener) ServeGateway(w http.ResponseWriter, r *http.Request, svc *con
 		return
 	}
 	l.forward(w, r, l.opts.Provider.Load(), svc)
+}
+
+// ServeGatewayStream forwards a connection that an ingress gateway's TLS
+// (passthrough) or TCP listener accepted to a peer proxy of service key as
+// an opaque stream, as a CONNECT tunnel's is; it returns when the stream
+// ends. The connection is closed.
+func (l *Listener) ServeGatewayStream(ctx context.Context, c net.Conn, key string) {
+	l.forwardOpaque(ctx, l.opts.Provider.Load(), c, key, "gateway")
 }

@@ -3221,7 +3221,7 @@ type GatewayListener struct {
 	// Name is the listener's name (its sectionName).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Port uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
-	// Protocol is HTTP or HTTPS.
+	// Protocol is HTTP, HTTPS, TLS (passthrough) or TCP.
 	Protocol string `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	// Hostname, if set, is the only host (or "*.suffix" wildcard) the listener serves.
 	Hostname string `protobuf:"bytes,4,opt,name=hostname,proto3" json:"hostname,omitempty"`
@@ -3229,7 +3229,9 @@ type GatewayListener struct {
 	CertPem []byte `protobuf:"bytes,5,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
 	KeyPem  []byte `protobuf:"bytes,6,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
 	// Hosts are the routes attached to the listener, by hostname.
-	Hosts         []*GatewayHost `protobuf:"bytes,7,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	Hosts []*GatewayHost `protobuf:"bytes,7,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// Streams are the TLSRoutes (protocol TLS, passthrough) or TCPRoutes (protocol TCP).
+	Streams       []*GatewayStream `protobuf:"bytes,8,rep,name=streams,proto3" json:"streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3313,6 +3315,13 @@ func (x *GatewayListener) GetHosts() []*GatewayHost {
 	return nil
 }
 
+func (x *GatewayListener) GetStreams() []*GatewayStream {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
 // GatewayHost is the routes of one hostname of a listener.
 type GatewayHost struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3364,6 +3373,71 @@ func (x *GatewayHost) GetHostname() string {
 func (x *GatewayHost) GetRoutes() *Service {
 	if x != nil {
 		return x.Routes
+	}
+	return nil
+}
+
+// GatewayStream is a TLSRoute (by SNI, TLS listeners) or TCPRoute (TCP listeners) attached
+// to a listener: the connection is forwarded as an opaque stream to one of its backends.
+type GatewayStream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is "<namespace>/<route>".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Hostname is the SNI it serves: exact, "*.suffix", or "" for any (and for TCP).
+	Hostname string `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// Backends are weighted; a connection goes to one of them.
+	Backends      []*Backend `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayStream) Reset() {
+	*x = GatewayStream{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayStream) ProtoMessage() {}
+
+func (x *GatewayStream) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayStream.ProtoReflect.Descriptor instead.
+func (*GatewayStream) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *GatewayStream) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayStream) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *GatewayStream) GetBackends() []*Backend {
+	if x != nil {
+		return x.Backends
 	}
 	return nil
 }
@@ -3636,7 +3710,7 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\aGateway\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x126\n" +
-	"\tlisteners\x18\x03 \x03(\v2\x18.weft.v1.GatewayListenerR\tlisteners\"\xd1\x01\n" +
+	"\tlisteners\x18\x03 \x03(\v2\x18.weft.v1.GatewayListenerR\tlisteners\"\x83\x02\n" +
 	"\x0fGatewayListener\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
@@ -3644,10 +3718,15 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\bhostname\x18\x04 \x01(\tR\bhostname\x12\x19\n" +
 	"\bcert_pem\x18\x05 \x01(\fR\acertPem\x12\x17\n" +
 	"\akey_pem\x18\x06 \x01(\fR\x06keyPem\x12*\n" +
-	"\x05hosts\x18\a \x03(\v2\x14.weft.v1.GatewayHostR\x05hosts\"S\n" +
+	"\x05hosts\x18\a \x03(\v2\x14.weft.v1.GatewayHostR\x05hosts\x120\n" +
+	"\astreams\x18\b \x03(\v2\x16.weft.v1.GatewayStreamR\astreams\"S\n" +
 	"\vGatewayHost\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12(\n" +
-	"\x06routes\x18\x02 \x01(\v2\x10.weft.v1.ServiceR\x06routes*0\n" +
+	"\x06routes\x18\x02 \x01(\v2\x10.weft.v1.ServiceR\x06routes\"m\n" +
+	"\rGatewayStream\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12,\n" +
+	"\bbackends\x18\x03 \x03(\v2\x10.weft.v1.BackendR\bbackends*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -3678,7 +3757,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -3725,8 +3804,9 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*Gateway)(nil),              // 42: weft.v1.Gateway
 	(*GatewayListener)(nil),      // 43: weft.v1.GatewayListener
 	(*GatewayHost)(nil),          // 44: weft.v1.GatewayHost
-	nil,                          // 45: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 46: weft.v1.Endpoint.LabelsEntry
+	(*GatewayStream)(nil),        // 45: weft.v1.GatewayStream
+	nil,                          // 46: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 47: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	16, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -3744,7 +3824,7 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	9,  // 12: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
 	10, // 13: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	3,  // 14: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	45, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	46, // 15: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
 	12, // 16: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
 	13, // 17: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
 	14, // 18: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
@@ -3767,7 +3847,7 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	33, // 35: weft.v1.Backend.response_headers:type_name -> weft.v1.HeaderModifier
 	37, // 36: weft.v1.Backend.rewrite:type_name -> weft.v1.URLRewrite
 	23, // 37: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	46, // 38: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	47, // 38: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
 	28, // 39: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
 	5,  // 40: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
 	34, // 41: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
@@ -3780,12 +3860,14 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	20, // 48: weft.v1.FaultInjection.headers:type_name -> weft.v1.HeaderMatch
 	43, // 49: weft.v1.Gateway.listeners:type_name -> weft.v1.GatewayListener
 	44, // 50: weft.v1.GatewayListener.hosts:type_name -> weft.v1.GatewayHost
-	7,  // 51: weft.v1.GatewayHost.routes:type_name -> weft.v1.Service
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	45, // 51: weft.v1.GatewayListener.streams:type_name -> weft.v1.GatewayStream
+	7,  // 52: weft.v1.GatewayHost.routes:type_name -> weft.v1.Service
+	21, // 53: weft.v1.GatewayStream.backends:type_name -> weft.v1.Backend
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -3802,7 +3884,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
