@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -23,9 +24,9 @@ import (
 )
 
 // gatewayCert makes a self-signed certificate for *.example.com and
-// returns the Secret YAML of docs/gateways.md holding it, and a pool that
-// trusts it.
-func gatewayCert(t *testing.T) (string, *x509.CertPool) {
+// returns the Secret YAML of docs/gateways.md holding it, a pool that
+// trusts it, and the certificate.
+func gatewayCert(t *testing.T) (string, *x509.CertPool, tls.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -53,7 +54,11 @@ func gatewayCert(t *testing.T) (string, *x509.CertPool) {
 	leaf, _ := x509.ParseCertificate(der)
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
-	return secret, pool
+	cert, err := tls.X509KeyPair(crt, kpem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret, pool, cert
 }
 
 // gatewayClient dials every request to 127.0.0.1 whatever its host (as
@@ -114,7 +119,7 @@ func TestGatewayHTTPS(t *testing.T) {
 	c := startControl(t)
 	startBackend(t, c, "v1")
 	startBackend(t, c, "v2")
-	secret, pool := gatewayCert(t)
+	secret, pool, _ := gatewayCert(t)
 	c.apply(versionServices + "---\n" + secret + "---\n" + docYAML(t, "gateways.md", docMarked("gateway")) + "---\n" + docYAML(t, "gateways.md", docMarked("gateway-route")))
 	gw := startGateway(t, c, "shop-gateway")
 	client := gatewayClient(pool, "")
@@ -228,4 +233,127 @@ func TestGatewayHTTPS(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// echoServer accepts connections on a free loopback port (TLS with cert
+// when cert is set) and echoes what it reads; it returns the port.
+func echoServer(t *testing.T, cert *tls.Certificate) int {
+	t.Helper()
+	p := freePort(t)
+	ln, err := net.Listen("tcp", addr(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert != nil {
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}})
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return p
+}
+
+// echoRoundTrip writes size random bytes on c while reading them back,
+// and checks they come back intact.
+func echoRoundTrip(t *testing.T, c net.Conn, size int) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		errc <- err
+	}()
+	got := make([]byte, size)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the echo: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("writing: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("echoed bytes differ from those sent")
+	}
+}
+
+// TestGatewayStreams: the TLS passthrough and TCP listeners of
+// docs/gateways.md carry 4 MiB each way intact to in-test echo servers
+// behind `weft run --app-protocol tcp` workloads; the TLS client's
+// handshake is with the backend (its certificate, SNI routed); an SNI no
+// TLSRoute serves is refused; the routes report Accepted.
+func TestGatewayStreams(t *testing.T) {
+	c := startControl(t)
+	_, pool, cert := gatewayCert(t)
+	tlsPort, tcpPort := echoServer(t, &cert), echoServer(t, nil)
+	sleep := []string{"sleep", "3600"}
+	startWorkload(t, c, wlOpts{service: "tlsecho", appPort: tlsPort, appProtocol: "tcp", cmd: sleep})
+	startWorkload(t, c, wlOpts{service: "tcpecho", appPort: tcpPort, appProtocol: "tcp", cmd: sleep})
+	c.apply(docYAML(t, "gateways.md", docMarked("gateway-streams")))
+	gw := startGateway(t, c, "db-gateway")
+
+	const size = 4 << 20
+	var tc *tls.Conn
+	eventually(t, 15*time.Second, 100*time.Millisecond, "TLS passthrough handshake with the backend", func() error {
+		if gw.proc.exited() {
+			return stopErr{fmt.Errorf("weft gateway exited: %v", gw.proc.err)}
+		}
+		d := &net.Dialer{Timeout: 2 * time.Second}
+		conn, err := tls.DialWithDialer(d, "tcp", "127.0.0.1:18444", &tls.Config{ServerName: "secure.example.com", RootCAs: pool})
+		if err != nil {
+			return err
+		}
+		tc = conn
+		return nil
+	})
+	defer tc.Close()
+	if got := tc.ConnectionState().PeerCertificates[0].Raw; !bytes.Equal(got, cert.Certificate[0]) {
+		t.Fatal("the TLS peer is not the backend's certificate")
+	}
+	echoRoundTrip(t, tc, size)
+
+	var raw net.Conn
+	eventually(t, 10*time.Second, 100*time.Millisecond, "TCP listener", func() error {
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:15433", 2*time.Second)
+		if err != nil {
+			return err
+		}
+		conn.Write([]byte("ping"))
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 4)
+		if _, err := io.ReadFull(conn, b); err != nil || string(b) != "ping" {
+			conn.Close()
+			return fmt.Errorf("echo %q: %v", b, err)
+		}
+		conn.SetReadDeadline(time.Time{})
+		raw = conn
+		return nil
+	})
+	defer raw.Close()
+	echoRoundTrip(t, raw, size)
+
+	// An SNI under the listener's wildcard that no TLSRoute serves.
+	if conn, err := tls.Dial("tcp", "127.0.0.1:18444", &tls.Config{ServerName: "nope.example.com", RootCAs: pool}); err == nil {
+		conn.Close()
+		t.Fatal("TLS handshake with SNI nope.example.com succeeded, want it refused")
+	} else {
+		t.Logf("SNI nope.example.com: %v", err)
+	}
+	for _, kind := range []string{"tlsroute/secure", "tcproute/echo"} {
+		k, name, _ := strings.Cut(kind, "/")
+		r := c.cli("get", k, name, "-o", "yaml")
+		if r.code != 0 || !strings.Contains(r.stdout, "attached to Gateway default/db-gateway") {
+			t.Fatalf("weft get %s %s -o yaml:\n%s", k, name, r)
+		}
+	}
 }
