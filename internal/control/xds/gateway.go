@@ -55,6 +55,11 @@ func (s *streams) checkGatewaySubscription(st *stream, req *discoveryv3.DeltaDis
 	s.mu.Lock()
 	own := weftv1.ResourceName(st.status.Service, st.status.Namespace)
 	s.mu.Unlock()
+	if len(req.GetResourceNamesSubscribe()) == 0 && req.GetResponseNonce() == "" {
+		// A first request without names is a wildcard subscription.
+		s.srv.refuse("gateway_scope", st.caller, status.Errorf(codes.PermissionDenied, "wildcard gateway subscription"))
+		return status.Errorf(codes.PermissionDenied, "xds: subscribe to Gateway resources by name: a proxy registered as %s may read only %q", own, own)
+	}
 	for _, name := range req.GetResourceNamesSubscribe() {
 		if name != own {
 			s.srv.refuse("gateway_scope", st.caller, status.Errorf(codes.PermissionDenied, "gateway resource %q is not the proxy's own (%q)", name, own))
