@@ -171,6 +171,28 @@ func TestGatewayHTTPS(t *testing.T) {
 		t.Logf("%s: %v", tc.name, counts)
 	}
 
+	// HTTP/2: ALPN h2 on the HTTPS listener, prior knowledge (h2c) on the HTTP one.
+	h2 := gatewayClient(pool, "")
+	h2.Transport.(*http.Transport).ForceAttemptHTTP2 = true
+	h2c := gatewayClient(pool, "")
+	h2c.Transport.(*http.Transport).Protocols = new(http.Protocols)
+	h2c.Transport.(*http.Transport).Protocols.SetUnencryptedHTTP2(true)
+	for _, tc := range []struct {
+		c   *http.Client
+		url string
+	}{{h2, base + "/v2"}, {h2c, "http://shop.example.com:18080/v2"}} {
+		resp, err := tc.c.Get(tc.url)
+		if err != nil {
+			t.Fatalf("HTTP/2 GET %s: %v", tc.url, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var br backendReply
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 || json.Unmarshal(b, &br) != nil || br.Version != "v2" {
+			t.Fatalf("HTTP/2 GET %s: %s %d %.200s, want HTTP/2 200 from v2", tc.url, resp.Proto, resp.StatusCode, b)
+		}
+	}
+
 	// Hostile: a host no route serves, under the listener's wildcard.
 	for _, u := range []string{"https://other.example.com:18443/", "http://nowhere.test:18080/"} {
 		code, reason, _, err := gatewayGet(client, u)

@@ -8,6 +8,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -27,6 +28,7 @@ import (
 	"weft.dev/weft/internal/proxy/config"
 	"weft.dev/weft/internal/proxy/h1fast"
 	"weft.dev/weft/internal/proxy/h1parse"
+	"weft.dev/weft/internal/proxy/h2guard"
 	"weft.dev/weft/internal/proxy/upstream"
 )
 
@@ -93,6 +95,10 @@ type port struct {
 	kind   string // "http", "https", or "stream" (TLS passthrough, TCP)
 	ln     net.Listener
 	srv    *h1fast.Server
+	// h2 serves HTTP/2 (h2c prior knowledge, or ALPN h2 over TLS) with
+	// net/http; h2conns feeds it.
+	h2      *http.Server
+	h2conns *h1fast.ConnListener
 	cfg    atomic.Pointer[[]*config.GatewayListener]
 	opts   *Options
 	cancel context.CancelFunc
@@ -140,9 +146,24 @@ func open(ctx context.Context, opts *Options, n uint32, ls []*config.GatewayList
 	ctx, cancel := context.WithCancel(ctx)
 	p := &port{number: n, kind: portKind(ls[0]), ln: ln, opts: opts, cancel: cancel}
 	p.cfg.Store(&ls)
+	p.h2conns = h1fast.NewConnListener(ln.Addr())
+	p.h2 = &http.Server{
+		Handler:           p,
+		Protocols:         new(http.Protocols),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: opts.HeaderTimeout,
+		MaxHeaderBytes:    opts.Limits.MaxHeaderBytes,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+		HTTP2:             h2guard.HTTP2Config(),
+	}
+	p.h2.Protocols.SetHTTP2(true)
+	p.h2.Protocols.SetUnencryptedHTTP2(true)
+	p.wg.Go(func() { p.h2.Serve(p.h2conns) })
 	p.srv = &h1fast.Server{
 		Handler:       p,
-		Handoff:       p.refuseUpgrade,
+		Handoff:       func(c net.Conn) bool { return p.handoff(ctx, c) },
+		AllowH2C:      true,
 		HeaderTimeout: opts.HeaderTimeout,
 		Limits:        opts.Limits,
 		Reject: func(c net.Conn, e *h1parse.Error) {
@@ -165,13 +186,15 @@ func (p *port) close() {
 	p.cancel()
 	p.ln.Close()
 	p.srv.Close()
+	p.h2conns.Close()
+	p.h2.Close()
 	p.wg.Wait()
 }
 
 func (p *port) accept(ctx context.Context) {
 	var tc *tls.Config
 	if p.kind == "https" {
-		tc = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}, GetCertificate: p.certificate}
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}, GetCertificate: p.certificate}
 	}
 	for {
 		c, err := p.ln.Accept()
@@ -197,6 +220,12 @@ func (p *port) accept(ctx context.Context) {
 					p.opts.Rejected("tls_handshake")
 					p.opts.Logger.Debug("TLS handshake refused", "remote", c.RemoteAddr().String(), "err", err)
 					c.Close()
+					return
+				}
+				if t.ConnectionState().NegotiatedProtocol == "h2" {
+					if !p.h2conns.Push(ctx, t) {
+						t.Close()
+					}
 					return
 				}
 				c = t
@@ -260,18 +289,29 @@ func (p *port) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.opts.Forwarder.ServeGateway(w, r, svc)
 }
 
-// upgradeRefusal answers CONNECT, Upgrade and the HTTP/2 preface, which the
-// gateway does not serve yet.
-const upgradeRefusal = "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nX-Weft-Reason: upgrade-not-supported\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 56\r\n\r\n" +
-	"weft: the gateway serves no CONNECT, Upgrade or h2c yet\n"
+// upgradeRefusal answers CONNECT and Upgrade requests, which the gateway
+// does not serve yet.
+const upgradeRefusal = "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nX-Weft-Reason: upgrade-not-supported\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 51\r\n\r\n" +
+	"weft: the gateway serves no CONNECT or Upgrade yet\n"
 
-func (p *port) refuseUpgrade(c net.Conn) bool {
+// handoff takes the connections h1fast hands over: the HTTP/2 preface
+// (h2c) goes to the HTTP/2 server, CONNECT and Upgrade are refused.
+func (p *port) handoff(ctx context.Context, c net.Conn) bool {
+	br := bufio.NewReaderSize(c, len(h2Preface))
+	if b, err := br.Peek(len(h2Preface)); err == nil && bytes.Equal(b, h2Preface) {
+		if !p.h2conns.Push(ctx, &replayConn{Conn: c, r: br}) {
+			c.Close()
+		}
+		return true
+	}
 	p.opts.Rejected("upgrade_not_supported")
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	c.Write([]byte(upgradeRefusal))
 	c.Close()
 	return true
 }
+
+var h2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 
 // portKind is how a port serving listener l (the first on the port: the
 // API allows only one protocol family per port) handles connections.
