@@ -99,10 +99,10 @@ type port struct {
 	// net/http; h2conns feeds it.
 	h2      *http.Server
 	h2conns *h1fast.ConnListener
-	cfg    atomic.Pointer[[]*config.GatewayListener]
-	opts   *Options
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg     atomic.Pointer[[]*config.GatewayListener]
+	opts    *Options
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // reconcile opens, updates and closes ports so they serve g (nil closes
