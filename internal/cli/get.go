@@ -262,6 +262,8 @@ func getColumns(kind string, o api.Object) []string {
 		return []string{getOr(d.Spec.TargetRef.Kind, "Service") + "/" + d.Spec.TargetRef.Name, getOr(d.Spec.LoadBalancer, "<default>")}
 	case api.KindFaultInjection:
 		return faultColumns(o) // get_fault.go
+	case api.KindGateway, api.KindSecret, api.KindTLSRoute, api.KindTCPRoute:
+		return gatewayColumns(kind, o) // get_gateway.go
 	case api.KindAuthorizationPolicy:
 		if o == nil {
 			return []string{"TARGET", "ACTION", "RULES"}

@@ -243,6 +243,10 @@ func TestGatewayHTTPS(t *testing.T) {
 		return nil
 	})
 
+	if r := c.cli("get", "gateways"); r.code != 0 || !strings.Contains(r.stdout, "https/HTTPS:18443,http/HTTP:18080") || !strings.Contains(r.stdout, "True") {
+		t.Fatalf("weft get gateways does not list the listeners as programmed:\n%s", r)
+	}
+
 	// Authorization applies to the gateway like any caller.
 	c.apply(docYAML(t, "gateways.md", docMarked("gateway-deny")))
 	eventually(t, 10*time.Second, 100*time.Millisecond, "gateway denied", func() error {
