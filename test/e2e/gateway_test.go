@@ -243,6 +243,9 @@ func TestGatewayHTTPS(t *testing.T) {
 		return nil
 	})
 
+	if dump, err := gw.configDump(); err != nil || !strings.Contains(dump, `"shop.example.com"`) || !strings.Contains(dump, `"gateway"`) || strings.Contains(dump, "PRIVATE KEY") || strings.Contains(dump, "key_pem") {
+		t.Fatalf("the gateway's config dump does not show its routes by host, or shows its key (%v):\n%.2000s", err, dump)
+	}
 	if r := c.cli("get", "gateways"); r.code != 0 || !strings.Contains(r.stdout, "https/HTTPS:18443,http/HTTP:18080") || !strings.Contains(r.stdout, "True") {
 		t.Fatalf("weft get gateways does not list the listeners as programmed:\n%s", r)
 	}

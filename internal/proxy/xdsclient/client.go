@@ -456,7 +456,11 @@ func (c *Client) Dump() any {
 	for k, v := range c.endpoints {
 		eps[k] = raw(v)
 	}
-	return map[string]any{"status": st, "services": svcs, "endpoints": eps, "workload": c.opts.Workload, "node": c.opts.NodeID}
+	dump := map[string]any{"status": st, "services": svcs, "endpoints": eps, "workload": c.opts.Workload, "node": c.opts.NodeID}
+	if c.opts.Gateway != "" {
+		dump["gateway"] = c.gatewayDumpLocked() // gateway.go
+	}
+	return dump
 }
 
 type rawJSON []byte

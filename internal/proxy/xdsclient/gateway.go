@@ -81,3 +81,39 @@ func (c *Client) Gateway() (*config.Gateway, <-chan struct{}) {
 	}
 	return c.gateway.cfg, c.gateway.changed
 }
+
+// gatewayDump is the config dump's view of the Gateway: its listeners and
+// what they route, never its private keys.
+type gatewayDump struct {
+	Name      string                `json:"name"`
+	Listeners []gatewayListenerDump `json:"listeners"`
+}
+
+type gatewayListenerDump struct {
+	Name     string   `json:"name"`
+	Port     uint32   `json:"port"`
+	Protocol string   `json:"protocol"`
+	Hostname string   `json:"hostname,omitempty"`
+	Hosts    []string `json:"hosts,omitempty"`
+	Streams  []string `json:"streams,omitempty"`
+}
+
+// gatewayDumpLocked is nil for a proxy that is no gateway or has none yet.
+func (c *Client) gatewayDumpLocked() *gatewayDump {
+	g := c.gateway.cfg
+	if g == nil {
+		return nil
+	}
+	d := &gatewayDump{Name: c.opts.Gateway}
+	for _, l := range g.Listeners {
+		ld := gatewayListenerDump{Name: l.Name, Port: l.Port, Protocol: l.Protocol, Hostname: l.Hostname}
+		for _, h := range l.Hosts {
+			ld.Hosts = append(ld.Hosts, h.Hostname)
+		}
+		for _, s := range l.Streams {
+			ld.Streams = append(ld.Streams, s.Name+" "+s.Hostname)
+		}
+		d.Listeners = append(d.Listeners, ld)
+	}
+	return d
+}
