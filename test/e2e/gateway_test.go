@@ -21,6 +21,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"weft.dev/weft/internal/demo/demov1"
 )
 
 // gatewayCert makes a self-signed certificate for *.example.com and
@@ -383,6 +388,46 @@ func TestGatewayStreams(t *testing.T) {
 		r := c.cli("get", k, name, "-o", "yaml")
 		if r.code != 0 || !strings.Contains(r.stdout, "attached to Gateway default/db-gateway") {
 			t.Fatalf("weft get %s %s -o yaml:\n%s", k, name, r)
+		}
+	}
+}
+
+// TestGatewayGRPC: the docs' GRPCRoute on the HTTPS listener: 20 gRPC
+// calls over TLS (ALPN h2) to grpc.example.com reach the greeter.
+func TestGatewayGRPC(t *testing.T) {
+	c := startControl(t)
+	gp := freePort(t)
+	startWorkload(t, c, wlOpts{service: "greeter", appPort: gp, appProtocol: "grpc",
+		cmd: []string{weftBin, "demo-app", "greeter", "--listen", addr(gp)}, waitApp: true})
+	secret, pool, _ := gatewayCert(t)
+	c.apply(secret + "---\n" + docYAML(t, "gateways.md", docMarked("gateway")) + "---\n" + docYAML(t, "gateways.md", docMarked("gateway-grpc")))
+	startGateway(t, c, "shop-gateway")
+	cc, err := grpc.NewClient("passthrough:///grpc.example.com:18443",
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "grpc.example.com"})),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", "127.0.0.1:18443")
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	gc := demov1.NewGreeterClient(cc)
+	hello := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		reply, err := gc.Hello(ctx, &demov1.HelloRequest{Name: "edge"})
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(reply.GetServer(), "greeter/") {
+			return fmt.Errorf("server %q, want greeter/...", reply.GetServer())
+		}
+		return nil
+	}
+	eventually(t, 15*time.Second, 100*time.Millisecond, "gRPC through the gateway", hello)
+	for i := range 20 {
+		if err := hello(); err != nil {
+			t.Fatalf("call %d: %v", i, err)
 		}
 	}
 }
