@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 )
 
 // Object is any resource weft stores: it has Kubernetes object metadata and
@@ -43,7 +42,6 @@ const (
 	KindMeshConfig          = "MeshConfig"
 	KindDestinationPolicy   = "DestinationPolicy"
 	KindAuthorizationPolicy = "AuthorizationPolicy"
-	KindTCPRoute            = "TCPRoute" // types_tcp.go
 )
 
 // API versions.
@@ -106,7 +104,7 @@ var kinds = []KindInfo{
 		newObject: func() Object { return &AuthorizationPolicy{} }},
 	{Kind: KindRequestAuthentication, APIVersion: WeftV1Alpha1, Plural: "requestauthentications", ShortNames: []string{"ra"}, Namespaced: true, newObject: func() Object { return &RequestAuthentication{} }},
 	{Kind: KindFaultInjection, APIVersion: WeftV1Alpha1, Plural: "faultinjections", ShortNames: []string{"fi"}, Namespaced: true, newObject: func() Object { return &FaultInjection{} }},
-	{Kind: KindTCPRoute, APIVersion: GatewayV1Alpha2, Plural: "tcproutes", ShortNames: []string{"tr"}, Namespaced: true, newObject: func() Object { return &gatewayv1alpha2.TCPRoute{} }},
+	gatewayKind, secretKind, tlsRouteKind, tcpRouteKind, // types_gateway.go
 	{Kind: KindExternalService, APIVersion: WeftV1Alpha1, Plural: "externalservices", ShortNames: []string{"es", "se"}, Namespaced: true, newObject: func() Object { return &ExternalService{} }},
 }
 
@@ -171,7 +169,13 @@ func KindOf(o Object) string {
 		return KindRequestAuthentication
 	case *FaultInjection:
 		return KindFaultInjection
-	case *gatewayv1alpha2.TCPRoute:
+	case *gatewayv1.Gateway:
+		return KindGateway
+	case *corev1.Secret:
+		return KindSecret
+	case *gatewayv1.TLSRoute:
+		return KindTLSRoute
+	case *gatewayv1.TCPRoute:
 		return KindTCPRoute
 	case *ExternalService:
 		return KindExternalService

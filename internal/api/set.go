@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 )
 
 // Set is one consistent view of every stored resource, each list sorted by
@@ -26,8 +25,12 @@ type Set struct {
 	RequestAuthentications []*RequestAuthentication
 	// FaultInjections are referenced by route rules' ExtensionRef filters.
 	FaultInjections []*FaultInjection
-	// TCPRoutes are the TCPRoutes (types_tcp.go).
-	TCPRoutes []*gatewayv1alpha2.TCPRoute
+	// Gateways and the TLS Secrets their listeners name (types_gateway.go).
+	Gateways []*gatewayv1.Gateway
+	Secrets  []*corev1.Secret
+	// TLSRoutes and TCPRoutes attach to Gateways' TLS and TCP listeners.
+	TLSRoutes []*gatewayv1.TLSRoute
+	TCPRoutes []*gatewayv1.TCPRoute
 	// ExternalServices declare the hosts outside the mesh (types_egress.go).
 	ExternalServices []*ExternalService
 }
@@ -56,7 +59,13 @@ func NewSet(objs []Object) (*Set, error) {
 			s.RequestAuthentications = append(s.RequestAuthentications, o)
 		case *FaultInjection:
 			s.FaultInjections = append(s.FaultInjections, o)
-		case *gatewayv1alpha2.TCPRoute:
+		case *gatewayv1.Gateway:
+			s.Gateways = append(s.Gateways, o)
+		case *corev1.Secret:
+			s.Secrets = append(s.Secrets, o)
+		case *gatewayv1.TLSRoute:
+			s.TLSRoutes = append(s.TLSRoutes, o)
+		case *gatewayv1.TCPRoute:
 			s.TCPRoutes = append(s.TCPRoutes, o)
 		case *ExternalService:
 			s.ExternalServices = append(s.ExternalServices, o)
@@ -71,6 +80,9 @@ func NewSet(objs []Object) (*Set, error) {
 	sortObjects(s.AuthorizationPolicies)
 	sortObjects(s.RequestAuthentications)
 	sortObjects(s.FaultInjections)
+	sortObjects(s.Gateways)
+	sortObjects(s.Secrets)
+	sortObjects(s.TLSRoutes)
 	sortObjects(s.TCPRoutes)
 	sortObjects(s.ExternalServices)
 	return s, nil

@@ -2,7 +2,6 @@ package api
 
 import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 )
 
 // ClearStatus drops the status of o. Statuses are computed by the control
@@ -16,7 +15,11 @@ func ClearStatus(o Object) {
 		o.Status = gatewayv1.GRPCRouteStatus{}
 	case *DestinationPolicy:
 		o.Status = nil
-	case *gatewayv1alpha2.TCPRoute:
-		o.Status = gatewayv1alpha2.TCPRouteStatus{}
+	case *gatewayv1.Gateway:
+		o.Status = gatewayv1.GatewayStatus{}
+	case *gatewayv1.TLSRoute:
+		o.Status = gatewayv1.TLSRouteStatus{}
+	case *gatewayv1.TCPRoute:
+		o.Status = gatewayv1.TCPRouteStatus{}
 	}
 }

@@ -10,14 +10,18 @@ import (
 const notYet = "is valid Gateway API/weft configuration but not enforced by this version of weft; refusing it rather than silently ignoring it"
 
 // noHostnames explains why hostnames are refused on a route.
-const noHostnames = "must be empty: a route attached to a Service (GAMMA) applies to requests for that Service whatever their Host, so hostnames would be ignored; weft has no Gateways yet, where hostnames apply"
+const noHostnames = "must be empty when the route has a Service parent: a route attached to a Service (GAMMA) applies to requests for that Service whatever their Host, so hostnames would be ignored; hostnames apply on Gateway parents only"
 
-// checkParents refuses Gateway parents: weft has no gateways yet, so a
-// route attached to one would be stored and never take effect.
-func checkParents(e *errs, refs []gatewayv1.ParentReference) {
-	for i, ref := range refs {
-		if ref.Kind == nil || string(*ref.Kind) == "Gateway" {
-			e.add(fieldPath("spec.parentRefs").index(i), "a Gateway parent "+notYet+": weft has no gateways yet; attach the route to a Service (group \"\", kind Service)")
+// checkParents refuses hostnames on a route with a Service parent (they
+// apply on Gateway parents only).
+func checkParents(e *errs, refs []gatewayv1.ParentReference, hostnames []gatewayv1.Hostname) {
+	if len(hostnames) == 0 {
+		return
+	}
+	for _, ref := range refs {
+		if !IsGatewayParent(ref) {
+			e.add("spec.hostnames", noHostnames)
+			return
 		}
 	}
 }
@@ -30,16 +34,13 @@ func CheckSupported(o Object) error {
 	var e errs
 	switch o := o.(type) {
 	case *gatewayv1.HTTPRoute:
-		checkParents(&e, o.Spec.ParentRefs)
-		if len(o.Spec.Hostnames) > 0 {
-			e.add("spec.hostnames", noHostnames)
-		}
+		checkParents(&e, o.Spec.ParentRefs, o.Spec.Hostnames)
 	case *gatewayv1.GRPCRoute:
-		checkParents(&e, o.Spec.ParentRefs)
-		if len(o.Spec.Hostnames) > 0 {
-			e.add("spec.hostnames", noHostnames)
-		}
-	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection, *ExternalService:
+		checkParents(&e, o.Spec.ParentRefs, o.Spec.Hostnames)
+	case *gatewayv1.Gateway:
+		checkGateway(&e, o) // validate_gateway.go
+	case *gatewayv1.TLSRoute, *gatewayv1.TCPRoute:
+	case *DestinationPolicy, *corev1.Service, *MeshConfig, *AuthorizationPolicy, *RequestAuthentication, *FaultInjection, *corev1.Secret, *ExternalService:
 	}
 	if len(e) == 0 {
 		return nil

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 )
 
 // Validate checks o according to its kind and returns an *InvalidError that
@@ -30,8 +29,18 @@ func Validate(o Object) error {
 		validateHTTPRoute(&e, o)
 	case *gatewayv1.GRPCRoute:
 		validateGRPCRoute(&e, o)
-	case *gatewayv1alpha2.TCPRoute:
-		validateTCPRoute(&e, o) // validate_tcp.go
+	case *gatewayv1.Gateway:
+		validateGateway(&e, o) // validate_gateway.go
+	case *corev1.Secret:
+		validateSecret(&e, o) // validate_gateway.go
+	case *gatewayv1.TLSRoute:
+		validateStreamRoute(&e, o.Spec.ParentRefs, o.Spec.Hostnames, len(o.Spec.Rules), func(i int) []gatewayv1.BackendRef { return o.Spec.Rules[i].BackendRefs })
+	case *gatewayv1.TCPRoute:
+		if onServices(o.Spec.ParentRefs) {
+			validateTCPRoute(&e, o) // validate_tcp.go: GAMMA, attached to Services
+			break
+		}
+		validateStreamRoute(&e, o.Spec.ParentRefs, nil, len(o.Spec.Rules), func(i int) []gatewayv1.BackendRef { return o.Spec.Rules[i].BackendRefs })
 	case interface{ validate(*errs) }:
 		o.validate(&e)
 	}

@@ -1,18 +1,24 @@
 package api
 
 import (
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// validateTCPRoute checks a TCPRoute: parents are Services (GAMMA; a
-// Gateway parent is not served yet), exactly one rule (a TCP connection
+// onServices reports whether a route attaches to Services (GAMMA) rather
+// than to Gateways: its first parentRef names a Service.
+func onServices(refs []gatewayv1.ParentReference) bool {
+	return len(refs) > 0 && refs[0].Kind != nil && string(*refs[0].Kind) == KindService
+}
+
+// validateTCPRoute checks a TCPRoute attached to Services (one attached to
+// Gateways is checked by validateStreamRoute): every parent a Service, exactly one rule (a TCP connection
 // carries nothing to match on), and Service backendRefs with weights.
-func validateTCPRoute(e *errs, r *gatewayv1alpha2.TCPRoute) {
+func validateTCPRoute(e *errs, r *gatewayv1.TCPRoute) {
 	p := fieldPath("spec")
 	validateParentRefs(e, p.child("parentRefs"), r.Spec.ParentRefs)
 	for i, ref := range r.Spec.ParentRefs {
 		if ref.Kind == nil || *ref.Kind != "Service" {
-			e.add(p.child("parentRefs").index(i).child("kind"), "must be Service: a TCPRoute attaches to a Service (GAMMA); Gateway parents are not supported for TCPRoute")
+			e.add(p.child("parentRefs").index(i).child("kind"), "must be Service like the first parentRef: a TCPRoute attaches to Services (GAMMA) or to Gateways, not both")
 		}
 	}
 	rp := p.child("rules")

@@ -266,6 +266,8 @@ func getColumns(kind string, o api.Object) []string {
 		return tcpRouteColumns(o) // get_tcp.go
 	case api.KindExternalService:
 		return externalServiceColumns(o) // get_egress.go
+	case api.KindGateway, api.KindSecret, api.KindTLSRoute:
+		return gatewayColumns(kind, o) // get_gateway.go
 	case api.KindAuthorizationPolicy:
 		if o == nil {
 			return []string{"TARGET", "ACTION", "RULES"}

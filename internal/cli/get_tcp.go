@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"weft.dev/weft/internal/api"
 )
@@ -15,7 +15,7 @@ func tcpRouteColumns(o api.Object) []string {
 	if o == nil {
 		return []string{"PARENTS", "BACKENDS"}
 	}
-	r := o.(*gatewayv1alpha2.TCPRoute)
+	r := o.(*gatewayv1.TCPRoute)
 	var parents, backends []string
 	for _, p := range r.Spec.ParentRefs {
 		kind := "Gateway"

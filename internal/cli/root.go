@@ -74,6 +74,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newControlCmd(g),
 		newProxyCmd(g),
+		newGatewayCmd(g),
 		newRunCmd(g),
 		newDemoCmd(g),
 		newDemoAppCmd(),

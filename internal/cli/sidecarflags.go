@@ -36,7 +36,7 @@ type sidecarFlags struct {
 	caFile         string
 	tokenFile      string
 	http           sidecar.HTTPLimits
-	upstreams      []string // upstreams.go
+	upstreams      []string         // upstreams.go
 	transparent    transparentFlags // transparentflags.go
 
 	// Startup and graceful stop (see docs/configuration.md).

@@ -514,21 +514,21 @@ func TestTCPRouteSplit(t *testing.T) {
 func TestTCPRouteInvalid(t *testing.T) {
 	c := startControl(t)
 	for _, tc := range []struct{ doc, want string }{
-		{`apiVersion: gateway.networking.k8s.io/v1alpha2
+		{`apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: gw}
 spec:
   parentRefs: [{name: ingress}]
   rules: [{backendRefs: [{name: db, port: 5432}]}]
 `, "spec.parentRefs[0].kind: must be Service"},
-		{`apiVersion: gateway.networking.k8s.io/v1alpha2
+		{`apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: two}
 spec:
   parentRefs: [{group: "", kind: Service, name: db}]
   rules: [{backendRefs: [{name: a, port: 1}]}, {backendRefs: [{name: b, port: 1}]}]
 `, "spec.rules: exactly one rule is allowed"},
-		{`apiVersion: gateway.networking.k8s.io/v1alpha2
+		{`apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: heavy}
 spec:
@@ -552,7 +552,7 @@ spec:
   selector: {app: db}
   ports: [{name: pg, port: 5432}]
 ---
-apiVersion: gateway.networking.k8s.io/v1alpha2
+apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: wrong-port}
 spec:

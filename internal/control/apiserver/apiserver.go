@@ -66,6 +66,10 @@ type Options struct {
 	// Registerer, if set, receives the API's metrics:
 	// weft_api_apply_refused_total counts applies refused (nothing stored).
 	Registerer prometheus.Registerer
+	// GatewayProgrammed, if set, reports whether a gateway proxy of the
+	// Gateway name in namespace is connected and acknowledged its
+	// configuration (gateway_status.go).
+	GatewayProgrammed func(name, namespace string) bool
 }
 
 // New returns the API handler. Every request must carry

@@ -72,6 +72,9 @@ func (h *handler) checkCompiles(objs []api.Located) error {
 	if snap := h.snapshot(); snap != nil {
 		workloads = snap.Workloads
 	}
+	if err := checkGateways(objs, cand); err != nil { // gateway_status.go
+		return err
+	}
 	snap := mesh.Build(cand, workloads)
 	for _, o := range objs {
 		if x, ok := o.Object.(*api.ExternalService); ok {

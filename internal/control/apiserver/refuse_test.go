@@ -56,14 +56,14 @@ func TestApplyRefusals(t *testing.T) {
 	tests := []struct {
 		name, path, body, want string
 	}{
-		{"gateway parent", "/api/v1/apply", routeHead + "  parentRefs: [{name: public}]\n  rules: [{backendRefs: [{name: web}]}]\n",
-			`document 1: HTTPRoute \"web\": spec.parentRefs[0]: a Gateway parent is valid Gateway API/weft configuration but not enforced`},
+		{"gateway UDP listener", "/api/v1/apply", "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec: {gatewayClassName: weft, listeners: [{name: dns, protocol: UDP, port: 5353}]}\n",
+			`document 1: Gateway \"gw\": spec.listeners[0].protocol: UDP is valid Gateway API/weft configuration but not enforced`},
 		{"hostnames", "/api/v1/apply", routeHead + "  parentRefs: [{group: \"\", kind: Service, name: web}]\n  hostnames: [web.example.com]\n  rules: [{backendRefs: [{name: web}]}]\n",
 			`document 1: HTTPRoute \"web\": spec.hostnames: must be empty`},
 		{"trust domain change", "/api/v1/apply", "apiVersion: weft.dev/v1alpha1\nkind: MeshConfig\nmetadata: {name: default}\nspec: {trustDomain: other.example}\n",
 			`document 1: MeshConfig \"default\": spec.trustDomain: is \"other.example\", but the control plane's CA was created for trust domain \"cluster.local\"`},
-		{"second document of many", "/api/v1/apply", good + "---\n" + routeHead + "  parentRefs: [{group: \"\", kind: Service, name: web}, {kind: Gateway, group: gateway.networking.k8s.io, name: gw}]\n  rules: [{backendRefs: [{name: web}]}]\n",
-			`document 4: HTTPRoute \"web\": spec.parentRefs[1]: a Gateway parent`},
+		{"second document of many", "/api/v1/apply", good + "---\n" + routeHead + "  parentRefs: [{group: \"\", kind: Service, name: web}, {kind: Gateway, group: gateway.networking.k8s.io, name: gw}]\n  hostnames: [web.example.com]\n  rules: [{backendRefs: [{name: web}]}]\n",
+			`document 4: HTTPRoute \"web\": spec.hostnames: must be empty when the route has a Service parent`},
 		{"file of many", "/api/v1/apply/files", filesBody(t, "a.yaml", good, "b.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {selector: {app: x}, ports: [{port: 0}]}\n"),
 			`b.yaml: document 1: Service \"x\": spec.ports[0].port: must be between 1 and 65535`},
 		{"duplicate across files", "/api/v1/apply/files", filesBody(t, "a.yaml", good, "b.yaml", good),

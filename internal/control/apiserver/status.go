@@ -6,7 +6,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/mesh"
@@ -44,7 +43,7 @@ func (h *handler) withStatus(objs []api.Object) error {
 	need := false
 	for _, o := range objs {
 		switch o.(type) {
-		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy, *gatewayv1alpha2.TCPRoute:
+		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy, *gatewayv1.Gateway, *gatewayv1.TLSRoute, *gatewayv1.TCPRoute:
 			need = true
 		}
 	}
@@ -57,6 +56,9 @@ func (h *handler) withStatus(objs []api.Object) error {
 	}
 	for _, o := range objs {
 		setStatus(o, services)
+	}
+	if err := h.withGatewayStatus(objs); err != nil { // gateway_status.go
+		return err
 	}
 	return h.withFilterStatus(objs, services) // filter_status.go
 }
@@ -84,7 +86,10 @@ func setStatus(o api.Object, services map[string]*mesh.Service) {
 			}
 		}
 		o.Status.Parents = routeParents(o.Namespace, o.Generation, o.Spec.ParentRefs, rules, services)
-	case *gatewayv1alpha2.TCPRoute:
+	case *gatewayv1.TCPRoute:
+		if len(o.Spec.ParentRefs) > 0 && api.IsGatewayParent(o.Spec.ParentRefs[0]) {
+			break // attached to Gateways: withGatewayStatus
+		}
 		setTCPRouteStatus(o, services) // status_tcp.go
 	case *api.DestinationPolicy:
 		c := metav1.Condition{Type: "Accepted", Status: metav1.ConditionTrue, Reason: ReasonAccepted, ObservedGeneration: o.Generation,
@@ -110,7 +115,7 @@ func (r *ruleBackends) add(ref gatewayv1.BackendObjectReference, weight *int32) 
 }
 
 // routeParents computes a route's RouteParentStatus for each of its
-// parents (all Services: the API refuses Gateway parents): Accepted says
+// parents (Gateway parents are redone by gatewayParents): Accepted says
 // whether the parent Service exists, ResolvedRefs whether every backendRef
 // (by rule) resolves to a mesh service; the requests that would go to a
 // backend that does not resolve, or that a rule without backendRefs

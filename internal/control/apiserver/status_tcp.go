@@ -5,7 +5,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 
 	"weft.dev/weft/internal/control/mesh"
 	"weft.dev/weft/internal/xdsapi/weftv1"
@@ -15,7 +14,7 @@ import (
 // (Accepted: the parent Service exists; ResolvedRefs: every backendRef is
 // a mesh service), and Accepted=False with reason NoMatchingParent for a
 // parent whose port or sectionName is not a port of the Service.
-func setTCPRouteStatus(o *gatewayv1alpha2.TCPRoute, services map[string]*mesh.Service) {
+func setTCPRouteStatus(o *gatewayv1.TCPRoute, services map[string]*mesh.Service) {
 	rules := make([]ruleBackends, len(o.Spec.Rules))
 	for i, rule := range o.Spec.Rules {
 		for _, b := range rule.BackendRefs {

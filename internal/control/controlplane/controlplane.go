@@ -145,7 +145,7 @@ func Run(ctx context.Context, opts Options) error {
 	weftv1.RegisterCertificateAuthorityServer(grpcSrv, caSvc)
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api"), apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String(), Registerer: metrics}))
+	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api"), apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String(), Registerer: metrics, GatewayProgrammed: xdsSrv.GatewayProgrammed}))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
 	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return withRoots(xdsSrv.Proxies(), authority) })))
 	tokenAPI := apiserver.NewTokens(joinTokens, adminToken)

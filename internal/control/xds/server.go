@@ -73,6 +73,7 @@ type Server struct {
 	opts      Options
 	services  *cachev3.LinearCache
 	endpoints *cachev3.LinearCache
+	gateways  *cachev3.LinearCache // gateway.go
 	mux       *cachev3.MuxCache
 	streams   *streams
 	limits    Limits
@@ -93,6 +94,8 @@ type Server struct {
 	routing *xdsgen.Routing
 	// published is what the caches hold.
 	published xdsgen.Resources
+	// publishedGateways is what the gateways cache holds (gateway.go).
+	publishedGateways map[string]*weftv1.Gateway
 }
 
 // New creates a Server; call Run to start its update loop and Register to
@@ -108,6 +111,7 @@ func New(opts Options) *Server {
 		opts:      opts,
 		services:  cachev3.NewLinearCache(weftv1.ServiceType),
 		endpoints: cachev3.NewLinearCache(weftv1.EndpointsType),
+		gateways:  cachev3.NewLinearCache(weftv1.GatewayType),
 		builder:   mesh.NewBuilder(nil, nil),
 		published: xdsgen.Resources{Services: map[string]*weftv1.Service{}, Endpoints: map[string]*weftv1.Endpoints{}},
 	}
@@ -117,6 +121,7 @@ func New(opts Options) *Server {
 		Caches: map[string]cachev3.Cache{
 			weftv1.ServiceType:   s.services,
 			weftv1.EndpointsType: s.endpoints,
+			weftv1.GatewayType:   s.gateways,
 		},
 	}
 	s.limits = opts.Limits.withDefaults()
@@ -237,6 +242,7 @@ func (s *Server) rebuild() (push, error) {
 	prev := s.builder.Snapshot()
 	s.builder = mesh.NewBuilder(cfg, s.opts.Registry.List())
 	s.routing = xdsgen.NewRouting(cfg)
+	s.publishGateways(cfg) // gateway.go
 	snap := s.builder.Snapshot()
 	changes := mesh.Diff(prev, snap)
 	services := slices.Concat(snap.Keys, changes.Removed)
@@ -257,6 +263,7 @@ func (s *Server) applyConfig() (push, error) {
 	}
 	routing, routed, all := s.routing.Update(cfg)
 	s.routing = routing
+	s.publishGateways(cfg) // gateway.go
 	_, cfgChanges := s.builder.ApplyConfig(cfg)
 	snap, wlChanges := s.builder.Apply(s.opts.Registry.TakeChanges())
 	appeared := slices.Concat(cfgChanges.Added, cfgChanges.Removed, wlChanges.Added, wlChanges.Removed)

@@ -109,7 +109,7 @@ func (s *streams) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscovery
 	registered := st.registered
 	s.mu.Unlock()
 	if registered {
-		return nil
+		return s.checkGatewaySubscription(st, req) // gateway.go
 	}
 	// The first request registers the workload; go-control-plane calls
 	// this before it watches or sends anything, and never concurrently
@@ -125,7 +125,7 @@ func (s *streams) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscovery
 	st.status.Admin = scrapeAddress(req.GetNode(), st.caller.ip)
 	s.mu.Unlock()
 	s.logger.Info("proxy connected", "workload", w.ID, "service", w.Service, "namespace", w.Namespace, "address", w.Address)
-	return nil
+	return s.checkGatewaySubscription(st, req) // gateway.go
 }
 
 // register checks that c's certificate may register the workload node

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/xdsapi/weftv1"
@@ -63,7 +63,7 @@ func anyPort(r *weftv1.TcpRoute) int {
 }
 
 // tcpBackends compiles the backendRefs of a TCPRoute rule in namespace ns.
-func tcpBackends(ns string, rule gatewayv1alpha2.TCPRouteRule) []*weftv1.Backend {
+func tcpBackends(ns string, rule gatewayv1.TCPRouteRule) []*weftv1.Backend {
 	out := make([]*weftv1.Backend, 0, len(rule.BackendRefs))
 	for _, b := range rule.BackendRefs {
 		bns := ns

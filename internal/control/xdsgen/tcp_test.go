@@ -32,7 +32,7 @@ func TestTCPRouteTranslation(t *testing.T) {
 		doc  string
 		want []*weftv1.TcpRoute
 	}{
-		{"weighted, any port", `apiVersion: gateway.networking.k8s.io/v1alpha2
+		{"weighted, any port", `apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: split, namespace: default}
 spec:
@@ -44,21 +44,21 @@ spec:
     - {name: db-v3, port: 5432, weight: 0}
     - {name: db-v4, port: 5432}
 `, []*weftv1.TcpRoute{{Name: "default/split", Backends: []*weftv1.Backend{b("db-v1", "default", 80), b("db-v2", "other", 20), b("db-v3", "default", 0), b("db-v4", "default", 1)}}}},
-		{"port and sectionName, ported routes first", `apiVersion: gateway.networking.k8s.io/v1alpha2
+		{"port and sectionName, ported routes first", `apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: a-any, namespace: default}
 spec:
   parentRefs: [{group: "", kind: Service, name: db}]
   rules: [{backendRefs: [{name: any, port: 1}]}]
 ---
-apiVersion: gateway.networking.k8s.io/v1alpha2
+apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: b-port, namespace: default}
 spec:
   parentRefs: [{group: "", kind: Service, name: db, port: 5432}]
   rules: [{backendRefs: [{name: pg, port: 1}]}]
 ---
-apiVersion: gateway.networking.k8s.io/v1alpha2
+apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: c-section, namespace: default}
 spec:
@@ -71,7 +71,7 @@ spec:
 			{Name: "default/c-section", Port: 9000, Backends: []*weftv1.Backend{b("adm", "default", 1)}},
 			{Name: "default/a-any", Backends: []*weftv1.Backend{b("any", "default", 1)}},
 		}},
-		{"consumer route", `apiVersion: gateway.networking.k8s.io/v1alpha2
+		{"consumer route", `apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: mine, namespace: shop}
 spec:
@@ -97,7 +97,7 @@ spec:
 // parent and compiles what NewRouting would.
 func TestTCPRouteUpdate(t *testing.T) {
 	route := func(w int) string {
-		return `apiVersion: gateway.networking.k8s.io/v1alpha2
+		return `apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: split, namespace: default, resourceVersion: "` + string(rune('0'+w)) + `"}
 spec:

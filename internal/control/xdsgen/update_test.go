@@ -323,7 +323,10 @@ func TestConfigKindsAttributed(t *testing.T) {
 		"AuthorizationPolicies",  // Routing.Update: every service
 		"RequestAuthentications", // Routing.Update: targets (requestauthn.go)
 		"FaultInjections",        // Routing.Update: parents of the routes that reference them (fault.go)
-		"TCPRoutes",              // Routing.Update: parents (tcp.go)
+		"Gateways",               // no Service resource; xds.Server.publishGateways regenerates every Gateway resource on each change
+		"Secrets",                // as Gateways (gateway.go)
+		"TLSRoutes",              // as Gateways: they attach to Gateways only
+		"TCPRoutes",              // Routing.Update: parents (tcp.go); Gateway parents as Gateways
 		"ExternalServices",       // Routing.Update: every service (egress.go)
 	}
 	var fields []string

@@ -237,69 +237,80 @@ func routeGroup(ns string, p serviceRef) string {
 // ordered by Gateway API match precedence (see precedes). It compiles the
 // lists of the services in only, or of every service when only is nil.
 func compileRoutes(cfg *api.Set, only map[serviceRef]bool) map[string][]*weftv1.Route {
+	return compileAttached(cfg, func(ns string, ref gatewayv1.ParentReference, _ []gatewayv1.Hostname, _ string) []routeParent {
+		p, ok := serviceParent(ns, ref)
+		if !ok || only != nil && !only[p] {
+			return nil
+		}
+		return []routeParent{{p.key(), routeGroup(ns, p)}}
+	})
+}
+
+// routeParent is one list a route's matches join: the parent's key and
+// the route's group in it (see routeGroup).
+type routeParent struct{ key, group string }
+
+// compileAttached compiles the routes into lists by the parents that
+// parents returns for each parentRef of a route (given the route's
+// namespace, hostnames and kind), each list ordered as compileRoutes says.
+func compileAttached(cfg *api.Set, parents func(ns string, ref gatewayv1.ParentReference, hostnames []gatewayv1.Hostname, kind string) []routeParent) map[string][]*weftv1.Route {
 	flat := map[string][]flatRoute{}
 	for _, hr := range cfg.HTTPRoutes {
 		for _, ref := range hr.Spec.ParentRefs {
-			p, ok := serviceParent(hr.Namespace, ref)
-			if !ok || only != nil && !only[p] {
-				continue
-			}
-			parent := p.key()
-			group := routeGroup(hr.Namespace, p)
-			for ri, rule := range hr.Spec.Rules {
-				backends := httpBackends(hr.Namespace, rule.BackendRefs)
-				backendWeftFilters(cfg, hr.Namespace, httpBackendWeftFilters(rule.BackendRefs), backends) // fault.go
-				timeout := uint32(0)
-				if rule.Timeouts != nil && rule.Timeouts.Request != nil {
-					if d, err := time.ParseDuration(string(*rule.Timeouts.Request)); err == nil {
-						timeout = uint32(d.Milliseconds())
+			for _, rp := range parents(hr.Namespace, ref, hr.Spec.Hostnames, api.KindHTTPRoute) {
+				parent, group := rp.key, rp.group
+				for ri, rule := range hr.Spec.Rules {
+					backends := httpBackends(hr.Namespace, rule.BackendRefs)
+					backendWeftFilters(cfg, hr.Namespace, httpBackendWeftFilters(rule.BackendRefs), backends) // fault.go
+					timeout := uint32(0)
+					if rule.Timeouts != nil && rule.Timeouts.Request != nil {
+						if d, err := time.ParseDuration(string(*rule.Timeouts.Request)); err == nil {
+							timeout = uint32(d.Milliseconds())
+						}
 					}
-				}
-				name := fmt.Sprintf("%s/%s/%d", hr.Namespace, hr.Name, ri)
-				matches := rule.Matches
-				if len(matches) == 0 {
-					matches = []gatewayv1.HTTPRouteMatch{{}}
-				}
-				filters := httpRuleFilters(rule, backends)
-				for mi, m := range matches {
-					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
-					filters.setOn(r)
-					routeRetry(r, rule)                                                     // retry.go
-					compileWeftFilters(cfg, hr.Namespace, httpWeftFilters(rule.Filters), r) // fault.go
-					corsExtAuth(hr.Namespace, rule, r)                                      // cors.go
-					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
-						created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
+					name := fmt.Sprintf("%s/%s/%d", hr.Namespace, hr.Name, ri)
+					matches := rule.Matches
+					if len(matches) == 0 {
+						matches = []gatewayv1.HTTPRouteMatch{{}}
+					}
+					filters := httpRuleFilters(rule, backends)
+					for mi, m := range matches {
+						r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{httpMatch(m)}, Backends: backends, TimeoutMs: timeout, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
+						filters.setOn(r)
+						routeRetry(r, rule)                                                     // retry.go
+						compileWeftFilters(cfg, hr.Namespace, httpWeftFilters(rule.Filters), r) // fault.go
+						corsExtAuth(hr.Namespace, rule, r)                                      // cors.go
+						flat[parent] = append(flat[parent], flatRoute{route: r, group: group, rank: httpRank(m),
+							created: hr.CreationTimestamp.Time, source: hr.Namespace + "/" + hr.Name, rule: ri, matchIdx: mi})
+					}
 				}
 			}
 		}
 	}
 	for _, gr := range cfg.GRPCRoutes {
 		for _, ref := range gr.Spec.ParentRefs {
-			p, ok := serviceParent(gr.Namespace, ref)
-			if !ok || only != nil && !only[p] {
-				continue
-			}
-			parent := p.key()
-			group := routeGroup(gr.Namespace, p)
-			for ri, rule := range gr.Spec.Rules {
-				var refs []gatewayv1.HTTPBackendRef
-				for _, b := range rule.BackendRefs {
-					refs = append(refs, gatewayv1.HTTPBackendRef{BackendRef: b.BackendRef})
-				}
-				backends := httpBackends(gr.Namespace, refs)
-				backendWeftFilters(cfg, gr.Namespace, grpcBackendWeftFilters(rule.BackendRefs), backends) // fault.go
-				name := fmt.Sprintf("%s/%s/%d", gr.Namespace, gr.Name, ri)
-				matches := rule.Matches
-				if len(matches) == 0 {
-					matches = []gatewayv1.GRPCRouteMatch{{}}
-				}
-				filters := grpcRuleFilters(rule, backends)
-				for mi, m := range matches {
-					r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
-					filters.setOn(r)
-					compileWeftFilters(cfg, gr.Namespace, grpcWeftFilters(rule.Filters), r) // fault.go
-					flat[parent] = append(flat[parent], flatRoute{route: r, group: group, grpc: true, rank: grpcRank(m),
-						created: gr.CreationTimestamp.Time, source: gr.Namespace + "/" + gr.Name, rule: ri, matchIdx: mi})
+			for _, rp := range parents(gr.Namespace, ref, gr.Spec.Hostnames, api.KindGRPCRoute) {
+				parent, group := rp.key, rp.group
+				for ri, rule := range gr.Spec.Rules {
+					var refs []gatewayv1.HTTPBackendRef
+					for _, b := range rule.BackendRefs {
+						refs = append(refs, gatewayv1.HTTPBackendRef{BackendRef: b.BackendRef})
+					}
+					backends := httpBackends(gr.Namespace, refs)
+					backendWeftFilters(cfg, gr.Namespace, grpcBackendWeftFilters(rule.BackendRefs), backends) // fault.go
+					name := fmt.Sprintf("%s/%s/%d", gr.Namespace, gr.Name, ri)
+					matches := rule.Matches
+					if len(matches) == 0 {
+						matches = []gatewayv1.GRPCRouteMatch{{}}
+					}
+					filters := grpcRuleFilters(rule, backends)
+					for mi, m := range matches {
+						r := &weftv1.Route{Name: name, Matches: []*weftv1.RouteMatch{grpcMatch(m)}, Backends: backends, ConsumerNamespace: group, SessionPersistence: sessionPersistence(name, rule.SessionPersistence)}
+						filters.setOn(r)
+						compileWeftFilters(cfg, gr.Namespace, grpcWeftFilters(rule.Filters), r) // fault.go
+						flat[parent] = append(flat[parent], flatRoute{route: r, group: group, grpc: true, rank: grpcRank(m),
+							created: gr.CreationTimestamp.Time, source: gr.Namespace + "/" + gr.Name, rule: ri, matchIdx: mi})
+					}
 				}
 			}
 		}

@@ -104,20 +104,32 @@ func (s *serving) connect(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Opaque stream (TLS from the app, a database protocol, ...).
-	l.tunnelTCP(s.ctx, cfg, svc, authorityPort(r.Host), app)
+	l.tunnelTCP(s.ctx, cfg, svc, authorityPort(r.Host), app, "outbound")
+}
+
+// forwardOpaque sends app's stream to mesh service key over mTLS (ALPN
+// weft-tcp), counted under listener (the gateway's TLS and TCP listeners).
+func (l *Listener) forwardOpaque(ctx context.Context, cfg *config.Config, app net.Conn, key, listener string) {
+	svc := cfg.Services[key]
+	if svc == nil {
+		l.log.Debug("tcp tunnel", "service", key, "error", "not a mesh service")
+		app.Close()
+		return
+	}
+	l.tunnelTCP(ctx, cfg, svc, 0, app, listener)
 }
 
 // tunnelTCP streams app, opaque, over mTLS (ALPN weft-tcp) to an endpoint
 // of mesh service svc, or of the backend its TCPRoutes for port pick
-// (tcpupstream.go), and closes it.
-func (l *Listener) tunnelTCP(ctx context.Context, cfg *config.Config, svc *config.Service, port int, app net.Conn) {
+// (tcpupstream.go), counted under listener, and closes it.
+func (l *Listener) tunnelTCP(ctx context.Context, cfg *config.Config, svc *config.Service, port int, app net.Conn, listener string) {
 	upConn, key, err := l.dialOpaque(ctx, cfg, svc, port)
 	if err != nil {
 		l.log.Debug("tcp tunnel", "service", key, "error", err)
 		app.Close()
 		return
 	}
-	tl := telemetry.TCPLabels{Listener: "outbound", DestinationService: key}
+	tl := telemetry.TCPLabels{Listener: listener, DestinationService: key}
 	l.opts.Metrics.TCPOpened(tl)
 	up, down := upstream.Pipe(ctx, app, upConn)
 	l.opts.Metrics.TCPConnection(tl, up, down)

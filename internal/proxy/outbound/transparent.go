@@ -24,5 +24,5 @@ func (l *Listener) ServeTCP(ctx context.Context, c net.Conn, authority string) {
 		c.Close()
 		return
 	}
-	l.tunnelTCP(ctx, cfg, svc, authorityPort(authority), c)
+	l.tunnelTCP(ctx, cfg, svc, authorityPort(authority), c, "outbound")
 }

@@ -100,6 +100,9 @@ type Options struct {
 	// cannot serve, so the sidecar deregisters and closes the inbound
 	// listener at once and peers retry their requests elsewhere.
 	AppGone func() bool
+	// Gateway, if set, makes this proxy the ingress gateway named like its
+	// service (gateway.go).
+	Gateway *GatewayOptions
 }
 
 // Addrs are the actual listener addresses.
@@ -235,7 +238,7 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("got workload certificate", "id", src.ID().String(), "expires", src.Expiry().Format(time.RFC3339))
 
 	nodeID := w.Service + "-" + randomSuffix()
-	xc, err := xdsclient.New(xdsclient.Options{Conn: xdsConn, NodeID: nodeID, Workload: w, Logger: log.With("component", "xds")})
+	xc, err := xdsclient.New(xdsclient.Options{Conn: xdsConn, NodeID: nodeID, Workload: w, Logger: log.With("component", "xds"), Gateway: gatewayResource(opts, w)})
 	if err != nil {
 		return err
 	}
@@ -295,6 +298,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return out.Serve(restCtx, outLn) })
 	serveUpstreams(restCtx, g, out, opts.Upstreams, upLns) // upstreams.go
 	g.Go(func() error { return capt.serve(restCtx, out) })
+	g.Go(func() error { return serveGateway(restCtx, opts, xc, out, metrics, log) }) // gateway.go
 	g.Go(func() error {
 		go func() {
 			<-restCtx.Done()

@@ -48,6 +48,9 @@ type Options struct {
 	// BackoffBase and BackoffMax shape the reconnect backoff (defaults
 	// DefaultBackoffBase and DefaultBackoffMax).
 	BackoffBase, BackoffMax time.Duration
+	// Gateway, if set, is the name of the Gateway resource this proxy
+	// serves (an ingress gateway: see gateway.go).
+	Gateway string
 }
 
 // Client is the proxy's xDS client and its config.Provider.
@@ -69,7 +72,8 @@ type Client struct {
 	lastNACK  string
 	acks      uint64
 	nacks     uint64
-	conn      connState // the stream's connection history, see Run
+	conn      connState    // the stream's connection history, see Run
+	gateway   gatewayState // gateway.go
 }
 
 // connState is the stream's connection history.
@@ -103,7 +107,7 @@ func New(opts Options) (*Client, error) {
 		node:      &corev3.Node{Id: opts.NodeID, Cluster: opts.Workload.Service, Metadata: md, UserAgentName: "weft"},
 		services:  map[string]*weftv1.Service{},
 		endpoints: map[string]*weftv1.Endpoints{},
-		versions:  map[string]map[string]string{weftv1.ServiceType: {}, weftv1.EndpointsType: {}},
+		versions:  map[string]map[string]string{weftv1.ServiceType: {}, weftv1.EndpointsType: {}, weftv1.GatewayType: {}},
 		wanted:    map[string]bool{},
 		held:      map[string]*held{},
 		updated:   make(chan struct{}),
@@ -261,6 +265,7 @@ func (c *Client) session(ctx context.Context, opened func()) error {
 			InitialResourceVersions: maps.Clone(c.versions[weftv1.EndpointsType]),
 		})
 	}
+	reqs = c.gatewaySubscriptionLocked(reqs) // gateway.go
 	for _, r := range reqs {
 		if err := stream.Send(r); err != nil {
 			c.mu.Unlock()
@@ -324,6 +329,9 @@ func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggre
 	case weftv1.EndpointsType:
 		delta.Endpoints, versions, bad = decode(resp, func() *weftv1.Endpoints { return &weftv1.Endpoints{} })
 		delta.RemovedEndpoints = resp.GetRemovedResources()
+	case weftv1.GatewayType:
+		c.handleGatewayLocked(ack, resp) // gateway.go
+		return c.send(stream, ack)
 	default:
 		c.nackLocked(ack, resp.GetTypeUrl(), fmt.Sprintf("unexpected type %s", resp.GetTypeUrl()))
 		return c.send(stream, ack)
@@ -448,7 +456,11 @@ func (c *Client) Dump() any {
 	for k, v := range c.endpoints {
 		eps[k] = raw(v)
 	}
-	return map[string]any{"status": st, "services": svcs, "endpoints": eps, "workload": c.opts.Workload, "node": c.opts.NodeID}
+	dump := map[string]any{"status": st, "services": svcs, "endpoints": eps, "workload": c.opts.Workload, "node": c.opts.NodeID}
+	if c.opts.Gateway != "" {
+		dump["gateway"] = c.gatewayDumpLocked() // gateway.go
+	}
+	return dump
 }
 
 type rawJSON []byte

@@ -10,6 +10,8 @@ package weftv1
 const (
 	ServiceType   = "type.googleapis.com/weft.v1.Service"
 	EndpointsType = "type.googleapis.com/weft.v1.Endpoints"
+	// GatewayType is subscribed to by name by gateway proxies only.
+	GatewayType = "type.googleapis.com/weft.v1.Gateway"
 )
 
 // ResourceName is the xDS resource name of a service or its endpoints.

@@ -3820,6 +3820,294 @@ func (x *ExternalAuth) GetTimeoutMs() uint32 {
 	return 0
 }
 
+// Gateway is what one Gateway API Gateway makes a gateway proxy serve.
+type Gateway struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Listeners     []*GatewayListener     `protobuf:"bytes,3,rep,name=listeners,proto3" json:"listeners,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Gateway) Reset() {
+	*x = Gateway{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Gateway) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Gateway) ProtoMessage() {}
+
+func (x *Gateway) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Gateway.ProtoReflect.Descriptor instead.
+func (*Gateway) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Gateway) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Gateway) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Gateway) GetListeners() []*GatewayListener {
+	if x != nil {
+		return x.Listeners
+	}
+	return nil
+}
+
+// GatewayListener is one listener of a Gateway.
+type GatewayListener struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is the listener's name (its sectionName).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Port uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	// Protocol is HTTP, HTTPS, TLS (passthrough) or TCP.
+	Protocol string `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// Hostname, if set, is the only host (or "*.suffix" wildcard) the listener serves.
+	Hostname string `protobuf:"bytes,4,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// CertPem and KeyPem are the HTTPS listener's certificate chain and key (PEM).
+	CertPem []byte `protobuf:"bytes,5,opt,name=cert_pem,json=certPem,proto3" json:"cert_pem,omitempty"`
+	KeyPem  []byte `protobuf:"bytes,6,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
+	// Hosts are the routes attached to the listener, by hostname.
+	Hosts []*GatewayHost `protobuf:"bytes,7,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// Streams are the TLSRoutes (protocol TLS, passthrough) or TCPRoutes (protocol TCP).
+	Streams       []*GatewayStream `protobuf:"bytes,8,rep,name=streams,proto3" json:"streams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayListener) Reset() {
+	*x = GatewayListener{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayListener) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayListener) ProtoMessage() {}
+
+func (x *GatewayListener) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayListener.ProtoReflect.Descriptor instead.
+func (*GatewayListener) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GatewayListener) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayListener) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *GatewayListener) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *GatewayListener) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *GatewayListener) GetCertPem() []byte {
+	if x != nil {
+		return x.CertPem
+	}
+	return nil
+}
+
+func (x *GatewayListener) GetKeyPem() []byte {
+	if x != nil {
+		return x.KeyPem
+	}
+	return nil
+}
+
+func (x *GatewayListener) GetHosts() []*GatewayHost {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *GatewayListener) GetStreams() []*GatewayStream {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+// GatewayHost is the routes of one hostname of a listener.
+type GatewayHost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hostname is an exact host, a "*.suffix" wildcard, or "" for any host.
+	Hostname string `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// Service carries the routes (name and namespace are the Gateway's); only its routes apply.
+	Routes        *Service `protobuf:"bytes,2,opt,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayHost) Reset() {
+	*x = GatewayHost{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayHost) ProtoMessage() {}
+
+func (x *GatewayHost) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayHost.ProtoReflect.Descriptor instead.
+func (*GatewayHost) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GatewayHost) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *GatewayHost) GetRoutes() *Service {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+// GatewayStream is a TLSRoute (by SNI, TLS listeners) or TCPRoute (TCP listeners) attached
+// to a listener: the connection is forwarded as an opaque stream to one of its backends.
+type GatewayStream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is "<namespace>/<route>".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Hostname is the SNI it serves: exact, "*.suffix", or "" for any (and for TCP).
+	Hostname string `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// Backends are weighted; a connection goes to one of them.
+	Backends      []*Backend `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayStream) Reset() {
+	*x = GatewayStream{}
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayStream) ProtoMessage() {}
+
+func (x *GatewayStream) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_xdsapi_weftv1_weft_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayStream.ProtoReflect.Descriptor instead.
+func (*GatewayStream) Descriptor() ([]byte, []int) {
+	return file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GatewayStream) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GatewayStream) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *GatewayStream) GetBackends() []*Backend {
+	if x != nil {
+		return x.Backends
+	}
+	return nil
+}
+
 var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
@@ -4137,7 +4425,27 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"timeout_ms\x18\b \x01(\rR\ttimeoutMs\"\x1e\n" +
 	"\bProtocol\x12\b\n" +
 	"\x04HTTP\x10\x00\x12\b\n" +
-	"\x04GRPC\x10\x01*0\n" +
+	"\x04GRPC\x10\x01\"s\n" +
+	"\aGateway\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x126\n" +
+	"\tlisteners\x18\x03 \x03(\v2\x18.weft.v1.GatewayListenerR\tlisteners\"\x83\x02\n" +
+	"\x0fGatewayListener\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12\x1a\n" +
+	"\bhostname\x18\x04 \x01(\tR\bhostname\x12\x19\n" +
+	"\bcert_pem\x18\x05 \x01(\fR\acertPem\x12\x17\n" +
+	"\akey_pem\x18\x06 \x01(\fR\x06keyPem\x12*\n" +
+	"\x05hosts\x18\a \x03(\v2\x14.weft.v1.GatewayHostR\x05hosts\x120\n" +
+	"\astreams\x18\b \x03(\v2\x16.weft.v1.GatewayStreamR\astreams\"S\n" +
+	"\vGatewayHost\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12(\n" +
+	"\x06routes\x18\x02 \x01(\v2\x10.weft.v1.ServiceR\x06routes\"m\n" +
+	"\rGatewayStream\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12,\n" +
+	"\bbackends\x18\x03 \x03(\v2\x10.weft.v1.BackendR\bbackends*0\n" +
 	"\bMTLSMode\x12\x0f\n" +
 	"\vMTLS_STRICT\x10\x00\x12\x13\n" +
 	"\x0fMTLS_PERMISSIVE\x10\x01*g\n" +
@@ -4168,7 +4476,7 @@ func file_internal_xdsapi_weftv1_weft_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_xdsapi_weftv1_weft_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_internal_xdsapi_weftv1_weft_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(MTLSMode)(0),                // 0: weft.v1.MTLSMode
 	(LoadBalancer)(0),            // 1: weft.v1.LoadBalancer
@@ -4220,8 +4528,12 @@ var file_internal_xdsapi_weftv1_weft_proto_goTypes = []any{
 	(*ExternalServiceTLS)(nil),   // 47: weft.v1.ExternalServiceTLS
 	(*CORSPolicy)(nil),           // 48: weft.v1.CORSPolicy
 	(*ExternalAuth)(nil),         // 49: weft.v1.ExternalAuth
-	nil,                          // 50: weft.v1.AuthzPolicy.SelectorEntry
-	nil,                          // 51: weft.v1.Endpoint.LabelsEntry
+	(*Gateway)(nil),              // 50: weft.v1.Gateway
+	(*GatewayListener)(nil),      // 51: weft.v1.GatewayListener
+	(*GatewayHost)(nil),          // 52: weft.v1.GatewayHost
+	(*GatewayStream)(nil),        // 53: weft.v1.GatewayStream
+	nil,                          // 54: weft.v1.AuthzPolicy.SelectorEntry
+	nil,                          // 55: weft.v1.Endpoint.LabelsEntry
 }
 var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	17, // 0: weft.v1.Service.ports:type_name -> weft.v1.ServicePort
@@ -4241,7 +4553,7 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	10, // 14: weft.v1.JwtRule.from_headers:type_name -> weft.v1.JwtHeader
 	11, // 15: weft.v1.JwtRule.output_claim_to_headers:type_name -> weft.v1.JwtClaimToHeader
 	3,  // 16: weft.v1.AuthzPolicy.action:type_name -> weft.v1.AuthzPolicy.Action
-	50, // 17: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
+	54, // 17: weft.v1.AuthzPolicy.selector:type_name -> weft.v1.AuthzPolicy.SelectorEntry
 	13, // 18: weft.v1.AuthzPolicy.rules:type_name -> weft.v1.AuthzRule
 	14, // 19: weft.v1.AuthzRule.from:type_name -> weft.v1.AuthzFrom
 	15, // 20: weft.v1.AuthzRule.to:type_name -> weft.v1.AuthzTo
@@ -4270,7 +4582,7 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	48, // 43: weft.v1.Backend.cors:type_name -> weft.v1.CORSPolicy
 	49, // 44: weft.v1.Backend.external_auth:type_name -> weft.v1.ExternalAuth
 	24, // 45: weft.v1.Endpoints.endpoints:type_name -> weft.v1.Endpoint
-	51, // 46: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
+	55, // 46: weft.v1.Endpoint.labels:type_name -> weft.v1.Endpoint.LabelsEntry
 	29, // 47: weft.v1.ServiceRetry.budget:type_name -> weft.v1.RetryBudget
 	5,  // 48: weft.v1.SessionPersistence.type:type_name -> weft.v1.SessionPersistence.Type
 	35, // 49: weft.v1.HeaderModifier.set:type_name -> weft.v1.HeaderValue
@@ -4287,11 +4599,16 @@ var file_internal_xdsapi_weftv1_weft_proto_depIdxs = []int32{
 	47, // 60: weft.v1.ExternalService.tls:type_name -> weft.v1.ExternalServiceTLS
 	2,  // 61: weft.v1.ExternalService.access_log:type_name -> weft.v1.AccessLogMode
 	7,  // 62: weft.v1.ExternalAuth.protocol:type_name -> weft.v1.ExternalAuth.Protocol
-	63, // [63:63] is the sub-list for method output_type
-	63, // [63:63] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	51, // 63: weft.v1.Gateway.listeners:type_name -> weft.v1.GatewayListener
+	52, // 64: weft.v1.GatewayListener.hosts:type_name -> weft.v1.GatewayHost
+	53, // 65: weft.v1.GatewayListener.streams:type_name -> weft.v1.GatewayStream
+	8,  // 66: weft.v1.GatewayHost.routes:type_name -> weft.v1.Service
+	22, // 67: weft.v1.GatewayStream.backends:type_name -> weft.v1.Backend
+	68, // [68:68] is the sub-list for method output_type
+	68, // [68:68] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_internal_xdsapi_weftv1_weft_proto_init() }
@@ -4308,7 +4625,7 @@ func file_internal_xdsapi_weftv1_weft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_xdsapi_weftv1_weft_proto_rawDesc), len(file_internal_xdsapi_weftv1_weft_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   44,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
