@@ -121,14 +121,15 @@ func startGateway(t *testing.T, c *control, name string) *workload {
 // oversized head 431; a DENY policy on the gateway's identity gives 403; a
 // route whose Gateway does not exist is not accepted.
 func TestGatewayHTTPS(t *testing.T) {
+	ports := newGatewayPorts(t)
 	c := startControl(t)
 	startBackend(t, c, "v1")
 	startBackend(t, c, "v2")
 	secret, pool, _ := gatewayCert(t)
-	c.apply(versionServices + "---\n" + secret + "---\n" + docYAML(t, "gateways.md", docMarked("gateway")) + "---\n" + docYAML(t, "gateways.md", docMarked("gateway-route")))
+	c.apply(versionServices + "---\n" + secret + "---\n" + ports.sub(docYAML(t, "gateways.md", docMarked("gateway"))) + "---\n" + ports.sub(docYAML(t, "gateways.md", docMarked("gateway-route"))))
 	gw := startGateway(t, c, "shop-gateway")
 	client := gatewayClient(pool, "")
-	const base = "https://shop.example.com:18443"
+	base := ports.sub("https://shop.example.com:18443")
 	eventually(t, 15*time.Second, 100*time.Millisecond, "gateway serving shop.example.com", func() error {
 		if gw.proc.exited() {
 			return stopErr{fmt.Errorf("weft gateway exited: %v", gw.proc.err)}
@@ -152,8 +153,8 @@ func TestGatewayHTTPS(t *testing.T) {
 		{"prefix /", base + "/", "v1", nil},
 		{"prefix /v2", base + "/v2", "v2", nil},
 		{"header x-canary", base + "/", "v2", []string{"x-canary", "1"}},
-		{"HTTP listener", "http://shop.example.com:18080/v2", "v2", nil},
-		{"HTTP listener /", "http://shop.example.com:18080/", "v1", nil},
+		{"HTTP listener", ports.sub("http://shop.example.com:18080/v2"), "v2", nil},
+		{"HTTP listener /", ports.sub("http://shop.example.com:18080/"), "v1", nil},
 	}
 	for _, tc := range cases {
 		counts := map[string]int{}
@@ -185,7 +186,7 @@ func TestGatewayHTTPS(t *testing.T) {
 	for _, tc := range []struct {
 		c   *http.Client
 		url string
-	}{{h2, base + "/v2"}, {h2c, "http://shop.example.com:18080/v2"}} {
+	}{{h2, base + "/v2"}, {h2c, ports.sub("http://shop.example.com:18080/v2")}} {
 		resp, err := tc.c.Get(tc.url)
 		if err != nil {
 			t.Fatalf("HTTP/2 GET %s: %v", tc.url, err)
@@ -199,14 +200,14 @@ func TestGatewayHTTPS(t *testing.T) {
 	}
 
 	// Hostile: a host no route serves, under the listener's wildcard.
-	for _, u := range []string{"https://other.example.com:18443/", "http://nowhere.test:18080/"} {
+	for _, u := range []string{ports.sub("https://other.example.com:18443/"), ports.sub("http://nowhere.test:18080/")} {
 		code, reason, _, err := gatewayGet(client, u)
 		if err != nil || code != 404 || reason != "no-matching-host" {
 			t.Fatalf("GET %s: %d %q %v, want 404 no-matching-host", u, code, reason, err)
 		}
 	}
 	// An SNI no listener covers fails the handshake.
-	conn, err := tls.Dial("tcp", "127.0.0.1:18443", &tls.Config{ServerName: "evil.test", RootCAs: pool})
+	conn, err := tls.Dial("tcp", ports.sub("127.0.0.1:18443"), &tls.Config{ServerName: "evil.test", RootCAs: pool})
 	if err == nil {
 		conn.Close()
 		t.Fatal("TLS handshake with SNI evil.test succeeded, want it refused")
@@ -218,7 +219,7 @@ func TestGatewayHTTPS(t *testing.T) {
 		t.Fatalf("70 KiB header: %d %v, want 431", code, err)
 	}
 	// Malformed: a bare LF head and a bad header name get 400.
-	raw, err := net.Dial("tcp", "127.0.0.1:18080")
+	raw, err := net.Dial("tcp", ports.sub("127.0.0.1:18080"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestGatewayHTTPS(t *testing.T) {
 	}
 
 	// The route whose Gateway does not exist.
-	c.apply(docYAML(t, "gateways.md", docMarked("gateway-orphan")))
+	c.apply(ports.sub(docYAML(t, "gateways.md", docMarked("gateway-orphan"))))
 	r := c.cli("get", "httproute", "orphan", "-o", "yaml")
 	if r.code != 0 || !strings.Contains(r.stdout, "NoMatchingParent") || !strings.Contains(r.stdout, "status: \"False\"") {
 		t.Fatalf("weft get httproute orphan -o yaml does not report Accepted=False NoMatchingParent:\n%s", r)
@@ -251,12 +252,12 @@ func TestGatewayHTTPS(t *testing.T) {
 	if dump, err := gw.configDump(); err != nil || !strings.Contains(dump, `"shop.example.com"`) || !strings.Contains(dump, `"gateway"`) || strings.Contains(dump, "PRIVATE KEY") || strings.Contains(dump, "key_pem") {
 		t.Fatalf("the gateway's config dump does not show its routes by host, or shows its key (%v):\n%.2000s", err, dump)
 	}
-	if r := c.cli("get", "gateways"); r.code != 0 || !strings.Contains(r.stdout, "https/HTTPS:18443,http/HTTP:18080") || !strings.Contains(r.stdout, "True") {
+	if r := c.cli("get", "gateways"); r.code != 0 || !strings.Contains(r.stdout, ports.sub("https/HTTPS:18443,http/HTTP:18080")) || !strings.Contains(r.stdout, "True") {
 		t.Fatalf("weft get gateways does not list the listeners as programmed:\n%s", r)
 	}
 
 	// Authorization applies to the gateway like any caller.
-	c.apply(docYAML(t, "gateways.md", docMarked("gateway-deny")))
+	c.apply(ports.sub(docYAML(t, "gateways.md", docMarked("gateway-deny"))))
 	eventually(t, 10*time.Second, 100*time.Millisecond, "gateway denied", func() error {
 		code, _, _, err := gatewayGet(client, base+"/")
 		if err != nil {
@@ -327,13 +328,14 @@ func echoRoundTrip(t *testing.T, c net.Conn, size int) {
 // handshake is with the backend (its certificate, SNI routed); an SNI no
 // TLSRoute serves is refused; the routes report Accepted.
 func TestGatewayStreams(t *testing.T) {
+	ports := newGatewayPorts(t)
 	c := startControl(t)
 	_, pool, cert := gatewayCert(t)
 	tlsPort, tcpPort := echoServer(t, &cert), echoServer(t, nil)
 	sleep := []string{"sleep", "3600"}
 	startWorkload(t, c, wlOpts{service: "tlsecho", appPort: tlsPort, appProtocol: "tcp", cmd: sleep})
 	startWorkload(t, c, wlOpts{service: "tcpecho", appPort: tcpPort, appProtocol: "tcp", cmd: sleep})
-	c.apply(docYAML(t, "gateways.md", docMarked("gateway-streams")))
+	c.apply(ports.sub(docYAML(t, "gateways.md", docMarked("gateway-streams"))))
 	gw := startGateway(t, c, "db-gateway")
 
 	const size = 4 << 20
@@ -343,7 +345,7 @@ func TestGatewayStreams(t *testing.T) {
 			return stopErr{fmt.Errorf("weft gateway exited: %v", gw.proc.err)}
 		}
 		d := &net.Dialer{Timeout: 2 * time.Second}
-		conn, err := tls.DialWithDialer(d, "tcp", "127.0.0.1:18444", &tls.Config{ServerName: "secure.example.com", RootCAs: pool})
+		conn, err := tls.DialWithDialer(d, "tcp", ports.sub("127.0.0.1:18444"), &tls.Config{ServerName: "secure.example.com", RootCAs: pool})
 		if err != nil {
 			return err
 		}
@@ -358,7 +360,7 @@ func TestGatewayStreams(t *testing.T) {
 
 	var raw net.Conn
 	eventually(t, 10*time.Second, 100*time.Millisecond, "TCP listener", func() error {
-		conn, err := net.DialTimeout("tcp", "127.0.0.1:15433", 2*time.Second)
+		conn, err := net.DialTimeout("tcp", ports.sub("127.0.0.1:15433"), 2*time.Second)
 		if err != nil {
 			return err
 		}
@@ -377,7 +379,7 @@ func TestGatewayStreams(t *testing.T) {
 	echoRoundTrip(t, raw, size)
 
 	// An SNI under the listener's wildcard that no TLSRoute serves.
-	if conn, err := tls.Dial("tcp", "127.0.0.1:18444", &tls.Config{ServerName: "nope.example.com", RootCAs: pool}); err == nil {
+	if conn, err := tls.Dial("tcp", ports.sub("127.0.0.1:18444"), &tls.Config{ServerName: "nope.example.com", RootCAs: pool}); err == nil {
 		conn.Close()
 		t.Fatal("TLS handshake with SNI nope.example.com succeeded, want it refused")
 	} else {
@@ -395,17 +397,18 @@ func TestGatewayStreams(t *testing.T) {
 // TestGatewayGRPC: the docs' GRPCRoute on the HTTPS listener: 20 gRPC
 // calls over TLS (ALPN h2) to grpc.example.com reach the greeter.
 func TestGatewayGRPC(t *testing.T) {
+	ports := newGatewayPorts(t)
 	c := startControl(t)
 	gp := freePort(t)
 	startWorkload(t, c, wlOpts{service: "greeter", appPort: gp, appProtocol: "grpc",
 		cmd: []string{weftBin, "demo-app", "greeter", "--listen", addr(gp)}, waitApp: true})
 	secret, pool, _ := gatewayCert(t)
-	c.apply(secret + "---\n" + docYAML(t, "gateways.md", docMarked("gateway")) + "---\n" + docYAML(t, "gateways.md", docMarked("gateway-grpc")))
+	c.apply(secret + "---\n" + ports.sub(docYAML(t, "gateways.md", docMarked("gateway"))) + "---\n" + ports.sub(docYAML(t, "gateways.md", docMarked("gateway-grpc"))))
 	startGateway(t, c, "shop-gateway")
-	cc, err := grpc.NewClient("passthrough:///grpc.example.com:18443",
+	cc, err := grpc.NewClient(ports.sub("passthrough:///grpc.example.com:18443"),
 		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "grpc.example.com"})),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "tcp", "127.0.0.1:18443")
+			return (&net.Dialer{}).DialContext(ctx, "tcp", ports.sub("127.0.0.1:18443"))
 		}))
 	if err != nil {
 		t.Fatal(err)
@@ -430,4 +433,19 @@ func TestGatewayGRPC(t *testing.T) {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
+}
+
+// gatewayPorts are free ports for the listeners of the Gateways in
+// docs/gateways.md, whose examples use 18443 (HTTPS), 18080 (HTTP), 18444
+// (TLS passthrough) and 15433 (TCP): tests apply the examples with these
+// ports in their place, never the fixed ones.
+type gatewayPorts struct{ https, http, tls, tcp int }
+
+func newGatewayPorts(t *testing.T) gatewayPorts {
+	return gatewayPorts{freePort(t), freePort(t), freePort(t), freePort(t)}
+}
+
+// sub puts the free ports in place of the docs' ones in s.
+func (p gatewayPorts) sub(s string) string {
+	return strings.NewReplacer("18443", strconv.Itoa(p.https), "18080", strconv.Itoa(p.http), "18444", strconv.Itoa(p.tls), "15433", strconv.Itoa(p.tcp)).Replace(s)
 }
