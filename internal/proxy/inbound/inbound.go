@@ -120,6 +120,7 @@ type Listener struct {
 	drain   drainState // see drain.go
 	probe   *h2cProbe  // for AppHTTP and AppTCP: does the app speak h2c?
 	h2srv   *http2.Server
+	routes  routeNames // routelabel.go
 }
 
 // New validates opts and returns a Listener.

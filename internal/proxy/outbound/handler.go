@@ -60,6 +60,7 @@ type reqState struct {
 	pool *upstream.Pool
 
 	retry retryState // retry.go
+	route string     // the matched route's name, for the peer (routelabel.go)
 }
 
 type stateKey struct{}
@@ -131,7 +132,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool, retry: l.retryFor(cfg, matched, key, start)}
+	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool, retry: l.retryFor(cfg, matched, key, start), route: labels.Route}
 	ex.st = st
 	defer func() { st.lease.Done() }()
 	r = r.WithContext(st)
@@ -193,6 +194,7 @@ func rewriteMeshRequest(out *http.Request) {
 	u := *out.URL
 	u.Scheme, u.Host = "https", st.lease.Endpoint.Address
 	out.URL = &u
+	setRouteHeader(out.Header, st.route) // routelabel.go
 }
 
 func (l *Listener) meshError(w http.ResponseWriter, r *http.Request, err error) {
