@@ -93,6 +93,9 @@ type Service struct {
 	// TraceSampling is the mesh's trace sampling ratio, -1 when the
 	// MeshConfig sets none.
 	TraceSampling float64
+	// TraceEndpoint is the mesh's OTLP collector (MeshConfig
+	// spec.tracing.otlpEndpoint), "" for none.
+	TraceEndpoint string
 }
 
 // Port is one declared service port.

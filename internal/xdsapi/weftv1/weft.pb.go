@@ -442,8 +442,13 @@ type Service struct {
 	// TraceSampling is MeshConfig spec.tracing.sampling, the share (0-1) of new traces the
 	// proxies sample; unset, each proxy's own default applies (see docs/observability/tracing.md).
 	TraceSampling *float64 `protobuf:"fixed64,102,opt,name=trace_sampling,json=traceSampling,proto3,oneof" json:"trace_sampling,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// obs2 (fields 110-119).
+	// TraceOtlpEndpoint is MeshConfig spec.tracing.otlpEndpoint, the OTLP/gRPC collector the
+	// proxies export spans to (an http:// or https:// URL with host and port); "" keeps each
+	// proxy's OTEL_EXPORTER_OTLP_ENDPOINT, if any.
+	TraceOtlpEndpoint string `protobuf:"bytes,110,opt,name=trace_otlp_endpoint,json=traceOtlpEndpoint,proto3" json:"trace_otlp_endpoint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -607,6 +612,13 @@ func (x *Service) GetTraceSampling() float64 {
 		return *x.TraceSampling
 	}
 	return 0
+}
+
+func (x *Service) GetTraceOtlpEndpoint() string {
+	if x != nil {
+		return x.TraceOtlpEndpoint
+	}
+	return ""
 }
 
 // JwtRule is one jwtRule of a RequestAuthentication.
@@ -3158,7 +3170,7 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xdc\a\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\x8c\b\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -3180,7 +3192,8 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"access_log\x18d \x01(\x0e2\x16.weft.v1.AccessLogModeR\taccessLog\x12\x1d\n" +
 	"\n" +
 	"tap_bodies\x18e \x01(\bR\ttapBodies\x12*\n" +
-	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01B\x11\n" +
+	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01\x12.\n" +
+	"\x13trace_otlp_endpoint\x18n \x01(\tR\x11traceOtlpEndpointB\x11\n" +
 	"\x0f_trace_sampling\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +
