@@ -16,7 +16,7 @@ import (
 type observability struct {
 	def      weftv1.AccessLogMode
 	sampling *float64
-	endpoint string // MeshConfig spec.tracing.otlpEndpoint
+	endpoint string                          // MeshConfig spec.tracing.otlpEndpoint
 	settings map[string]serviceObservability // by service key, for annotated Services
 }
 
