@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"weft.dev/weft/internal/proxy/observe"
+	"weft.dev/weft/internal/proxy/retry"
 )
 
 // tapProc is a running `weft tap ... -o json`.
@@ -132,8 +134,10 @@ func TestTap(t *testing.T) {
 				got = append(got, e.Path)
 			}
 		}
-		if len(got) != K {
-			return fmt.Errorf("failures tapped: %v, want %d", got, K)
+		// The server side sees every attempt: the default retry policy
+		// retries a GET's 503 retry.Default.Attempts times.
+		if want := K * (1 + retry.Default.Attempts); len(got) != want || len(slices.Compact(slices.Clone(got))) != K {
+			return fmt.Errorf("failures tapped: %v, want %d (%d requests × %d attempts)", got, want, K, 1+retry.Default.Attempts)
 		}
 		return nil
 	})
