@@ -205,6 +205,9 @@ type peerInfo struct {
 	// plaintext is a connection accepted without TLS (mode PERMISSIVE):
 	// id and xfcc are empty.
 	plaintext bool
+	// tunnel is a weft-tcp stream parsed as HTTP: its headers are the
+	// app's, not the peer proxy's (routelabel.go).
+	tunnel bool
 }
 
 type peerKey struct{}
@@ -362,7 +365,8 @@ func (l *Listener) connContext(ctx context.Context, c net.Conn) context.Context 
 	return context.WithValue(ctx, peerKey{}, &peerInfo{
 		id:      id,
 		service: svc, namespace: ns,
-		xfcc: "By=" + l.opts.Identity.ID().String() + ";URI=" + id,
+		xfcc:   "By=" + l.opts.Identity.ID().String() + ";URI=" + id,
+		tunnel: cs.NegotiatedProtocol == identity.ALPNTCP,
 	})
 }
 

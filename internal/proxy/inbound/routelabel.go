@@ -11,7 +11,8 @@ import (
 // proxy tells the inbound which route the request matched (the route label
 // of the server side). Only the outbound sets it, on the peer hop: it
 // removes any value the app sent first, and the inbound reads it only on
-// mutual-TLS connections and removes it, in every spelling, before the app.
+// mutual-TLS connections (not in a weft-tcp tunnel, whose bytes the app
+// wrote) and removes it, in every spelling, before the app.
 const RouteHeader = "X-Weft-Route"
 
 // UnknownRoute is the server-side route label of a request whose caller
@@ -30,15 +31,15 @@ type routeSet struct {
 type routeNames struct{ cur atomic.Pointer[routeSet] }
 
 // routeLabel returns the route label of an inbound request: "" when the
-// caller sent no route (or the connection is plaintext, whose headers no
-// mesh peer vouches for), the route's name when it is one of the routes
+// caller sent no route (or the connection is plaintext or a weft-tcp
+// tunnel, whose headers no mesh peer vouches for), the route's name when it is one of the routes
 // this proxy's configuration holds that send to its service (the routes
 // of its own Service, producer and consumer, and of any service whose
 // route has a backend here), else UnknownRoute, so that no caller can
 // grow the label's cardinality.
 func (l *Listener) routeLabel(h http.Header, peer *peerInfo) string {
 	v, ok := h[RouteHeader]
-	if !ok || len(v) == 0 || peer.plaintext || l.opts.Provider == nil {
+	if !ok || len(v) == 0 || peer.plaintext || peer.tunnel || l.opts.Provider == nil {
 		return ""
 	}
 	cfg := l.opts.Provider.Load()

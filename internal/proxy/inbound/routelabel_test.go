@@ -24,6 +24,7 @@ func TestRouteLabel(t *testing.T) {
 	}}
 	l := &Listener{dest: "backend.default", opts: Options{Provider: config.NewStatic(cfg)}}
 	mtls, plain := &peerInfo{id: "spiffe://weft.local/ns/default/sa/client"}, &peerInfo{plaintext: true}
+	tunnel := &peerInfo{id: "spiffe://weft.local/ns/default/sa/client", tunnel: true}
 	for _, tc := range []struct {
 		name   string
 		header []string
@@ -38,6 +39,7 @@ func TestRouteLabel(t *testing.T) {
 		{"made-up route", []string{"/admin/users/42"}, mtls, UnknownRoute},
 		{"two values", []string{"default/backend-api/0", "default/backend-api/0"}, mtls, UnknownRoute},
 		{"plaintext caller", []string{"default/backend-api/0"}, plain, ""},
+		{"inside a weft-tcp tunnel (the app's bytes)", []string{"default/backend-api/0"}, tunnel, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := http.Header{}
