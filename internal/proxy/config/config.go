@@ -122,6 +122,10 @@ type Route struct {
 	Fault *fault.Fault
 	// Mirrors are the services a copy of the route's requests goes to.
 	Mirrors []mirror.Target
+	// PeerHeader is the value of the x-weft-route header the caller's
+	// proxy sends the peer, []string{Name}, built once and shared
+	// (read-only) by every request.
+	PeerHeader []string
 }
 
 // Backend is a weighted backend of a route (see route.Backend).
@@ -268,6 +272,7 @@ func buildRoute(r *weftv1.Route) (Route, error) {
 	buildRouteRetry(&out, r) // retry.go
 	out.Session = buildSession(r)
 	buildFaultMirror(&out, r) // fault.go
+	out.PeerHeader = []string{rt.Name}
 	return out, nil
 }
 

@@ -60,7 +60,7 @@ type reqState struct {
 	pool *upstream.Pool
 
 	retry retryState // retry.go
-	route string     // the matched route's name, for the peer (routelabel.go)
+	route []string   // the matched route's x-weft-route value, for the peer (routelabel.go)
 }
 
 type stateKey struct{}
@@ -132,7 +132,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool, retry: l.retryFor(cfg, matched, key, start), route: labels.Route}
+	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool, retry: l.retryFor(cfg, matched, key, start), route: peerRoute(matched)}
 	ex.st = st
 	defer func() { st.lease.Done() }()
 	r = r.WithContext(st)
