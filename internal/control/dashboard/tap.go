@@ -82,8 +82,9 @@ func (h *Handler) tapAdmins(name, ns string) (admins []string, proxies int) {
 // the proxies' admin /tap streams with the same filters. Bodies come only
 // when asked for and only from services that opted in: the proxies decide
 // that, the relay passes on what they send. The stream ends when the
-// browser leaves, after the idle timeout, or when every proxy's stream
-// ended (an "end" event says why).
+// browser leaves, after the idle timeout, at the first heartbeat after
+// the session ended, or when every proxy's stream ended (an "end" event
+// says why).
 func (h *Handler) tapStream(w http.ResponseWriter, r *http.Request) {
 	name, ns := r.PathValue("name"), r.URL.Query().Get("namespace")
 	if ns == "" {
@@ -152,6 +153,10 @@ func (h *Handler) tapStream(w http.ResponseWriter, r *http.Request) {
 			b, _ := json.Marshal(&e)
 			_, err = fmt.Fprintf(w, "event: tap\ndata: %s\n\n", b)
 		case <-beat.C:
+			if !h.sessions.valid(c.Value) {
+				writeEnd(w, "signed out: the session ended")
+				return
+			}
 			_, err = w.Write([]byte(": heartbeat\n\n"))
 		case <-idleTimer.C:
 			writeEnd(w, "idle: no request for "+idle.String())

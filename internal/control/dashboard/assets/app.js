@@ -476,7 +476,7 @@
       st.state = 'stopped';
       $('#tap-start') && ($('#tap-start').disabled = false);
       $('#tap-stop') && ($('#tap-stop').disabled = true);
-      if (reason) $('#tap-state').textContent = reason;
+      if (reason) { $('#tap-state').textContent = reason; setStatus('tap ' + reason); }
     }
     async function start() {
       stop();
@@ -506,7 +506,7 @@
               if (line.startsWith('event: ')) type = line.slice(7);
               else if (line.startsWith('data: ')) data += line.slice(6);
             }
-            if (type === 'open') { st.state = 'live'; $('#tap-state').textContent = 'live: tapping ' + JSON.parse(data).proxies + ' proxies of ' + svc; }
+            if (type === 'open') { st.state = 'live'; $('#tap-state').textContent = 'live: tapping ' + JSON.parse(data).proxies + ' proxies of ' + svc; setStatus('tap live'); }
             if (type === 'tap') { st.events++; addRow(JSON.parse(data)); }
             if (type === 'end') { stop('stopped: ' + JSON.parse(data).reason); return; }
           }
