@@ -101,7 +101,10 @@ func runDataplane(ctx context.Context, cfg dpConfig) (*dpResult, error) {
 	var running []*variant
 	defer func() {
 		for _, v := range running {
-			v.stop()
+			v.stop() // the proxies flush their spans as they stop
+			if v.Sink != nil {
+				cfg.Log("%s: the OTLP sink received %d spans", v.Name, v.Sink.spans.Load())
+			}
 		}
 	}()
 	for _, name := range cfg.Variants {
@@ -110,7 +113,7 @@ func runDataplane(ctx context.Context, cfg dpConfig) (*dpResult, error) {
 			cfg.Log("SKIP %s: %s", name, why)
 			continue
 		}
-		if name == varWeft && cfg.WeftBin == "" {
+		if (name == varWeft || name == varWeftTelemetry) && cfg.WeftBin == "" {
 			out.Skipped[name] = "no weft binary"
 			continue
 		}

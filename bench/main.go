@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 10*time.Second, "dataplane: measured time per variant, protocol and mode (split over -rounds)")
 	rps := fs.Float64("rps", 1000, "dataplane: open-loop request rate")
 	conns := fs.Int("conns", 16, "dataplane: keep-alive connections of the load generator")
-	variants := fs.String("variants", "direct,weft,nginx,haproxy,caddy", "dataplane: variants to run, comma-separated")
+	variants := fs.String("variants", "direct,weft,weft-telemetry,nginx,haproxy,caddy", "dataplane: variants to run, comma-separated (weft-telemetry: weft with access logs and 1% tracing on)")
 	protos := fs.String("protocols", "http1,grpc", "dataplane: http1, grpc")
 	rounds := fs.Int("rounds", 2, "dataplane: interleaved rounds (each gets duration/rounds)")
 	threads := fs.Int("proxy-threads", 1, "dataplane: worker processes (nginx), threads (HAProxy) or GOMAXPROCS (weft, Caddy) per proxy")

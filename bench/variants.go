@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,6 +42,9 @@ type variant struct {
 	// Admin holds the client and server proxies' admin addresses (weft
 	// only), for CPU profiles.
 	Admin []string
+	// Sink is weft-telemetry's OTLP collector (telemetry.go); nil for the
+	// others.
+	Sink *otlpSink
 }
 
 func (v *variant) proxies() []*Proc {
@@ -66,6 +68,9 @@ func (v *variant) stop() {
 	}
 	for _, p := range v.Others {
 		p.Stop()
+	}
+	if v.Sink != nil {
+		v.Sink.stop()
 	}
 }
 
@@ -136,8 +141,8 @@ func (e *dpEnv) start(ctx context.Context, name string) (*variant, error) {
 	case varDirect:
 		a := addrOf(e.echoPort)
 		return &variant{Name: name, H1Addr: a, GRPCAddr: a, GRPCAuthority: "echo"}, nil
-	case varWeft:
-		return e.startWeft(ctx)
+	case varWeft, varWeftTelemetry:
+		return e.startWeft(ctx, name == varWeftTelemetry)
 	case varNginx:
 		return e.startNginx(ctx)
 	case varHAProxy:
@@ -151,9 +156,14 @@ func (e *dpEnv) start(ctx context.Context, name string) (*variant, error) {
 // startWeft runs a control plane and two sidecars: "loadgen" (calls only;
 // the load generator uses its outbound listener as an explicit HTTP proxy)
 // and "echo" (inbound mTLS → the echo backend). Metrics stay on, as they
-// are in production.
-func (e *dpEnv) startWeft(ctx context.Context) (*variant, error) {
-	dir := filepath.Join(e.dir, "weft")
+// are in production; with telemetry, access logs and 1% tracing to an
+// OTLP sink too (varWeftTelemetry).
+func (e *dpEnv) startWeft(ctx context.Context, telemetry bool) (*variant, error) {
+	name := varWeft
+	if telemetry {
+		name = varWeftTelemetry
+	}
+	dir := filepath.Join(e.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -161,7 +171,7 @@ func (e *dpEnv) startWeft(ctx context.Context) (*variant, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &variant{Name: varWeft, H1Absolute: true, GRPCAuthority: "echo:80"}
+	v := &variant{Name: name, H1Absolute: true, GRPCAuthority: "echo:80"}
 	ok := false
 	defer func() {
 		if !ok {
@@ -200,6 +210,15 @@ func (e *dpEnv) startWeft(ctx context.Context) (*variant, error) {
 	}
 	if e.authzRules > 0 {
 		if err := applyAuthz(ctx, e.weftBin, dir, e.authzRules, addrOf(ports[4])); err != nil {
+			return nil, err
+		}
+	}
+	if telemetry {
+		if v.Sink, err = startOTLPSink(); err != nil {
+			return nil, err
+		}
+		// Both proxies hold the collector once their config dumps name it.
+		if err := applyAndWait(ctx, e.weftBin, dir, "meshconfig.yaml", fmt.Sprintf(telemetryMeshConfig, v.Sink.addr), v.Sink.addr, addrOf(ports[4]), addrOf(ports[7])); err != nil {
 			return nil, err
 		}
 	}
@@ -596,28 +615,39 @@ func applyAuthz(ctx context.Context, weftBin, dir string, n int, admin string) e
 		fmt.Fprintf(&b, "  - from: [{identities: [\"spiffe://cluster.local/ns/default/sa/caller-%d\"]}]\n    to: [{methods: [GET, POST], paths: [\"/api/%d/*\"]}]\n", i, i)
 	}
 	b.WriteString("  - from: [{identities: [\"spiffe://cluster.local/ns/default/sa/loadgen\"]}]\n    to: [{methods: [GET, POST]}]\n")
-	path := filepath.Join(dir, "authz.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	return applyAndWait(ctx, weftBin, dir, "authz.yaml", b.String(), "bench-authz", admin)
+}
+
+// applyAndWait applies yaml (written to dir/file) and waits until the
+// config dump of every proxy at admins contains needle.
+func applyAndWait(ctx context.Context, weftBin, dir, file, yaml, needle string, admins ...string) error {
+	path := filepath.Join(dir, file)
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		return err
 	}
 	if out, err := exec.CommandContext(ctx, weftBin, "apply", "-f", path, "--data-dir", dir).CombinedOutput(); err != nil {
-		return fmt.Errorf("applying the benchmark's AuthorizationPolicy: %v: %s", err, out)
+		return fmt.Errorf("applying the benchmark's %s: %v: %s", file, err, out)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + admin + "/config_dump")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(string(body), "bench-authz") {
-				return nil
+	for _, admin := range admins {
+		for {
+			resp, err := http.Get("http://" + admin + "/config_dump")
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if strings.Contains(string(body), needle) {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the proxy at %s did not get %s within 20s", admin, file)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
-	return errors.New("the server-side proxy did not receive the benchmark's AuthorizationPolicy within 20s")
+	return nil
 }

@@ -28,10 +28,14 @@ type AccessLogConfig struct {
 	Mode string `json:"mode,omitempty"`
 }
 
-// TracingConfig configures the proxies' tracing (the collector's address
-// is each sidecar's OTEL_EXPORTER_OTLP_ENDPOINT).
+// TracingConfig configures the proxies' tracing.
 type TracingConfig struct {
 	// Sampling is the share of new traces sampled, 0 to 1 (default: the
 	// sidecar's OTEL_TRACES_SAMPLER_ARG, else 0.01).
 	Sampling *float64 `json:"sampling,omitempty"`
+	// OTLPEndpoint is the OTLP/gRPC collector every proxy exports its
+	// spans to, an http:// (plaintext) or https:// (TLS) URL with host and
+	// port; the proxies switch to it, and back, when it changes. Empty:
+	// each sidecar's OTEL_EXPORTER_OTLP_ENDPOINT, if any.
+	OTLPEndpoint string `json:"otlpEndpoint,omitempty"`
 }

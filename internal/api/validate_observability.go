@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"weft.dev/weft/internal/xdsapi/weftv1"
 )
 
 var accessLogModes = []string{AccessLogOff, AccessLogOn, AccessLogErrors}
@@ -24,6 +26,11 @@ func validateMeshObservability(e *errs, p fieldPath, m *MeshConfig) {
 	if tr := m.Spec.Tracing; tr != nil && tr.Sampling != nil {
 		if v := *tr.Sampling; !(v >= 0 && v <= 1) {
 			e.add(p.child("tracing").child("sampling"), "must be between 0 and 1, got %v", v)
+		}
+	}
+	if tr := m.Spec.Tracing; tr != nil && tr.OTLPEndpoint != "" {
+		if err := weftv1.ValidateOTLPEndpoint(tr.OTLPEndpoint); err != nil {
+			e.add(p.child("tracing").child("otlpEndpoint"), "%v", err)
 		}
 	}
 }

@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -139,7 +137,7 @@ func runTap(ctx context.Context, w io.Writer, admins []string, q url.Values, f t
 	errs := make(chan error, len(admins))
 	var wg sync.WaitGroup
 	for _, a := range admins {
-		wg.Go(func() { errs <- tapOne(ctx, a, q, events) })
+		wg.Go(func() { errs <- tap.Stream(ctx, nil, a, q, events) })
 	}
 	go func() { wg.Wait(); close(events) }()
 	enc := json.NewEncoder(w)
@@ -168,44 +166,6 @@ func runTap(ctx context.Context, w io.Writer, admins []string, q url.Values, f t
 		}
 	}
 	return errors.Join(all...)
-}
-
-// tapOne streams one admin endpoint's events into out.
-func tapOne(ctx context.Context, admin string, q url.Values, out chan<- observe.Event) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/tap?"+q.Encode(), nil)
-	if err != nil {
-		return fmt.Errorf("--admin %q: %w", admin, err)
-	}
-	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
-	if err != nil {
-		return fmt.Errorf("proxy admin endpoint %s: %w", admin, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("proxy admin endpoint %s: GET /tap: %s: %s", admin, resp.Status, strings.TrimSpace(string(b)))
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(strings.TrimSpace(string(line))) == 0 {
-			continue // heartbeat
-		}
-		var e observe.Event
-		if err := json.Unmarshal(line, &e); err != nil {
-			return fmt.Errorf("proxy admin endpoint %s: bad event: %w", admin, err)
-		}
-		select {
-		case out <- e:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("proxy admin endpoint %s: %w", admin, err)
-	}
-	return ctx.Err()
 }
 
 func printTapEvent(w io.Writer, e *observe.Event) {

@@ -23,7 +23,8 @@ import (
 // of its requests, and the graph then names backend (or its versions'
 // Services) as the culprit, a verdict rising above 25%, while frontend,
 // which passes the errors on, is not marked; the backend's page draws its charts; the proxies page lists
-// the five proxies synced with their certificates. Screenshots of each page
+// the five proxies synced with their certificates; the tap page shows the
+// backend's live requests within seconds. Screenshots of each page
 // are kept (see browsertest.ArtifactsEnv).
 func TestDashboard(t *testing.T) {
 	b := browsertest.New(t, 4*time.Minute)
@@ -161,6 +162,20 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	b.Screenshot("proxies")
+
+	// The tap page relays the backend's proxies' live requests: the demo's
+	// traffic shows up within a few seconds, with its route decisions.
+	b.Do("opening the backend's tap page", chromedp.Navigate(strings.Split(link, "#")[0]+"#/tap/backend.default"), chromedp.WaitVisible(chromedp.CSS(`#tap-table`)))
+	start := time.Now()
+	b.WaitTrue("tapped requests in the page", `document.querySelectorAll('#tap-rows tr[data-side="server"]').length >= 3`, 10*time.Second)
+	t.Logf("tap page: first requests shown %v after opening", time.Since(start))
+	tapped := browsertest.Eval[[]string](b, `[...document.querySelectorAll('#tap-rows tr[data-side="server"]')].slice(0, 3).map((r) => r.textContent)`)
+	for _, r := range tapped {
+		if !strings.Contains(r, "frontend → backend") {
+			t.Errorf("tap row %q: want a call from frontend to backend", r)
+		}
+	}
+	b.Screenshot("tap-backend")
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("console errors: %q", errs)
 	}

@@ -23,12 +23,12 @@ import (
 
 // obsApp is an app served by the test itself: /ok answers 200 with a
 // 100-byte body, /fail 503, /slow 200 after obsSlow, /echo a JSON body
-// with secrets (a token, a cookie); it records the x-request-id of every
+// with secrets (a token, a cookie); it records the headers of every
 // request.
 type obsApp struct {
 	port int
 	mu   sync.Mutex
-	ids  map[string]string // path -> last x-request-id
+	hdrs map[string]http.Header // path -> headers of the last request
 }
 
 const obsSlow = 300 * time.Millisecond
@@ -39,11 +39,11 @@ func startObsApp(t *testing.T) *obsApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &obsApp{port: ln.Addr().(*net.TCPAddr).Port, ids: map[string]string{}}
+	a := &obsApp{port: ln.Addr().(*net.TCPAddr).Port, hdrs: map[string]http.Header{}}
 	body := strings.Repeat("x", 99) + "\n"
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
-		a.ids[r.URL.Path] = r.Header.Get("X-Request-Id")
+		a.hdrs[r.URL.Path] = r.Header.Clone()
 		a.mu.Unlock()
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/echo"):
@@ -70,7 +70,14 @@ func startObsApp(t *testing.T) *obsApp {
 func (a *obsApp) requestID(path string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.ids[path]
+	return a.hdrs[path].Get("X-Request-Id")
+}
+
+// header returns header k of the last request for path.
+func (a *obsApp) header(path, k string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hdrs[path].Get(k)
 }
 
 // send sends method path through w to service host and checks the status.
@@ -112,19 +119,32 @@ spec:
 	waitDump(t, client, `"attempts": 0`, false)
 }
 
-// TestMetricsExact drives known traffic through two real sidecars: N POSTs
-// answered 200, K requests answered 503, D requests delayed by 300 ms, and
-// checks both proxies' histograms count exactly that, by status, with the
-// mesh labels of both sides, in the right latency buckets and with the
-// body sizes sent.
+// TestMetricsExact drives known traffic through two real sidecars and a
+// route: N POSTs answered 200, K POSTs answered 503, D requests delayed by
+// 300 ms, and checks both proxies' histograms count exactly that, by
+// status, with the mesh labels of both sides (the route too: the server
+// side learns it from the caller's proxy), in the right latency buckets
+// and with the body sizes sent; an x-weft-route the app forges changes no
+// label and never reaches the app.
 func TestMetricsExact(t *testing.T) {
 	c := startControl(t)
 	app := startObsApp(t)
 	backend := startWorkload(t, c, wlOpts{service: "backend", version: "v7", appPort: app.port, cmd: []string{"sleep", "3600"}})
 	client := startClient(t, c, "client")
-	noRetries(t, c, client, "backend")
-	eventually(t, 15*time.Second, 50*time.Millisecond, "client reaches backend", func() error {
-		return client.send("GET", "http://backend/warm", "", 200)
+	c.apply(docYAML(t, "observability/metrics.md", docMarked("metrics-route")))
+	const route = "default/backend-metrics/0"
+	eventually(t, 15*time.Second, 50*time.Millisecond, "client reaches backend through the route", func() error {
+		if err := client.send("GET", "http://backend/warm", "", 200); err != nil {
+			return err
+		}
+		ms, err := backend.metrics()
+		if err != nil {
+			return err
+		}
+		if sum(ms, "http_server_request_duration_seconds_count", map[string]string{"route": route}) == 0 {
+			return fmt.Errorf("no server-side request with route %q yet;%s", route, describe(ms, "http_server_request_duration_seconds_count"))
+		}
+		return nil
 	})
 	cBefore, err := client.metrics()
 	if err != nil {
@@ -141,8 +161,10 @@ func TestMetricsExact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The failures are POSTs: the default retry policy retries only
+	// idempotent requests, so each reaches the server once.
 	for i := range K {
-		if err := client.send("GET", "http://backend/fail/"+strconv.Itoa(i), "", 503); err != nil {
+		if err := client.send("POST", "http://backend/fail/"+strconv.Itoa(i), "", 503); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -160,10 +182,39 @@ func TestMetricsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The app cannot forge the server-side route label: the caller's proxy
+	// replaces its x-weft-route, and the app behind the inbound never sees one.
+	forged, err := http.NewRequest("GET", "http://backend/forged", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.Header.Set("X-Weft-Route", "default/made-up/0")
+	resp, err := client.client.Do(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("forged request: status %d", resp.StatusCode)
+	}
+	if got := app.header("/forged", "X-Weft-Route"); got != "" {
+		t.Errorf("the app saw x-weft-route %q", got)
+	}
+	sForged, err := backend.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lbl, want := range map[string]float64{route: 1, "default/made-up/0": 0, "_unknown": 0} {
+		if got := delta(sAfter, sForged, "http_server_request_duration_seconds_count", map[string]string{"route": lbl}); got != want {
+			t.Errorf("forged x-weft-route: server requests with route %q = %v, want %v", lbl, got, want)
+		}
+	}
+
 	// Both sides carry the same mesh labels.
 	edge := map[string]string{
 		"source_service": "client.default", "source_namespace": "default", "source_identity": client.spiffeID(),
 		"destination_service": "backend.default", "destination_namespace": "default", "destination_version": "v7", "tls": "true",
+		"route": route,
 	}
 	with := func(base map[string]string, kv ...string) map[string]string {
 		m := map[string]string{}

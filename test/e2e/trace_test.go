@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +205,73 @@ func TestTraceAcrossThreeServices(t *testing.T) {
 		}
 		parent = s
 	}
+}
+
+// TestTraceMeshCollector: sidecars whose environment names no collector
+// trace nothing until the docs' MeshConfig names one (the in-test OTLP
+// receiver), then export there; when the MeshConfig names another, new
+// spans go to that one only.
+func TestTraceMeshCollector(t *testing.T) {
+	first, second := startOTLPReceiver(t), startOTLPReceiver(t)
+	env := []string{"OTEL_BSP_SCHEDULE_DELAY=100"}
+	c := startControl(t)
+	app := startObsApp(t)
+	startWorkload(t, c, wlOpts{service: "a", appPort: app.port, cmd: []string{"sleep", "3600"}, env: env})
+	client := startWorkload(t, c, wlOpts{service: "client", cmd: []string{"sleep", "3600"}, env: env})
+	eventually(t, 15*time.Second, 100*time.Millisecond, "client -> a", func() error {
+		return client.send("GET", "http://a/warm", "", 200)
+	})
+	doc := docYAML(t, "observability/tracing.md", docMarked("mesh-collector"))
+	meshConfig := func(r *otlpReceiver) string {
+		// The docs' collector address is the test's receiver; sampling 1
+		// so that every request is traced.
+		y := strings.Replace(doc, "http://otel-collector:4317", "http://"+r.addr, 1)
+		if y == doc {
+			t.Fatal("the docs' MeshConfig names no http://otel-collector:4317")
+		}
+		return strings.Replace(y, "sampling: 0.01", "sampling: 1.0", 1)
+	}
+	// traced sends requests until one's spans (both sides) reach r.
+	traced := func(r *otlpReceiver) string {
+		var path string
+		eventually(t, 15*time.Second, 50*time.Millisecond, "a request traced to "+r.addr, func() error {
+			path = "/traced-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			if err := client.send("GET", "http://a"+path, "", 200); err != nil {
+				return err
+			}
+			deadline := time.Now().Add(time.Second)
+			for time.Now().Before(deadline) {
+				if n := spansFor(r, path); n == 2 {
+					return nil
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return fmt.Errorf("%d spans for %s at %s", spansFor(r, path), path, r.addr)
+		})
+		return path
+	}
+	if n := len(first.received()) + len(second.received()); n != 0 {
+		t.Fatalf("%d spans exported with no collector configured", n)
+	}
+	c.apply(meshConfig(first))
+	p1 := traced(first)
+	c.apply(meshConfig(second))
+	p2 := traced(second)
+	if n := spansFor(first, p2); n != 0 {
+		t.Errorf("%d spans of %s at the first collector after the switch", n, p2)
+	}
+	if n := spansFor(second, p1); n != 0 {
+		t.Errorf("%d spans of %s at the second collector", n, p1)
+	}
+}
+
+// spansFor counts r's spans of requests for path.
+func spansFor(r *otlpReceiver, path string) int {
+	n := 0
+	for _, s := range r.received() {
+		if spanAttr(s.span, "url.path") == path {
+			n++
+		}
+	}
+	return n
 }

@@ -155,7 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 	mux.Handle("/api/v1/ca/rotation", authed(adminToken, cat.rotateHandler(opts.CertTTL)))
 	mux.Handle("GET /api/v1/version", authed(adminToken, versionHandler()))
 	statsSvc.api.Register(mux, func(h http.Handler) http.Handler { return authed(adminToken, h) })
-	dashboard.New(dashboard.Options{API: mux, AdminToken: adminToken, Proxies: xdsSrv.Proxies, CertExpiry: authority.IssuedNotAfter, DemoBreakDir: opts.DemoBreakDir, Logger: log.With("component", "dashboard")}).Register(mux)
+	dashboard.New(dashboard.Options{API: mux, AdminToken: adminToken, Proxies: xdsSrv.Proxies, CertExpiry: authority.IssuedNotAfter, DemoBreakDir: opts.DemoBreakDir, Logger: log.With("component", "dashboard"), Context: ctx}).Register(mux)
 	apiSrv := &http.Server{Handler: mux, TLSConfig: cat.config("h2", "http/1.1"), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	conn := connfile.Connection{XDS: xdsLn.Addr().String(), API: apiLn.Addr().String(), TrustDomain: authority.TrustDomain().String(), PID: os.Getpid()}

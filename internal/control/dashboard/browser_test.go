@@ -10,6 +10,7 @@ import (
 
 	"weft.dev/weft/internal/control/dashboard/browsertest"
 	"weft.dev/weft/internal/control/stats"
+	"weft.dev/weft/internal/proxy/observe"
 )
 
 // syntheticGraph is one interval of a layered mesh of 5 × 40 services in
@@ -180,5 +181,73 @@ func TestBrowserLogin(t *testing.T) {
 	b2.WaitTrue("the page refusing a spent link", signedOut, 10*time.Second)
 	if msg := browsertest.Eval[string](b2, `document.querySelector('#login-error').textContent`); !strings.Contains(msg, "unknown, used or expired") {
 		t.Errorf("refused login says %q", msg)
+	}
+}
+
+// TestBrowserTap opens the tap page of a service from its page: requests
+// through its proxy appear in the live table within a few seconds, with
+// source → destination, method, path, status, latency, route and
+// decisions; the status filter reaches the proxy.
+func TestBrowserTap(t *testing.T) {
+	b := browsertest.New(t, 60*time.Second)
+	m, hub := tapMesh(t, Options{})
+	c := stats.Counts{Requests: 40}
+	c.Buckets[1] = 40
+	m.store.Append(time.Now(), map[stats.Key]stats.Counts{{Side: stats.Inbound, Source: "frontend.default", Destination: "backend.default"}: c})
+	b.Do("opening the backend's page and its tap link",
+		chromedp.Navigate(m.srv.URL+"/dashboard/#login="+m.loginToken(t)),
+		chromedp.WaitVisible(chromedp.CSS(`#graph svg`)),
+		chromedp.Navigate(m.srv.URL+"/dashboard/#/service/backend.default"),
+		chromedp.WaitVisible(chromedp.CSS(`#tap-link`)),
+		chromedp.Click(chromedp.CSS(`#tap-link`)),
+		chromedp.WaitVisible(chromedp.CSS(`#tap-table`)))
+	b.WaitTrue("the tap stream live", `weftDashboard.page().stats.state === 'live'`, 10*time.Second)
+	// Publish requests until the page shows one (the relay subscribes to
+	// the proxy just after the stream opens), then time one more.
+	publish := func(path string, status int) {
+		hub.Publish(&observe.Event{Time: time.Now(), Side: "server", Source: "frontend.default", Destination: "backend.default",
+			Method: "GET", Path: path, Status: status, Duration: observe.Millis(12 * time.Millisecond), Route: "default/backend-api/0",
+			Decisions: []observe.Decision{{Stage: "route", Detail: "default/backend-api/0"}}})
+	}
+	for end := time.Now().Add(5 * time.Second); browsertest.Eval[int](b, `document.querySelectorAll('#tap-rows tr').length`) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("no tapped request appeared in the page within 5 s")
+		}
+		publish("/warm", 200)
+	}
+	sent := time.Now()
+	publish("/api/orders/7", 503)
+	b.WaitTrue("the 503 in the table", `!!document.querySelector('#tap-rows tr[data-path="/api/orders/7"]')`, 3*time.Second)
+	t.Logf("request to row: %v", time.Since(sent))
+	row := browsertest.Eval[string](b, `document.querySelector('#tap-rows tr[data-path="/api/orders/7"]').textContent`)
+	for _, want := range []string{"server", "frontend → backend", "GET", "/api/orders/7", "503", "12 ms", "default/backend-api/0", "route=default/backend-api/0"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("tap row %q lacks %q", row, want)
+		}
+	}
+	if cls := browsertest.Eval[string](b, `document.querySelector('#tap-rows tr[data-path="/api/orders/7"]').className`); cls != "bad" {
+		t.Errorf("503 row class %q, want bad", cls)
+	}
+	b.Screenshot("tap")
+
+	// With status 5xx, the proxy sends only failures.
+	b.Do("restarting with --status 5xx",
+		chromedp.Click(chromedp.CSS(`#tap-stop`)),
+		chromedp.SetValue(chromedp.CSS(`#tap-status`), "5xx"),
+		chromedp.Click(chromedp.CSS(`#tap-start`)))
+	b.WaitTrue("the filtered stream live", `weftDashboard.page().stats.state === 'live'`, 10*time.Second)
+	before := browsertest.Eval[int](b, `weftDashboard.page().stats.events`)
+	for end := time.Now().Add(5 * time.Second); browsertest.Eval[int](b, `weftDashboard.page().stats.events`) == before; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("no failure appeared in the filtered tap within 5 s")
+		}
+		publish("/ok-filtered", 200)
+		publish("/fail-filtered", 500)
+	}
+	if n := browsertest.Eval[int](b, `document.querySelectorAll('#tap-rows tr[data-path="/ok-filtered"]').length`); n != 0 {
+		t.Errorf("%d 200s shown with status 5xx", n)
+	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
 	}
 }

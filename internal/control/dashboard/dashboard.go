@@ -1,6 +1,7 @@
 // Package dashboard serves the control plane's web dashboard under
-// /dashboard/: a live service graph, per-service pages, the proxies and,
-// under `weft demo`, a button that breaks the demo's backend.
+// /dashboard/: a live service graph, per-service pages, the proxies, a live
+// tap of a service's requests (tap.go) and, under `weft demo`, a button
+// that breaks the demo's backend.
 //
 // The page and its script are embedded (no CDN, no external font: it works
 // offline) and hold no mesh data, so they need no credentials. The data
@@ -13,6 +14,7 @@
 package dashboard
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"io/fs"
@@ -45,6 +47,15 @@ type Options struct {
 	// the demo can break (its fail rate); "" disables the demo routes.
 	DemoBreakDir string
 	Logger       *slog.Logger
+	// TapClient reaches the proxies' admin listeners for the tap page (nil:
+	// a client that uses no HTTP proxy); TapIdleTimeout ends a tap stream
+	// that carried no request for that long (0: DefaultTapIdleTimeout).
+	TapClient      *http.Client
+	TapIdleTimeout time.Duration
+	// Context, once done, ends the tap streams (so that a graceful shutdown
+	// does not wait for them); nil: only the browser or the idle timeout
+	// ends them.
+	Context context.Context
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -54,6 +65,7 @@ type Handler struct {
 	opts     Options
 	sessions *sessions
 	static   map[string][]byte
+	taps     tapStreams // tap.go
 }
 
 // New builds the dashboard.
@@ -96,6 +108,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		mux.Handle(r.pattern, h.authed(h.forward(r.target)))
 	}
 	mux.Handle("GET /dashboard/api/proxies", h.authed(http.HandlerFunc(h.proxies)))
+	mux.Handle("GET /dashboard/api/tap/{name}", h.authed(http.HandlerFunc(h.tapStream)))
 	mux.Handle("GET /dashboard/api/demo", h.authed(http.HandlerFunc(h.demoState)))
 	mux.Handle("POST /dashboard/api/demo/break", h.authed(http.HandlerFunc(h.demoBreak)))
 }

@@ -11,11 +11,12 @@ import (
 // for access logs, tap and tracing: each service's access log mode (its
 // weft.dev/access-log annotation, else MeshConfig spec.accessLog.mode,
 // else off), whether it opted in to tap bodies (weft.dev/tap-bodies), and
-// the mesh's trace sampling (MeshConfig spec.tracing.sampling, in every
-// Service resource).
+// the mesh's trace sampling and collector (MeshConfig spec.tracing.sampling
+// and otlpEndpoint, in every Service resource).
 type observability struct {
 	def      weftv1.AccessLogMode
 	sampling *float64
+	endpoint string                          // MeshConfig spec.tracing.otlpEndpoint
 	settings map[string]serviceObservability // by service key, for annotated Services
 }
 
@@ -31,7 +32,7 @@ func compileObservability(cfg *api.Set) observability {
 		o.def = accessLogFromString(mc.Spec.AccessLog.Mode, o.def)
 	}
 	if mc := cfg.MeshConfig; mc != nil && mc.Spec.Tracing != nil {
-		o.sampling = mc.Spec.Tracing.Sampling
+		o.sampling, o.endpoint = mc.Spec.Tracing.Sampling, mc.Spec.Tracing.OTLPEndpoint
 	}
 	for _, s := range cfg.Services {
 		if so, ok := o.service(s); ok {
@@ -76,7 +77,7 @@ func (o observability) of(key string) serviceObservability {
 // apply sets the observability fields of svc, the resource of key.
 func (o observability) apply(svc *weftv1.Service, key string) {
 	so := o.of(key)
-	svc.AccessLog, svc.TapBodies, svc.TraceSampling = so.mode, so.tapBodies, o.sampling
+	svc.AccessLog, svc.TapBodies, svc.TraceSampling, svc.TraceOtlpEndpoint = so.mode, so.tapBodies, o.sampling, o.endpoint
 }
 
 // updateObservability sets n.obs from cfg for the Services that were
@@ -88,7 +89,7 @@ func (r *Routing) updateObservability(n *Routing, cfg *api.Set, affected map[ser
 	if len(old)+len(cur) == 0 {
 		return
 	}
-	n.obs = observability{def: r.obs.def, sampling: r.obs.sampling, settings: make(map[string]serviceObservability, len(r.obs.settings))}
+	n.obs = observability{def: r.obs.def, sampling: r.obs.sampling, endpoint: r.obs.endpoint, settings: make(map[string]serviceObservability, len(r.obs.settings))}
 	for k, v := range r.obs.settings {
 		n.obs.settings[k] = v
 	}

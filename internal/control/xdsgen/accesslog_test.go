@@ -103,22 +103,28 @@ func TestUpdateObservabilityAnnotation(t *testing.T) {
 	}
 }
 
-// TestServiceTraceSampling checks MeshConfig spec.tracing.sampling reaches
-// every Service resource, and that no MeshConfig leaves it unset.
+// TestServiceTraceSampling checks MeshConfig spec.tracing.sampling and
+// otlpEndpoint reach every Service resource, and that no MeshConfig leaves
+// them unset.
 func TestServiceTraceSampling(t *testing.T) {
 	half := 0.5
 	for _, tt := range []struct {
-		name string
-		cfg  *api.Set
-		want *float64
+		name         string
+		cfg          *api.Set
+		want         *float64
+		wantEndpoint string
 	}{
-		{"unset", nil, nil},
-		{"mesh tracing", &api.Set{MeshConfig: &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: api.MeshConfigSpec{Tracing: &api.TracingConfig{Sampling: &half}}}}, &half},
+		{"unset", nil, nil, ""},
+		{"mesh tracing", &api.Set{MeshConfig: &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: api.MeshConfigSpec{Tracing: &api.TracingConfig{Sampling: &half}}}}, &half, ""},
+		{"mesh collector", &api.Set{MeshConfig: &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: api.MeshConfigSpec{Tracing: &api.TracingConfig{OTLPEndpoint: "http://otel:4317"}}}}, nil, "http://otel:4317"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := NewRouting(tt.cfg).Service(&mesh.Service{Name: "a", Namespace: "default"})
 			if (got.TraceSampling == nil) != (tt.want == nil) || tt.want != nil && got.GetTraceSampling() != *tt.want {
 				t.Errorf("trace_sampling %v, want %v", got.TraceSampling, tt.want)
+			}
+			if got.GetTraceOtlpEndpoint() != tt.wantEndpoint {
+				t.Errorf("trace_otlp_endpoint %q, want %q", got.GetTraceOtlpEndpoint(), tt.wantEndpoint)
 			}
 			if err := weftv1.ValidateService(got); err != nil {
 				t.Error(err)

@@ -101,6 +101,9 @@ type Service struct {
 	TCPRoutes []TCPRoute
 
 	egressSrc *weftv1.Egress // egress.go
+	// TraceEndpoint is the mesh's OTLP collector (MeshConfig
+	// spec.tracing.otlpEndpoint), "" for none.
+	TraceEndpoint string
 }
 
 // Port is one declared service port.
@@ -135,6 +138,10 @@ type Route struct {
 	// BackendExtAuth is each backend's (by Backend.Index); nil when none
 	// has one.
 	BackendExtAuth []*extauth.Auth
+	// PeerHeader is the value of the x-weft-route header the caller's
+	// proxy sends the peer, []string{Name}, built once and shared
+	// (read-only) by every request.
+	PeerHeader []string
 }
 
 // Backend is a weighted backend of a route (see route.Backend).
@@ -292,6 +299,7 @@ func buildRoute(r *weftv1.Route) (Route, error) {
 	out.Session = buildSession(r)
 	buildFaultMirror(&out, r) // fault.go
 	buildExtAuth(&out, r)     // extauth.go
+	out.PeerHeader = []string{rt.Name}
 	return out, nil
 }
 

@@ -14,6 +14,7 @@ func buildObservability(svc *Service, s *weftv1.Service) {
 		svc.AccessLog = accesslog.Errors
 	}
 	svc.TapBodies = s.GetTapBodies()
+	svc.TraceEndpoint = s.GetTraceOtlpEndpoint()
 	svc.TraceSampling = -1
 	if s.TraceSampling != nil {
 		svc.TraceSampling = s.GetTraceSampling()

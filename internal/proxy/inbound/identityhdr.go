@@ -3,9 +3,10 @@ package inbound
 import "net/http"
 
 // identityHeaders are the request headers through which the inbound tells
-// the app who called, in lower case. Only the inbound sets them: whatever a
-// caller sent under these names is removed first.
-var identityHeaders = [...]string{"x-forwarded-client-cert"}
+// the app who called, in lower case, and the mesh-internal ones the app
+// never sees (x-weft-route, see routelabel.go). Only the inbound sets
+// them: whatever a caller sent under these names is removed first.
+var identityHeaders = [...]string{"x-forwarded-client-cert", "x-weft-route"}
 
 // stripIdentityHeaders removes every header whose name, case-folded and
 // with '_' read as '-', is an identity header: frameworks that map '_' to

@@ -120,6 +120,7 @@ type Listener struct {
 	drain   drainState // see drain.go
 	probe   *h2cProbe  // for AppHTTP and AppTCP: does the app speak h2c?
 	h2srv   *http2.Server
+	routes  routeNames // routelabel.go
 }
 
 // New validates opts and returns a Listener.
@@ -204,6 +205,9 @@ type peerInfo struct {
 	// plaintext is a connection accepted without TLS (mode PERMISSIVE):
 	// id and xfcc are empty.
 	plaintext bool
+	// tunnel is a weft-tcp stream parsed as HTTP: its headers are the
+	// app's, not the peer proxy's (routelabel.go).
+	tunnel bool
 }
 
 type peerKey struct{}
@@ -361,7 +365,8 @@ func (l *Listener) connContext(ctx context.Context, c net.Conn) context.Context 
 	return context.WithValue(ctx, peerKey{}, &peerInfo{
 		id:      id,
 		service: svc, namespace: ns,
-		xfcc: "By=" + l.opts.Identity.ID().String() + ";URI=" + id,
+		xfcc:   "By=" + l.opts.Identity.ID().String() + ";URI=" + id,
+		tunnel: cs.NegotiatedProtocol == identity.ALPNTCP,
 	})
 }
 

@@ -27,6 +27,7 @@ type exchange struct {
 	rec      *observe.Record
 	capture  *tap.Capture
 	span     *trace.Span
+	route    string // routelabel.go
 }
 
 // observe starts observing *r: while the service's requests are logged or
@@ -37,7 +38,7 @@ type exchange struct {
 // response goes to.
 func (l *Listener) observe(ex *exchange, r **http.Request, sw *upstream.StatusWriter, peer *peerInfo, start time.Time) http.ResponseWriter {
 	req := *r
-	*ex = exchange{start: start, sw: sw, peer: peer, reqBytes: req.ContentLength}
+	*ex = exchange{start: start, sw: sw, peer: peer, reqBytes: req.ContentLength, route: l.routeLabel(req.Header, peer)}
 	if req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
 		ex.body = &observe.CountingBody{ReadCloser: req.Body}
 		req.Body = ex.body
@@ -74,14 +75,14 @@ func (l *Listener) finish(ex *exchange) {
 	lb := telemetry.RequestLabels{
 		SourceService: peer.service, SourceNamespace: peer.namespace, SourceIdentity: peer.id,
 		DestinationService: l.dest, DestinationNamespace: l.opts.Namespace, DestinationVersion: l.opts.Version,
-		Method: ex.r.Method, Status: sw.Status, GRPCStatus: telemetry.GRPCStatus(sw.Header()), TLS: !peer.plaintext,
+		Method: ex.r.Method, Route: ex.route, Status: sw.Status, GRPCStatus: telemetry.GRPCStatus(sw.Header()), TLS: !peer.plaintext,
 	}
 	reqBytes := ex.reqBytes
 	if ex.body != nil {
 		reqBytes = ex.body.N()
 	}
 	l.opts.Metrics.ServerRequest(lb, d, reqBytes, sw.Bytes)
-	ex.span.End(trace.Outcome{Status: lb.Status, GRPCStatus: lb.GRPCStatus, Endpoint: l.appAddr,
+	ex.span.End(trace.Outcome{Status: lb.Status, GRPCStatus: lb.GRPCStatus, Route: lb.Route, Endpoint: l.appAddr,
 		SourceService: lb.SourceService, SourceIdentity: lb.SourceIdentity, Failed: observe.Failed(lb.Status, lb.GRPCStatus)})
 	logIt := l.opts.AccessLog != nil && ex.mode.Wants(observe.Failed(lb.Status, lb.GRPCStatus))
 	if !logIt && ex.rec == nil {
@@ -93,7 +94,7 @@ func (l *Listener) finish(ex *exchange) {
 		Source: lb.SourceService, SourceIdentity: lb.SourceIdentity, Destination: l.dest,
 		Endpoint: l.appAddr, Method: r.Method, Authority: r.Host, Path: r.URL.Path,
 		Status: lb.Status, GRPCStatus: lb.GRPCStatus, Duration: observe.Millis(d),
-		RequestBytes: reqBytes, ResponseBytes: sw.Bytes, TLS: lb.TLS,
+		RequestBytes: reqBytes, ResponseBytes: sw.Bytes, Route: lb.Route, TLS: lb.TLS,
 	}
 	if logIt {
 		l.opts.AccessLog.Log(&e)

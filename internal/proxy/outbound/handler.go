@@ -64,6 +64,7 @@ type reqState struct {
 	pool *upstream.Pool
 
 	retry retryState // retry.go
+	route []string   // the matched route's x-weft-route value, for the peer (routelabel.go)
 }
 
 type stateKey struct{}
@@ -138,7 +139,7 @@ func (l *Listener) forward(w http.ResponseWriter, r *http.Request, cfg *config.C
 		upstream.WriteError(sw, r, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool, retry: l.retryFor(cfg, matched, key, start)}
+	st := &reqState{Context: ctx, lease: lease, dest: key, lb: lb, eps: eps, pool: l.pool, retry: l.retryFor(cfg, matched, key, start), route: peerRoute(matched)}
 	ex.st = st
 	defer func() { st.lease.Done() }()
 	r = r.WithContext(st)
@@ -200,6 +201,7 @@ func rewriteMeshRequest(out *http.Request) {
 	u := *out.URL
 	u.Scheme, u.Host = "https", st.lease.Endpoint.Address
 	out.URL = &u
+	setRouteHeader(out.Header, st.route) // routelabel.go
 }
 
 func (l *Listener) meshError(w http.ResponseWriter, r *http.Request, err error) {

@@ -28,8 +28,9 @@ type observability struct {
 }
 
 // newObservability registers the proxy health gauges and makes the access
-// logger (writing to w, default os.Stdout), the tap hub and, when the
-// environment configures an OTLP endpoint, the tracer (package trace).
+// logger (writing to w, default os.Stdout), the tap hub and the tracer
+// (package trace; exporting to the environment's OTLP endpoint, if any,
+// until followTracing learns the mesh's).
 func newObservability(ctx context.Context, reg prometheus.Registerer, m *telemetry.Metrics, src *identity.Source, xc *xdsclient.Client, wl xdsmeta.Workload, w io.Writer) (observability, error) {
 	err := telemetry.RegisterHealth(reg, telemetry.HealthSource{
 		ConfigVersion: func() string {
@@ -61,6 +62,31 @@ func newObservability(ctx context.Context, reg prometheus.Registerer, m *telemet
 		return observability{}, err
 	}
 	return observability{log: accesslog.New(w, 0, m), tap: tap.NewHub(m), tracer: tracer}, nil
+}
+
+// followTracing points the tracer at the collector the mesh names
+// (MeshConfig spec.tracing.otlpEndpoint, in the workload's Service
+// resource; none: the environment's) and follows its changes until ctx
+// ends.
+func (o observability) followTracing(ctx context.Context, xc *xdsclient.Client, wl xdsmeta.Workload, log *slog.Logger) {
+	own := wl.Service + "." + wl.Namespace
+	for {
+		updated := xc.Updated()
+		endpoint := ""
+		if c := xc.Load(); c != nil {
+			if s := c.Services[own]; s != nil {
+				endpoint = s.TraceEndpoint
+			}
+		}
+		if err := o.tracer.SetEndpoint(ctx, endpoint); err != nil {
+			log.Warn("tracing: keeping the previous collector", "error", err)
+		}
+		select {
+		case <-updated:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // flushTraces exports the spans still buffered, bounded in time.

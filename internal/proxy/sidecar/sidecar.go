@@ -293,6 +293,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { fetcher.Rotate(restCtx, src, log); return nil })
 	g.Go(func() error { runJWKS(restCtx); return nil })
 	g.Go(func() error { obs.log.Run(restCtx); return nil })
+	g.Go(func() error { obs.followTracing(restCtx, xc, w, log); return nil }) // observe.go
 	defer obs.flushTraces(log)
 	g.Go(func() error { return in.Serve(inCtx, inLn) })
 	g.Go(func() error { return out.Serve(restCtx, outLn) })

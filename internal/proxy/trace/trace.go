@@ -7,9 +7,12 @@
 // hop and to the app, so an app that copies those headers onto its own
 // calls gets one trace across the mesh.
 //
-// Tracing is configured with the standard OpenTelemetry environment
-// variables of the sidecar (`weft run`): it is on when
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set;
+// Tracing is on when the mesh names a collector (MeshConfig
+// spec.tracing.otlpEndpoint, pushed in every Service resource: the proxy
+// switches exporter when it changes, see endpoint.go) or, when it names
+// none, when the sidecar's OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+// OTEL_EXPORTER_OTLP_ENDPOINT is set (the standard OpenTelemetry
+// environment variables of `weft run` configure that exporter);
 // new traces are sampled at MeshConfig spec.tracing.sampling, else at
 // OTEL_TRACES_SAMPLER_ARG, else at 0.01, parent-based (a request that
 // carries a sampled trace stays sampled); OTEL_BSP_* tune the batching. Off, a
@@ -17,6 +20,7 @@
 package trace
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -27,7 +31,6 @@ import (
 	"go.opentelemetry.io/contrib/propagators/b3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -51,22 +54,23 @@ type Tracer struct {
 	w      Workload
 	w3c    propagation.TraceContext
 	b3     propagation.TextMapPropagator
+	// sw, for a Tracer of FromEnv, is its switchable exporter: while it
+	// has no collector, Start makes no span.
+	sw *switchExporter
 }
 
-// FromEnv returns the Tracer the environment configures, or nil when no
-// OTLP endpoint is set. New traces are sampled at the ratio mesh reports
-// (MeshConfig spec.tracing.sampling; mesh may be nil), else at
-// OTEL_TRACES_SAMPLER_ARG, else at DefaultSampling — unless
+// FromEnv returns the proxy's Tracer: it exports to the environment's
+// OTLP endpoint, if any, until SetEndpoint names the mesh's; with neither
+// it makes no spans (Start returns nil). New traces are sampled at the
+// ratio mesh reports (MeshConfig spec.tracing.sampling; mesh may be nil),
+// else at OTEL_TRACES_SAMPLER_ARG, else at DefaultSampling — unless
 // OTEL_TRACES_SAMPLER names a sampler, which then decides alone.
 func FromEnv(ctx context.Context, w Workload, mesh func() (float64, bool)) (*Tracer, error) {
-	if os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
-		return nil, nil
+	sw := &switchExporter{envEndpoint: cmp.Or(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")), dial: dialOTLP}
+	if err := sw.set(ctx, ""); err != nil {
+		return nil, err
 	}
-	exp, err := otlptracegrpc.New(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
-	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exp), sdktrace.WithResource(resource.NewSchemaless(
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(sw), sdktrace.WithResource(resource.NewSchemaless(
 		semconv.ServiceName(w.Service+"."+w.Namespace),
 		semconv.ServiceNamespace(w.Namespace),
 		semconv.ServiceVersion(w.Version),
@@ -83,8 +87,20 @@ func FromEnv(ctx context.Context, w Workload, mesh func() (float64, bool)) (*Tra
 		}
 		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(ratioSampler{sampling(mesh, ratio)})))
 	}
-	tp := sdktrace.NewTracerProvider(opts...)
-	return New(tp, w), nil
+	t := New(sdktrace.NewTracerProvider(opts...), w)
+	t.sw = sw
+	return t, nil
+}
+
+// SetEndpoint makes endpoint (MeshConfig spec.tracing.otlpEndpoint, an
+// http:// or https:// URL; "" for the environment's, if any) the collector
+// t exports to, replacing the exporter when it changed. Only for a Tracer
+// of FromEnv.
+func (t *Tracer) SetEndpoint(ctx context.Context, endpoint string) error {
+	if t == nil || t.sw == nil {
+		return nil
+	}
+	return t.sw.set(ctx, endpoint)
 }
 
 // New returns a Tracer over tp (tests pass one with an in-memory
@@ -121,8 +137,8 @@ func hasB3(h http.Header) bool {
 // destination's proxy), as a child of the trace r carries, and rewrites
 // r's trace headers to name the new span.
 func (t *Tracer) Start(r *http.Request, side, destination string, start time.Time) *Span {
-	if t == nil {
-		return nil // inlined: tracing off costs the caller a nil check
+	if t == nil || t.sw != nil && !t.sw.on.Load() {
+		return nil // tracing off costs the caller a nil check or an atomic load
 	}
 	return t.start(r, side, destination, start)
 }

@@ -20,6 +20,12 @@ func TestValidateObservability(t *testing.T) {
 		{"unknown mode", &Service{AccessLog: 7}, "access_log: unknown mode 7"},
 		{"sampling above 1", &Service{TraceSampling: proto.Float64(1.5)}, "trace_sampling: 1.5 is not a ratio"},
 		{"sampling NaN", &Service{TraceSampling: proto.Float64(math.NaN())}, "trace_sampling: NaN"},
+		{"collector", &Service{TraceOtlpEndpoint: "http://127.0.0.1:4317"}, ""},
+		{"collector over TLS", &Service{TraceOtlpEndpoint: "https://otel.example:4317"}, ""},
+		{"collector without scheme", &Service{TraceOtlpEndpoint: "otel:4317"}, "trace_otlp_endpoint: \"otel:4317\": want an http:// or https:// URL"},
+		{"collector without port", &Service{TraceOtlpEndpoint: "http://otel"}, "want host:port"},
+		{"collector port 0", &Service{TraceOtlpEndpoint: "http://otel:0"}, "port \"0\" out of range"},
+		{"collector with credentials", &Service{TraceOtlpEndpoint: "http://u:p@otel:4317"}, "want only scheme, host and port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -494,9 +494,14 @@ type Service struct {
 	TcpRoutes []*TcpRoute `protobuf:"bytes,140,rep,name=tcp_routes,json=tcpRoutes,proto3" json:"tcp_routes,omitempty"`
 	// egress (issue #12): the mesh's outbound traffic policy and every ExternalService,
 	// the same on every Service resource (see Egress).
-	Egress        *Egress `protobuf:"bytes,130,opt,name=egress,proto3" json:"egress,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Egress *Egress `protobuf:"bytes,130,opt,name=egress,proto3" json:"egress,omitempty"`
+	// obs2 (fields 110-119).
+	// TraceOtlpEndpoint is MeshConfig spec.tracing.otlpEndpoint, the OTLP/gRPC collector the
+	// proxies export spans to (an http:// or https:// URL with host and port); "" keeps each
+	// proxy's OTEL_EXPORTER_OTLP_ENDPOINT, if any.
+	TraceOtlpEndpoint string `protobuf:"bytes,110,opt,name=trace_otlp_endpoint,json=traceOtlpEndpoint,proto3" json:"trace_otlp_endpoint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -674,6 +679,13 @@ func (x *Service) GetEgress() *Egress {
 		return x.Egress
 	}
 	return nil
+}
+
+func (x *Service) GetTraceOtlpEndpoint() string {
+	if x != nil {
+		return x.TraceOtlpEndpoint
+	}
+	return ""
 }
 
 // JwtRule is one jwtRule of a RequestAuthentication.
@@ -4112,7 +4124,7 @@ var File_internal_xdsapi_weftv1_weft_proto protoreflect.FileDescriptor
 
 const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\n" +
-	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xb9\b\n" +
+	"!internal/xdsapi/weftv1/weft.proto\x12\aweft.v1\"\xe9\b\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12*\n" +
@@ -4137,7 +4149,8 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\x0etrace_sampling\x18f \x01(\x01H\x00R\rtraceSampling\x88\x01\x01\x121\n" +
 	"\n" +
 	"tcp_routes\x18\x8c\x01 \x03(\v2\x11.weft.v1.TcpRouteR\ttcpRoutes\x12(\n" +
-	"\x06egress\x18\x82\x01 \x01(\v2\x0f.weft.v1.EgressR\x06egressB\x11\n" +
+	"\x06egress\x18\x82\x01 \x01(\v2\x0f.weft.v1.EgressR\x06egress\x12.\n" +
+	"\x13trace_otlp_endpoint\x18n \x01(\tR\x11traceOtlpEndpointB\x11\n" +
 	"\x0f_trace_sampling\"\xe9\x02\n" +
 	"\aJwtRule\x12\x16\n" +
 	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x16\n" +

@@ -1,5 +1,6 @@
 // weft dashboard: plain JS and SVG, no dependencies. Pages are chosen by the
-// URL's fragment: #/ (service graph), #/service/NAME, #/proxies, #/tap.
+// URL's fragment: #/ (service graph), #/service/NAME, #/proxies, #/tap and
+// #/tap/SERVICE (starts tapping it).
 // Every few seconds the current page fetches its data again and updates in
 // place, without a reload.
 'use strict';
@@ -344,6 +345,7 @@
   const servicePage = (service) => ({
     mount(main) {
       main.replaceChildren(el('h1', null, short(service), el('span', { id: 'badge' })), el('p', { id: 'summary', class: 'muted' }),
+        el('p', null, el('a', { href: '#/tap/' + encodeURIComponent(service), id: 'tap-link' }, 'Tap its live requests')),
         el('div', { class: 'charts', id: 'charts' }),
         el('div', { class: 'cols' }, el('div', null, el('h2', null, 'Inbound'), el('div', { id: 'inbound' })), el('div', null, el('h2', null, 'Outbound'), el('div', { id: 'outbound' }))),
         el('h2', null, 'Routes taken by calls into it'), el('div', { id: 'routes' }),
@@ -433,16 +435,114 @@
     },
   };
 
-  const tapPage = {
-    mount(main) {
-      $('#verdicts').replaceChildren();
-      main.replaceChildren(el('h1', null, 'Tap'),
-        el('p', null, 'The live stream of requests through a service\'s proxies is read from the proxies\' admin listeners; the control plane does not relay it to the browser yet. From a terminal:'),
-        el('pre', null, el('code', null, 'weft tap SERVICE [--path P] [--method M] [--status S] [-o json]')),
-        el('p', { class: 'muted' }, 'See docs/observability/dashboard.md.'));
-    },
-    async update() { return 'tap'; },
-  };
+  // ---- tap: the live requests of a service, relayed by the control plane ----
+  // The stream is Server-Sent Events read with fetch (so that a refusal's
+  // message shows); at most TAP_ROWS rows are kept, newest first.
+  const TAP_ROWS = 500;
+  function tapPage(initial) {
+    const st = { abort: null, rows: 0, events: 0, state: 'stopped', service: initial || '' };
+    function field(name, label, attrs) {
+      return el('label', null, label + ' ', el('input', Object.assign({ name, id: 'tap-' + name }, attrs)));
+    }
+    function query() {
+      const f = $('#tap-form');
+      const [name, ns] = f.service.value.trim().split('.');
+      const q = new URLSearchParams({ namespace: ns || 'default' });
+      for (const k of ['path', 'method', 'status']) if (f[k].value.trim()) q.set(k, f[k].value.trim());
+      if (f.bodies.checked) q.set('bodies', 'true');
+      return ['api/tap/' + encodeURIComponent(name) + '?' + q, name + '.' + (ns || 'default')];
+    }
+    function addRow(e) {
+      const tbody = $('#tap-rows');
+      if (!tbody) return;
+      const status = e.status + (e.grpcStatus ? '/' + e.grpcStatus : '');
+      const failed = e.status >= 500 || (e.grpcStatus && e.grpcStatus !== '0');
+      const decisions = (e.decisions || []).map((d) => d.stage + (d.detail ? '=' + d.detail : '')).join(', ');
+      const row = el('tr', { class: failed ? 'bad' : 'ok', 'data-path': e.path, 'data-side': e.side },
+        el('td', null, new Date(e.time).toLocaleTimeString(undefined, { hour12: false }) + '.' + String(new Date(e.time).getMilliseconds()).padStart(3, '0')),
+        el('td', null, e.side),
+        el('td', null, short(e.source || '(plaintext)') + ' → ' + short(e.destination)),
+        el('td', null, e.method), el('td', null, el('code', null, e.path)),
+        el('td', { class: 'health num' }, status), el('td', { class: 'num' }, fmtMs(e.latencyMs)),
+        el('td', null, e.route || ''), el('td', null, decisions));
+      tbody.prepend(row);
+      if (e.bodies) tbody.prepend(el('tr', { class: 'bodies' }, el('td', { colspan: 9 }, el('pre', null, '> ' + (e.bodies.request || '') + '\n< ' + (e.bodies.response || '')))));
+      while (tbody.rows.length > TAP_ROWS) tbody.lastChild.remove();
+      st.rows = tbody.rows.length;
+    }
+    function stop(reason) {
+      if (st.abort) st.abort.abort();
+      st.abort = null;
+      st.state = 'stopped';
+      $('#tap-start') && ($('#tap-start').disabled = false);
+      $('#tap-stop') && ($('#tap-stop').disabled = true);
+      if (reason) { $('#tap-state').textContent = reason; setStatus('tap ' + reason); }
+    }
+    async function start() {
+      stop();
+      const [path, svc] = query();
+      const ac = new AbortController();
+      st.abort = ac;
+      st.state = 'connecting';
+      $('#tap-start').disabled = true;
+      $('#tap-stop').disabled = false;
+      $('#tap-state').textContent = 'connecting to the proxies of ' + svc + '…';
+      try {
+        const r = await fetch(path, { credentials: 'same-origin', signal: ac.signal, headers: { Accept: 'text/event-stream' } });
+        if (r.status === 401) { stop(); signedOut(); return; }
+        if (!r.ok) { const b = await r.json().catch(() => ({})); stop('refused: ' + (b.error || r.statusText)); return; }
+        const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const msg = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let type = 'message', data = '';
+            for (const line of msg.split('\n')) {
+              if (line.startsWith('event: ')) type = line.slice(7);
+              else if (line.startsWith('data: ')) data += line.slice(6);
+            }
+            if (type === 'open') { st.state = 'live'; $('#tap-state').textContent = 'live: tapping ' + JSON.parse(data).proxies + ' proxies of ' + svc; setStatus('tap live'); }
+            if (type === 'tap') { st.events++; addRow(JSON.parse(data)); }
+            if (type === 'end') { stop('stopped: ' + JSON.parse(data).reason); return; }
+          }
+        }
+        stop('stopped: the stream ended');
+      } catch (e) {
+        if (e.name !== 'AbortError') stop('stopped: ' + e.message);
+      }
+    }
+    return {
+      mount(main) {
+        $('#verdicts').replaceChildren();
+        const form = el('form', { id: 'tap-form', class: 'tap-form' },
+          field('service', 'Service', { list: 'tap-services', placeholder: 'backend or backend.namespace', required: true, value: st.service }),
+          field('path', 'Path prefix', { placeholder: '/api' }), field('method', 'Method', { placeholder: 'GET', size: 7 }),
+          field('status', 'Status', { placeholder: '503 or 5xx', size: 8 }),
+          el('label', { title: 'Only services annotated weft.dev/tap-bodies: "true" send bodies (redacted)' }, el('input', { type: 'checkbox', name: 'bodies', id: 'tap-bodies' }), ' bodies'),
+          el('button', { type: 'submit', id: 'tap-start' }, 'Start'), el('button', { type: 'button', id: 'tap-stop', disabled: true }, 'Stop'),
+          el('datalist', { id: 'tap-services' }));
+        form.addEventListener('submit', (ev) => { ev.preventDefault(); start(); });
+        form.querySelector('#tap-stop').addEventListener('click', () => stop('stopped'));
+        main.replaceChildren(el('h1', null, 'Tap'), form, el('p', { id: 'tap-state', class: 'muted', 'aria-live': 'polite' }, 'Pick a service and start.'),
+          el('table', { id: 'tap-table' }, el('thead', null, el('tr', null, ...['Time', 'Side', 'Source → destination', 'Method', 'Path', 'Status', 'Latency', 'Route', 'Decisions'].map((x) => el('th', null, x)))),
+            el('tbody', { id: 'tap-rows' })));
+        if (st.service) start();
+      },
+      unmount() { stop(); },
+      async update() {
+        const { proxies } = await api('api/proxies');
+        const list = $('#tap-services');
+        if (list) list.replaceChildren(...[...new Set(proxies.map((p) => p.service + '.' + p.namespace))].sort().map((s) => el('option', { value: s })));
+        return st.state === 'live' ? `tap live · ${st.events} requests` : 'tap ' + st.state;
+      },
+      stats: st,
+    };
+  }
 
   // ---- demo: break and fix the demo's services ----
   async function demoButtons() {
@@ -469,7 +569,7 @@
     const h = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
     if (h.startsWith('service/')) return ['graph', servicePage(h.slice(8))];
     if (h === 'proxies') return ['proxies', proxiesPage];
-    if (h === 'tap') return ['tap', tapPage];
+    if (h === 'tap' || h.startsWith('tap/')) return ['tap', tapPage(h.slice(4))];
     return ['graph', graphPage];
   }
   // refresh updates the current page, then polls again; a refresh that
@@ -493,12 +593,13 @@
   function navigate() {
     const [tab, page] = route();
     document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', a.dataset.page === tab));
+    if (state.page && state.page.unmount) state.page.unmount();
     state.page = page;
     page.mount($('#main'));
     return refresh();
   }
 
-  window.weftDashboard = { refresh: () => refresh(), stats };
+  window.weftDashboard = { refresh: () => refresh(), stats, page: () => state.page };
   window.addEventListener('hashchange', () => { login().then(navigate); });
   (async () => {
     await login();
