@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -169,4 +170,71 @@ func TestWebSocketThroughSidecars(t *testing.T) {
 		t.Fatalf("echo after the policy: %q %v", b, err)
 	}
 	conn.Close(websocket.StatusNormalClosure, "done")
+}
+
+// TestWebSocketThroughGateway: a WebSocket echo through the ingress
+// gateway and the service's sidecar carries 10 MB each way intact; CONNECT
+// to the gateway is refused with 501.
+func TestWebSocketThroughGateway(t *testing.T) {
+	c := startControl(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := wsEcho(ln)
+	t.Cleanup(func() { srv.Close() })
+	startWorkload(t, c, wlOpts{service: "chat", appPort: ln.Addr().(*net.TCPAddr).Port, cmd: []string{"sleep", "3600"}})
+	port := freePort(t)
+	c.apply(fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: chat-gateway}
+spec:
+  gatewayClassName: weft
+  listeners:
+  - {name: http, protocol: HTTP, port: %d}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: chat}
+spec:
+  parentRefs: [{name: chat-gateway}]
+  hostnames: [chat.example.com]
+  rules: [{backendRefs: [{name: chat, port: 80}]}]
+`, port))
+	startGateway(t, c, "chat-gateway")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr(port))
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: dial}}
+	var conn *websocket.Conn
+	eventually(t, 15*time.Second, 100*time.Millisecond, "WebSocket through the gateway", func() error {
+		var resp *http.Response
+		conn, resp, err = websocket.Dial(ctx, "ws://chat.example.com/", &websocket.DialOptions{HTTPClient: hc})
+		if err != nil {
+			if resp != nil {
+				return fmt.Errorf("%w (status %d, %s)", err, resp.StatusCode, resp.Header.Get("X-Weft-Reason"))
+			}
+			return err
+		}
+		return nil
+	})
+	echo10MB(t, ctx, conn)
+
+	raw, err := net.Dial("tcp", addr(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(raw, "CONNECT chat.example.com:443 HTTP/1.1\r\nHost: chat.example.com:443\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusNotImplemented || resp.Header.Get("X-Weft-Reason") != "upgrade-not-supported" {
+		t.Errorf("CONNECT to the gateway: %d %q, want 501 upgrade-not-supported", resp.StatusCode, resp.Header.Get("X-Weft-Reason"))
+	}
 }

@@ -99,6 +99,10 @@ type port struct {
 	// net/http; h2conns feeds it.
 	h2      *http.Server
 	h2conns *h1fast.ConnListener
+	// h1 serves the HTTP/1.1 requests h1fast hands off (Upgrade), one per
+	// connection.
+	h1      *http.Server
+	h1conns *h1fast.ConnListener
 	cfg     atomic.Pointer[[]*config.GatewayListener]
 	opts    *Options
 	cancel  context.CancelFunc
@@ -160,6 +164,17 @@ func open(ctx context.Context, opts *Options, n uint32, ls []*config.GatewayList
 	p.h2.Protocols.SetHTTP2(true)
 	p.h2.Protocols.SetUnencryptedHTTP2(true)
 	p.wg.Go(func() { p.h2.Serve(p.h2conns) })
+	p.h1conns = h1fast.NewConnListener(ln.Addr())
+	p.h1 = &http.Server{
+		Handler:           h1fast.OneRequest(p),
+		Protocols:         new(http.Protocols),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: opts.HeaderTimeout,
+		MaxHeaderBytes:    opts.Limits.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	p.h1.Protocols.SetHTTP1(true)
+	p.wg.Go(func() { p.h1.Serve(p.h1conns) })
 	p.srv = &h1fast.Server{
 		Handler:       p,
 		Handoff:       func(c net.Conn) bool { return p.handoff(ctx, c) },
@@ -188,6 +203,8 @@ func (p *port) close() {
 	p.srv.Close()
 	p.h2conns.Close()
 	p.h2.Close()
+	p.h1conns.Close()
+	p.h1.Close()
 	p.wg.Wait()
 }
 
@@ -275,6 +292,12 @@ func pick(ls []*config.GatewayListener, host string) *config.GatewayListener {
 // host, then to the routes of the host on it; a host none serves is
 // answered 404 with x-weft-reason no-matching-host.
 func (p *port) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		p.opts.Rejected("upgrade_not_supported")
+		w.Header().Set("X-Weft-Reason", "upgrade-not-supported")
+		upstream.WriteError(w, r, http.StatusNotImplemented, "weft: the gateway serves no CONNECT")
+		return
+	}
 	l := pick(*p.cfg.Load(), r.Host)
 	var svc *config.Service
 	if l != nil {
@@ -289,25 +312,19 @@ func (p *port) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.opts.Forwarder.ServeGateway(w, r, svc)
 }
 
-// upgradeRefusal answers CONNECT and Upgrade requests, which the gateway
-// does not serve yet.
-const upgradeRefusal = "HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nX-Weft-Reason: upgrade-not-supported\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 51\r\n\r\n" +
-	"weft: the gateway serves no CONNECT or Upgrade yet\n"
-
 // handoff takes the connections h1fast hands over: the HTTP/2 preface
-// (h2c) goes to the HTTP/2 server, CONNECT and Upgrade are refused.
+// (h2c) goes to the HTTP/2 server; CONNECT and Upgrade requests go to the
+// HTTP/1.1 server, which refuses CONNECT and forwards an Upgrade (a
+// WebSocket) like any request, relaying the upgraded stream.
 func (p *port) handoff(ctx context.Context, c net.Conn) bool {
 	br := bufio.NewReaderSize(c, len(h2Preface))
+	conns := p.h1conns
 	if b, err := br.Peek(len(h2Preface)); err == nil && bytes.Equal(b, h2Preface) {
-		if !p.h2conns.Push(ctx, &replayConn{Conn: c, r: br}) {
-			c.Close()
-		}
-		return true
+		conns = p.h2conns
 	}
-	p.opts.Rejected("upgrade_not_supported")
-	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write([]byte(upgradeRefusal))
-	c.Close()
+	if !conns.Push(ctx, &replayConn{Conn: c, r: br}) {
+		c.Close()
+	}
 	return true
 }
 

@@ -129,7 +129,8 @@ func rawExchange(t *testing.T, port uint32, req string) (string, string) {
 }
 
 // TestHTTPListener: a request is routed by Host to its host's routes; an
-// unknown host is 404 no-matching-host, Upgrade 501, an oversized head
+// unknown host is 404 no-matching-host, an Upgrade is forwarded like any
+// request, CONNECT 501, an oversized head
 // 431, each counted; a listener removed from the Gateway stops listening.
 func TestHTTPListener(t *testing.T) {
 	port := freePort(t)
@@ -143,7 +144,8 @@ func TestHTTPListener(t *testing.T) {
 		{"exact host", "GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n", "200 OK", "a"},
 		{"wildcard host", "GET / HTTP/1.1\r\nHost: b.example.com:80\r\n\r\n", "200 OK", "wild"},
 		{"unknown host", "GET / HTTP/1.1\r\nHost: other.test\r\n\r\n", "404 Not Found", "no-matching-host"},
-		{"upgrade", "GET / HTTP/1.1\r\nHost: a.example.com\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", "501 Not Implemented", "upgrade-not-supported"},
+		{"upgrade forwarded", "GET / HTTP/1.1\r\nHost: a.example.com\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n", "200 OK", "a"},
+		{"connect", "CONNECT a.example.com:443 HTTP/1.1\r\nHost: a.example.com:443\r\n\r\n", "501 Not Implemented", "upgrade-not-supported"},
 		{"oversized", "GET / HTTP/1.1\r\nHost: a.example.com\r\nX-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", "431 Request Header Fields Too Large", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
