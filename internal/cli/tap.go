@@ -13,8 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"weft.dev/weft/internal/proxy/observe"
-	"weft.dev/weft/internal/proxy/tap"
+	"weft.dev/weft/internal/tapwire"
 )
 
 type tapFlags struct {
@@ -61,7 +60,7 @@ addresses.`,
 			if f.bodies {
 				q.Set("bodies", "true")
 			}
-			if _, err := tap.ParseFilter(q); err != nil {
+			if _, err := tapwire.ParseFilter(q); err != nil {
 				return fmt.Errorf("--%w", err)
 			}
 			admins := f.admins
@@ -133,11 +132,11 @@ func tapAdmins(ctx context.Context, g *globalFlags, name, ns string) ([]string, 
 func runTap(ctx context.Context, w io.Writer, admins []string, q url.Values, f tapFlags) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events := make(chan observe.Event)
+	events := make(chan tapwire.Event)
 	errs := make(chan error, len(admins))
 	var wg sync.WaitGroup
 	for _, a := range admins {
-		wg.Go(func() { errs <- tap.Stream(ctx, nil, a, q, events) })
+		wg.Go(func() { errs <- tapwire.Stream(ctx, nil, a, q, events) })
 	}
 	go func() { wg.Wait(); close(events) }()
 	enc := json.NewEncoder(w)
@@ -168,7 +167,7 @@ func runTap(ctx context.Context, w io.Writer, admins []string, q url.Values, f t
 	return errors.Join(all...)
 }
 
-func printTapEvent(w io.Writer, e *observe.Event) {
+func printTapEvent(w io.Writer, e *tapwire.Event) {
 	status := fmt.Sprint(e.Status)
 	if e.GRPCStatus != "" {
 		status += "/" + e.GRPCStatus

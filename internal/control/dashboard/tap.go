@@ -10,8 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"weft.dev/weft/internal/proxy/observe"
-	"weft.dev/weft/internal/proxy/tap"
+	"weft.dev/weft/internal/tapwire"
 )
 
 // Limits of the tap page's streams.
@@ -78,7 +77,7 @@ func (h *Handler) tapAdmins(name, ns string) (admins []string, proxies int) {
 
 // tapStream serves GET /dashboard/api/tap/{name}?namespace=&path=&method=&status=&bodies=:
 // the requests through the service's proxies as Server-Sent Events (one
-// "tap" event per request, its data an observe.Event in JSON), relayed from
+// "tap" event per request, its data an tapwire.Event in JSON), relayed from
 // the proxies' admin /tap streams with the same filters. Bodies come only
 // when asked for and only from services that opted in: the proxies decide
 // that, the relay passes on what they send. The stream ends when the
@@ -92,7 +91,7 @@ func (h *Handler) tapStream(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	q.Del("namespace")
-	if _, err := tap.ParseFilter(q); err != nil {
+	if _, err := tapwire.ParseFilter(q); err != nil {
 		writeError(w, http.StatusBadRequest, "tap: "+err.Error())
 		return
 	}
@@ -128,10 +127,10 @@ func (h *Handler) tapStream(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Context != nil {
 		defer context.AfterFunc(h.opts.Context, cancel)()
 	}
-	events := make(chan observe.Event)
+	events := make(chan tapwire.Event)
 	done := make(chan error, len(admins))
 	for _, a := range admins {
-		go func() { done <- tap.Stream(ctx, h.opts.TapClient, a, q, events) }()
+		go func() { done <- tapwire.Stream(ctx, h.opts.TapClient, a, q, events) }()
 	}
 	idle := h.opts.TapIdleTimeout
 	if idle <= 0 {

@@ -11,59 +11,23 @@ package observe
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"weft.dev/weft/internal/tapwire"
 )
 
-// Event is one request as a proxy saw it. Side is "client" for the
-// outbound listener (the caller's proxy) and "server" for the inbound one.
-type Event struct {
-	Time           time.Time  `json:"time"`
-	Side           string     `json:"side"`
-	RequestID      string     `json:"requestId,omitempty"`
-	Source         string     `json:"source"`
-	SourceIdentity string     `json:"sourceIdentity,omitempty"`
-	Destination    string     `json:"destination"`
-	Endpoint       string     `json:"endpoint,omitempty"`
-	Method         string     `json:"method"`
-	Authority      string     `json:"authority"`
-	Path           string     `json:"path"`
-	Status         int        `json:"status"`
-	GRPCStatus     string     `json:"grpcStatus,omitempty"`
-	Duration       Millis     `json:"latencyMs"`
-	RequestBytes   int64      `json:"requestBytes"`
-	ResponseBytes  int64      `json:"responseBytes"`
-	Route          string     `json:"route,omitempty"`
-	TLS            bool       `json:"tls"`
-	Decisions      []Decision `json:"decisions,omitempty"`
-	// Bodies is set only for a tap subscriber that asked for bodies, of a
-	// service that opted in (see package tap); redacted.
-	Bodies *Bodies `json:"bodies,omitempty"`
-}
-
-// Millis is a duration that encodes in JSON as fractional milliseconds.
-type Millis time.Duration
-
-// MarshalJSON implements json.Marshaler.
-func (m Millis) MarshalJSON() ([]byte, error) {
-	return strconv.AppendFloat(nil, float64(m)/1e6, 'f', 3, 64), nil
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (m *Millis) UnmarshalJSON(b []byte) error {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return fmt.Errorf("latency: %w", err)
-	}
-	*m = Millis(f * 1e6)
-	return nil
-}
+// Event, Decision, Bodies and Millis are the tap stream's wire format
+// (package tapwire), which the control plane and the CLI read too.
+type (
+	Event    = tapwire.Event
+	Decision = tapwire.Decision
+	Bodies   = tapwire.Bodies
+	Millis   = tapwire.Millis
+)
 
 // Failed reports whether a request with this HTTP status and gRPC status
 // ("" when not gRPC) failed: a 5xx, no status at all, or a gRPC status
@@ -97,24 +61,6 @@ func (b *CountingBody) Read(p []byte) (int, error) {
 
 // N is the number of bytes read so far.
 func (b *CountingBody) N() int64 { return b.n.Load() }
-
-// Decision is one decision a stage took for a request: the stage ("route",
-// "retry", "outlier", "authz", ...) and what it decided, in words.
-type Decision struct {
-	Stage  string `json:"stage"`
-	Detail string `json:"detail"`
-}
-
-// Bodies are the first bytes of a request's and its response's bodies,
-// with their headers, after redaction.
-type Bodies struct {
-	RequestHeaders  http.Header `json:"requestHeaders,omitempty"`
-	Request         string      `json:"request"`
-	RequestTrunc    bool        `json:"requestTruncated,omitempty"`
-	ResponseHeaders http.Header `json:"responseHeaders,omitempty"`
-	Response        string      `json:"response"`
-	ResponseTrunc   bool        `json:"responseTruncated,omitempty"`
-}
 
 // Record collects the decisions taken for one tapped request. It is safe
 // for concurrent use (a stage may run on a transport goroutine).

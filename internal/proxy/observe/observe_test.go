@@ -52,7 +52,7 @@ func TestNote(t *testing.T) {
 	Note(ctx, "retry", "one")
 	Note(ctx, "outlier", "two")
 	got := rec.Decisions()
-	if !Tapped(ctx) || len(got) != 2 || got[1] != (Decision{"outlier", "two"}) {
+	if !Tapped(ctx) || len(got) != 2 || got[1] != (Decision{Stage: "outlier", Detail: "two"}) {
 		t.Errorf("decisions %v", got)
 	}
 	if (*Record)(nil).Decisions() != nil {

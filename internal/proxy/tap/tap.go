@@ -8,77 +8,19 @@ package tap
 
 import (
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"weft.dev/weft/internal/proxy/observe"
 	"weft.dev/weft/internal/proxy/telemetry"
+	"weft.dev/weft/internal/tapwire"
 )
 
-// Filter selects the events a subscriber gets; zero fields match all.
-type Filter struct {
-	// Path is a path prefix.
-	Path string
-	// Method matches case-insensitively.
-	Method string
-	// Status is a code ("503") or a class ("5xx").
-	Status string
-	// Bodies asks for request and response bodies, which only services
-	// that opted in (annotation weft.dev/tap-bodies: "true") provide.
-	Bodies bool
-}
-
-// ParseFilter reads a Filter from /tap's query: path, method, status and
-// bodies (true or false).
-func ParseFilter(q url.Values) (Filter, error) {
-	f := Filter{Path: q.Get("path"), Method: strings.ToUpper(q.Get("method")), Status: strings.ToLower(q.Get("status"))}
-	if f.Path != "" && !strings.HasPrefix(f.Path, "/") {
-		return Filter{}, fmt.Errorf("path: %q must start with /", f.Path)
-	}
-	if s := f.Status; s != "" {
-		ok := len(s) == 3 && s[0] >= '1' && s[0] <= '5'
-		if ok && s[1:] != "xx" {
-			_, err := strconv.Atoi(s)
-			ok = err == nil
-		}
-		if !ok {
-			return Filter{}, fmt.Errorf("status: %q is neither a status code (503) nor a class (5xx)", s)
-		}
-	}
-	if b := q.Get("bodies"); b != "" {
-		v, err := strconv.ParseBool(b)
-		if err != nil {
-			return Filter{}, fmt.Errorf("bodies: %q is not true or false", b)
-		}
-		f.Bodies = v
-	}
-	return f, nil
-}
-
-// Match reports whether e passes f.
-func (f Filter) Match(e *observe.Event) bool {
-	if f.Path != "" && !strings.HasPrefix(e.Path, f.Path) {
-		return false
-	}
-	if f.Method != "" && f.Method != e.Method {
-		return false
-	}
-	if s := f.Status; s != "" {
-		code := strconv.Itoa(e.Status)
-		if s[1:] == "xx" {
-			return len(code) == 3 && code[0] == s[0]
-		}
-		return code == s
-	}
-	return true
-}
+// Filter selects the events a subscriber gets (see tapwire.Filter).
+type Filter = tapwire.Filter
 
 // Hub fans events out to subscribers. The zero value is not usable; use
 // NewHub. A nil *Hub is never active.
@@ -177,7 +119,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "tap: only loopback clients may tap", http.StatusForbidden)
 		return
 	}
-	f, err := ParseFilter(r.URL.Query())
+	f, err := tapwire.ParseFilter(r.URL.Query())
 	if err != nil {
 		http.Error(w, "tap: "+err.Error(), http.StatusBadRequest)
 		return

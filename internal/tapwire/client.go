@@ -1,4 +1,4 @@
-package tap
+package tapwire
 
 import (
 	"bufio"
@@ -9,15 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"weft.dev/weft/internal/proxy/observe"
 )
 
 // Stream reads the events of one proxy's admin endpoint /tap at admin
 // (HOST:PORT), with query q (see ParseFilter), into out until ctx ends or
 // the stream does; c nil means a client that uses no HTTP proxy. It is the
-// client side of Hub.ServeHTTP (weft tap, the dashboard's tap page).
-func Stream(ctx context.Context, c *http.Client, admin string, q url.Values, out chan<- observe.Event) error {
+// client side of the proxy's tap.Hub.ServeHTTP (weft tap, the dashboard's tap page).
+func Stream(ctx context.Context, c *http.Client, admin string, q url.Values, out chan<- Event) error {
 	if c == nil {
 		c = &http.Client{Transport: &http.Transport{Proxy: nil}}
 	}
@@ -41,7 +39,7 @@ func Stream(ctx context.Context, c *http.Client, admin string, q url.Values, out
 		if len(strings.TrimSpace(string(line))) == 0 {
 			continue // heartbeat
 		}
-		var e observe.Event
+		var e Event
 		if err := json.Unmarshal(line, &e); err != nil {
 			return fmt.Errorf("proxy admin endpoint %s: bad event: %w", admin, err)
 		}
