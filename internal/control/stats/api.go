@@ -115,29 +115,31 @@ func (h *Handler) Graph(ctx context.Context, d time.Duration) (Graph, error) {
 	return Build(w, d, h.opts.Name, servedBy), nil
 }
 
-func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
+// windowGraph answers r's graph over its ?window, or writes the error
+// (400 for a bad window, 502 when the source fails) and returns false.
+func (h *Handler) windowGraph(w http.ResponseWriter, r *http.Request) (Graph, time.Duration, bool) {
 	d, err := ParseWindow(r.URL.Query().Get("window"))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
+		return Graph{}, 0, false
 	}
 	g, err := h.Graph(r.Context(), d)
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
-		return
+		return Graph{}, 0, false
 	}
-	writeJSON(w, http.StatusOK, g)
+	return g, d, true
+}
+
+func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
+	if g, _, ok := h.windowGraph(w, r); ok {
+		writeJSON(w, http.StatusOK, g)
+	}
 }
 
 func (h *Handler) service(w http.ResponseWriter, r *http.Request) {
-	d, err := ParseWindow(r.URL.Query().Get("window"))
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	g, err := h.Graph(r.Context(), d)
-	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+	g, d, ok := h.windowGraph(w, r)
+	if !ok {
 		return
 	}
 	s, ok := ServiceOf(g, ServiceKey(r.PathValue("name")))
@@ -146,6 +148,7 @@ func (h *Handler) service(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.opts.History != nil {
+		var err error
 		if s.History, err = h.opts.History(r.Context(), time.Now(), s.Node.Service); err != nil {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 			return

@@ -66,15 +66,7 @@ func anyPort(r *weftv1.TcpRoute) int {
 func tcpBackends(ns string, rule gatewayv1.TCPRouteRule) []*weftv1.Backend {
 	out := make([]*weftv1.Backend, 0, len(rule.BackendRefs))
 	for _, b := range rule.BackendRefs {
-		bns := ns
-		if b.Namespace != nil {
-			bns = string(*b.Namespace)
-		}
-		w := uint32(1)
-		if b.Weight != nil {
-			w = uint32(*b.Weight)
-		}
-		out = append(out, &weftv1.Backend{Service: string(b.Name), Namespace: bns, Weight: w})
+		out = append(out, meshBackend(ns, b))
 	}
 	return out
 }

@@ -418,17 +418,23 @@ func httpBackends(ns string, refs []gatewayv1.HTTPBackendRef) []*weftv1.Backend 
 	}
 	var out []*weftv1.Backend
 	for _, b := range refs {
-		bns := ns
-		if b.Namespace != nil {
-			bns = string(*b.Namespace)
-		}
-		w := uint32(1)
-		if b.Weight != nil {
-			w = uint32(*b.Weight)
-		}
-		out = append(out, &weftv1.Backend{Service: string(b.Name), Namespace: bns, Weight: w})
+		out = append(out, meshBackend(ns, b.BackendRef))
 	}
 	return out
+}
+
+// meshBackend is backendRef b of a route in namespace ns: its service, in
+// ns unless it names another namespace, and its weight (default 1).
+func meshBackend(ns string, b gatewayv1.BackendRef) *weftv1.Backend {
+	bns := ns
+	if b.Namespace != nil {
+		bns = string(*b.Namespace)
+	}
+	w := uint32(1)
+	if b.Weight != nil {
+		w = uint32(*b.Weight)
+	}
+	return &weftv1.Backend{Service: string(b.Name), Namespace: bns, Weight: w}
 }
 
 // noBackends is the backend of a rule without backendRefs.
