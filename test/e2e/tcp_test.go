@@ -518,9 +518,9 @@ func TestTCPRouteInvalid(t *testing.T) {
 kind: TCPRoute
 metadata: {name: gw}
 spec:
-  parentRefs: [{name: ingress}]
+  parentRefs: [{group: "", kind: Service, name: db}, {name: ingress}]
   rules: [{backendRefs: [{name: db, port: 5432}]}]
-`, "spec.parentRefs[0].kind: must be Service"},
+`, "spec.parentRefs[1].kind: must be Service like the first parentRef"},
 		{`apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: two}
