@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -139,16 +138,12 @@ func (l *Listener) tunnelTCP(ctx context.Context, cfg *config.Config, svc *confi
 // authority names ("http", "http2", "grpc", "tcp"), or "" (detect) when the
 // port declares none or the authority names no declared port.
 func portProtocol(svc *config.Service, authority string) string {
-	_, port, err := net.SplitHostPort(authority)
-	if err != nil {
-		return ""
-	}
-	n, err := strconv.ParseUint(port, 10, 32)
-	if err != nil {
+	n := authorityPort(authority)
+	if n == 0 {
 		return ""
 	}
 	for _, p := range svc.Ports {
-		if uint64(p.Number) == n {
+		if int(p.Number) == n {
 			return p.Protocol
 		}
 	}
