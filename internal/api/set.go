@@ -14,6 +14,10 @@ import (
 // namespace and name. A Set handed out by the store is shared: treat it as
 // immutable.
 type Set struct {
+	// Revision is the store revision the Set was read at (0 if it did not
+	// come from a store).
+	Revision uint64
+
 	Services              []*corev1.Service
 	HTTPRoutes            []*gatewayv1.HTTPRoute
 	GRPCRoutes            []*gatewayv1.GRPCRoute

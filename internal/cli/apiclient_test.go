@@ -69,14 +69,14 @@ const apiTestToken = "test-admin-token"
 // certificate like the control plane's (DNS weft-control, localhost, IP
 // 127.0.0.1), and writes the data dir a client needs: connection file,
 // bundle and admin token. It returns the flags pointing at that data dir.
-func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Store) {
+func apiTestControlPlane(t *testing.T) (*globalFlags, *store.Bolt) {
 	t.Helper()
 	return apiTestControlPlaneWith(t, nil)
 }
 
 // apiTestControlPlaneWith is apiTestControlPlane with more routes, added by
 // extra.
-func apiTestControlPlaneWith(t *testing.T, extra func(*http.ServeMux)) (*globalFlags, *store.Store) {
+func apiTestControlPlaneWith(t *testing.T, extra func(*http.ServeMux)) (*globalFlags, *store.Bolt) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, connfile.StoreFile))

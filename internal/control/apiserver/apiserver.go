@@ -85,7 +85,7 @@ type Options struct {
 // Reading an HTTPRoute, GRPCRoute or DestinationPolicy returns it with a
 // status computed from the current mesh (see status.go); statuses are
 // never stored.
-func New(st *store.Store, adminToken string, logger *slog.Logger, opts Options) http.Handler {
+func New(st store.Store, adminToken string, logger *slog.Logger, opts Options) http.Handler {
 	h := &handler{st: st, log: logger, opts: opts, refused: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "weft_api_apply_refused_total",
 		Help: "Applies refused by the control plane API (invalid, unsupported or not compilable configuration); nothing of them was stored.",
@@ -124,7 +124,7 @@ func Authorized(r *http.Request, token string) bool {
 }
 
 type handler struct {
-	st   *store.Store
+	st   store.Store
 	log  *slog.Logger
 	opts Options
 	// refused counts refused applies.

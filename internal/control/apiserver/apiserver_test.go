@@ -38,7 +38,7 @@ metadata: {name: default}
 spec: {}
 `
 
-func newServer(t *testing.T) (*httptest.Server, *store.Store) {
+func newServer(t *testing.T) (*httptest.Server, *store.Bolt) {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "weft.db"))
 	if err != nil {

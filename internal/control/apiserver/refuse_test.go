@@ -27,7 +27,7 @@ spec:
 
 // newMeshServer is newServer with a mesh of workloads (services web and
 // api in namespace shop) and a metrics registry.
-func newMeshServer(t *testing.T) (*httptest.Server, *store.Store, *prometheus.Registry) {
+func newMeshServer(t *testing.T) (*httptest.Server, *store.Bolt, *prometheus.Registry) {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "weft.db"))
 	if err != nil {

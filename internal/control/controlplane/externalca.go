@@ -21,7 +21,7 @@ type ExternalCAFiles struct {
 
 // newAuthority is the external CA if opts.ExternalCA names one, else the
 // self-made root kept in the store.
-func newAuthority(ctx context.Context, st *store.Store, opts Options, log *slog.Logger) (*ca.CA, error) {
+func newAuthority(ctx context.Context, st store.Store, opts Options, log *slog.Logger) (*ca.CA, error) {
 	f := opts.ExternalCA
 	if f.Cert == "" && f.Key == "" && f.Chain == "" {
 		return ca.New(ctx, st, opts.TrustDomain, log)

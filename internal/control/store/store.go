@@ -1,6 +1,8 @@
 // Package store keeps weft's configuration resources and opaque blobs for
-// other control-plane components (CA root, workload registry) in an embedded
-// bbolt database. Every change is one transaction: all or nothing.
+// other control-plane components (CA root, workload registry). Store is the
+// interface every back end implements; Bolt, in this file, is the embedded
+// bbolt database that `weft control` uses by default. Every change is one
+// transaction: all or nothing.
 package store
 
 import (
@@ -44,8 +46,52 @@ var (
 	keyRevision   = []byte("revision")
 )
 
-// Store is the embedded configuration store. It is safe for concurrent use.
-type Store struct {
+// Store is a control plane's configuration store. Implementations are safe
+// for concurrent use; every Apply and Delete is atomic, and Revision names
+// the state that Set and Subscribe observe.
+type Store interface {
+	// Apply validates objs and stores them in one transaction: if any
+	// object is invalid or anything fails, nothing is stored.
+	Apply(objs []api.Object) ([]Change, error)
+	// Delete removes the object with key k; the error wraps ErrNotFound if
+	// there is none.
+	Delete(k api.Key) error
+	// Get returns the object with key k; the error wraps ErrNotFound if
+	// there is none.
+	Get(k api.Key) (api.Object, error)
+	// List returns the objects of kind in namespace ("" for all), sorted by
+	// namespace and name.
+	List(kind, namespace string) ([]api.Object, error)
+	// Set returns every stored object as of one revision, which it
+	// records in the Set's Revision.
+	Set() (*api.Set, error)
+	// Revision increases on every committed change.
+	Revision() uint64
+	// Subscribe returns a channel that receives after changes (coalesced)
+	// and a function that ends the subscription.
+	Subscribe() (<-chan struct{}, func())
+	Blobs
+	// Close releases the store.
+	Close() error
+}
+
+// Blobs are opaque values other components keep in the store (the CA's
+// root, join tokens, the workload registry).
+type Blobs interface {
+	// GetBlob returns the blob under key, or nil, nil if there is none.
+	GetBlob(key string) ([]byte, error)
+	// PutBlob stores val under key. Blobs do not change the Revision.
+	PutBlob(key string, val []byte) error
+	// BlobsWithPrefix returns every blob whose key starts with prefix.
+	BlobsWithPrefix(prefix string) (map[string][]byte, error)
+	// UpdateBlobs stores put and deletes del in one transaction.
+	UpdateBlobs(put map[string][]byte, del []string) error
+}
+
+var _ Store = (*Bolt)(nil)
+
+// Bolt is the embedded configuration store. It is safe for concurrent use.
+type Bolt struct {
 	db       *bolt.DB
 	revision atomic.Uint64
 	now      func() time.Time
@@ -55,7 +101,7 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the database at path.
-func Open(path string) (*Store, error) {
+func Open(path string) (*Bolt, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("opening %s: locked by another process (is another `weft control` using this data dir?)", path)
@@ -63,7 +109,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	s := &Store{db: db, now: time.Now, subs: map[chan struct{}]struct{}{}}
+	s := &Bolt{db: db, now: time.Now, subs: map[chan struct{}]struct{}{}}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketObjects, bucketBlobs, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -81,15 +127,15 @@ func Open(path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Bolt) Close() error { return s.db.Close() }
 
 // Revision increases on every committed change and survives restarts.
-func (s *Store) Revision() uint64 { return s.revision.Load() }
+func (s *Bolt) Revision() uint64 { return s.revision.Load() }
 
 // Subscribe returns a channel that receives after every committed change
 // (coalesced: it has a buffer of one) and a function that ends the
 // subscription.
-func (s *Store) Subscribe() (<-chan struct{}, func()) {
+func (s *Bolt) Subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	s.mu.Lock()
 	s.subs[ch] = struct{}{}
@@ -104,7 +150,7 @@ func (s *Store) Subscribe() (<-chan struct{}, func()) {
 	}
 }
 
-func (s *Store) notify() {
+func (s *Bolt) notify() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ch := range s.subs {
@@ -118,7 +164,7 @@ func (s *Store) notify() {
 // Apply validates objs and stores them in one transaction: if any object is
 // invalid or anything fails, nothing is stored. Server-managed metadata in
 // objs (uid, resourceVersion, generation, creationTimestamp) is ignored.
-func (s *Store) Apply(objs []api.Object) ([]Change, error) {
+func (s *Bolt) Apply(objs []api.Object) ([]Change, error) {
 	seen := map[api.Key]bool{}
 	for _, o := range objs {
 		if err := api.Validate(o); err != nil {
@@ -196,7 +242,7 @@ func (s *Store) Apply(objs []api.Object) ([]Change, error) {
 
 // Delete removes the object with key k; the error wraps ErrNotFound if there
 // is none.
-func (s *Store) Delete(k api.Key) error {
+func (s *Bolt) Delete(k api.Key) error {
 	var newRev uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := kindBucket(tx, k.Kind, false)
@@ -222,7 +268,7 @@ func (s *Store) Delete(k api.Key) error {
 
 // Get returns the object with key k; the error wraps ErrNotFound if there is
 // none.
-func (s *Store) Get(k api.Key) (api.Object, error) {
+func (s *Bolt) Get(k api.Key) (api.Object, error) {
 	var obj api.Object
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := kindBucket(tx, k.Kind, false)
@@ -244,7 +290,7 @@ func (s *Store) Get(k api.Key) (api.Object, error) {
 
 // List returns the objects of kind (a canonical kind name) in namespace, or
 // in every namespace when namespace is "", sorted by namespace and name.
-func (s *Store) List(kind, namespace string) ([]api.Object, error) {
+func (s *Bolt) List(kind, namespace string) ([]api.Object, error) {
 	var out []api.Object
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := kindBucket(tx, kind, false)
@@ -269,9 +315,11 @@ func (s *Store) List(kind, namespace string) ([]api.Object, error) {
 }
 
 // Set returns every stored object, read in one transaction.
-func (s *Store) Set() (*api.Set, error) {
+func (s *Bolt) Set() (*api.Set, error) {
 	var objs []api.Object
+	var rev uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
+		rev = readRevision(tx)
 		return tx.Bucket(bucketObjects).ForEachBucket(func(kind []byte) error {
 			return tx.Bucket(bucketObjects).Bucket(kind).ForEach(func(k, v []byte) error {
 				o, err := api.Unmarshal(v)
@@ -286,11 +334,16 @@ func (s *Store) Set() (*api.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.NewSet(objs)
+	set, err := api.NewSet(objs)
+	if err != nil {
+		return nil, err
+	}
+	set.Revision = rev
+	return set, nil
 }
 
 // GetBlob returns the blob under key, or nil, nil if there is none.
-func (s *Store) GetBlob(key string) ([]byte, error) {
+func (s *Bolt) GetBlob(key string) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketBlobs).Get([]byte(key)); v != nil {
@@ -302,14 +355,14 @@ func (s *Store) GetBlob(key string) ([]byte, error) {
 }
 
 // PutBlob stores val under key. Blobs do not change the Revision.
-func (s *Store) PutBlob(key string, val []byte) error {
+func (s *Bolt) PutBlob(key string, val []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketBlobs).Put([]byte(key), val)
 	})
 }
 
 // BlobsWithPrefix returns every blob whose key starts with prefix.
-func (s *Store) BlobsWithPrefix(prefix string) (map[string][]byte, error) {
+func (s *Bolt) BlobsWithPrefix(prefix string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketBlobs).Cursor()
@@ -323,7 +376,7 @@ func (s *Store) BlobsWithPrefix(prefix string) (map[string][]byte, error) {
 }
 
 // UpdateBlobs stores put and deletes del in one transaction.
-func (s *Store) UpdateBlobs(put map[string][]byte, del []string) error {
+func (s *Bolt) UpdateBlobs(put map[string][]byte, del []string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketBlobs)
 		for k, v := range put {

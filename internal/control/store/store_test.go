@@ -48,7 +48,7 @@ func decode(t *testing.T, s string) []api.Object {
 	return objs
 }
 
-func open(t *testing.T, path string) *Store {
+func open(t *testing.T, path string) *Bolt {
 	t.Helper()
 	s, err := Open(path)
 	if err != nil {
