@@ -315,6 +315,7 @@ func checkGroups(t *testing.T, svc *weftv1.Service) {
 // mesh.Builder.ApplyConfig if the snapshot holds it) and add it here.
 func TestConfigKindsAttributed(t *testing.T) {
 	attributed := []string{
+		"Revision",               // not a kind: the store revision the set was read at
 		"Services",               // mesh.Builder.ApplyConfig
 		"HTTPRoutes",             // Routing.Update: parents
 		"GRPCRoutes",             // Routing.Update: parents

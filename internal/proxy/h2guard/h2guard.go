@@ -155,6 +155,8 @@ type Conn struct {
 	whdr  [9]byte
 	whdrN int
 	wskip int
+	pend  []byte      // a frame's start, held until its end is written
+	torn  bool        // a write stopped inside a frame
 	dead  bool        // GOAWAY sent or connection closed for abuse
 	off   atomic.Bool // not HTTP/2: writes pass through untracked
 }
@@ -286,15 +288,16 @@ func (c *Conn) tick() {
 }
 
 // abuse sends GOAWAY(ENHANCE_YOUR_CALM) naming the last stream the client
-// opened, when the server's output is at a frame boundary, and closes. A
-// write blocked on a client that does not read is ended by a deadline
-// first; if it stopped inside a frame, there is no GOAWAY, only the close.
+// opened and closes. Write keeps the wire at a frame boundary (an
+// incomplete frame is held back and dropped here), so the GOAWAY can always
+// follow, unless a write blocked on a client that does not read was ended
+// by the deadline inside a frame: then there is only the close.
 func (c *Conn) abuse(reason string) {
 	c.state = stateAbused
 	c.Conn.SetWriteDeadline(time.Now().Add(goAwayTime))
 	c.wmu.Lock()
 	sent := false
-	if !c.dead && c.whdrN == 0 && c.wskip == 0 {
+	if !c.dead && !c.torn {
 		var f [17]byte
 		f[2] = 8 // length
 		f[3] = frameGoAway
@@ -304,6 +307,7 @@ func (c *Conn) abuse(reason string) {
 		sent = err == nil
 	}
 	c.dead = true
+	c.pend = nil
 	c.wmu.Unlock()
 	if sent {
 		// Closing with unread input would reset the connection and may
@@ -321,7 +325,9 @@ func (c *Conn) abuse(reason string) {
 	}
 }
 
-// Write writes to the connection, tracking the server's frame boundaries.
+// Write writes to the connection whole frames only: the start of a frame
+// that p does not finish is held until a later Write brings its end (the
+// HTTP/2 server flushes at frame boundaries, so nothing waits long).
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.off.Load() {
 		return c.Conn.Write(p)
@@ -331,29 +337,54 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.dead {
 		return 0, ErrAbuse
 	}
-	n, err := c.Conn.Write(p)
-	c.track(p[:n])
-	return n, err
+	cut := c.track(p)
+	if len(c.pend) == 0 && cut == len(p) {
+		n, err := c.Conn.Write(p)
+		c.torn = c.torn || n < len(p)
+		return n, err
+	}
+	if cut == 0 {
+		c.pend = append(c.pend, p...)
+		return len(p), nil
+	}
+	held := len(c.pend)
+	out := append(c.pend, p[:cut]...)
+	n, err := c.Conn.Write(out)
+	if n < len(out) {
+		c.torn = true
+		return max(n-held, 0), err
+	}
+	c.pend = append(out[:0], p[cut:]...)
+	return len(p), err
 }
 
-// track advances the write-side frame parser over b.
-func (c *Conn) track(b []byte) {
-	for len(b) > 0 {
+// track advances the write-side frame parser over b and returns the length
+// of b's longest prefix that ends at a frame boundary.
+func (c *Conn) track(b []byte) int {
+	cut, off := 0, 0
+	for off < len(b) {
 		if c.wskip > 0 {
-			k := min(c.wskip, len(b))
+			k := min(c.wskip, len(b)-off)
 			c.wskip -= k
-			b = b[k:]
+			off += k
+			if c.wskip == 0 {
+				cut = off
+			}
 			continue
 		}
-		k := copy(c.whdr[c.whdrN:], b)
+		k := copy(c.whdr[c.whdrN:], b[off:])
 		c.whdrN += k
-		b = b[k:]
+		off += k
 		if c.whdrN < 9 {
-			return
+			break
 		}
 		c.whdrN = 0
 		c.wskip = int(c.whdr[0])<<16 | int(c.whdr[1])<<8 | int(c.whdr[2])
+		if c.wskip == 0 {
+			cut = off
+		}
 	}
+	return cut
 }
 
 // CloseWrite half-closes the connection when the wrapped one can.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -380,4 +381,73 @@ func FuzzScan(f *testing.F) {
 			t.Fatalf("split at %d: %q, whole: %q", k, got, want)
 		}
 	})
+}
+
+// recordConn records each Write that reaches the wire.
+type recordConn struct {
+	net.Conn
+	writes [][]byte
+}
+
+func (r *recordConn) Write(p []byte) (int, error) {
+	r.writes = append(r.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+// TestWriteWholeFrames: however the server's writes split its frames, only
+// whole frames reach the wire, every byte arrives in order, and a GOAWAY
+// can follow any write.
+func TestWriteWholeFrames(t *testing.T) {
+	frame := func(n int, fill byte) []byte {
+		f := make([]byte, 9+n)
+		f[2] = byte(n)
+		f[3] = framePing
+		for i := 9; i < len(f); i++ {
+			f[i] = fill
+		}
+		return f
+	}
+	var stream []byte
+	for i := range 5 {
+		stream = append(stream, frame(8*i, byte(i))...) // includes an empty frame
+	}
+	for _, tc := range []struct {
+		name   string
+		chunks []int // write sizes; the rest in one write
+	}{
+		{"one write", nil},
+		{"byte by byte", slices.Repeat([]int{1}, len(stream)-1)},
+		{"inside header", []int{4, 20}},
+		{"inside payload", []int{12, 3, 30}},
+		{"exact frames", []int{9, 17, 25}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &recordConn{}
+			c := (&Guard{}).Wrap(rc).(*Conn)
+			rest := stream
+			for _, n := range tc.chunks {
+				if _, err := c.Write(rest[:n]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[n:]
+			}
+			if _, err := c.Write(rest); err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			for _, w := range rc.writes {
+				var probe Conn
+				if cut := probe.track(w); cut != len(w) {
+					t.Errorf("a write of %d bytes ends inside a frame (boundary at %d)", len(w), cut)
+				}
+				got = append(got, w...)
+			}
+			if !bytes.Equal(got, stream) {
+				t.Errorf("wire holds %d bytes, want the %d written", len(got), len(stream))
+			}
+			if len(c.pend) != 0 || c.torn {
+				t.Errorf("after the last frame: %d bytes held, torn %v", len(c.pend), c.torn)
+			}
+		})
+	}
 }
