@@ -59,6 +59,18 @@ type Options struct {
 	Ready func(connfile.Connection)
 	// Stats configure the aggregation of the proxies' golden metrics.
 	Stats StatsOptions
+	// OpenStore, if set, opens the store the control plane keeps its
+	// state in (etcd, Kubernetes); nil means the embedded bbolt file in
+	// DataDir. Run closes what it returns.
+	OpenStore func(ctx context.Context) (store.Store, error)
+}
+
+// openStore opens the store opts name: OpenStore's, or the bbolt file.
+func openStore(ctx context.Context, opts Options) (store.Store, error) {
+	if opts.OpenStore != nil {
+		return opts.OpenStore(ctx)
+	}
+	return store.Open(filepath.Join(opts.DataDir, connfile.StoreFile))
 }
 
 // Run serves until ctx ends.
@@ -73,7 +85,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
-	st, err := store.Open(filepath.Join(opts.DataDir, connfile.StoreFile))
+	st, err := openStore(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("opening store: %w", err)
 	}
