@@ -180,3 +180,32 @@ func TestUpToDate(t *testing.T) {
 		}
 	}
 }
+
+// TestKindsYAML checks that testdata/kinds.yaml, which the round-trip test
+// on a real API server uses, is valid weft configuration with one object of
+// every non-core kind.
+func TestKindsYAML(t *testing.T) {
+	objs := kindsYAML(t)
+	have := map[string]bool{}
+	for _, o := range objs {
+		have[api.KindOf(o)] = true
+	}
+	for _, k := range api.Kinds() {
+		if k.Group() != "" && !have[k.Kind] {
+			t.Errorf("testdata/kinds.yaml has no %s", k.Kind)
+		}
+	}
+}
+
+func kindsYAML(t *testing.T) []api.Object {
+	t.Helper()
+	b, err := os.ReadFile("testdata/kinds.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := api.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
