@@ -6,7 +6,9 @@
 // plane's namespace. It implements store.Store and store.Shared, so several
 // `weft control` replicas can serve one cluster.
 //
-// Revision is the largest resourceVersion the store has seen. kube-apiserver
+// Revision is the largest resourceVersion the store has seen (or, for a
+// change that one kind's watch delivers after a newer change of another
+// kind, one more than the previous revision). kube-apiserver
 // hands out resourceVersions from etcd's revision counter, which is one
 // counter for the whole cluster and grows with every write, so the largest
 // seen grows with every change the informers deliver and two replicas that
@@ -463,8 +465,10 @@ func (s *Store) upsert(kc *kindClient, obj any) {
 		}
 	} else {
 		delete(s.rejected, k)
+		prev, had := s.objs[k]
+		// A relist hands over objects the store already has.
+		changed = !had || prev.GetResourceVersion() != o.GetResourceVersion() || prev.GetUID() != o.GetUID()
 		s.objs[k] = o
-		changed = true
 	}
 	s.advance(kc, rv, changed)
 }
@@ -500,8 +504,9 @@ func (s *Store) advance(kc *kindClient, rv uint64, changed bool) {
 		if rv > s.rev {
 			s.rev = rv
 		} else {
-			// Cannot happen with kube-apiserver's resourceVersions; keep
-			// Revision growing on every change regardless.
+			// Each kind has its own watch, so a change of one kind can
+			// arrive after a newer change of another: Revision still
+			// grows with every change the store serves.
 			s.rev++
 		}
 		s.set = nil
