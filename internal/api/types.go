@@ -48,6 +48,9 @@ const (
 //	  trustDomain: cluster.local
 //	  defaults:
 //	    loadBalancer: LEAST_REQUEST
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=mc
 type MeshConfig struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -84,6 +87,7 @@ type MTLSConfig struct {
 	// from outside the mesh, served with no caller identity. A Service's
 	// weft.dev/mtls-mode annotation overrides it for that service. Between
 	// proxies every hop is mutual TLS in either mode.
+	// +kubebuilder:validation:Enum=STRICT;PERMISSIVE
 	Mode string `json:"mode,omitempty"`
 }
 
@@ -91,6 +95,7 @@ type MTLSConfig struct {
 type MeshDefaults struct {
 	// LoadBalancer is the algorithm that picks an endpoint: P2C_EWMA
 	// (the default), ROUND_ROBIN, RANDOM or LEAST_REQUEST.
+	// +kubebuilder:validation:Enum=P2C_EWMA;ROUND_ROBIN;RANDOM;LEAST_REQUEST;RING_HASH;MAGLEV
 	LoadBalancer string `json:"loadBalancer,omitempty"`
 	// Retry switches the default retries of every service (types_retry.go).
 	Retry *MeshRetryDefaults `json:"retry,omitempty"`
@@ -110,6 +115,10 @@ type MeshDefaults struct {
 //	  targetRef: {kind: Service, name: payments}
 //	  loadBalancer: LEAST_REQUEST
 //	  outlierDetection: {consecutive5xx: 5, interval: 10s, baseEjectionTime: 30s}
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=dp
+// +kubebuilder:subresource:status
 type DestinationPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -135,6 +144,7 @@ type DestinationPolicySpec struct {
 	// LoadBalancer is the algorithm that picks an endpoint: P2C_EWMA,
 	// ROUND_ROBIN, RANDOM, LEAST_REQUEST, RING_HASH or MAGLEV. Empty means
 	// the MeshConfig default.
+	// +kubebuilder:validation:Enum=P2C_EWMA;ROUND_ROBIN;RANDOM;LEAST_REQUEST;RING_HASH;MAGLEV
 	LoadBalancer string `json:"loadBalancer,omitempty"`
 	// ConsistentHash is the key of RING_HASH and MAGLEV (types_balancer.go).
 	ConsistentHash *ConsistentHash `json:"consistentHash,omitempty"`
@@ -152,6 +162,7 @@ type DestinationPolicySpec struct {
 // PolicyTargetRef names the object a policy applies to.
 type PolicyTargetRef struct {
 	// Kind of the target. Only "Service" is supported (and the default).
+	// +kubebuilder:validation:Enum=Service
 	Kind string `json:"kind,omitempty"`
 	// Name of the target, in the policy's namespace. Required.
 	Name string `json:"name"`
@@ -202,6 +213,8 @@ type OutlierDetection struct {
 	MaxEjectionTime string `json:"maxEjectionTime,omitempty"`
 	// MaxEjectionPercent caps the share of endpoints ejected at once, 1..100
 	// (unset: 50).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	MaxEjectionPercent int32 `json:"maxEjectionPercent,omitempty"`
 	// Disabled turns outlier detection off.
 	Disabled bool `json:"disabled,omitempty"`
@@ -212,6 +225,8 @@ type OutlierDetection struct {
 type RetryPolicy struct {
 	// Attempts is the number of retries after the first try, 0..10;
 	// default 2.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
 	Attempts *int32 `json:"attempts,omitempty"`
 	// PerTryTimeout bounds each try, a duration such as "500ms".
 	PerTryTimeout string `json:"perTryTimeout,omitempty"`
@@ -250,6 +265,9 @@ type RetryPolicy struct {
 //	  rules:
 //	  - from: [{identities: ["spiffe://cluster.local/ns/default/sa/orders"]}]
 //	    to: [{methods: [POST], paths: ["/charge"]}]
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=authz;ap
 type AuthorizationPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -275,6 +293,7 @@ type AuthorizationPolicySpec struct {
 	Selector *WorkloadSelector `json:"selector,omitempty"`
 	// Action taken when a request matches a rule: ALLOW (the default),
 	// DENY or AUDIT (logged and counted, never enforced).
+	// +kubebuilder:validation:Enum=ALLOW;DENY;AUDIT
 	Action string `json:"action,omitempty"`
 	// Rules match requests; a request matches the policy if it matches any
 	// rule. An ALLOW policy without rules allows nothing; a DENY policy
@@ -336,6 +355,8 @@ type RuleTo struct {
 	// NotPaths excludes paths, with the same patterns.
 	NotPaths []string `json:"notPaths,omitempty"`
 	// Ports are the service ports the request arrives on, 1..65535.
+	// +kubebuilder:validation:items:Minimum=1
+	// +kubebuilder:validation:items:Maximum=65535
 	Ports []int32 `json:"ports,omitempty"`
 	// Hosts are request hosts (case-insensitive, without port), with the
 	// same patterns as paths.
@@ -366,6 +387,7 @@ type AuthorizationConfig struct {
 	// DefaultAction is ALLOW (the default: a workload no ALLOW policy
 	// selects accepts every caller DENY policies let through) or DENY (a
 	// request no ALLOW policy allows is denied everywhere).
+	// +kubebuilder:validation:Enum=ALLOW;DENY
 	DefaultAction string `json:"defaultAction,omitempty"`
 }
 

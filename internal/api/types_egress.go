@@ -41,6 +41,7 @@ const (
 // sidecar does with traffic for a host outside the mesh.
 type OutboundTrafficPolicy struct {
 	// Mode is ALLOW_ANY (the default) or REGISTRY_ONLY.
+	// +kubebuilder:validation:Enum=ALLOW_ANY;REGISTRY_ONLY
 	Mode string `json:"mode,omitempty"`
 	// EgressGateway is the egress gateway of every ExternalService that
 	// names none in its spec.egressGateway.
@@ -69,6 +70,9 @@ type EgressGatewayRef struct {
 //	spec:
 //	  hosts: [api.payments.example.com, "*.cdn.example.com"]
 //	  ports: [{number: 443, protocol: HTTPS}]
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=es;se
 type ExternalService struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -82,8 +86,11 @@ type ExternalServiceSpec struct {
 	// Hosts are DNS names, exact ("api.example.com") or a wildcard of one
 	// or more leading labels ("*.example.com", which does not match
 	// "example.com" itself). At least one; "*" alone is refused.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
 	Hosts []string `json:"hosts"`
 	// Ports the hosts are reached on; empty allows any port.
+	// +kubebuilder:validation:MaxItems=16
 	Ports []ExternalPort `json:"ports,omitempty"`
 	// TLS originates TLS from the proxy; see ExternalTLSConfig.
 	TLS *ExternalTLSConfig `json:"tls,omitempty"`
@@ -98,8 +105,11 @@ type ExternalServiceSpec struct {
 // ExternalPort is one port of an ExternalService.
 type ExternalPort struct {
 	// Number is the port, 1-65535.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
 	Number int32 `json:"number"`
 	// Protocol is HTTP, HTTPS, TLS or TCP (default TCP: anything).
+	// +kubebuilder:validation:Enum=HTTP;HTTPS;TLS;TCP
 	Protocol string `json:"protocol,omitempty"`
 }
 
@@ -111,6 +121,7 @@ type ExternalPort struct {
 // fallback.
 type ExternalTLSConfig struct {
 	// Mode is ORIGINATE.
+	// +kubebuilder:validation:Enum=ORIGINATE
 	Mode string `json:"mode"`
 	// CACertificates are PEM certificates the server's chain must lead to;
 	// empty uses the system roots.

@@ -31,6 +31,9 @@ const (
 //	  abort: {httpStatus: 503, percentage: 20}
 //	  match:
 //	    headers: [{name: x-chaos, value: "on"}]
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=fi
 type FaultInjection struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -60,6 +63,8 @@ type FaultDelay struct {
 	FixedDelay string `json:"fixedDelay"`
 	// Percentage of requests delayed, 0 to 100, fractions allowed (0.5 is
 	// one request in 200). Omitted means 100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	Percentage *float64 `json:"percentage,omitempty"`
 }
 
@@ -68,6 +73,8 @@ type FaultDelay struct {
 type FaultAbort struct {
 	// HTTPStatus is the HTTP status answered, 400 to 599. A gRPC call gets
 	// the gRPC status a proxy maps it to (503 is UNAVAILABLE).
+	// +kubebuilder:validation:Minimum=400
+	// +kubebuilder:validation:Maximum=599
 	HTTPStatus int32 `json:"httpStatus,omitempty"`
 	// GRPCStatus is the gRPC status answered to gRPC calls, by its
 	// canonical name ("UNAVAILABLE", "RESOURCE_EXHAUSTED", ...; not "OK"):
@@ -77,6 +84,8 @@ type FaultAbort struct {
 	GRPCStatus string `json:"grpcStatus,omitempty"`
 	// Percentage of requests aborted, 0 to 100, fractions allowed. Omitted
 	// means 100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	Percentage *float64 `json:"percentage,omitempty"`
 }
 
@@ -84,6 +93,7 @@ type FaultAbort struct {
 type FaultMatch struct {
 	// Headers must all be present with exactly these values (header names
 	// are case-insensitive), at most 16.
+	// +kubebuilder:validation:MaxItems=16
 	Headers []FaultHeaderMatch `json:"headers,omitempty"`
 }
 

@@ -25,6 +25,7 @@ const AnnotationTapBodies = "weft.dev/tap-bodies"
 type AccessLogConfig struct {
 	// Mode is none (the default), all or errors, for every service without
 	// a weft.dev/access-log annotation.
+	// +kubebuilder:validation:Enum=none;all;errors
 	Mode string `json:"mode,omitempty"`
 }
 
@@ -32,6 +33,8 @@ type AccessLogConfig struct {
 type TracingConfig struct {
 	// Sampling is the share of new traces sampled, 0 to 1 (default: the
 	// sidecar's OTEL_TRACES_SAMPLER_ARG, else 0.01).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
 	Sampling *float64 `json:"sampling,omitempty"`
 	// OTLPEndpoint is the OTLP/gRPC collector every proxy exports its
 	// spans to, an http:// (plaintext) or https:// (TLS) URL with host and

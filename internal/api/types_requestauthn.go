@@ -42,6 +42,9 @@ const (
 //	    audiences: [orders]
 //	    jwksUri: https://issuer.example.com/.well-known/jwks.json
 //	    outputClaimToHeaders: [{header: x-user, claim: sub}]
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=ra
 type RequestAuthentication struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -57,6 +60,8 @@ type RequestAuthenticationSpec struct {
 	TargetRef PolicyTargetRef `json:"targetRef"`
 	// JWTRules are the accepted token issuers, 1..16. A token is accepted
 	// when it is valid for the rule whose issuer matches its "iss" claim.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
 	JWTRules []JWTRule `json:"jwtRules"`
 }
 

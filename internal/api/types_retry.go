@@ -18,6 +18,8 @@ type MeshRetryDefaults struct {
 // the window. A retry beyond it is not made: the failed attempt is returned.
 type RetryBudget struct {
 	// Percent of requests that may be retried, 0..100; default 20.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	Percent *int32 `json:"percent,omitempty"`
 	// MinRetriesPerSecond allowed whatever the traffic, 0..100000;
 	// default 10.
