@@ -53,8 +53,18 @@ and the cause of the last one.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "No proxies are connected to the control plane (start one with weft run or weft proxy; proxy-status --admin HOST:PORT asks a proxy that cannot connect).")
 				return nil
 			}
+			// The revisions tell a proxy that has not caught up yet (a
+			// control plane older than them has no such endpoint).
+			var rev controlplane.RevisionStatus
+			if err := c.getJSON(cmd.Context(), "/api/v1/revision", &rev); err == nil {
+				replica := ""
+				if rev.Replica != "" {
+					replica = " by replica " + rev.Replica
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Store at revision %d; configuration served%s: revision %d.\n", rev.Store, replica, rev.Served)
+			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROXY\tSERVICE\tINBOUND\tIDENTITY\tROOT\tCONNECTED\tCONFIG")
+			fmt.Fprintln(tw, "PROXY\tSERVICE\tINBOUND\tIDENTITY\tROOT\tCONNECTED\tREVISION\tCONFIG")
 			for _, p := range ps {
 				state := "SYNCED"
 				if len(p.Nacked) > 0 {
@@ -79,13 +89,25 @@ and the cause of the last one.`,
 				} else if status.NewRoot != "" {
 					root += " (old)"
 				}
-				fmt.Fprintf(tw, "%s\t%s.%s\t%s\t%s\t%s\t%s ago\t%s\n", p.ID, p.Service, p.Namespace, addr, p.Identity, root, time.Since(p.Connected).Round(time.Second), state)
+				fmt.Fprintf(tw, "%s\t%s.%s\t%s\t%s\t%s\t%s ago\t%s\t%s\n", p.ID, p.Service, p.Namespace, addr, p.Identity, root, time.Since(p.Connected).Round(time.Second), revisionCell(p.Revision, rev.Served), state)
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&adminAddr, "admin", "", "read the xDS state of the proxy whose admin endpoint is HOST:PORT (e.g. 127.0.0.1:15020) instead of asking the control plane")
 	return cmd
+}
+
+// revisionCell shows the store revision a proxy acknowledged, and how far
+// it is behind the revision its replica serves.
+func revisionCell(proxy, served uint64) string {
+	switch {
+	case proxy == 0:
+		return "-"
+	case proxy < served:
+		return fmt.Sprintf("r%d (behind r%d)", proxy, served)
+	}
+	return fmt.Sprintf("r%d", proxy)
 }
 
 // localProxyStatus prints the xDS stream state a proxy's admin endpoint
@@ -124,6 +146,12 @@ func localProxyStatus(ctx context.Context, w io.Writer, adminAddr string) error 
 		lastErr = st.LastError + " (" + ago(st.LastErrorAt) + ")"
 	}
 	fmt.Fprintf(tw, "LAST ERROR\t%s\n", lastErr)
+	if st.Control != "" {
+		fmt.Fprintf(tw, "CONTROL PLANE\t%s\n", st.Control)
+	}
+	if st.Revision != 0 {
+		fmt.Fprintf(tw, "REVISION\tr%d\n", st.Revision)
+	}
 	fmt.Fprintf(tw, "ACKS/NACKS\t%d/%d\n", st.ACKs, st.NACKs)
 	if st.LastNACK != "" {
 		fmt.Fprintf(tw, "LAST NACK\t%s\n", st.LastNACK)

@@ -66,7 +66,7 @@ func newRootCmd() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dataDir, "data-dir", connfile.DefaultDataDir(), "control plane state and connection file (env WEFT_DATA_DIR)")
-	pf.StringVar(&g.control, "control", "", "control plane: its xDS address host:port for proxy and run, its API URL https://host:port for every other command (env WEFT_CONTROL; default: from the connection file in --data-dir)")
+	pf.StringVar(&g.control, "control", "", "control plane: its xDS address host:port for proxy and run (several replicas: host:port,host:port,...), its API URL https://host:port for every other command (env WEFT_CONTROL; default: from the connection file in --data-dir)")
 	pf.StringVar(&g.controlAPI, "control-api", "", "control plane API address host:port (default: --control https://..., else from the connection file in --data-dir)")
 	pf.StringVar(&g.caFile, "ca", "", "PEM bundle that signs the control plane API's certificate (env WEFT_CA; default: ca.pem in --data-dir)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")

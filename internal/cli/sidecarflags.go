@@ -16,6 +16,7 @@ import (
 	"weft.dev/weft/internal/proxy/inbound"
 	"weft.dev/weft/internal/proxy/outbound"
 	"weft.dev/weft/internal/proxy/sidecar"
+	"weft.dev/weft/internal/proxy/xdsclient"
 	"weft.dev/weft/internal/xdsmeta"
 )
 
@@ -142,14 +143,24 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 	if err := w.Validate(); err != nil {
 		return o, fmt.Errorf("workload: %w", err)
 	}
-	control := g.control
-	if control == "" {
+	// --control may list several replicas (a,b,c); the connection file
+	// lists every replica its writer knew. The proxy's gRPC channels hold
+	// them all and fail over (xdsclient.Target).
+	var addrs []string
+	if g.control != "" {
+		if addrs, err = xdsclient.ParseAddresses(g.control); err != nil {
+			return o, fmt.Errorf("--control: %w", err)
+		}
+	} else {
 		c, err := connfile.Read(g.dataDir)
 		if err != nil {
 			return o, err
 		}
-		control = c.XDS
+		if addrs = c.Addresses(); len(addrs) == 0 {
+			return o, fmt.Errorf("connection file in %s names no xDS address", g.dataDir)
+		}
 	}
+	control := xdsclient.Target(addrs)
 	var bundle []*x509.Certificate
 	if f.caFile != "" {
 		b, rerr := os.ReadFile(f.caFile)

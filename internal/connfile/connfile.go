@@ -40,14 +40,32 @@ func DefaultDataDir() string {
 
 // Connection is what a client needs to reach a control plane.
 type Connection struct {
-	// XDS is host:port of the gRPC endpoint (ADS and CA), TLS.
+	// XDS is host:port of the gRPC endpoint (ADS and CA), TLS: the one
+	// of the replica that wrote the file.
 	XDS string `json:"xds"`
+	// XDSAddresses, when the control plane has several replicas, lists
+	// the xDS address of every replica known to the one that wrote the
+	// file (XDS among them). Files of older versions, and of a single
+	// control plane, have only XDS.
+	XDSAddresses []string `json:"xdsAddresses,omitempty"`
 	// API is host:port of the HTTPS API used by the CLI and dashboard.
 	API string `json:"api"`
 	// TrustDomain is the mesh trust domain.
 	TrustDomain string `json:"trustDomain"`
 	// PID of the control plane that wrote the file.
 	PID int `json:"pid"`
+}
+
+// Addresses are the xDS addresses a proxy may connect to: XDSAddresses,
+// else XDS alone.
+func (c Connection) Addresses() []string {
+	if len(c.XDSAddresses) > 0 {
+		return append([]string(nil), c.XDSAddresses...)
+	}
+	if c.XDS == "" {
+		return nil
+	}
+	return []string{c.XDS}
 }
 
 // Write stores c into dir atomically.

@@ -119,12 +119,43 @@ func New(ctx context.Context, p Persistence, trustDomain string, logger *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("ca: encoding root: %w", err)
 	}
-	if err := p.PutBlob(rootBlobKey, blob); err != nil {
+	creator, shared := p.(Creator)
+	if !shared {
+		if err := p.PutBlob(rootBlobKey, blob); err != nil {
+			return nil, fmt.Errorf("ca: storing root: %w", err)
+		}
+		logger.Info("created root", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
+		c.bundle = []*x509.Certificate{c.root}
+		return c, nil
+	}
+	// Replicas starting together race to create the root; every one of
+	// them signs with the root that won.
+	stored, err := creator.CreateBlob(rootBlobKey, blob)
+	if err != nil {
 		return nil, fmt.Errorf("ca: storing root: %w", err)
 	}
-	logger.Info("created root", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
+	if string(stored) != string(blob) {
+		if c.root, c.rootKey, err = decodeRoot(stored); err != nil {
+			return nil, fmt.Errorf("ca: decoding the root another replica created: %w", err)
+		}
+		if err := checkRoot(c.root, td); err != nil {
+			return nil, fmt.Errorf("ca: root another replica created: %w", err)
+		}
+		logger.Info("loaded the root another replica created", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
+	} else {
+		logger.Info("created root", "trust_domain", td.Name(), "not_after", c.root.NotAfter)
+	}
 	c.bundle = []*x509.Certificate{c.root}
 	return c, nil
+}
+
+// Creator is implemented by a Persistence that several control-plane
+// replicas share (store.Shared, through seal.Blobs): the root is created
+// with it so that replicas starting at once end up with one root.
+type Creator interface {
+	// CreateBlob stores val under key only if there is none, and
+	// returns what is stored afterwards.
+	CreateBlob(key string, val []byte) ([]byte, error)
 }
 
 // TrustDomain is the mesh trust domain.

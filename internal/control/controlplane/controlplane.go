@@ -160,6 +160,9 @@ func Run(ctx context.Context, opts Options) error {
 	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api"), apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String(), Registerer: metrics, GatewayProgrammed: xdsSrv.GatewayProgrammed}))
 	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
 	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return withRoots(xdsSrv.Proxies(), authority) })))
+	mux.Handle("GET /api/v1/revision", authed(adminToken, jsonHandler(func() any {
+		return RevisionStatus{Store: st.Revision(), Served: xdsSrv.Revision(), Replica: replicaID(st)}
+	})))
 	tokenAPI := apiserver.NewTokens(joinTokens, adminToken)
 	mux.Handle("/api/v1/tokens", tokenAPI)
 	mux.Handle("/api/v1/tokens/", tokenAPI)

@@ -4,6 +4,11 @@
 // peers that vanish without closing. The registry is persisted so that after
 // a control-plane restart known workloads stay routable for a grace period
 // (their lease) while their proxies reconnect, instead of disappearing.
+//
+// When several control-plane replicas share a store (Replicate, shared.go),
+// each publishes the workloads connected to it as keys that live as long
+// as the replica, and follows the others': every replica's registry holds
+// every workload of the mesh.
 package registry
 
 import (
@@ -55,6 +60,9 @@ type Registry struct {
 	// changed holds the IDs changed since the last TakeChanges.
 	changed map[string]bool
 	notify  chan struct{}
+
+	// The state below is used when the store is shared (shared.go).
+	shared *replication
 }
 
 // New loads the persisted workloads, each with a lease of grace.
@@ -116,11 +124,7 @@ func (r *Registry) TakeChanges() map[string]*mesh.Workload {
 	}
 	out := make(map[string]*mesh.Workload, len(r.changed))
 	for id := range r.changed {
-		if e, ok := r.entries[id]; ok {
-			out[id] = e.w
-		} else {
-			out[id] = nil
-		}
+		out[id] = r.effectiveLocked(id)
 	}
 	clear(r.changed)
 	return out
@@ -147,6 +151,9 @@ func (r *Registry) Connect(w mesh.Workload) error {
 	e, ok := r.entries[w.ID]
 	if ok && e.w.Identity != w.Identity {
 		return fmt.Errorf("registering %q as %s: %w (%s)", w.ID, w.Identity, ErrIDOwned, e.w.Identity)
+	}
+	if err := r.shared.checkOwner(w); err != nil { // shared.go
+		return err
 	}
 	var evict string
 	if w.Address != "" {
@@ -206,21 +213,57 @@ func (r *Registry) Disconnect(id string) {
 	r.changedLocked(id)
 }
 
-// List returns the live workloads sorted by ID. They are shared and must
-// not be modified.
+// List returns the live workloads sorted by ID: those connected to this
+// control plane, or restored within their lease, and with a shared store
+// those connected to the other replicas. They are shared and must not be
+// modified.
 func (r *Registry) List() []*mesh.Workload {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]*mesh.Workload, 0, len(r.entries))
-	for _, e := range r.entries {
-		out = append(out, e.w)
+	for id := range r.entries {
+		if w := r.effectiveLocked(id); w != nil {
+			out = append(out, w)
+		}
+	}
+	for id := range r.shared.ids() { // shared.go
+		if _, local := r.entries[id]; !local {
+			if w := r.effectiveLocked(id); w != nil {
+				out = append(out, w)
+			}
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
+// effectiveLocked is the workload the mesh sees under id: the one
+// connected to this replica, else one connected to another replica (or
+// held while it moves, shared.go), else one restored within its lease;
+// nil if none.
+func (r *Registry) effectiveLocked(id string) *mesh.Workload {
+	e, ok := r.entries[id]
+	if ok && e.expires.IsZero() {
+		return e.w
+	}
+	if w := r.shared.workload(id); w != nil {
+		return w
+	}
+	if ok {
+		return e.w
+	}
+	return nil
+}
+
 func (r *Registry) changedLocked(id string) {
 	r.dirty[id] = true
+	r.shared.localChanged(id) // shared.go
+	r.notifyLocked(id)
+}
+
+// notifyLocked records that the workload the mesh sees under id may have
+// changed and wakes the consumer.
+func (r *Registry) notifyLocked(id string) {
 	r.changed[id] = true
 	select {
 	case r.notify <- struct{}{}:
@@ -233,15 +276,26 @@ func (r *Registry) changedLocked(id string) {
 func (r *Registry) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var publish <-chan struct{}
+	if r.shared != nil {
+		publish = r.shared.kick
+		go r.follow(ctx) // shared.go
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-publish:
+			r.publish(ctx) // shared.go
+			continue
 		case <-t.C:
 		}
 		r.expire()
 		if err := r.save(); err != nil {
 			r.logger.Error("persisting workload registry", "err", err)
+		}
+		if r.shared != nil {
+			r.publish(ctx)
 		}
 	}
 }
@@ -253,6 +307,9 @@ func (r *Registry) Freeze() error {
 	err := r.save()
 	r.mu.Lock()
 	r.persist = frozen{}
+	// With a shared store, this replica's published workloads are left
+	// to its lease: their proxies move to the other replicas meanwhile.
+	r.shared = nil
 	r.entries = map[string]*entry{}
 	r.byAddr = map[string]string{}
 	r.dirty = map[string]bool{}
@@ -279,6 +336,10 @@ func (r *Registry) expire() {
 			r.changedLocked(id)
 		}
 	}
+	for _, id := range r.shared.expire(now) { // shared.go
+		r.logger.Info("workload gone from every replica", "workload", id)
+		r.notifyLocked(id)
+	}
 }
 
 // save writes the workloads changed since the last save, and deletes the
@@ -299,7 +360,9 @@ func (r *Registry) save() error {
 				return err
 			}
 			put[persistPrefix+id] = b
-		} else {
+		} else if r.shared.workload(id) == nil {
+			// A workload that moved to another replica stays
+			// persisted (that replica writes it too).
 			del = append(del, persistPrefix+id)
 		}
 	}

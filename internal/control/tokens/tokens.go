@@ -232,14 +232,11 @@ func Open(p Persistence, opts Options) (*Store, error) {
 	}
 	s := &Store{p: p, logger: opts.Logger, now: opts.Now, byID: make(map[string]*record, len(blobs))}
 	for key, b := range blobs {
-		var r record
-		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("tokens: decoding %q: %w", key, err)
+		r, err := decodeRecord(key, b) // shared.go
+		if err != nil {
+			return nil, err
 		}
-		if r.ID != strings.TrimPrefix(key, blobPrefix) || len(r.SecretHash) != sha256.Size {
-			return nil, fmt.Errorf("tokens: %q is not a valid token record", key)
-		}
-		s.byID[r.ID] = &r
+		s.byID[r.ID] = r
 	}
 	return s, nil
 }
@@ -290,6 +287,7 @@ func (s *Store) List() []Token {
 
 // Get returns the token with id, or ErrNotFound.
 func (s *Store) Get(id string) (Token, error) {
+	s.lookup(id) // another replica's token, not watched yet (shared.go)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	r, ok := s.byID[id]
@@ -302,6 +300,7 @@ func (s *Store) Get(id string) (Token, error) {
 // Revoke marks the token with id revoked (again revoking a revoked token
 // changes nothing) and returns it.
 func (s *Store) Revoke(id string) (Token, error) {
+	s.lookup(id) // another replica's token, not watched yet (shared.go)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.byID[id]
@@ -329,9 +328,7 @@ func (s *Store) Authenticate(token string) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	s.mu.RLock()
-	r, ok := s.byID[id]
-	s.mu.RUnlock()
+	r, ok := s.lookup(id) // shared.go
 	sum := sha256.Sum256([]byte(secret))
 	if !ok || subtle.ConstantTimeCompare(sum[:], r.SecretHash) != 1 {
 		return Token{}, fmt.Errorf("token %q: %w", id, ErrUnknown)
@@ -342,9 +339,7 @@ func (s *Store) Authenticate(token string) (Token, error) {
 // Active returns the token with id if it exists and is neither revoked
 // nor expired: the check behind renewals and xDS registrations.
 func (s *Store) Active(id string) (Token, error) {
-	s.mu.RLock()
-	r, ok := s.byID[id]
-	s.mu.RUnlock()
+	r, ok := s.lookup(id) // shared.go
 	if !ok {
 		return Token{}, fmt.Errorf("token %q: %w", id, ErrUnknown)
 	}

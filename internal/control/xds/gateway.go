@@ -39,6 +39,7 @@ func (s *Server) publishGateways(cfg *api.Set) {
 	if len(changed)+len(removed) == 0 {
 		return
 	}
+	s.revs.next(weftv1.GatewayType) // revision.go
 	if err := s.gateways.UpdateResources(changed, removed); err != nil {
 		s.opts.Logger.Error("updating gateways", "err", err)
 	}

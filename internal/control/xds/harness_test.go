@@ -125,7 +125,10 @@ func startServer(t *testing.T, opts Options) *testServer {
 	if err := reg.Connect(victim); err != nil {
 		t.Fatal(err)
 	}
-	opts.Config, opts.Registry, opts.Logger, opts.TrustDomain = staticConfig{&api.Set{}}, reg, quiet, testTD
+	if opts.Config == nil {
+		opts.Config = staticConfig{&api.Set{}}
+	}
+	opts.Registry, opts.Logger, opts.TrustDomain = reg, quiet, testTD
 	srv := New(opts)
 	if _, err := srv.rebuild(); err != nil {
 		t.Fatal(err)

@@ -62,6 +62,9 @@ type Options struct {
 	TrustDomain spiffeid.TrustDomain
 	// Limits bound streams, messages, request rates and connections.
 	Limits Limits
+	// ReplicaID names this control-plane replica in ProxyStatus when the
+	// store is shared by several ("" for a single control plane).
+	ReplicaID string
 	// RevalidateInterval is how often Run checks the credential of every
 	// open stream against Scope again (default DefaultRevalidateInterval),
 	// so that revoking a join token ends its proxies' streams.
@@ -84,6 +87,9 @@ type Server struct {
 	controlID spiffeid.ID
 	snapshot  atomic.Pointer[mesh.Snapshot]
 	pushes    atomic.Uint64
+	// revs names the store revision behind each cache version
+	// (revision.go).
+	revs *revisions
 
 	// The update state below is owned by the goroutine running Run.
 
@@ -113,6 +119,7 @@ func New(opts Options) *Server {
 		endpoints: cachev3.NewLinearCache(weftv1.EndpointsType),
 		gateways:  cachev3.NewLinearCache(weftv1.GatewayType),
 		builder:   mesh.NewBuilder(nil, nil),
+		revs:      newRevisions(),
 		published: xdsgen.Resources{Services: map[string]*weftv1.Service{}, Endpoints: map[string]*weftv1.Endpoints{}},
 	}
 	s.mux = &cachev3.MuxCache{
@@ -148,6 +155,10 @@ func (s *Server) Snapshot() *mesh.Snapshot { return s.snapshot.Load() }
 
 // Proxies describes the connected proxies and their xDS state.
 func (s *Server) Proxies() []ProxyStatus { return s.streams.status() }
+
+// Revision is the store revision of the configuration the server last
+// published to its proxies.
+func (s *Server) Revision() uint64 { return s.revs.Current() }
 
 // Pushes counts resource updates handed to the cache.
 func (s *Server) Pushes() uint64 { return s.pushes.Load() }
@@ -236,6 +247,7 @@ func (s *Server) rebuild() (push, error) {
 	if err != nil {
 		return push{}, fmt.Errorf("reading config: %w", err)
 	}
+	s.revs.setCurrent(cfg.Revision)
 	// Changes taken before List are all in it; the ones that land in
 	// between are applied again by the next update, which ignores them.
 	s.opts.Registry.TakeChanges()
@@ -261,6 +273,7 @@ func (s *Server) applyConfig() (push, error) {
 	if err != nil {
 		return push{}, fmt.Errorf("reading config: %w", err)
 	}
+	s.revs.setCurrent(cfg.Revision)
 	routing, routed, all := s.routing.Update(cfg)
 	s.routing = routing
 	s.publishGateways(cfg) // gateway.go
@@ -298,7 +311,7 @@ func (s *Server) publish(snap *mesh.Snapshot, services, endpoints []string) (pus
 	s.snapshot.Store(snap)
 	var p push
 	var errSvc, errEps error
-	p.services, errSvc = update(s.services, s.published.Services, services, func(key string) (*weftv1.Service, bool) {
+	p.services, errSvc = update(s.services, s.published.Services, services, func() { s.revs.next(weftv1.ServiceType) }, func(key string) (*weftv1.Service, bool) {
 		svc, ok := snap.Services[key]
 		if !ok {
 			return nil, false
@@ -308,7 +321,7 @@ func (s *Server) publish(snap *mesh.Snapshot, services, endpoints []string) (pus
 	})
 	// Endpoints are updated even when services failed: the snapshot has
 	// moved on and will not offer these keys again.
-	p.endpoints, errEps = update(s.endpoints, s.published.Endpoints, endpoints, func(key string) (*weftv1.Endpoints, bool) {
+	p.endpoints, errEps = update(s.endpoints, s.published.Endpoints, endpoints, func() { s.revs.next(weftv1.EndpointsType) }, func(key string) (*weftv1.Endpoints, bool) {
 		svc, ok := snap.Services[key]
 		if !ok {
 			return nil, false
@@ -336,10 +349,11 @@ func wrap(what string, err error) error {
 
 // update regenerates the resources named by keys with gen (false for one
 // that no longer exists), records in published those that differ from it
-// and hands them to c. It returns the names handed over. The cache stores
+// and hands them to c, calling before just before. It returns the names
+// handed over. The cache stores
 // them even when it fails to notify a watch, so published follows the cache
 // either way.
-func update[T proto.Message](c *cachev3.LinearCache, published map[string]T, keys []string, gen func(key string) (T, bool)) ([]string, error) {
+func update[T proto.Message](c *cachev3.LinearCache, published map[string]T, keys []string, before func(), gen func(key string) (T, bool)) ([]string, error) {
 	changed := map[string]types.Resource{}
 	var removed, names []string
 	for _, key := range keys {
@@ -361,5 +375,6 @@ func update[T proto.Message](c *cachev3.LinearCache, published map[string]T, key
 		return nil, nil
 	}
 	slices.Sort(names)
+	before()
 	return names, c.UpdateResources(changed, removed)
 }

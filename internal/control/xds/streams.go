@@ -40,11 +40,23 @@ type ProxyStatus struct {
 	// Admin is the proxy's admin listener when the control plane can
 	// scrape its metrics (see scrapeAddress).
 	Admin string `json:"admin,omitempty"`
+	// Versions maps type URL to the system version of the last response
+	// the proxy acknowledged ("r<store revision>-<n>"), and Revision is
+	// the newest store revision among them: the configuration the proxy
+	// has caught up with.
+	Versions map[string]string `json:"versions,omitempty"`
+	Revision uint64            `json:"revision"`
+	// Replica is the control-plane replica serving the stream (its ID
+	// when the store is shared, else empty).
+	Replica string `json:"replica,omitempty"`
 }
 
 type stream struct {
 	caller *caller
 	status ProxyStatus
+	// sent maps the nonce of a recent response to its type URL and
+	// system version, until the proxy acknowledges it.
+	sent map[string]sentResponse
 	// registered is set once the workload joined the registry.
 	registered bool
 }
@@ -98,6 +110,9 @@ func (s *streams) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscovery
 	if st == nil {
 		s.mu.Unlock()
 		return errors.New("unknown stream")
+	}
+	if n := req.GetResponseNonce(); n != "" {
+		st.acked(req.GetTypeUrl(), n, req.GetErrorDetail() == nil)
 	}
 	if req.GetErrorDetail() != nil {
 		st.status.Nacked[req.GetTypeUrl()] = req.GetErrorDetail().GetMessage()
@@ -215,7 +230,45 @@ func workloadFromNode(node *corev3.Node, id spiffeid.ID) (mesh.Workload, error) 
 	}, nil
 }
 
-func (s *streams) OnStreamDeltaResponse(int64, *discoveryv3.DeltaDiscoveryRequest, *discoveryv3.DeltaDiscoveryResponse) {
+// OnStreamDeltaResponse names the store revision in the response's system
+// version (revision.go) and remembers it until the proxy acknowledges it.
+func (s *streams) OnStreamDeltaResponse(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	resp.SystemVersionInfo = s.srv.revs.name(resp.GetTypeUrl(), resp.GetSystemVersionInfo())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.byID[id]
+	if st == nil {
+		return
+	}
+	if st.sent == nil {
+		st.sent = map[string]sentResponse{}
+	}
+	// A proxy acknowledges every response; one that does not is broken,
+	// and its stream is bounded by the limits: keep a few.
+	if len(st.sent) >= 64 {
+		clear(st.sent)
+	}
+	st.sent[resp.GetNonce()] = sentResponse{typeURL: resp.GetTypeUrl(), version: resp.GetSystemVersionInfo()}
+}
+
+// sentResponse is a response on its way to a proxy.
+type sentResponse struct{ typeURL, version string }
+
+// acked records the proxy's answer to the response with nonce: an ACK
+// (ok) makes its version the proxy's for that type.
+func (st *stream) acked(typeURL, nonce string, ok bool) {
+	sent, found := st.sent[nonce]
+	delete(st.sent, nonce)
+	if !found || !ok || sent.typeURL != typeURL {
+		return
+	}
+	if st.status.Versions == nil {
+		st.status.Versions = map[string]string{}
+	}
+	st.status.Versions[typeURL] = sent.version
+	if rev, ok := xdsmeta.ParseVersion(sent.version); ok {
+		st.status.Revision = max(st.status.Revision, rev)
+	}
 }
 
 func (s *streams) status() []ProxyStatus {
@@ -226,6 +279,8 @@ func (s *streams) status() []ProxyStatus {
 		ps := st.status
 		ps.Acked = maps.Clone(ps.Acked)
 		ps.Nacked = maps.Clone(ps.Nacked)
+		ps.Versions = maps.Clone(ps.Versions)
+		ps.Replica = s.srv.opts.ReplicaID
 		out = append(out, ps)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

@@ -25,6 +25,7 @@ import (
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -63,6 +64,9 @@ type Client struct {
 	services  map[string]*weftv1.Service
 	endpoints map[string]*weftv1.Endpoints
 	versions  map[string]map[string]string // type URL → name → version
+	// applied maps type URL to the system version of the last response
+	// of that type applied in full: "r<store revision>-<n>" (xdsmeta).
+	applied   map[string]string
 	wanted    map[string]bool
 	held      map[string]*held // makebeforebreak.go
 	stream    discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
@@ -83,6 +87,9 @@ type connState struct {
 	opened      int       // streams that delivered a response
 	lastError   string
 	lastErrorAt time.Time
+	// control is the address of the replica the stream is (or was last)
+	// connected to.
+	control string
 }
 
 var _ config.Provider = (*Client)(nil)
@@ -109,6 +116,7 @@ func New(opts Options) (*Client, error) {
 		endpoints: map[string]*weftv1.Endpoints{},
 		versions:  map[string]map[string]string{weftv1.ServiceType: {}, weftv1.EndpointsType: {}, weftv1.GatewayType: {}},
 		wanted:    map[string]bool{},
+		applied:   map[string]string{},
 		held:      map[string]*held{},
 		updated:   make(chan struct{}),
 		conn:      connState{since: time.Now()},
@@ -219,6 +227,15 @@ type ConnState struct {
 	ACKs        uint64    `json:"acks"`
 	NACKs       uint64    `json:"nacks"`
 	LastNACK    string    `json:"lastNack,omitempty"`
+	// Control is the address of the control-plane replica the stream is
+	// connected to (or was last).
+	Control string `json:"control,omitempty"`
+	// Versions maps type URL to the version of the last response of that
+	// type applied in full, and Revision is the newest store revision
+	// they name (0 if the control plane names none): the configuration
+	// revision this proxy has caught up with.
+	Versions map[string]string `json:"versions,omitempty"`
+	Revision uint64            `json:"revision"`
 }
 
 // ConnState reports the stream's state.
@@ -234,6 +251,7 @@ func (c *Client) connStateLocked() ConnState {
 		FailedAttempts: c.conn.attempts, Reconnects: max(0, c.conn.opened-1),
 		LastError: c.conn.lastError, LastErrorAt: c.conn.lastErrorAt,
 		ACKs: c.acks, NACKs: c.nacks, LastNACK: c.lastNACK,
+		Control: c.conn.control, Versions: maps.Clone(c.applied), Revision: c.revisionLocked(),
 	}
 }
 
@@ -275,6 +293,10 @@ func (c *Client) session(ctx context.Context, opened func()) error {
 	c.stream = stream
 	c.mu.Unlock()
 	first := true
+	control := ""
+	if p, ok := peer.FromContext(stream.Context()); ok && p.Addr != nil {
+		control = p.Addr.String()
+	}
 	defer func() {
 		c.mu.Lock()
 		c.stream = nil
@@ -294,7 +316,11 @@ func (c *Client) session(ctx context.Context, opened func()) error {
 			c.mu.Lock()
 			c.conn.opened++
 			c.conn.since, c.conn.attempts = time.Now(), 0
+			c.conn.control = control
 			c.mu.Unlock()
+			if control != "" {
+				c.opts.Logger.Info("xds: stream open", "control", control)
+			}
 			opened()
 		}
 		if err := c.handle(stream, resp); err != nil {
@@ -349,6 +375,7 @@ func (c *Client) handle(stream discoveryv3.AggregatedDiscoveryService_DeltaAggre
 		c.nackLocked(ack, resp.GetTypeUrl(), strings.Join(bad, "; "))
 	} else {
 		c.acks++
+		c.applied[resp.GetTypeUrl()] = resp.GetSystemVersionInfo()
 	}
 	known := c.versions[resp.GetTypeUrl()]
 	if resp.GetTypeUrl() == weftv1.ServiceType {
@@ -379,6 +406,18 @@ func (c *Client) send(stream discoveryv3.AggregatedDiscoveryService_DeltaAggrega
 		return fmt.Errorf("sending ack: %w", err)
 	}
 	return nil
+}
+
+// revisionLocked is the newest store revision named by the versions
+// applied.
+func (c *Client) revisionLocked() uint64 {
+	var rev uint64
+	for _, v := range c.applied {
+		if r, ok := xdsmeta.ParseVersion(v); ok {
+			rev = max(rev, r)
+		}
+	}
+	return rev
 }
 
 func (c *Client) versionLocked() string {
