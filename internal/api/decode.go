@@ -90,6 +90,11 @@ func splitDocuments(data []byte) ([][]byte, error) {
 			if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
 				return docs, nil
 			} else if err != nil {
+				if bytes.Contains(trimmed, []byte("\n---")) {
+					// JSON documents separated by YAML's "---" (JSON is
+					// YAML): read them as YAML.
+					break
+				}
 				return nil, fmt.Errorf("document %d: invalid JSON: %w", i, err)
 			}
 			docs = append(docs, raw)

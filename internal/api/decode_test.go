@@ -424,3 +424,23 @@ spec:
 		})
 	}
 }
+
+// TestDecodeJSONDocumentsWithSeparators reads JSON documents separated by
+// YAML's "---", as a kubectl user may write them: JSON is YAML.
+func TestDecodeJSONDocumentsWithSeparators(t *testing.T) {
+	in := `{"apiVersion":"v1","kind":"Service","metadata":{"name":"a"},"spec":{"selector":{"app":"a"},"ports":[{"port":80}]}}
+---
+{"apiVersion":"v1","kind":"Service","metadata":{"name":"b"},"spec":{"selector":{"app":"b"},"ports":[{"port":80}]}}
+`
+	objs, err := Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 || objs[0].GetName() != "a" || objs[1].GetName() != "b" {
+		t.Fatalf("decoded %d objects, want services a and b", len(objs))
+	}
+	// Broken JSON without separators still names the document.
+	if _, err := Decode([]byte(`{"kind":"Service"} {"kind":`)); err == nil || !strings.Contains(err.Error(), "document 2: invalid JSON") {
+		t.Fatalf("err = %v, want document 2: invalid JSON", err)
+	}
+}

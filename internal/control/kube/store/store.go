@@ -441,21 +441,27 @@ func (s *Store) upsert(kc *kindClient, obj any) {
 		s.remove(kc, obj)
 		return
 	}
-	o, err := convert(u)
 	rv := parseRV(u.GetResourceVersion())
+	if kc.info.Group() == "" && kc.info.Kind == api.KindService && !selectsPods(u) {
+		// A Service without a selector (the API server's own
+		// default/kubernetes, ExternalName ones, hand-made endpoints) is
+		// none of the mesh's business: not configuration, not an error.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, had := s.objs[k]
+		delete(s.objs, k)
+		delete(s.rejected, k)
+		s.advance(kc, rv, had)
+		return
+	}
+	o, err := convert(u)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := false
 	if err != nil {
 		prev, had := s.rejected[k]
 		if !had || prev.ResourceVersion != u.GetResourceVersion() {
-			level := slog.LevelWarn
-			if kc.info.Group() == "" {
-				// Plenty of core Services are none of the mesh's business
-				// (no selector, the API server's own).
-				level = slog.LevelInfo
-			}
-			s.log.Log(s.ctx, level, "ignoring an object that is not valid weft configuration", "object", k.String(),
+			s.log.Log(s.ctx, slog.LevelWarn, "ignoring an object that is not valid weft configuration", "object", k.String(),
 				"resourceVersion", u.GetResourceVersion(), "reason", err)
 		}
 		s.rejected[k] = Rejection{Key: k, ResourceVersion: u.GetResourceVersion(), Err: err}
@@ -571,4 +577,14 @@ func convert(u *unstructured.Unstructured) (api.Object, error) {
 func parseRV(s string) uint64 {
 	v, _ := strconv.ParseUint(s, 10, 64)
 	return v
+}
+
+// selectsPods reports whether the core Service u has a non-empty selector
+// and is not an ExternalName Service.
+func selectsPods(u *unstructured.Unstructured) bool {
+	if t, _, _ := unstructured.NestedString(u.Object, "spec", "type"); t == "ExternalName" {
+		return false
+	}
+	sel, _, _ := unstructured.NestedMap(u.Object, "spec", "selector")
+	return len(sel) > 0
 }
