@@ -90,6 +90,7 @@ func newRootCmd() *cobra.Command {
 		newCheckCmd(g),
 		newVersionCmd(g),
 		newDashboardCmd(g),
+		newInjectWebhookCmd(g),
 	)
 	return root
 }
