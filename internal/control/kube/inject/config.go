@@ -17,6 +17,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"weft.dev/weft/internal/appprobe"
 )
 
 // Names of what injection reads and writes.
@@ -29,7 +31,8 @@ const (
 	// injector's version; a Pod that has it is never injected again.
 	AnnotationInjected = "weft.dev/injected"
 	// AnnotationAppProbes holds the app's original HTTP probes, as JSON
-	// (AppProbes), for the proxy to forward kubelet's checks to.
+	// (appprobe.Probes), for the proxy to forward kubelet's checks to; the
+	// proxy gets it as WEFT_APP_PROBES.
 	AnnotationAppProbes = "weft.dev/app-probes"
 	// AnnotationService names the mesh service of the Pod (default: label
 	// app.kubernetes.io/name, else label app, else the service account).
@@ -59,7 +62,7 @@ const (
 
 	// AppHealthPrefix is the path prefix of the rewritten app probes on
 	// the proxy's health port: /app-health/<container>/<probe>.
-	AppHealthPrefix = "/app-health/"
+	AppHealthPrefix = appprobe.PathPrefix
 )
 
 // Mode is how the app's traffic reaches the proxy.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"weft.dev/weft/internal/appprobe"
 	"weft.dev/weft/internal/testkube"
 )
 
@@ -146,7 +147,7 @@ func TestWebhookWithAPIServer(t *testing.T) {
 			if g.Path != "/app-health/app/readiness" || g.Port.IntValue() != 15021 {
 				t.Errorf("readiness probe %s port %s, want /app-health/app/readiness on 15021", g.Path, g.Port.String())
 			}
-			probes, err := ParseAppProbes(stored.Annotations[AnnotationAppProbes])
+			probes, err := appprobe.Parse(stored.Annotations[AnnotationAppProbes])
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"weft.dev/weft/internal/appprobe"
 )
 
 func httpProbe(port intstr.IntOrString, path string) *corev1.Probe {
@@ -58,13 +60,13 @@ func TestRewriteProbes(t *testing.T) {
 			t.Errorf("%s probe changed (-want +got):\n%s", name, diff)
 		}
 	}
-	recorded, err := ParseAppProbes(got.Annotations[AnnotationAppProbes])
+	recorded, err := appprobe.Parse(got.Annotations[AnnotationAppProbes])
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := AppProbes{
-		"app/liveness":  {Port: 8080, Path: "/healthz?full=1", Headers: []corev1.HTTPHeader{{Name: "X-Probe", Value: "1"}}},
-		"app/readiness": {Port: 9901, Path: "/ready", Scheme: corev1.URISchemeHTTPS},
+	want := appprobe.Probes{
+		"app/liveness":  {Port: 8080, Path: "/healthz?full=1", Headers: []appprobe.Header{{Name: "X-Probe", Value: "1"}}},
+		"app/readiness": {Port: 9901, Path: "/ready", Scheme: "HTTPS"},
 	}
 	if diff := cmp.Diff(want, recorded); diff != "" {
 		t.Errorf("recorded probes (-want +got):\n%s", diff)
@@ -102,27 +104,3 @@ func TestRewriteProbesErrors(t *testing.T) {
 	}
 }
 
-func TestParseAppProbes(t *testing.T) {
-	tests := []struct {
-		name, in, wantErr string
-	}{
-		{name: "valid", in: `{"app/liveness":{"port":8080,"path":"/h"}}`},
-		{name: "not json", in: `{`, wantErr: "app probes: unexpected end"},
-		{name: "bad port", in: `{"app/liveness":{"port":0}}`, wantErr: `"app/liveness": port 0 is not a port`},
-		{name: "bad scheme", in: `{"app/liveness":{"port":1,"scheme":"FTP"}}`, wantErr: `scheme "FTP" is not HTTP or HTTPS`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseAppProbes(tt.in)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-			}
-		})
-	}
-}
