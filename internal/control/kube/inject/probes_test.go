@@ -103,4 +103,3 @@ func TestRewriteProbesErrors(t *testing.T) {
 		})
 	}
 }
-
