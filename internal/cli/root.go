@@ -91,6 +91,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(g),
 		newDashboardCmd(g),
 		newInjectWebhookCmd(g),
+		newTransparentInitCmd(),
 	)
 	return root
 }
