@@ -126,7 +126,7 @@ Pod creations to --webhook-url, trusting --ca-bundle, and exits.`,
 	fs.StringVar(&f.pullPolicy, "image-pull-policy", "", "the sidecar's imagePullPolicy: Always, IfNotPresent or Never (default: Kubernetes')")
 	fs.StringSliceVar(&f.xds, "xds", nil, "control plane xDS address host:port the sidecars dial, e.g. weft.weft-system.svc:15012 (repeatable for replicas; required)")
 	fs.StringVar(&f.caConfig, "ca-configmap", "weft-ca-root", "ConfigMap in each Pod's namespace whose key ca.pem is the trust bundle")
-	fs.StringVar(&f.mode, "mode", string(inject.ModeExplicit), "how app traffic reaches the proxy: explicit (HTTP_PROXY environment); transparent is not available yet")
+	fs.StringVar(&f.mode, "mode", string(inject.ModeExplicit), "how app traffic reaches the proxy: explicit (HTTP_PROXY environment) or transparent (iptables rules installed by a weft-init container with NET_ADMIN)")
 	fs.StringVar(&f.cpuRequest, "proxy-cpu-request", "100m", "the sidecar's CPU request")
 	fs.StringVar(&f.memRequest, "proxy-memory-request", "64Mi", "the sidecar's memory request")
 	fs.StringVar(&f.cpuLimit, "proxy-cpu-limit", "1", "the sidecar's CPU limit (\"\": none)")

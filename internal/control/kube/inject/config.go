@@ -73,9 +73,10 @@ const (
 	// ModeExplicit points the app's HTTP_PROXY-style environment at the
 	// proxy's outbound listener, as `weft run` does.
 	ModeExplicit Mode = "explicit"
-	// ModeTransparent would capture the app's TCP with iptables rules
-	// installed by the weft-init container. weft has no capture step that
-	// runs apart from the proxy yet, so Validate refuses it.
+	// ModeTransparent captures the app's TCP with iptables rules that the
+	// weft-init container (`weft transparent-init`, NET_ADMIN, as root)
+	// installs before the proxy starts; the proxy itself stays
+	// unprivileged (`--transparent-preinstalled`).
 	ModeTransparent Mode = "transparent"
 )
 
@@ -98,9 +99,10 @@ type Config struct {
 	// is the uid transparent capture excludes, so no app may use it.
 	ProxyUID int64
 	// Ports of the proxy: inbound mTLS (default 15006), outbound on
-	// loopback (15001), admin on loopback (15020) and health on the pod IP
-	// (15021: /ready and the rewritten app probes).
-	InboundPort, OutboundPort, AdminPort, HealthPort int32
+	// loopback (15001), admin on loopback (15020), health on the pod IP
+	// (15021: /ready and the rewritten app probes) and, in transparent
+	// mode, the transparent listener on loopback (15002).
+	InboundPort, OutboundPort, AdminPort, HealthPort, TransparentPort int32
 	// Resources of the proxy (default requests cpu 100m, memory 64Mi;
 	// limits cpu 1, memory 256Mi).
 	Resources corev1.ResourceRequirements
@@ -122,7 +124,7 @@ func (c Config) Defaults() Config {
 	for _, p := range []struct {
 		v   *int32
 		def int32
-	}{{&c.InboundPort, 15006}, {&c.OutboundPort, 15001}, {&c.AdminPort, 15020}, {&c.HealthPort, 15021}} {
+	}{{&c.InboundPort, 15006}, {&c.OutboundPort, 15001}, {&c.AdminPort, 15020}, {&c.HealthPort, 15021}, {&c.TransparentPort, 15002}} {
 		if *p.v == 0 {
 			*p.v = p.def
 		}
@@ -157,9 +159,7 @@ func (c Config) Validate() error {
 		}
 	}
 	switch c.Mode {
-	case ModeExplicit:
-	case ModeTransparent:
-		return errors.New("inject config: mode: transparent needs a capture step that runs before the proxy (weft-init), which weft does not have yet; use explicit")
+	case ModeExplicit, ModeTransparent:
 	default:
 		return fmt.Errorf("inject config: mode: %q is not explicit or transparent", c.Mode)
 	}
@@ -170,7 +170,7 @@ func (c Config) Validate() error {
 	for _, p := range []struct {
 		name string
 		v    int32
-	}{{"inbound port", c.InboundPort}, {"outbound port", c.OutboundPort}, {"admin port", c.AdminPort}, {"health port", c.HealthPort}} {
+	}{{"inbound port", c.InboundPort}, {"outbound port", c.OutboundPort}, {"admin port", c.AdminPort}, {"health port", c.HealthPort}, {"transparent port", c.TransparentPort}} {
 		if p.v < 1 || p.v > 65535 {
 			return fmt.Errorf("inject config: %s: %d is not a port", p.name, p.v)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -71,6 +72,12 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, str
 		return nil, "", err
 	}
 
+	if cfg.Mode == ModeTransparent {
+		if err := checkUIDs(pod, cfg.ProxyUID); err != nil {
+			return nil, "", err
+		}
+	}
+
 	out := pod.DeepCopy()
 	probes, err := rewriteProbes(out, cfg) // probes.go
 	if err != nil {
@@ -92,8 +99,11 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, str
 			addProxyEnv(&out.Spec.Containers[i], cfg)
 		}
 	}
-	proxy := proxyContainer(cfg, service, appPort, len(probes) > 0)
-	out.Spec.InitContainers = append([]corev1.Container{proxy}, out.Spec.InitContainers...)
+	first := []corev1.Container{proxyContainer(cfg, service, appPort, len(probes) > 0)}
+	if cfg.Mode == ModeTransparent {
+		first = append([]corev1.Container{initContainer(cfg, service, appPort)}, first...)
+	}
+	out.Spec.InitContainers = append(first, out.Spec.InitContainers...)
 	out.Spec.Volumes = append(out.Spec.Volumes, volumes(cfg)...)
 	return out, "", nil
 }
@@ -211,6 +221,9 @@ func proxyContainer(cfg Config, service string, appPort int32, appProbes bool) c
 	if appPort != 0 {
 		args = append(args, "--app-port", itoa(appPort))
 	}
+	if cfg.Mode == ModeTransparent {
+		args = append(args, "--transparent", "--transparent-preinstalled", "--transparent-port", itoa(cfg.TransparentPort))
+	}
 	field := func(path string) *corev1.EnvVarSource {
 		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}
 	}
@@ -281,4 +294,64 @@ func volumes(cfg Config) []corev1.Volume {
 			Items:                []corev1.KeyToPath{{Key: "ca.pem", Path: "ca.pem"}},
 		}}},
 	}
+}
+
+// initContainer is transparent mode's capture step: it installs the
+// iptables rules as root with NET_ADMIN and NET_RAW and exits before the
+// proxy starts. Every uid but the proxy's is captured.
+func initContainer(cfg Config, service string, appPort int32) corev1.Container {
+	itoa := func(p int32) string { return strconv.Itoa(int(p)) }
+	args := []string{
+		"transparent-init",
+		"--namespace", "$(POD_NAMESPACE)",
+		"--service", service,
+		"--proxy-uid", strconv.FormatInt(cfg.ProxyUID, 10),
+		"--outbound-port", itoa(cfg.TransparentPort),
+		"--inbound-port", itoa(cfg.InboundPort),
+	}
+	if appPort != 0 {
+		args = append(args, "--app-port", itoa(appPort))
+	}
+	root, yes, no := int64(0), true, false
+	return corev1.Container{
+		Name:            InitContainer,
+		Image:           cfg.Image,
+		ImagePullPolicy: cfg.ImagePullPolicy,
+		Args:            args,
+		Env: []corev1.EnvVar{{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"},
+		}}},
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                &root,
+			RunAsGroup:               &root,
+			RunAsNonRoot:             &no,
+			Privileged:               &no,
+			AllowPrivilegeEscalation: &no,
+			ReadOnlyRootFilesystem:   &yes,
+			Capabilities: &corev1.Capabilities{
+				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
+				Drop: []corev1.Capability{"ALL"},
+			},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+// checkUIDs refuses a pod whose containers run as the proxy's uid, which
+// transparent capture never captures: their traffic would leave the pod
+// around the mesh.
+func checkUIDs(pod *corev1.Pod, proxyUID int64) error {
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.RunAsUser != nil && *sc.RunAsUser == proxyUID {
+		return fmt.Errorf("pod securityContext runAsUser %d is the proxy's uid, whose traffic transparent capture lets through", proxyUID)
+	}
+	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		if sc := c.SecurityContext; sc != nil && sc.RunAsUser != nil && *sc.RunAsUser == proxyUID {
+			return fmt.Errorf("container %q runAsUser %d is the proxy's uid, whose traffic transparent capture lets through", c.Name, proxyUID)
+		}
+	}
+	return nil
 }

@@ -299,7 +299,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "no control", mutate: func(c *Config) { c.Control = nil }, wantErr: "control: at least one"},
 		{name: "control not host:port", mutate: func(c *Config) { c.Control = []string{"cp"} }, wantErr: `control: "cp" is not host:port`},
 		{name: "control bad port", mutate: func(c *Config) { c.Control = []string{"cp:0"} }, wantErr: `control: "cp:0": "0" is not a port`},
-		{name: "transparent not there yet", mutate: func(c *Config) { c.Mode = ModeTransparent }, wantErr: "mode: transparent needs a capture step"},
+		{name: "transparent", mutate: func(c *Config) { c.Mode = ModeTransparent }},
+		{name: "transparent port clash", mutate: func(c *Config) { c.TransparentPort = 15006 }, wantErr: "transparent port: 15006 is also the inbound port"},
 		{name: "unknown mode", mutate: func(c *Config) { c.Mode = "magic" }, wantErr: `mode: "magic" is not explicit or transparent`},
 		{name: "port clash", mutate: func(c *Config) { c.HealthPort = 15020 }, wantErr: "health port: 15020 is also the admin port"},
 		{name: "port out of range", mutate: func(c *Config) { c.InboundPort = 70000 }, wantErr: "inbound port: 70000 is not a port"},
@@ -326,6 +327,62 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestInjectTransparent(t *testing.T) {
+	cfg := Config{Image: "weft:test", Control: []string{"cp:15012"}, Mode: ModeTransparent}.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := Inject(basePod(), namespace("shop", Enabled), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.Spec.InitContainers); n != 2 {
+		t.Fatalf("%d init containers, want weft-init and weft-proxy", n)
+	}
+	in, proxy := got.Spec.InitContainers[0], got.Spec.InitContainers[1]
+	if in.Name != InitContainer || proxy.Name != ProxyContainer {
+		t.Fatalf("init containers %s, %s; want %s before %s", in.Name, proxy.Name, InitContainer, ProxyContainer)
+	}
+	if in.RestartPolicy != nil {
+		t.Errorf("weft-init restartPolicy %v, want none: it runs once, to completion", *in.RestartPolicy)
+	}
+	sc := in.SecurityContext
+	if sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 0 || sc.Privileged == nil || *sc.Privileged {
+		t.Errorf("weft-init security context %+v, want root, unprivileged", sc)
+	}
+	if diff := cmp.Diff([]corev1.Capability{"NET_ADMIN", "NET_RAW"}, sc.Capabilities.Add); diff != "" {
+		t.Errorf("weft-init capabilities (-want +got):\n%s", diff)
+	}
+	if want, args := "transparent-init --namespace $(POD_NAMESPACE) --service orders --proxy-uid 1337 --outbound-port 15002 --inbound-port 15006 --app-port 8080", strings.Join(in.Args, " "); args != want {
+		t.Errorf("weft-init args %q, want %q", args, want)
+	}
+	if args := strings.Join(proxy.Args, " "); !strings.Contains(args, "--transparent --transparent-preinstalled --transparent-port 15002") {
+		t.Errorf("proxy args %q lack the preinstalled transparent listener", args)
+	}
+	if *proxy.SecurityContext.RunAsUser != 1337 || len(proxy.SecurityContext.Capabilities.Add) != 0 {
+		t.Errorf("proxy security context %+v, want uid 1337 and no capabilities", proxy.SecurityContext)
+	}
+	for _, e := range got.Spec.Containers[0].Env {
+		if strings.EqualFold(e.Name, "http_proxy") {
+			t.Errorf("transparent mode set %s on the app", e.Name)
+		}
+	}
+
+	uid := int64(1337)
+	for name, mutate := range map[string]func(*corev1.Pod){
+		"pod":       func(p *corev1.Pod) { p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &uid} },
+		"container": func(p *corev1.Pod) { p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: &uid} },
+	} {
+		t.Run("app as the proxy's uid: "+name, func(t *testing.T) {
+			pod := basePod()
+			mutate(pod)
+			if _, _, err := Inject(pod, namespace("shop", Enabled), cfg); err == nil || !strings.Contains(err.Error(), "runAsUser 1337 is the proxy's uid") {
+				t.Fatalf("err = %v, want the uid clash refused", err)
 			}
 		})
 	}

@@ -89,6 +89,23 @@ func TestWebhookWithAPIServer(t *testing.T) {
 		}
 	})
 
+	// The transparent mode's pod, with weft-init, is one the API server
+	// accepts (its validation of capabilities, probes and native sidecars).
+	t.Run("transparent pod is valid", func(t *testing.T) {
+		cfg := Config{Image: "weft:test", Control: []string{"cp:15012"}, Mode: ModeTransparent}.Defaults()
+		p, _, err := Inject(pod("transparent", nil), namespace("plain", Enabled), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := cs.CoreV1().Pods("plain").Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			t.Fatalf("the API server refuses the transparent pod: %v", err)
+		}
+		if n := len(stored.Spec.InitContainers); n != 2 || stored.Spec.InitContainers[0].Name != InitContainer {
+			t.Errorf("stored init containers %d, want weft-init first", n)
+		}
+	})
+
 	tests := []struct {
 		name   string
 		ns     string
