@@ -57,6 +57,15 @@ func TestWebhookWithAPIServer(t *testing.T) {
 	labelNS("mesh", Enabled)
 	labelNS("optout", Disabled)
 	labelNS("plain", "")
+	labelNS("strict", Enabled)
+	strict, err := cs.CoreV1().Namespaces().Get(ctx, "strict", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict.Labels["pod-security.kubernetes.io/enforce"] = "restricted"
+	if _, err := cs.CoreV1().Namespaces().Update(ctx, strict, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	api.ServiceAccount(t, "kube-system", "default")
 
 	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx,
@@ -103,6 +112,30 @@ func TestWebhookWithAPIServer(t *testing.T) {
 		}
 		if n := len(stored.Spec.InitContainers); n != 2 || stored.Spec.InitContainers[0].Name != InitContainer {
 			t.Errorf("stored init containers %d, want weft-init first", n)
+		}
+	})
+
+	// A pod meeting Pod Security "restricted" still does once injected
+	// (PodSecurity admission runs after the mutating webhooks).
+	t.Run("restricted pod stays restricted", func(t *testing.T) {
+		if _, err := cs.CoreV1().Pods("strict").Create(ctx, pod("lax", nil), metav1.CreateOptions{}); err == nil {
+			t.Fatal("a pod that is not restricted was admitted: PodSecurity is not enforcing, the check below proves nothing")
+		}
+		// Every setting on the app container, none on the pod: the
+		// proxy must carry its own.
+		yes, no := true, false
+		stored, err := cs.CoreV1().Pods("strict").Create(ctx, pod("restricted", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
+				RunAsNonRoot: &yes, AllowPrivilegeEscalation: &no,
+				Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			}
+		}), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("the injected restricted pod was refused: %v", err)
+		}
+		if len(stored.Spec.InitContainers) != 1 {
+			t.Errorf("restricted pod not injected: %v", stored.Spec.InitContainers)
 		}
 	})
 
