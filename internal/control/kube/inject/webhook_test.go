@@ -19,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-func testHandler(t *testing.T, namespaces map[string]*corev1.Namespace) (*Handler, *prometheus.Registry) {
+func testHandler(t testing.TB, namespaces map[string]*corev1.Namespace) (*Handler, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	h, err := NewHandler(HandlerOptions{
