@@ -18,6 +18,7 @@ const (
 	SkipInjected        = "already injected"
 	SkipHostNetwork     = "pod uses the host network"
 	SkipSystemNamespace = "kube-system is never injected"
+	SkipNotLinux        = "pod is not a Linux pod (spec.os.name)"
 	SkipHasProxy        = "pod already has a container named " + ProxyContainer + " or " + InitContainer
 )
 
@@ -49,6 +50,9 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, str
 	}
 	if pod.Spec.HostNetwork {
 		return nil, SkipHostNetwork, nil
+	}
+	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
+		return nil, SkipNotLinux, nil
 	}
 	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
 		if c.Name == ProxyContainer || c.Name == InitContainer {

@@ -76,6 +76,8 @@ func TestInjectDecision(t *testing.T) {
 		}, reason: SkipPodDisabled},
 		{name: "kube-system even when enabled", ns: namespace("kube-system", Enabled), mutate: withLabel(Enabled), reason: SkipSystemNamespace},
 		{name: "host network", ns: namespace("shop", Enabled), mutate: func(p *corev1.Pod) { p.Spec.HostNetwork = true }, reason: SkipHostNetwork},
+		{name: "windows pod", ns: namespace("shop", Enabled), mutate: func(p *corev1.Pod) { p.Spec.OS = &corev1.PodOS{Name: corev1.Windows} }, reason: SkipNotLinux},
+		{name: "linux pod", ns: namespace("shop", Enabled), mutate: func(p *corev1.Pod) { p.Spec.OS = &corev1.PodOS{Name: corev1.Linux} }, inject: true},
 		{name: "already injected", ns: namespace("shop", Enabled), mutate: withAnnotation(AnnotationInjected, "v0.0.1"), reason: SkipInjected},
 		{name: "app container named weft-proxy", ns: namespace("shop", Enabled), mutate: func(p *corev1.Pod) {
 			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: ProxyContainer, Image: "x"})
