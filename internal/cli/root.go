@@ -90,6 +90,8 @@ func newRootCmd() *cobra.Command {
 		newCheckCmd(g),
 		newVersionCmd(g),
 		newDashboardCmd(g),
+		newInjectWebhookCmd(g),
+		newTransparentInitCmd(),
 	)
 	return root
 }

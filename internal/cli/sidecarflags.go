@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"weft.dev/weft/internal/appprobe"
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/proxy/h1parse"
 	"weft.dev/weft/internal/proxy/inbound"
@@ -34,6 +35,7 @@ type sidecarFlags struct {
 	inboundPort    int
 	outboundPort   int
 	adminPort      int
+	healthPort     int
 	caFile         string
 	tokenFile      string
 	http           sidecar.HTTPLimits
@@ -60,6 +62,7 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.IntVar(&f.outboundPort, "outbound-port", defaultPorts[1], "outbound HTTP proxy port on 127.0.0.1 (0: a free port)")
 	fs.StringArrayVar(&f.upstreams, "upstream", nil, "TCP upstream SERVICE[.NS]:PORT[=LOCAL_PORT]: a listener on 127.0.0.1:LOCAL_PORT (default: a free port, logged at start) forwarding raw TCP to the mesh service (repeatable)")
 	fs.IntVar(&f.adminPort, "admin-port", defaultPorts[2], "admin server port on 127.0.0.1: /ready /metrics /config_dump (0: a free port)")
+	fs.IntVar(&f.healthPort, "health-port", 0, "health server port on --address for kubelet's probes: /ready and the app's probes of env WEFT_APP_PROBES, as sidecar injection sets up (0: none)")
 	fs.StringVar(&f.caFile, "ca-file", "", "trust bundle PEM (default: ca.pem in --data-dir)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "join token file (default: env WEFT_JOIN_TOKEN, else join-token in --data-dir)")
 	fs.IntVar(&f.http.MaxHeaderBytes, "max-header-bytes", h1parse.DefaultMaxHeaderBytes, "largest HTTP/1.x request head accepted, in bytes (larger: 431)")
@@ -97,7 +100,7 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 	if f.egress && f.appPort != 0 {
 		return o, fmt.Errorf("--egress and --app-port exclude each other: an egress gateway has no app")
 	}
-	for name, p := range map[string]int{"--app-port": f.appPort, "--inbound-port": f.inboundPort, "--outbound-port": f.outboundPort, "--admin-port": f.adminPort} {
+	for name, p := range map[string]int{"--app-port": f.appPort, "--inbound-port": f.inboundPort, "--outbound-port": f.outboundPort, "--admin-port": f.adminPort, "--health-port": f.healthPort} {
 		if p < 0 || p > 65535 {
 			return o, fmt.Errorf("%s: %d is not a port", name, p)
 		}
@@ -188,6 +191,14 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		}
 	}
 	hostPort := func(host string, p int) string { return net.JoinHostPort(host, strconv.Itoa(p)) }
+	var healthListen string
+	var probes appprobe.Probes
+	if f.healthPort != 0 {
+		healthListen = hostPort(f.address, f.healthPort)
+		if probes, err = appprobe.Parse(os.Getenv("WEFT_APP_PROBES")); err != nil {
+			return o, fmt.Errorf("env WEFT_APP_PROBES: %w", err)
+		}
+	}
 	o = sidecar.Options{
 		Control:        control,
 		Bundle:         bundle,
@@ -205,6 +216,8 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		DrainTimeout:   f.drainTimeout,
 		DrainQuiet:     f.drainQuiet,
 		Transparent:    tr,
+		HealthListen:   healthListen,
+		AppProbes:      probes,
 	}
 	return o, nil
 }

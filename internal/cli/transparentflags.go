@@ -18,12 +18,14 @@ type transparentFlags struct {
 	port         int
 	excludePorts []int
 	excludeCIDRs []string
+	preinstalled bool
 }
 
 func (f *transparentFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.on, "transparent", false, "capture the app's outbound TCP and the connections to --app-port with iptables NAT rules (root; Linux); the proxy's own uid is never captured, so the app must run under another uid (weft run: --app-uid)")
 	fs.IntVar(&f.port, "transparent-port", 0, "port of the transparent outbound listener on 127.0.0.1 (0: a free port)")
 	fs.IntSliceVar(&f.excludePorts, "exclude-ports", nil, "with --transparent: outbound destination ports never captured (comma-separated or repeated)")
+	fs.BoolVar(&f.preinstalled, "transparent-preinstalled", false, "with --transparent: the rules were installed before (weft transparent-init, a pod's weft-init container); serve --transparent-port, install and remove nothing, need no root")
 	fs.StringSliceVar(&f.excludeCIDRs, "exclude-cidrs", nil, "with --transparent: outbound destination IPv4 networks never captured, e.g. 10.0.0.0/8 (comma-separated or repeated)")
 }
 
@@ -31,13 +33,22 @@ func (f *transparentFlags) register(fs *pflag.FlagSet) {
 // --transparent.
 func (f *transparentFlags) options() (*sidecar.Transparent, error) {
 	if !f.on {
-		if len(f.excludePorts) > 0 || len(f.excludeCIDRs) > 0 || f.port != 0 {
-			return nil, fmt.Errorf("--exclude-ports, --exclude-cidrs and --transparent-port need --transparent")
+		if len(f.excludePorts) > 0 || len(f.excludeCIDRs) > 0 || f.port != 0 || f.preinstalled {
+			return nil, fmt.Errorf("--exclude-ports, --exclude-cidrs, --transparent-port and --transparent-preinstalled need --transparent")
 		}
 		return nil, nil
 	}
 	if f.port < 0 || f.port > 65535 {
 		return nil, fmt.Errorf("--transparent-port: %d is not a port", f.port)
+	}
+	if f.preinstalled {
+		if f.port == 0 {
+			return nil, fmt.Errorf("--transparent-preinstalled needs --transparent-port: the port the installed rules redirect to")
+		}
+		if len(f.excludePorts) > 0 || len(f.excludeCIDRs) > 0 {
+			return nil, fmt.Errorf("--transparent-preinstalled: --exclude-ports and --exclude-cidrs belong to the step that installed the rules")
+		}
+		return &sidecar.Transparent{Listen: fmt.Sprintf("127.0.0.1:%d", f.port), Preinstalled: true}, nil
 	}
 	t := &sidecar.Transparent{Listen: fmt.Sprintf("127.0.0.1:%d", f.port)}
 	for _, p := range f.excludePorts {

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"weft.dev/weft/internal/appprobe"
 	"weft.dev/weft/internal/proxy/admin"
 	"weft.dev/weft/internal/proxy/identity"
 	"weft.dev/weft/internal/proxy/inbound"
@@ -103,6 +104,12 @@ type Options struct {
 	// Gateway, if set, makes this proxy the ingress gateway named like its
 	// service (gateway.go).
 	Gateway *GatewayOptions
+	// HealthListen, if set, is host:port of the health server kubelet
+	// probes in a pod: /ready, and the app's probes AppProbes forwarded
+	// over loopback (package appprobe).
+	HealthListen string
+	// AppProbes are the app's original HTTP probes (from injection).
+	AppProbes appprobe.Probes
 }
 
 // Addrs are the actual listener addresses.
@@ -147,6 +154,13 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer adminLn.Close()
+	var healthLn net.Listener
+	if opts.HealthListen != "" {
+		if healthLn, err = net.Listen("tcp", opts.HealthListen); err != nil {
+			return fmt.Errorf("health listener: %w", err)
+		}
+		defer healthLn.Close()
+	}
 	upLns, err := listenUpstreams(opts.Upstreams) // upstreams.go
 	if err != nil {
 		return err
@@ -267,13 +281,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer capt.stop()
 	var draining atomic.Bool // set when the graceful stop begins
+	readyFn := func() error {
+		if draining.Load() {
+			return errors.New("draining: the workload is leaving the mesh")
+		}
+		return ready(src, xc)
+	}
 	adminSrv := &http.Server{
-		Handler: admin.New(reg, func() error {
-			if draining.Load() {
-				return errors.New("draining: the workload is leaving the mesh")
-			}
-			return ready(src, xc)
-		}, func() any {
+		Handler: admin.New(reg, readyFn, func() any {
 			return map[string]any{"identity": src.Status(), "xds": xc.Dump(), "ejectedEndpoints": out.Ejected(), "upstreams": upstreamDump(opts.Upstreams, addrs.Upstreams)}
 		}, func() any { return xc.ConnState() }, obs.tap),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -300,6 +315,19 @@ func Run(ctx context.Context, opts Options) error {
 	serveUpstreams(restCtx, g, out, opts.Upstreams, upLns) // upstreams.go
 	g.Go(func() error { return capt.serve(restCtx, out) })
 	g.Go(func() error { return serveGateway(restCtx, opts, xc, out, metrics, log) }) // gateway.go
+	if opts.HealthListen != "" {
+		healthSrv := &http.Server{Handler: appprobe.Handler(readyFn, opts.AppProbes), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			go func() {
+				<-restCtx.Done()
+				_ = healthSrv.Close()
+			}()
+			if err := healthSrv.Serve(healthLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("health server: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		go func() {
 			<-restCtx.Done()

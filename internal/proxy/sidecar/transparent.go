@@ -28,6 +28,12 @@ type Transparent struct {
 	DetectTimeout time.Duration
 	// Runner runs iptables (default transparent.Exec{}).
 	Runner transparent.Runner
+	// Preinstalled means the rules were installed before the sidecar
+	// started (`weft transparent-init`, a pod's weft-init container): the
+	// sidecar serves Listen, which must name the port those rules
+	// redirect to, and neither installs nor removes rules, so it needs no
+	// privilege. ExcludePorts and ExcludeCIDRs are the init step's.
+	Preinstalled bool
 }
 
 // capture is a running transparent interception: its listener and rules.
@@ -36,6 +42,8 @@ type capture struct {
 	cfg transparent.Config
 	run transparent.Runner
 	log *slog.Logger
+	// preinstalled: the rules are not the sidecar's to remove.
+	preinstalled bool
 }
 
 // startTransparent opens the transparent listener and installs the rules
@@ -53,6 +61,11 @@ func startTransparent(ctx context.Context, opts Options, inLn net.Listener, out 
 	tcp, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("transparent listener: %w", err)
+	}
+	if t.Preinstalled {
+		log.Info("transparent interception on, rules installed before the sidecar", "listener", tcp.Addr().String())
+		ln := transparent.NewListener(tcp, transparent.ListenerOptions{Logger: log, DetectTimeout: t.DetectTimeout, Metrics: metrics, Mesh: out})
+		return &capture{ln: ln, log: log, preinstalled: true}, nil
 	}
 	run := t.Runner
 	if run == nil {
@@ -92,6 +105,10 @@ func (c *capture) serve(ctx context.Context, out *outbound.Listener) error {
 // stop removes the rules and closes the listener.
 func (c *capture) stop() {
 	if c == nil {
+		return
+	}
+	if c.preinstalled {
+		c.ln.Close()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
