@@ -63,6 +63,11 @@ type Options struct {
 	// state in (etcd, Kubernetes); nil means the embedded bbolt file in
 	// DataDir. Run closes what it returns.
 	OpenStore func(ctx context.Context) (store.Store, error)
+	// SealKeyFile holds the key (created if missing) that seals the
+	// secrets replicas keep in a shared store: the CA root and the admin
+	// token. Required when OpenStore's store is shared; every replica
+	// needs the same key.
+	SealKeyFile string
 }
 
 // openStore opens the store opts name: OpenStore's, or the bbolt file.
@@ -90,8 +95,12 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("opening store: %w", err)
 	}
 	defer st.Close()
+	repl, err := openReplicated(st, opts, log)
+	if err != nil {
+		return err
+	}
 
-	authority, err := newAuthority(ctx, st, opts, log.With("component", "ca"))
+	authority, err := newAuthority(ctx, repl.caPersistence(st), opts, log.With("component", "ca"))
 	if err != nil {
 		return fmt.Errorf("starting CA: %w", err)
 	}
@@ -103,7 +112,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	metrics := newMetrics()
-	adminToken, err := ensureToken(opts.DataDir, connfile.AdminTokenFile)
+	adminToken, err := repl.adminToken(opts.DataDir)
 	if err != nil {
 		return err
 	}
@@ -117,8 +126,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if repl != nil {
+		reg.Replicate(repl.shared, 0)
+	}
 	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds"),
-		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits, Scope: joinTokens.Scope})
+		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits, Scope: joinTokens.Scope, ReplicaID: repl.replicaID()})
 	if err := metrics.Register(xdsSrv.Collector()); err != nil {
 		return fmt.Errorf("registering xDS metrics: %w", err)
 	}
@@ -183,6 +195,9 @@ func Run(ctx context.Context, opts Options) error {
 	g, gctx := errgroup.WithContext(loopCtx)
 	g.Go(func() error { return xdsSrv.Run(gctx) })
 	g.Go(func() error { return reg.Run(gctx) })
+	if repl != nil {
+		g.Go(func() error { joinTokens.Follow(gctx, repl.shared); return nil })
+	}
 	g.Go(func() error { return cat.run(gctx) })
 	g.Go(func() error { return statsSvc.run(gctx) })
 	g.Go(func() error {

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"weft.dev/weft/internal/control/ca"
-	"weft.dev/weft/internal/control/store"
 )
 
 // ExternalCAFiles name the PEM files of an existing PKI's intermediate CA
@@ -21,10 +20,10 @@ type ExternalCAFiles struct {
 
 // newAuthority is the external CA if opts.ExternalCA names one, else the
 // self-made root kept in the store.
-func newAuthority(ctx context.Context, st store.Store, opts Options, log *slog.Logger) (*ca.CA, error) {
+func newAuthority(ctx context.Context, p ca.Persistence, opts Options, log *slog.Logger) (*ca.CA, error) {
 	f := opts.ExternalCA
 	if f.Cert == "" && f.Key == "" && f.Chain == "" {
-		return ca.New(ctx, st, opts.TrustDomain, log)
+		return ca.New(ctx, p, opts.TrustDomain, log)
 	}
 	if f.Cert == "" || f.Key == "" {
 		return nil, errors.New("--ca-cert and --ca-key go together (--ca-chain is optional)")

@@ -277,8 +277,13 @@ func (r *Registry) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var publish <-chan struct{}
-	if r.shared != nil {
+	r.mu.Lock()
+	shared := r.shared != nil
+	if shared {
 		publish = r.shared.kick
+	}
+	r.mu.Unlock()
+	if shared {
 		go r.follow(ctx) // shared.go
 	}
 	for {
@@ -294,8 +299,8 @@ func (r *Registry) Run(ctx context.Context) error {
 		if err := r.save(); err != nil {
 			r.logger.Error("persisting workload registry", "err", err)
 		}
-		if r.shared != nil {
-			r.publish(ctx)
+		if shared {
+			r.publish(ctx) // a no-op once Freeze dropped the replication
 		}
 	}
 }
