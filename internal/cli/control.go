@@ -34,6 +34,9 @@ machine finds it without flags.`,
 			if opts.OpenStore, err = storeOpener(storeName, kube, log); err != nil { // control_kube.go
 				return err
 			}
+			if storeName == storeKubernetes {
+				opts.WriteStatus = kube.statusWriter(log) // control_kube.go
+			}
 			return controlplane.Run(cmd.Context(), opts)
 		},
 	}

@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"weft.dev/weft/internal/api"
+	kubestatus "weft.dev/weft/internal/control/kube/status"
 	kubestore "weft.dev/weft/internal/control/kube/store"
 	"weft.dev/weft/internal/control/store"
 )
@@ -92,4 +94,26 @@ func storeOpener(name string, k *kubeStoreFlags, log *slog.Logger) (func(context
 		return k.openStore(log), nil
 	}
 	return nil, fmt.Errorf("--store %q: want %s or %s", name, storeBolt, storeKubernetes)
+}
+
+// statusWriter is the controlplane.Options.WriteStatus of the Kubernetes
+// store: the replicas elect one that writes route, Gateway and policy
+// statuses back to the cluster.
+func (k *kubeStoreFlags) statusWriter(log *slog.Logger) func(context.Context, store.Store, func([]api.Object) error) error {
+	return func(ctx context.Context, st store.Store, fill func([]api.Object) error) error {
+		ks, ok := st.(*kubestore.Store)
+		if !ok {
+			return fmt.Errorf("status writer: store %T is not the Kubernetes store", st)
+		}
+		cfg, err := k.restConfig()
+		if err != nil {
+			return err
+		}
+		w, err := kubestatus.New(kubestatus.Options{Config: cfg, Namespace: ks.SystemNamespace(), Identity: ks.ReplicaID(),
+			Store: st, Fill: fill, Logger: log.With("component", "status")})
+		if err != nil {
+			return err
+		}
+		return w.Run(ctx)
+	}
 }

@@ -297,3 +297,19 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }
+
+// Statuses computes the status weft reports for stored objects (route
+// parents' Accepted and ResolvedRefs, Gateway conditions, policy
+// conditions), the same the API's reads return. The Kubernetes status
+// writer writes them back to the cluster.
+type Statuses struct{ h *handler }
+
+// NewStatuses returns the status computation of the API over st; opts'
+// Snapshot and GatewayProgrammed are used, the rest ignored.
+func NewStatuses(st store.Store, opts Options) *Statuses {
+	return &Statuses{h: &handler{st: st, log: slog.New(slog.DiscardHandler), opts: opts}}
+}
+
+// Fill sets the status of every route, Gateway and policy of objs, which
+// are the caller's to modify.
+func (s *Statuses) Fill(objs []api.Object) error { return s.h.withStatus(objs) }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/apiserver"
 	"weft.dev/weft/internal/control/ca"
@@ -68,6 +69,10 @@ type Options struct {
 	// token. Required when OpenStore's store is shared; every replica
 	// needs the same key.
 	SealKeyFile string
+	// WriteStatus, if set, runs beside the control plane until ctx ends
+	// (the Kubernetes status writer): it gets the store and the status
+	// computation the API's reads use.
+	WriteStatus func(ctx context.Context, st store.Store, fill func([]api.Object) error) error
 }
 
 // openStore opens the store opts name: OpenStore's, or the bbolt file.
@@ -197,6 +202,10 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return reg.Run(gctx) })
 	if repl != nil {
 		g.Go(func() error { joinTokens.Follow(gctx, repl.shared); return nil })
+	}
+	if opts.WriteStatus != nil {
+		fill := apiserver.NewStatuses(st, apiserver.Options{Snapshot: xdsSrv.Snapshot, GatewayProgrammed: xdsSrv.GatewayProgrammed}).Fill
+		g.Go(func() error { return opts.WriteStatus(gctx, st, fill) })
 	}
 	g.Go(func() error { return cat.run(gctx) })
 	g.Go(func() error { return statsSvc.run(gctx) })

@@ -588,3 +588,7 @@ func selectsPods(u *unstructured.Unstructured) bool {
 	sel, _, _ := unstructured.NestedMap(u.Object, "spec", "selector")
 	return len(sel) > 0
 }
+
+// SystemNamespace is the namespace of the control plane's Secrets and
+// Leases.
+func (s *Store) SystemNamespace() string { return s.opts.SystemNamespace }
