@@ -294,7 +294,11 @@ func (c *control) start() {
 		if conn.TrustDomain != trustDomain {
 			return stopErr{fmt.Errorf("control.json has trustDomain %q, want %q", conn.TrustDomain, trustDomain)}
 		}
-		for _, f := range []string{"ca.pem", "join-token", "admin-token", "weft.db"} {
+		files := []string{"ca.pem", "join-token", "admin-token"}
+		if !slices.Contains(c.args, "--store") {
+			files = append(files, "weft.db") // the embedded store's file
+		}
+		for _, f := range files {
 			if _, err := os.Stat(filepath.Join(c.dataDir, f)); err != nil {
 				return err
 			}
