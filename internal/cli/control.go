@@ -43,6 +43,7 @@ machine finds it without flags.`,
 	f := cmd.Flags()
 	f.StringVar(&storeName, "store", storeBolt, "where the configuration lives: bolt (a file in --data-dir) or kubernetes (the cluster's API; see docs/kubernetes/store.md)")
 	kube = addKubeStoreFlags(f)
+	f.StringVar(&opts.AdvertiseXDS, "advertise-xds", "", "with a shared store: this replica's xDS address host:port as the other replicas and proxies should dial it (default: --listen's, unless its host is 0.0.0.0 or ::)")
 	f.StringVar(&opts.SealKeyFile, "seal-key-file", "", "with a store several replicas share (etcd, kubernetes): file of the key sealing the CA root and admin token in the store, created if missing; give every replica the same one (see docs/ha.md)")
 	f.StringVar(&opts.XDSListen, "listen", "127.0.0.1:15010", "address for xDS and the CA (gRPC over TLS)")
 	f.StringVar(&opts.APIListen, "api-listen", "127.0.0.1:15000", "address for the HTTPS API used by the CLI")

@@ -69,6 +69,10 @@ type Options struct {
 	// token. Required when OpenStore's store is shared; every replica
 	// needs the same key.
 	SealKeyFile string
+	// AdvertiseXDS is the xDS address the other replicas list in their
+	// connection files (default: XDSListen's, unless its host is
+	// unspecified).
+	AdvertiseXDS string
 	// WriteStatus, if set, runs beside the control plane until ctx ends
 	// (the Kubernetes status writer): it gets the store and the status
 	// computation the API's reads use.
@@ -202,6 +206,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return reg.Run(gctx) })
 	if repl != nil {
 		g.Go(func() error { joinTokens.Follow(gctx, repl.shared); return nil })
+		g.Go(func() error { repl.advertise(gctx, opts.DataDir, conn, opts.AdvertiseXDS, log); return nil })
 	}
 	if opts.WriteStatus != nil {
 		fill := apiserver.NewStatuses(st, apiserver.Options{Snapshot: xdsSrv.Snapshot, GatewayProgrammed: xdsSrv.GatewayProgrammed}).Fill

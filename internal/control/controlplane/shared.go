@@ -2,10 +2,14 @@ package controlplane
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"slices"
+	"time"
 
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/ca"
@@ -110,4 +114,73 @@ func (r *replicated) replicaID() string {
 		return ""
 	}
 	return r.shared.ReplicaID()
+}
+
+// replicasPrefix holds one leased key per live replica: its xDS address.
+const replicasPrefix = "replicas/"
+
+// advertise publishes this replica's xDS address (leased: it goes with
+// the replica) and keeps the connection file's XDSAddresses listing every
+// live replica's, so that a proxy started from this data dir can fail over
+// to any of them. An address with an unspecified host (0.0.0.0:15010) is
+// not dialable elsewhere and is published only as --advertise-xds names
+// it.
+func (r *replicated) advertise(ctx context.Context, dir string, conn connfile.Connection, advertised string, log *slog.Logger) {
+	self := advertised
+	if self == "" {
+		if host, _, err := net.SplitHostPort(conn.XDS); err == nil && !net.ParseIP(host).IsUnspecified() {
+			self = conn.XDS
+		}
+	}
+	id := r.shared.ReplicaID()
+	if self == "" {
+		log.Warn("xDS listens on an unspecified address: not advertising it to the other replicas' connection files (set --advertise-xds)", "listen", conn.XDS)
+	} else {
+		for ctx.Err() == nil {
+			err := r.shared.PutLeased(ctx, replicasPrefix+id, []byte(self))
+			if err == nil {
+				break
+			}
+			log.Warn("advertising this replica's xDS address; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	addrs := map[string]string{}
+	var last []string
+	for ctx.Err() == nil {
+		err := r.shared.WatchBlobs(ctx, replicasPrefix, func(key string, val []byte) {
+			if val == nil {
+				delete(addrs, key)
+			} else {
+				addrs[key] = string(val)
+			}
+			list := []string{conn.XDS}
+			for _, a := range addrs {
+				if a != self && !slices.Contains(list, a) {
+					list = append(list, a)
+				}
+			}
+			slices.Sort(list[1:])
+			if slices.Equal(list, last) {
+				return
+			}
+			last = list
+			c := conn
+			c.XDSAddresses = list
+			if err := connfile.Write(dir, c); err != nil {
+				log.Warn("writing the connection file with the replicas' addresses", "err", err)
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("watching the other replicas' addresses; restarting the watch", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }

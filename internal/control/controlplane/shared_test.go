@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,26 @@ func testReplicas(t *testing.T, open func(context.Context) (store.Store, error))
 	b.api(t, "GET", "/api/v1/revision", nil, &rb)
 	if ra.Replica == "" || ra.Replica == rb.Replica {
 		t.Errorf("replica IDs %q and %q, want two distinct ones", ra.Replica, rb.Replica)
+	}
+
+	// Each replica's connection file lists both replicas' xDS addresses,
+	// its own first.
+	for _, r := range []*replica{a, b} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err := connfile.Read(r.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.Addresses()
+			if len(got) == 2 && got[0] == r.conn.XDS && slices.Contains(got, a.conn.XDS) && slices.Contains(got, b.conn.XDS) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("connection file of %s lists %v, want %s and %s", r.conn.XDS, got, a.conn.XDS, b.conn.XDS)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 
 	// A join token created on A is known on B within a second.
