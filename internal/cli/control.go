@@ -14,6 +14,7 @@ func newControlCmd(g *globalFlags) *cobra.Command {
 	opts := controlplane.Options{}
 	var storeName string
 	var kube *kubeStoreFlags
+	var etcd *etcdStoreFlags
 	cmd := &cobra.Command{
 		Use:   "control",
 		Short: "Run the control plane (xDS, CA, API) with its state in --data-dir",
@@ -31,15 +32,16 @@ machine finds it without flags.`,
 			}
 			opts.DataDir = g.dataDir
 			opts.Logger = log.With("component", "control")
-			if opts.OpenStore, err = storeOpener(storeName, kube, log); err != nil { // control_kube.go
+			if opts.OpenStore, err = storeOpener(storeName, kube, etcd, log); err != nil { // control_kube.go
 				return err
 			}
 			return controlplane.Run(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&storeName, "store", storeBolt, "where the configuration lives: bolt (a file in --data-dir) or kubernetes (the cluster's API; see docs/kubernetes/store.md)")
+	f.StringVar(&storeName, "store", storeBolt, "where the configuration lives: bolt (a file in --data-dir), kubernetes (the cluster's API; see docs/kubernetes/store.md) or etcd (see docs/kubernetes/etcd.md)")
 	kube = addKubeStoreFlags(f)
+	etcd = addEtcdStoreFlags(f)
 	f.StringVar(&opts.XDSListen, "listen", "127.0.0.1:15010", "address for xDS and the CA (gRPC over TLS)")
 	f.StringVar(&opts.APIListen, "api-listen", "127.0.0.1:15000", "address for the HTTPS API used by the CLI")
 	f.StringVar(&opts.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of the mesh (fixed when the CA is first created)")
