@@ -13,6 +13,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
 	"weft.dev/weft/internal/api"
@@ -61,6 +62,40 @@ func TestEtcd(t *testing.T) {
 	t.Run("TxnLimit", func(t *testing.T) { txnLimit(t, c) })
 	t.Run("Compaction", func(t *testing.T) { compaction(t, c) })
 	t.Run("Reopen", func(t *testing.T) { reopen(t, c) })
+	t.Run("LeaseLost", func(t *testing.T) { leaseLost(t, c) })
+}
+
+// leaseLost: when etcd drops the replica's lease (here: revoked by
+// someone else), the replica grants a new one and writes its keys again.
+func leaseLost(t *testing.T, c *testetcd.Cluster) {
+	prefix := newPrefix()
+	s := openOn(t, c, prefix, nil)
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.PutLeased(ctx, "live/x", []byte("x1")); err != nil {
+		t.Fatal(err)
+	}
+	s.leaseMu.Lock()
+	old := s.lease.id
+	s.leaseMu.Unlock()
+	cl := rawClient(t, c)
+	if _, err := cl.Revoke(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := cl.Get(ctx, prefix+"blobs/live/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) == 1 && resp.Kvs[0].Lease != int64(old) && resp.Kvs[0].Lease != 0 && string(resp.Kvs[0].Value) == "x1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leased key not rewritten on a new lease: %v", resp.Kvs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // externalWrite: objects written around the store (another replica,
@@ -359,28 +394,50 @@ func reopen(t *testing.T, c *testetcd.Cluster) {
 
 func TestEtcdThreeMembers(t *testing.T) {
 	c := testetcd.Start(t, testetcd.Options{Members: 3})
-	s := openOn(t, c, newPrefix(), func(o *Options) { o.RequestTimeout = 20 * time.Second })
+	s := openOn(t, c, newPrefix(), func(o *Options) { o.RequestTimeout = 3 * time.Second })
 	defer s.Close()
 	if _, err := s.Apply(storetest.Decode(t, storetest.Service("before"))); err != nil {
 		t.Fatal(err)
 	}
+	// One member of three down: applies go on (the first may meet an
+	// election and time out, so allow a few attempts).
 	c.Kill(0)
-	// The first request after the loss may meet an election; Apply
-	// retries nothing itself, so allow a few attempts.
-	var err error
-	for range 5 {
-		if _, err = s.Apply(storetest.Decode(t, storetest.Service("after"))); err == nil {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("Apply with one member of three down: %v", err)
-	}
+	applyEventually(t, s, "after")
 	if _, err := s.Get(api.Key{Kind: "Service", Namespace: "default", Name: "after"}); err != nil {
 		t.Fatal(err)
 	}
+
+	// Quorum lost: applies fail, reads keep serving the last
+	// configuration.
+	c.Kill(1)
+	rev := s.Revision()
+	if _, err := s.Apply(storetest.Decode(t, storetest.Service("no-quorum"))); err == nil {
+		t.Fatal("Apply without quorum succeeded")
+	}
+	set, err := s.Set()
+	if err != nil || len(set.Services) != 2 || set.Revision != rev {
+		t.Fatalf("Set without quorum = %+v, %v; want the 2 services at revision %d", set, err, rev)
+	}
+
+	// Quorum back: applies work again.
 	c.Restart(0)
+	c.Restart(1)
+	applyEventually(t, s, "quorum-back")
+	if l, _ := s.List("Service", ""); len(l) != 3 {
+		t.Errorf("after quorum returned: %d services, want 3", len(l))
+	}
+}
+
+func applyEventually(t *testing.T, s *Store, name string) {
+	t.Helper()
+	var err error
+	for range 10 {
+		if _, err = s.Apply(storetest.Decode(t, storetest.Service(name))); err == nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("Apply %s: %v", name, err)
 }
 
 func TestEtcdTLS(t *testing.T) {
@@ -418,6 +475,8 @@ func TestEtcdTLS(t *testing.T) {
 		})
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestOpenErrors(t *testing.T) {
 	if _, err := Open(t.Context(), Options{}); err == nil || !strings.Contains(err.Error(), "no endpoints") {
