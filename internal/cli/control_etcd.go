@@ -65,16 +65,16 @@ func (e *etcdStoreFlags) options() (etcdstore.Options, error) {
 	if (e.cert == "") != (e.key == "") {
 		return opts, errors.New("--etcd-cert and --etcd-key go together")
 	}
-	tlsWanted := e.cert != "" || e.ca != ""
-	for _, ep := range opts.Endpoints {
-		if tlsWanted != strings.HasPrefix(ep, "https://") {
-			if tlsWanted {
-				return opts, fmt.Errorf("--etcd-endpoints %q: with --etcd-cert or --etcd-ca the endpoints must be https://", ep)
-			}
-			break // https without flags: TLS with the system roots
+	secure := strings.HasPrefix(opts.Endpoints[0], "https://")
+	for _, ep := range opts.Endpoints[1:] {
+		if strings.HasPrefix(ep, "https://") != secure {
+			return opts, fmt.Errorf("--etcd-endpoints: %s and %s: all https:// or all http://", opts.Endpoints[0], ep)
 		}
 	}
-	if tlsWanted || strings.HasPrefix(opts.Endpoints[0], "https://") {
+	if (e.cert != "" || e.ca != "") && !secure {
+		return opts, fmt.Errorf("--etcd-endpoints %q: with --etcd-cert or --etcd-ca the endpoints must be https://", opts.Endpoints[0])
+	}
+	if secure {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if e.cert != "" {
 			cert, err := tls.LoadX509KeyPair(e.cert, e.key)

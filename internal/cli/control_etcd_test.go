@@ -147,6 +147,7 @@ func TestControlEtcdFlags(t *testing.T) {
 		{"unreadable ca", []string{"--etcd-endpoints", "https://e:2379", "--etcd-ca", missing}, "--etcd-ca: open " + missing},
 		{"junk ca", []string{"--etcd-endpoints", "https://e:2379", "--etcd-ca", pem}, "no PEM certificate"},
 		{"tls flags with http", []string{"--etcd-endpoints", "http://e:2379", "--etcd-ca", pem}, "must be https://"},
+		{"mixed schemes", []string{"--etcd-endpoints", "https://e:2379,http://f:2379"}, "all https:// or all http://"},
 		{"relative prefix", []string{"--etcd-endpoints", "http://e:2379", "--etcd-prefix", "weft/"}, `--etcd-prefix "weft/": must start with /`},
 		{"zero dial timeout", []string{"--etcd-endpoints", "http://e:2379", "--etcd-dial-timeout", "0s"}, "--etcd-dial-timeout 0s: must be positive"},
 		{"unknown store", []string{"--store", "consul"}, `--store "consul": want bolt, kubernetes or etcd`},

@@ -397,7 +397,10 @@ func (s *Store) watch() {
 		s.mu.Lock()
 		from := s.seen + 1
 		s.mu.Unlock()
-		wctx, cancel := context.WithCancel(s.ctx)
+		// WithRequireLeader: a member cut off from the others ends the
+		// watch instead of keeping it silently stale, and the client moves
+		// to another member.
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
 		wch := s.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(from), clientv3.WithProgressNotify())
 		relist := false
 		for resp := range wch {
