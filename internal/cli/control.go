@@ -14,6 +14,7 @@ func newControlCmd(g *globalFlags) *cobra.Command {
 	opts := controlplane.Options{}
 	var storeName string
 	var kube *kubeStoreFlags
+	var etcd *etcdStoreFlags
 	cmd := &cobra.Command{
 		Use:   "control",
 		Short: "Run the control plane (xDS, CA, API) with its state in --data-dir",
@@ -31,7 +32,7 @@ machine finds it without flags.`,
 			}
 			opts.DataDir = g.dataDir
 			opts.Logger = log.With("component", "control")
-			if opts.OpenStore, err = storeOpener(storeName, kube, log); err != nil { // control_kube.go
+			if opts.OpenStore, err = storeOpener(storeName, kube, etcd, log); err != nil { // control_kube.go
 				return err
 			}
 			if storeName == storeKubernetes {
@@ -41,10 +42,11 @@ machine finds it without flags.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&storeName, "store", storeBolt, "where the configuration lives: bolt (a file in --data-dir) or kubernetes (the cluster's API; see docs/kubernetes/store.md)")
+	f.StringVar(&storeName, "store", storeBolt, "where the configuration lives: bolt (a file in --data-dir), kubernetes (the cluster's API; see docs/kubernetes/store.md) or etcd (see docs/kubernetes/etcd.md)")
 	kube = addKubeStoreFlags(f)
 	f.StringVar(&opts.AdvertiseXDS, "advertise-xds", "", "with a shared store: this replica's xDS address host:port as the other replicas and proxies should dial it (default: --listen's, unless its host is 0.0.0.0 or ::)")
 	f.StringVar(&opts.SealKeyFile, "seal-key-file", "", "with a store several replicas share (etcd, kubernetes): file of the key sealing the CA root and admin token in the store, created if missing; give every replica the same one (see docs/ha.md)")
+	etcd = addEtcdStoreFlags(f)
 	f.StringVar(&opts.XDSListen, "listen", "127.0.0.1:15010", "address for xDS and the CA (gRPC over TLS)")
 	f.StringVar(&opts.APIListen, "api-listen", "127.0.0.1:15000", "address for the HTTPS API used by the CLI")
 	f.StringVar(&opts.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of the mesh (fixed when the CA is first created)")

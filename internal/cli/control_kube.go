@@ -86,14 +86,16 @@ func (k *kubeStoreFlags) restConfig() (*rest.Config, error) {
 }
 
 // storeOpener returns the OpenStore of --store name (nil: the bbolt file).
-func storeOpener(name string, k *kubeStoreFlags, log *slog.Logger) (func(context.Context) (store.Store, error), error) {
+func storeOpener(name string, k *kubeStoreFlags, e *etcdStoreFlags, log *slog.Logger) (func(context.Context) (store.Store, error), error) {
 	switch name {
 	case "", storeBolt:
 		return nil, nil
 	case storeKubernetes:
 		return k.openStore(log), nil
+	case storeEtcd:
+		return e.openStore(log) // control_etcd.go
 	}
-	return nil, fmt.Errorf("--store %q: want %s or %s", name, storeBolt, storeKubernetes)
+	return nil, fmt.Errorf("--store %q: want %s, %s or %s", name, storeBolt, storeKubernetes, storeEtcd)
 }
 
 // statusWriter is the controlplane.Options.WriteStatus of the Kubernetes

@@ -277,13 +277,13 @@ func (r *Registry) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var publish <-chan struct{}
+	// Freeze clears r.shared under the lock while Run goes on: read it
+	// under the lock too.
 	r.mu.Lock()
-	shared := r.shared != nil
-	if shared {
-		publish = r.shared.kick
-	}
+	shared := r.shared
 	r.mu.Unlock()
-	if shared {
+	if shared != nil {
+		publish = shared.kick
 		go r.follow(ctx) // shared.go
 	}
 	for {
@@ -299,8 +299,8 @@ func (r *Registry) Run(ctx context.Context) error {
 		if err := r.save(); err != nil {
 			r.logger.Error("persisting workload registry", "err", err)
 		}
-		if shared {
-			r.publish(ctx) // a no-op once Freeze dropped the replication
+		if shared != nil {
+			r.publish(ctx) // a no-op once Freeze cleared r.shared
 		}
 	}
 }

@@ -420,8 +420,12 @@ func writeRevision(tx *bolt.Tx, rev uint64) error {
 	return tx.Bucket(bucketMeta).Put(keyRevision, binary.BigEndian.AppendUint64(nil, rev))
 }
 
-// clearServerFields drops metadata the store manages and the status, which
-// the API computes when the object is read.
+// ClearServerFields drops the metadata a store manages (uid,
+// resourceVersion, generation, creationTimestamp, managed fields, deletion
+// fields) and the status, which the API computes when the object is read.
+// Every back end clears these before it stores an object.
+func ClearServerFields(o api.Object) { clearServerFields(o) }
+
 func clearServerFields(o api.Object) {
 	o.SetUID("")
 	o.SetResourceVersion("")
@@ -434,8 +438,11 @@ func clearServerFields(o api.Object) {
 	api.ClearStatus(o)
 }
 
-// sameContent reports whether stored and incoming differ only in
-// server-managed metadata.
+// SameContent reports whether stored and incoming (already passed through
+// ClearServerFields) differ only in server-managed metadata: applying
+// incoming over stored is then not a change.
+func SameContent(stored, incoming api.Object) (bool, error) { return sameContent(stored, incoming) }
+
 func sameContent(stored, incoming api.Object) (bool, error) {
 	a := stored.DeepCopyObject().(api.Object)
 	clearServerFields(a)
@@ -450,7 +457,9 @@ func sameContent(stored, incoming api.Object) (bool, error) {
 	return bytes.Equal(ab, bb), nil
 }
 
-// newUID returns a random (version 4) UUID.
+// NewUID returns a random (version 4) UUID for a newly created object.
+func NewUID() types.UID { return newUID() }
+
 func newUID() types.UID {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
