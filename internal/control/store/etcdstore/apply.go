@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"weft.dev/weft/internal/api"
@@ -39,12 +42,18 @@ func (s *Store) Apply(objs []api.Object) ([]store.Change, error) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
 	defer cancel()
-	for range maxConflicts {
+	for attempt, conflicts := 0, 0; conflicts < maxConflicts; attempt++ {
 		changes, rev, done, err := s.tryApply(ctx, objs)
 		if err != nil {
+			// A leader election: the write may or may not have gone
+			// in; the next attempt reads again and finds out.
+			if transient(err) && pause(ctx, attempt) {
+				continue
+			}
 			return nil, err
 		}
 		if !done {
+			conflicts++
 			continue
 		}
 		if err := s.waitSeen(ctx, rev); err != nil {
@@ -140,10 +149,17 @@ func (s *Store) Delete(k api.Key) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
 	defer cancel()
 	key := s.objectKey(k)
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0)).
-		Then(clientv3.OpDelete(key), clientv3.OpPut(s.metaKey, s.replica)).
-		Commit()
+	var resp *clientv3.TxnResponse
+	var err error
+	for attempt := 0; ; attempt++ {
+		resp, err = s.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0)).
+			Then(clientv3.OpDelete(key), clientv3.OpPut(s.metaKey, s.replica)).
+			Commit()
+		if err == nil || !transient(err) || !pause(ctx, attempt) {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("etcd store: deleting %s: %w", k, hint(err))
 	}
@@ -157,3 +173,27 @@ func (s *Store) Delete(k api.Key) error {
 }
 
 var errClosed = errors.New("etcd store closed")
+
+// transient reports whether err is etcd electing a leader or a member
+// going away: worth trying again within the request's time.
+func transient(err error) bool {
+	for _, e := range []error{rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader, rpctypes.ErrTimeoutDueToLeaderFail,
+		rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrTimeout} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return status.Code(errors.Unwrap(err)) == codes.Unavailable || status.Code(err) == codes.Unavailable
+}
+
+// pause waits before the next attempt (50ms, 100ms, … up to 1s); false if
+// ctx ends first.
+func pause(ctx context.Context, attempt int) bool {
+	d := min(50*time.Millisecond<<min(attempt, 5), time.Second)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
