@@ -14,6 +14,7 @@ func newControlCmd(g *globalFlags) *cobra.Command {
 	opts := controlplane.Options{}
 	var storeName string
 	var kube *kubeStoreFlags
+	var ident *identityFlags
 	cmd := &cobra.Command{
 		Use:   "control",
 		Short: "Run the control plane (xDS, CA, API) with its state in --data-dir",
@@ -34,12 +35,16 @@ machine finds it without flags.`,
 			if opts.OpenStore, err = storeOpener(storeName, kube, log); err != nil { // control_kube.go
 				return err
 			}
+			if opts.ServiceAccounts, err = ident.authenticator(kube); err != nil { // control_identity.go
+				return err
+			}
 			return controlplane.Run(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&storeName, "store", storeBolt, "where the configuration lives: bolt (a file in --data-dir) or kubernetes (the cluster's API; see docs/kubernetes/store.md)")
 	kube = addKubeStoreFlags(f)
+	ident = addIdentityFlags(f)
 	f.StringVar(&opts.XDSListen, "listen", "127.0.0.1:15010", "address for xDS and the CA (gRPC over TLS)")
 	f.StringVar(&opts.APIListen, "api-listen", "127.0.0.1:15000", "address for the HTTPS API used by the CLI")
 	f.StringVar(&opts.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of the mesh (fixed when the CA is first created)")

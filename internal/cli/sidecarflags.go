@@ -36,6 +36,7 @@ type sidecarFlags struct {
 	adminPort      int
 	caFile         string
 	tokenFile      string
+	saTokenFile    string
 	http           sidecar.HTTPLimits
 	upstreams      []string         // upstreams.go
 	transparent    transparentFlags // transparentflags.go
@@ -62,6 +63,7 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.IntVar(&f.adminPort, "admin-port", defaultPorts[2], "admin server port on 127.0.0.1: /ready /metrics /config_dump (0: a free port)")
 	fs.StringVar(&f.caFile, "ca-file", "", "trust bundle PEM (default: ca.pem in --data-dir)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "join token file (default: env WEFT_JOIN_TOKEN, else join-token in --data-dir)")
+	fs.StringVar(&f.saTokenFile, "sa-token-file", "", "Kubernetes service-account token file (a projected volume with audience weft, conventionally "+saTokenPath+") sent to a control plane running --identity kubernetes instead of a join token; re-read at every certificate request, as the kubelet rotates it (excludes --token-file)")
 	fs.IntVar(&f.http.MaxHeaderBytes, "max-header-bytes", h1parse.DefaultMaxHeaderBytes, "largest HTTP/1.x request head accepted, in bytes (larger: 431)")
 	fs.IntVar(&f.http.MaxHeaders, "max-headers", h1parse.DefaultMaxHeaders, "most header fields accepted in a request (more: 431)")
 	fs.DurationVar(&f.http.HeaderTimeout, "header-timeout", 10*time.Second, "time allowed to receive a request head from its first byte (then 408)")
@@ -176,6 +178,10 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 	}
 	token := os.Getenv("WEFT_JOIN_TOKEN")
 	switch {
+	case f.saTokenFile != "":
+		if token, err = checkSATokenFile(f.saTokenFile, f.tokenFile); err != nil { // sidecar_identity.go
+			return o, err
+		}
 	case f.tokenFile != "":
 		b, rerr := os.ReadFile(f.tokenFile)
 		if rerr != nil {
@@ -192,6 +198,7 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		Control:        control,
 		Bundle:         bundle,
 		Token:          token,
+		TokenFile:      f.saTokenFile,
 		Workload:       w,
 		AppPort:        f.appPort,
 		EgressGateway:  f.egress,

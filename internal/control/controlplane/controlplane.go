@@ -63,6 +63,12 @@ type Options struct {
 	// state in (etcd, Kubernetes); nil means the embedded bbolt file in
 	// DataDir. Run closes what it returns.
 	OpenStore func(ctx context.Context) (store.Store, error)
+	// ServiceAccounts, if set, is the Kubernetes identity (--identity
+	// kubernetes, identity.go): the CA accepts service-account tokens
+	// instead of join tokens (ca.ServiceOptions.ServiceAccounts), no
+	// default join token is written, and xDS accepts only certificates
+	// issued for a service-account token.
+	ServiceAccounts ca.ServiceAccountAuthenticator
 }
 
 // openStore opens the store opts name: OpenStore's, or the bbolt file.
@@ -99,8 +105,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureJoinToken(joinTokens, opts.DataDir, log); err != nil {
-		return err
+	if opts.ServiceAccounts == nil {
+		if err := ensureJoinToken(joinTokens, opts.DataDir, log); err != nil {
+			return err
+		}
 	}
 	metrics := newMetrics()
 	adminToken, err := ensureToken(opts.DataDir, connfile.AdminTokenFile)
@@ -118,7 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds"),
-		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits, Scope: joinTokens.Scope})
+		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits, Scope: xdsScope(opts, joinTokens)})
 	if err := metrics.Register(xdsSrv.Collector()); err != nil {
 		return fmt.Errorf("registering xDS metrics: %w", err)
 	}
@@ -150,7 +158,7 @@ func Run(ctx context.Context, opts Options) error {
 	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopXDS()
 	xdsSrv.Register(xdsCtx, grpcSrv)
-	caSvc, err := ca.NewService(authority, ca.ServiceOptions{Tokens: joinTokens, TTL: opts.CertTTL, Registerer: metrics, Logger: log.With("component", "ca")})
+	caSvc, err := ca.NewService(authority, ca.ServiceOptions{Tokens: joinTokens, ServiceAccounts: opts.ServiceAccounts, TTL: opts.CertTTL, Registerer: metrics, Logger: log.With("component", "ca")})
 	if err != nil {
 		return err
 	}
