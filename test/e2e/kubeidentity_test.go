@@ -101,6 +101,20 @@ func TestKubernetesIdentity(t *testing.T) {
 	})
 	_ = w
 
+	// A sidecar whose token is for another audience exits, saying why.
+	badFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(badFile, []byte(mint("a", "kubernetes")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := startProc(t, "bad-audience", []string{"WEFT_JOIN_TOKEN="}, weftBin, "run", "--data-dir", c.dataDir, "--service", "web", "--namespace", "ns1",
+		"--service-account", "a", "--sa-token-file", badFile, "--inbound-port", "0", "--outbound-port", "0", "--admin-port", "0", "--", "sleep", "3600")
+	if code, err := bad.wait(20 * time.Second); err != nil || code == 0 {
+		t.Errorf("sidecar with a wrong-audience token: exit %d, %v; want a non-zero exit", code, err)
+	}
+	if _, stderr := bad.output(); !strings.Contains(stderr, "refused") || !strings.Contains(stderr, "service account token") {
+		t.Errorf("sidecar with a wrong-audience token: stderr does not say the token was refused:\n%s", stderr)
+	}
+
 	// The CA directly: a's token forging sa/b, and other credentials.
 	bundle, err := connfile.ReadBundle(c.dataDir)
 	if err != nil {
