@@ -159,7 +159,7 @@ func (s *service) Sign(ctx context.Context, req *weftv1.SignRequest) (*weftv1.Si
 		resp.TrustBundleDer = append(resp.TrustBundleDer, c.Raw)
 	}
 	s.issued.WithLabelValues(cred).Inc()
-	s.log.Debug("signed certificate", "spiffe_id", resp.SpiffeId, "token", g.TokenID, "credential", cred, "not_after", chain[0].NotAfter)
+	s.log.Debug("signed certificate", "spiffe_id", resp.SpiffeId, "grant", g.credential(), "credential", cred, "not_after", chain[0].NotAfter)
 	return resp, nil
 }
 
