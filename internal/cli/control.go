@@ -15,6 +15,7 @@ func newControlCmd(g *globalFlags) *cobra.Command {
 	var storeName string
 	var kube *kubeStoreFlags
 	var etcd *etcdStoreFlags
+	var ident *identityFlags
 	cmd := &cobra.Command{
 		Use:   "control",
 		Short: "Run the control plane (xDS, CA, API) with its state in --data-dir",
@@ -38,6 +39,9 @@ machine finds it without flags.`,
 			if storeName == storeKubernetes {
 				opts.WriteStatus = kube.statusWriter(log) // control_kube.go
 			}
+			if opts.ServiceAccounts, err = ident.authenticator(kube); err != nil { // control_identity.go
+				return err
+			}
 			return controlplane.Run(cmd.Context(), opts)
 		},
 	}
@@ -47,6 +51,7 @@ machine finds it without flags.`,
 	f.StringVar(&opts.AdvertiseXDS, "advertise-xds", "", "with a shared store: this replica's xDS address host:port as the other replicas and proxies should dial it (default: --listen's, unless its host is 0.0.0.0 or ::)")
 	f.StringVar(&opts.SealKeyFile, "seal-key-file", "", "with a store several replicas share (etcd, kubernetes): file of the key sealing the CA root and admin token in the store, created if missing; give every replica the same one (see docs/ha.md)")
 	etcd = addEtcdStoreFlags(f)
+	ident = addIdentityFlags(f)
 	f.StringVar(&opts.XDSListen, "listen", "127.0.0.1:15010", "address for xDS and the CA (gRPC over TLS)")
 	f.StringVar(&opts.APIListen, "api-listen", "127.0.0.1:15000", "address for the HTTPS API used by the CLI")
 	f.StringVar(&opts.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of the mesh (fixed when the CA is first created)")

@@ -31,7 +31,7 @@ func freeAddr(t *testing.T) string {
 
 // startEtcdControl runs `weft control --store etcd` in-process against c
 // until the test ends and returns the flags of a CLI pointed at it.
-func startEtcdControl(t *testing.T, c *testetcd.Cluster, prefix string) *globalFlags {
+func startEtcdControl(t *testing.T, c *testetcd.Cluster, prefix, sealKey string) *globalFlags {
 	t.Helper()
 	dir := t.TempDir()
 	p := c.PKI()
@@ -39,7 +39,7 @@ func startEtcdControl(t *testing.T, c *testetcd.Cluster, prefix string) *globalF
 	root.SetArgs([]string{"control", "--data-dir", dir, "--log-level", "warn",
 		"--store", "etcd", "--etcd-endpoints", strings.Join(c.Endpoints(), ","),
 		"--etcd-cert", p.CertFile, "--etcd-key", p.KeyFile, "--etcd-ca", p.CAFile, "--etcd-prefix", prefix,
-		"--listen", freeAddr(t), "--api-listen", freeAddr(t)})
+		"--seal-key-file", sealKey, "--listen", freeAddr(t), "--api-listen", freeAddr(t)})
 	root.SetOut(new(strings.Builder))
 	root.SetErr(new(strings.Builder))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -78,8 +78,9 @@ func startEtcdControl(t *testing.T, c *testetcd.Cluster, prefix string) *globalF
 func TestControlEtcd(t *testing.T) {
 	c := testetcd.Start(t, testetcd.Options{TLS: true})
 	const prefix = "/mesh-a/"
-	a := startEtcdControl(t, c, prefix)
-	b := startEtcdControl(t, c, prefix) // a second replica on the same etcd
+	sealKey := filepath.Join(t.TempDir(), "seal.key")
+	a := startEtcdControl(t, c, prefix, sealKey)
+	b := startEtcdControl(t, c, prefix, sealKey) // a second replica on the same etcd
 
 	file := filepath.Join(t.TempDir(), "svc.yaml")
 	if err := os.WriteFile(file, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: orders, namespace: shop}\nspec: {selector: {app: orders}, ports: [{name: http, port: 8080}]}\n"), 0o644); err != nil {

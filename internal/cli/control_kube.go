@@ -32,7 +32,7 @@ type kubeStoreFlags struct {
 
 func addKubeStoreFlags(f *pflag.FlagSet) *kubeStoreFlags {
 	k := &kubeStoreFlags{}
-	f.StringVar(&k.kubeconfig, "kubeconfig", "", "with --store kubernetes: kubeconfig file of the cluster (default: the in-cluster service account, else $KUBECONFIG)")
+	f.StringVar(&k.kubeconfig, "kubeconfig", "", "with --store kubernetes or --identity kubernetes: kubeconfig file of the cluster (default: the in-cluster service account, else $KUBECONFIG)")
 	f.StringVar(&k.namespace, "watch-namespace", "", "with --store kubernetes: read and write namespaced resources in this namespace only (default: all)")
 	f.StringVar(&k.systemNamespace, "system-namespace", "", "with --store kubernetes: namespace of the control plane's Secrets and Leases (default: the pod's, else weft-system)")
 	return k

@@ -38,6 +38,7 @@ type sidecarFlags struct {
 	healthPort     int
 	caFile         string
 	tokenFile      string
+	saTokenFile    string
 	http           sidecar.HTTPLimits
 	upstreams      []string         // upstreams.go
 	transparent    transparentFlags // transparentflags.go
@@ -65,6 +66,7 @@ func (f *sidecarFlags) register(fs *pflag.FlagSet, defaultPorts [3]int) {
 	fs.IntVar(&f.healthPort, "health-port", 0, "health server port on --address for kubelet's probes: /ready and the app's probes of env WEFT_APP_PROBES, as sidecar injection sets up (0: none)")
 	fs.StringVar(&f.caFile, "ca-file", "", "trust bundle PEM (default: ca.pem in --data-dir)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "join token file (default: env WEFT_JOIN_TOKEN, else join-token in --data-dir)")
+	fs.StringVar(&f.saTokenFile, "sa-token-file", "", "Kubernetes service-account token file (a projected volume with audience weft, conventionally "+saTokenPath+") sent to a control plane running --identity kubernetes instead of a join token; re-read at every certificate request, as the kubelet rotates it (excludes --token-file)")
 	fs.IntVar(&f.http.MaxHeaderBytes, "max-header-bytes", h1parse.DefaultMaxHeaderBytes, "largest HTTP/1.x request head accepted, in bytes (larger: 431)")
 	fs.IntVar(&f.http.MaxHeaders, "max-headers", h1parse.DefaultMaxHeaders, "most header fields accepted in a request (more: 431)")
 	fs.DurationVar(&f.http.HeaderTimeout, "header-timeout", 10*time.Second, "time allowed to receive a request head from its first byte (then 408)")
@@ -179,6 +181,10 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 	}
 	token := os.Getenv("WEFT_JOIN_TOKEN")
 	switch {
+	case f.saTokenFile != "":
+		if token, err = checkSATokenFile(f.saTokenFile, f.tokenFile); err != nil { // sidecar_identity.go
+			return o, err
+		}
 	case f.tokenFile != "":
 		b, rerr := os.ReadFile(f.tokenFile)
 		if rerr != nil {
@@ -203,6 +209,7 @@ func (f *sidecarFlags) options(g *globalFlags) (sidecar.Options, error) {
 		Control:        control,
 		Bundle:         bundle,
 		Token:          token,
+		TokenFile:      f.saTokenFile,
 		Workload:       w,
 		AppPort:        f.appPort,
 		EgressGateway:  f.egress,

@@ -41,6 +41,16 @@ const (
 	// ReasonRenewalIdentity: a renewal CSR for another ID than the client
 	// certificate's.
 	ReasonRenewalIdentity = "renewal_identity"
+	// ReasonServiceAccountToken: a Kubernetes service-account token the
+	// TokenReview API (or weft's checks of its answer) refused, or a join
+	// token under --identity kubernetes.
+	ReasonServiceAccountToken = "invalid_sa_token"
+	// ReasonServiceAccountGone: a renewal for a service account that no
+	// longer exists.
+	ReasonServiceAccountGone = "service_account_gone"
+	// ReasonCredentialUnavailable: the credential could not be checked
+	// (the Kubernetes API server is unreachable); the caller may retry.
+	ReasonCredentialUnavailable = "credential_unavailable"
 )
 
 // reasons lists every Reason, so that each counter exists from the start.
@@ -48,6 +58,7 @@ var reasons = []string{
 	ReasonNoCredential, ReasonInvalidToken, ReasonTokenRevoked, ReasonTokenExpired, ReasonClientCert,
 	ReasonCSRMalformed, ReasonWeakKey, ReasonSAN, ReasonSPIFFEID, ReasonTrustDomain,
 	ReasonNamespace, ReasonServiceAccount, ReasonControlIdentity, ReasonRenewalIdentity,
+	ReasonServiceAccountToken, ReasonServiceAccountGone, ReasonCredentialUnavailable,
 }
 
 // RefusalError is a certificate request the CA refused, with the reason.

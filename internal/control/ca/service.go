@@ -35,8 +35,15 @@ func NewToken() (string, error) {
 
 // ServiceOptions configure NewService.
 type ServiceOptions struct {
-	// Tokens are the join tokens callers authenticate with. Required.
+	// Tokens are the join tokens callers authenticate with. Required
+	// unless ServiceAccounts is set.
 	Tokens *tokens.Store
+	// ServiceAccounts, if set, turns on the Kubernetes identity
+	// (--identity kubernetes): a bearer credential is a service-account
+	// token checked by it, its grant is exactly ns/<ns>/sa/<sa>, and join
+	// tokens are refused, also for renewals of certificates issued for
+	// one.
+	ServiceAccounts ServiceAccountAuthenticator
 	// TTL is the lifetime of issued certificates (DefaultTTL if <= 0).
 	TTL time.Duration
 	// Registerer, if set, receives weft_ca_refusals_total{reason} and
@@ -50,6 +57,7 @@ type service struct {
 	weftv1.UnimplementedCertificateAuthorityServer
 	ca       *CA
 	tokens   *tokens.Store
+	sa       ServiceAccountAuthenticator
 	ttl      time.Duration
 	log      *slog.Logger
 	refusals *prometheus.CounterVec
@@ -69,23 +77,31 @@ type service struct {
 //     certificate was issued for must still be active.
 //
 // Every certificate records its token (tokens.CertOU), so renewals inherit
-// it. Errors: codes.Unauthenticated for a missing or unusable credential,
+// it.
+//
+// With opts.ServiceAccounts set (the Kubernetes identity) the first
+// certificate is requested with "authorization: Bearer <service-account
+// token>" instead, and the grant is exactly the SPIFFE ID
+// ns/<namespace>/sa/<service account> of the token. Such certificates
+// carry ServiceAccountCertOU; their renewal needs the client certificate
+// and that the service account still exists. Join tokens, and renewals of
+// certificates issued for one, are refused. Errors: codes.Unauthenticated for a missing or unusable credential,
 // codes.PermissionDenied for an identity the credential does not allow,
 // codes.InvalidArgument for a bad CSR; each refusal is logged with its
 // reason and counted.
 func NewService(c *CA, opts ServiceOptions) (weftv1.CertificateAuthorityServer, error) {
-	if opts.Tokens == nil {
-		return nil, errors.New("ca: NewService without a token store")
+	if opts.Tokens == nil && opts.ServiceAccounts == nil {
+		return nil, errors.New("ca: NewService without a token store or service-account authenticator")
 	}
 	s := &service{
-		ca: c, tokens: opts.Tokens, ttl: opts.TTL, log: opts.Logger,
+		ca: c, tokens: opts.Tokens, sa: opts.ServiceAccounts, ttl: opts.TTL, log: opts.Logger,
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_ca_refusals_total",
 			Help: "Certificate requests the CA refused, by reason.",
 		}, []string{"reason"}),
 		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_ca_certificates_issued_total",
-			Help: "Certificates the CA issued, by the credential of the request (token: first certificate, certificate: renewal).",
+			Help: "Certificates the CA issued, by the credential of the request (token: first certificate with a join token, serviceaccount: first certificate with a Kubernetes service-account token, certificate: renewal).",
 		}, []string{"credential"}),
 	}
 	if s.log == nil {
@@ -96,6 +112,7 @@ func NewService(c *CA, opts ServiceOptions) (weftv1.CertificateAuthorityServer, 
 	}
 	s.issued.WithLabelValues("token")
 	s.issued.WithLabelValues("certificate")
+	s.issued.WithLabelValues(CredentialServiceAccount)
 	if opts.Registerer != nil {
 		for _, col := range []prometheus.Collector{s.refusals, s.issued} {
 			if err := opts.Registerer.Register(col); err != nil {
@@ -111,7 +128,11 @@ var _ weftv1.CertificateAuthorityServer = (*service)(nil)
 func (s *service) Sign(ctx context.Context, req *weftv1.SignRequest) (*weftv1.SignResponse, error) {
 	g, cred, err := s.grant(ctx)
 	if err != nil {
-		return nil, s.refused(ctx, g.TokenID, err, codes.Unauthenticated)
+		code := codes.Unauthenticated
+		if reasonOf(err) == ReasonCredentialUnavailable {
+			code = codes.Unavailable
+		}
+		return nil, s.refused(ctx, g.TokenID, err, code)
 	}
 	if len(req.GetCsrDer()) == 0 {
 		return nil, s.refused(ctx, g.TokenID, refuse(ReasonCSRMalformed, "csr_der is empty"), codes.InvalidArgument)
@@ -138,7 +159,7 @@ func (s *service) Sign(ctx context.Context, req *weftv1.SignRequest) (*weftv1.Si
 		resp.TrustBundleDer = append(resp.TrustBundleDer, c.Raw)
 	}
 	s.issued.WithLabelValues(cred).Inc()
-	s.log.Debug("signed certificate", "spiffe_id", resp.SpiffeId, "token", g.TokenID, "credential", cred, "not_after", chain[0].NotAfter)
+	s.log.Debug("signed certificate", "spiffe_id", resp.SpiffeId, "grant", g.credential(), "credential", cred, "not_after", chain[0].NotAfter)
 	return resp, nil
 }
 
@@ -155,10 +176,18 @@ func (s *service) refused(ctx context.Context, tokenID string, err error, code c
 }
 
 // grant authenticates the caller: a verified client certificate means a
-// renewal, else the join token in the metadata. cred is "certificate" or
-// "token".
+// renewal, else the join token (or, with the Kubernetes identity, the
+// service-account token) in the metadata. cred is "certificate", "token"
+// or CredentialServiceAccount.
 func (s *service) grant(ctx context.Context) (g Grant, cred string, err error) {
 	if leaf := clientCert(ctx); leaf != nil {
+		if IssuedForServiceAccount(leaf) {
+			g, err := s.serviceAccountRenewal(ctx, leaf)
+			return g, "certificate", err
+		}
+		if s.sa != nil {
+			return Grant{}, "certificate", refuse(ReasonClientCert, "client certificate was issued for a join token, which --identity kubernetes does not accept; restart the workload with a service-account token")
+		}
 		g, err := s.renewalGrant(leaf)
 		return g, "certificate", err
 	}
@@ -170,6 +199,13 @@ func (s *service) grant(ctx context.Context) (g Grant, cred string, err error) {
 	scheme, tok, ok := strings.Cut(vals[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return Grant{}, "token", refuse(ReasonNoCredential, "authorization metadata is not \"Bearer <join token>\"")
+	}
+	if s.sa != nil {
+		if _, _, perr := tokens.Parse(tok); perr == nil {
+			return Grant{}, CredentialServiceAccount, refuse(ReasonServiceAccountToken, "a join token was presented, but this control plane runs with --identity kubernetes and accepts only Kubernetes service-account tokens (audience of the projected token: see docs/kubernetes/identity.md)")
+		}
+		g, err := s.serviceAccountGrant(ctx, tok)
+		return g, CredentialServiceAccount, err
 	}
 	t, err := s.tokens.Authenticate(tok)
 	if err != nil {

@@ -60,6 +60,19 @@ type Grant struct {
 	// NotAfter, if set, bounds the certificate's validity (the token's
 	// expiry).
 	NotAfter time.Time
+	// ServiceAccountToken marks a grant from a Kubernetes service-account
+	// token (or the renewal of a certificate issued for one) instead of a
+	// join token: TokenID is empty and the certificate records
+	// ServiceAccountCertOU.
+	ServiceAccountToken bool
+}
+
+// credential names the grant's credential in refusals and logs.
+func (g Grant) credential() string {
+	if g.ServiceAccountToken {
+		return fmt.Sprintf("the service-account token of %s/%s", g.Namespace, g.ServiceAccount)
+	}
+	return "join token " + g.TokenID
 }
 
 // SignCSR verifies a PKCS#10 request against what g allows and signs it
@@ -74,13 +87,14 @@ type Grant struct {
 //
 // The leaf follows the X.509-SVID specification: the one URI SAN, CA=false,
 // key usage digitalSignature only, extended key usage serverAuth and
-// clientAuth. Its subject is O=weft, OU=weft-token:<g.TokenID>; nothing of
+// clientAuth. Its subject is O=weft, OU=weft-token:<g.TokenID> (or
+// ServiceAccountCertOU for a service-account grant); nothing of
 // the CSR's subject is copied. The returned chain holds the leaf first, then
 // Chain (the intermediates of an external CA); the root is not included (it
 // is in Bundle).
 func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certificate, spiffeid.ID, error) {
-	if g.TokenID == "" || g.Namespace == "" {
-		return nil, spiffeid.ID{}, errors.New("ca: grant without token or namespace")
+	if (g.TokenID == "") == !g.ServiceAccountToken || g.Namespace == "" || (g.ServiceAccountToken && g.ServiceAccount == "") {
+		return nil, spiffeid.ID{}, errors.New("ca: grant without exactly one credential, or without namespace (and service account, for a service-account token)")
 	}
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
@@ -115,9 +129,13 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 	if err != nil {
 		return nil, spiffeid.ID{}, err
 	}
+	ou := tokens.CertOU(g.TokenID)
+	if g.ServiceAccountToken {
+		ou = ServiceAccountCertOU
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{Organization: []string{"weft"}, OrganizationalUnit: []string{tokens.CertOU(g.TokenID)}},
+		Subject:               pkix.Name{Organization: []string{"weft"}, OrganizationalUnit: []string{ou}},
 		NotBefore:             now.Add(-time.Minute),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
@@ -147,9 +165,9 @@ func (g Grant) allows(id spiffeid.ID) error {
 	case !g.ID.IsZero() && id != g.ID:
 		return refuse(ReasonRenewalIdentity, "renewal CSR asks for %s, but the client certificate is %s", id, g.ID)
 	case ns != g.Namespace:
-		return refuse(ReasonNamespace, "%s: join token %s allows namespace %q only", id, g.TokenID, g.Namespace)
+		return refuse(ReasonNamespace, "%s: %s allows namespace %q only", id, g.credential(), g.Namespace)
 	case g.ServiceAccount != "" && sa != g.ServiceAccount:
-		return refuse(ReasonServiceAccount, "%s: join token %s allows service account %q only", id, g.TokenID, g.ServiceAccount)
+		return refuse(ReasonServiceAccount, "%s: %s allows service account %q only", id, g.credential(), g.ServiceAccount)
 	}
 	return nil
 }

@@ -77,6 +77,12 @@ type Options struct {
 	// (the Kubernetes status writer): it gets the store and the status
 	// computation the API's reads use.
 	WriteStatus func(ctx context.Context, st store.Store, fill func([]api.Object) error) error
+	// ServiceAccounts, if set, is the Kubernetes identity (--identity
+	// kubernetes, identity.go): the CA accepts service-account tokens
+	// instead of join tokens (ca.ServiceOptions.ServiceAccounts), no
+	// default join token is written, and xDS accepts only certificates
+	// issued for a service-account token.
+	ServiceAccounts ca.ServiceAccountAuthenticator
 }
 
 // openStore opens the store opts name: OpenStore's, or the bbolt file.
@@ -117,8 +123,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureJoinToken(joinTokens, opts.DataDir, log); err != nil {
-		return err
+	if opts.ServiceAccounts == nil {
+		if err := ensureJoinToken(joinTokens, opts.DataDir, log); err != nil {
+			return err
+		}
 	}
 	metrics := newMetrics()
 	adminToken, err := repl.adminToken(opts.DataDir)
@@ -139,7 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 		reg.Replicate(repl.shared, 0)
 	}
 	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds"),
-		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits, Scope: joinTokens.Scope, ReplicaID: repl.replicaID()})
+		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits, Scope: xdsScope(opts, joinTokens), ReplicaID: repl.replicaID()})
 	if err := metrics.Register(xdsSrv.Collector()); err != nil {
 		return fmt.Errorf("registering xDS metrics: %w", err)
 	}
@@ -171,7 +179,7 @@ func Run(ctx context.Context, opts Options) error {
 	xdsCtx, stopXDS := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopXDS()
 	xdsSrv.Register(xdsCtx, grpcSrv)
-	caSvc, err := ca.NewService(authority, ca.ServiceOptions{Tokens: joinTokens, TTL: opts.CertTTL, Registerer: metrics, Logger: log.With("component", "ca")})
+	caSvc, err := ca.NewService(authority, ca.ServiceOptions{Tokens: joinTokens, ServiceAccounts: opts.ServiceAccounts, TTL: opts.CertTTL, Registerer: metrics, Logger: log.With("component", "ca")})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -35,6 +37,10 @@ type Fetcher struct {
 	// Token is the join token. With RenewTLS set, Fetch forgets it once it
 	// has installed the first certificate.
 	Token string
+	// TokenFile, if set, replaces Token: a file (a Kubernetes projected
+	// service-account token, which the kubelet rotates) read afresh each
+	// time a request needs a token, and never forgotten.
+	TokenFile string
 	// ID is the identity to request.
 	ID spiffeid.ID
 	// RenewTarget and RenewTLS, if RenewTLS is set, are how renewals reach
@@ -71,10 +77,18 @@ func (f *Fetcher) Fetch(ctx context.Context, src *Source) error {
 		renewing = true
 		resp, err = f.renew(ctx, cur, csr, src)
 	} else {
-		if f.Token == "" {
+		token := f.Token
+		if f.TokenFile != "" {
+			b, err := os.ReadFile(f.TokenFile)
+			if err != nil {
+				return fmt.Errorf("requesting certificate for %s: reading the token: %w", f.ID, err)
+			}
+			token = strings.TrimSpace(string(b))
+		}
+		if token == "" {
 			return fmt.Errorf("requesting certificate for %s: no join token, and no valid certificate to renew with", f.ID)
 		}
-		tctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+f.Token)
+		tctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 		resp, err = weftv1.NewCertificateAuthorityClient(f.Conn).Sign(tctx, &weftv1.SignRequest{CsrDer: csr})
 	}
 	if err != nil {

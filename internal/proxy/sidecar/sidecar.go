@@ -54,6 +54,9 @@ type Options struct {
 	Bundle []*x509.Certificate
 	// Token is the join token presented to the CA.
 	Token string
+	// TokenFile, if set, replaces Token: a Kubernetes service-account
+	// token file, read again at every request that needs a token.
+	TokenFile string
 	// Workload describes this proxy's workload; Address is filled in from
 	// the inbound listener.
 	Workload xdsmeta.Workload
@@ -238,7 +241,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// Renewals present the current certificate instead of the token, on a
 	// connection of their own.
-	fetcher := &identity.Fetcher{Conn: caConn, Token: opts.Token, ID: id, RenewTarget: opts.Control,
+	fetcher := &identity.Fetcher{Conn: caConn, Token: opts.Token, TokenFile: opts.TokenFile, ID: id, RenewTarget: opts.Control,
 		RenewTLS: &tls.Config{RootCAs: roots, ServerName: controlServerName, MinVersion: tls.VersionTLS12}}
 	if err := fetchWithRetry(startCtx, fetcher, src, log); err != nil {
 		if errors.Is(context.Cause(startCtx), errStartupTimeout) && ctx.Err() == nil {

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"weft.dev/weft/internal/connfile"
+	"weft.dev/weft/internal/control/kube/crd"
+	"weft.dev/weft/internal/testkube"
+	"weft.dev/weft/internal/xdsapi/weftv1"
+)
+
+// TestKubernetesIdentity: `weft control --store kubernetes --identity
+// kubernetes` against a real API server. A sidecar with the projected
+// token of ns1/a gets spiffe://cluster.local/ns/ns1/sa/a; the same token
+// cannot get sa/b, and wrong-audience and join tokens get nothing.
+func TestKubernetesIdentity(t *testing.T) {
+	s := testkube.StartAPIServer(t)
+	cs := s.Clientset()
+	ctx := context.Background()
+	crds, err := crd.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crd.Install(ctx, apiextensionsclient.NewForConfigOrDie(s.RESTConfig()), crds); err != nil {
+		t.Fatal(err)
+	}
+	s.Namespace(t, "weft-system")
+	s.Namespace(t, "ns1")
+	s.ServiceAccount(t, "ns1", "a")
+	s.ServiceAccount(t, "ns1", "b")
+	mint := func(sa, aud string) string {
+		t.Helper()
+		tr, err := cs.CoreV1().ServiceAccounts("ns1").CreateToken(ctx, sa, &authenticationv1.TokenRequest{
+			Spec: authenticationv1.TokenRequestSpec{Audiences: []string{aud}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("token request ns1/%s: %v", sa, err)
+		}
+		return tr.Status.Token
+	}
+
+	c := &control{t: t, dataDir: filepath.Join(t.TempDir(), "data"), xds: freePort(t), api: freePort(t)}
+	c.proc = startProc(t, "control", nil, weftBin, "control", "--data-dir", c.dataDir, "--listen", addr(c.xds), "--api-listen", addr(c.api),
+		"--store", "kubernetes", "--kubeconfig", s.Kubeconfig(), "--system-namespace", "weft-system", "--identity", "kubernetes",
+		"--seal-key-file", filepath.Join(t.TempDir(), "seal.key"))
+	eventually(t, 30*time.Second, 100*time.Millisecond, "control plane ready", func() error {
+		if c.proc.exited() {
+			return stopErr{fmt.Errorf("control plane exited: %v", c.proc.err)}
+		}
+		b, err := os.ReadFile(filepath.Join(c.dataDir, "control.json"))
+		if err != nil {
+			return err
+		}
+		var conn struct{ PID int }
+		if err := json.Unmarshal(b, &conn); err != nil || conn.PID != c.proc.pid() {
+			return fmt.Errorf("control.json: pid %d, %v", conn.PID, err)
+		}
+		_, err = os.Stat(filepath.Join(c.dataDir, "ca.pem"))
+		return err
+	})
+	if _, err := os.Stat(filepath.Join(c.dataDir, "join-token")); err == nil {
+		t.Error("--identity kubernetes wrote a default join token")
+	}
+
+	// The sidecar of a pod of ns1/a: its projected token in a file.
+	tokFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokFile, []byte(mint("a", "weft")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := startWorkload(t, c, wlOpts{service: "web", namespace: "ns1", cmd: []string{"sleep", "3600"},
+		env:   []string{"WEFT_JOIN_TOKEN="},
+		flags: []string{"--service-account", "a", "--sa-token-file", tokFile}})
+	const idA = "spiffe://" + trustDomain + "/ns/ns1/sa/a"
+	eventually(t, 10*time.Second, 200*time.Millisecond, "proxy listed with its identity", func() error {
+		r := c.cli("proxy-status")
+		if r.code != 0 || !strings.Contains(r.stdout, idA) {
+			return fmt.Errorf("proxy-status:\n%s", r)
+		}
+		return nil
+	})
+	_ = w
+
+	// A sidecar whose token is for another audience exits, saying why.
+	badFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(badFile, []byte(mint("a", "kubernetes")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := startProc(t, "bad-audience", []string{"WEFT_JOIN_TOKEN="}, weftBin, "run", "--data-dir", c.dataDir, "--service", "web", "--namespace", "ns1",
+		"--service-account", "a", "--sa-token-file", badFile, "--inbound-port", "0", "--outbound-port", "0", "--admin-port", "0", "--", "sleep", "3600")
+	if code, err := bad.wait(20 * time.Second); err != nil || code == 0 {
+		t.Errorf("sidecar with a wrong-audience token: exit %d, %v; want a non-zero exit", code, err)
+	}
+	if _, stderr := bad.output(); !strings.Contains(stderr, "refused") || !strings.Contains(stderr, "service account token") {
+		t.Errorf("sidecar with a wrong-audience token: stderr does not say the token was refused:\n%s", stderr)
+	}
+
+	// The CA directly: a's token forging sa/b, and other credentials.
+	bundle, err := connfile.ReadBundle(c.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	for _, b := range bundle {
+		roots.AddCert(b)
+	}
+	conn, err := grpc.NewClient(addr(c.xds), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "weft-control", MinVersion: tls.VersionTLS12})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	caClient := weftv1.NewCertificateAuthorityClient(conn)
+	sign := func(bearer, id string) (*weftv1.SignResponse, error) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(id)
+		csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{u}}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+bearer), 10*time.Second)
+		defer cancel()
+		return caClient.Sign(cctx, &weftv1.SignRequest{CsrDer: csr})
+	}
+	joinTok := c.cli("token", "create", "--namespace", "ns1")
+	if joinTok.code != 0 {
+		t.Fatalf("weft token create:\n%s", joinTok)
+	}
+	tokA := mint("a", "weft")
+	tests := []struct {
+		name   string
+		bearer string
+		id     string
+		code   codes.Code
+	}{
+		{"a's token for sa/a", tokA, idA, codes.OK},
+		{"a's token forging sa/b", tokA, "spiffe://" + trustDomain + "/ns/ns1/sa/b", codes.PermissionDenied},
+		{"wrong audience", mint("a", "kubernetes"), idA, codes.Unauthenticated},
+		{"join token", strings.TrimSpace(joinTok.stdout), idA, codes.Unauthenticated},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := sign(tc.bearer, tc.id)
+			if status.Code(err) != tc.code {
+				t.Fatalf("Sign(%s) = %v, want %v", tc.id, err, tc.code)
+			}
+			if tc.code == codes.OK && resp.GetSpiffeId() != tc.id {
+				t.Errorf("issued %s, want %s", resp.GetSpiffeId(), tc.id)
+			}
+		})
+	}
+}
