@@ -1,0 +1,26 @@
+package install
+
+import (
+	"fmt"
+	"io"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+)
+
+// Write writes objs to w as YAML documents separated by ---, in order.
+func Write(w io.Writer, objs []runtime.Object) error {
+	if len(objs) == 0 {
+		return errNoObjects
+	}
+	for i, o := range objs {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("encoding object %d (%T): %w", i, o, err)
+		}
+		if _, err := fmt.Fprintf(w, "---\n%s", b); err != nil {
+			return fmt.Errorf("writing manifests: %w", err)
+		}
+	}
+	return nil
+}
