@@ -8,13 +8,24 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Write writes objs to w as YAML documents separated by ---, in order.
+// Write writes objs to w as YAML documents separated by ---, in order,
+// without their status.
 func Write(w io.Writer, objs []runtime.Object) error {
 	if len(objs) == 0 {
 		return errNoObjects
 	}
 	for i, o := range objs {
-		b, err := yaml.Marshal(o)
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+		if err != nil {
+			return fmt.Errorf("encoding object %d (%T): %w", i, o, err)
+		}
+		// Status is the cluster's to write, and an unset creation
+		// time is noise.
+		delete(u, "status")
+		if m, ok := u["metadata"].(map[string]any); ok {
+			delete(m, "creationTimestamp")
+		}
+		b, err := yaml.Marshal(u)
 		if err != nil {
 			return fmt.Errorf("encoding object %d (%T): %w", i, o, err)
 		}
