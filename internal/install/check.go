@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"weft.dev/weft/internal/control/kube/crd"
+	"weft.dev/weft/internal/control/seal"
 )
 
 // CheckResult is the outcome of one check of an installation.
@@ -154,8 +156,8 @@ func checkSeal(ctx context.Context, c *clients) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("Secret %s/%s: %s", c.o.Namespace, SealSecret, reason(err))
 	}
-	if n := len(s.Data["seal.key"]); n < 32 {
-		return "", fmt.Errorf("Secret %s/%s: seal.key has %d bytes, want 32", c.o.Namespace, SealSecret, n)
+	if k, err := hex.DecodeString(strings.TrimSpace(string(s.Data["seal.key"]))); err != nil || len(k) != seal.KeySize {
+		return "", fmt.Errorf("Secret %s/%s: seal.key is not %d bytes as hex", c.o.Namespace, SealSecret, seal.KeySize)
 	}
 	return c.o.Namespace + "/" + SealSecret, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"weft.dev/weft/internal/control/kube/crd"
+	"weft.dev/weft/internal/control/seal"
 )
 
 // kinds counts objs by kind.
@@ -121,8 +124,8 @@ func TestRenderWorkloads(t *testing.T) {
 				t.Errorf("%s: minAvailable %v", o.Name, o.Spec.MinAvailable)
 			}
 		case *corev1.Secret:
-			if o.Name == SealSecret && len(o.Data["seal.key"]) != 32 {
-				t.Errorf("seal key has %d bytes", len(o.Data["seal.key"]))
+			if o.Name == SealSecret {
+				checkSealKey(t, o.Data["seal.key"])
 			}
 			if o.Name == InjectTLSSecret {
 				checkWebhookCert(t, o, "weft-inject.mesh.svc")
@@ -134,6 +137,19 @@ func TestRenderWorkloads(t *testing.T) {
 	}
 	if _, err := Render(Options{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkSealKey checks that weft control --seal-key-file reads key.
+func checkSealKey(t *testing.T, key []byte) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "seal.key")
+	if err := os.WriteFile(f, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, created, err := seal.LoadOrCreateKey(f)
+	if err != nil || created || len(k) != seal.KeySize {
+		t.Errorf("seal key %q: %d bytes, created %v, %v", key, len(k), created, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package install
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 
@@ -16,6 +17,7 @@ import (
 
 	"weft.dev/weft/internal/control/kube/crd"
 	"weft.dev/weft/internal/control/kube/inject"
+	"weft.dev/weft/internal/control/seal"
 )
 
 // Paths inside the containers.
@@ -48,10 +50,11 @@ func namespace(o Options) *corev1.Namespace {
 	}
 }
 
-// sealKeySecret holds 32 random bytes that seal the state the replicas
-// share in the store.
+// sealKeySecret holds seal.KeySize random bytes, as hex on one line (the
+// format of --seal-key-file), that seal the state the replicas share in
+// the store.
 func sealKeySecret(o Options) (*corev1.Secret, error) {
-	key := make([]byte, 32)
+	key := make([]byte, seal.KeySize)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("seal key: %w", err)
 	}
@@ -59,7 +62,7 @@ func sealKeySecret(o Options) (*corev1.Secret, error) {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: meta(o, SealSecret),
 		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{"seal.key": key},
+		Data:       map[string][]byte{"seal.key": []byte(hex.EncodeToString(key) + "\n")},
 	}, nil
 }
 
