@@ -25,6 +25,17 @@ func Write(w io.Writer, objs []runtime.Object) error {
 		if m, ok := u["metadata"].(map[string]any); ok {
 			delete(m, "creationTimestamp")
 		}
+		// Empty structs that say nothing: a Namespace's spec, a
+		// Deployment's strategy (emptyDir: {} is kept: it means
+		// something).
+		if spec, ok := u["spec"].(map[string]any); ok {
+			if st, ok := spec["strategy"].(map[string]any); ok && len(st) == 0 {
+				delete(spec, "strategy")
+			}
+			if len(spec) == 0 {
+				delete(u, "spec")
+			}
+		}
 		b, err := yaml.Marshal(u)
 		if err != nil {
 			return fmt.Errorf("encoding object %d (%T): %w", i, o, err)
