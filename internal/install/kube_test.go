@@ -2,7 +2,10 @@ package install_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,14 +23,21 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/cli"
+	"weft.dev/weft/internal/connfile"
+	"weft.dev/weft/internal/control/controlplane"
 	"weft.dev/weft/internal/control/kube/crd"
+	kubestatus "weft.dev/weft/internal/control/kube/status"
+	kubestore "weft.dev/weft/internal/control/kube/store"
+	"weft.dev/weft/internal/control/store"
 	"weft.dev/weft/internal/install"
 	"weft.dev/weft/internal/testkube"
 )
@@ -246,4 +256,126 @@ func TestInstallOnAPIServer(t *testing.T) {
 			t.Errorf("create a tokenreview as weft-control: %v", err)
 		}
 	})
+
+	t.Run("control plane runs as weft-control", func(t *testing.T) {
+		runControlAsServiceAccount(t, ctx, cfg, objs)
+	})
+}
+
+// runControlAsServiceAccount runs the control plane on the Kubernetes
+// store as the weft-control ServiceAccount (impersonated), as `weft
+// control --store kubernetes` does in its Pod: its informers sync, the
+// replica takes its Leases and shares its state in Secrets, and the
+// elected status writer marks an HTTPRoute Accepted — with the installed
+// RBAC and nothing more.
+func runControlAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Config, objs []runtime.Object) {
+	imp := rest.CopyConfig(cfg)
+	imp.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + install.DefaultNamespace + ":" + install.Control}
+	sealFile := filepath.Join(t.TempDir(), "seal.key")
+	for _, o := range objs {
+		if s, ok := o.(*corev1.Secret); ok && s.Name == install.SealSecret {
+			if err := os.WriteFile(sealFile, s.Data["seal.key"], 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	ready := make(chan struct{}, 1)
+	go func() {
+		done <- controlplane.Run(runCtx, controlplane.Options{
+			DataDir: t.TempDir(), XDSListen: "127.0.0.1:0", APIListen: "127.0.0.1:0", SealKeyFile: sealFile, Logger: log,
+			TrustDomain: "cluster.local",
+			OpenStore: func(ctx context.Context) (store.Store, error) {
+				return kubestore.Open(ctx, rest.CopyConfig(imp), kubestore.Options{SystemNamespace: install.DefaultNamespace, Logger: log})
+			},
+			WriteStatus: func(ctx context.Context, st store.Store, fill func([]api.Object) error) error {
+				ks := st.(*kubestore.Store)
+				w, err := kubestatus.New(kubestatus.Options{Config: rest.CopyConfig(imp), Namespace: ks.SystemNamespace(),
+					Identity: ks.ReplicaID(), Store: st, Fill: fill, Logger: log})
+				if err != nil {
+					return err
+				}
+				return w.Run(ctx)
+			},
+			Ready: func(connfile.Connection) { ready <- struct{}{} },
+		})
+	}()
+	defer func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) && !t.Failed() {
+				t.Errorf("control plane: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("control plane did not stop within 20s")
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		done <- err
+		t.Fatalf("control plane as weft-control: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("control plane as weft-control not ready within 60s")
+	}
+
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ns := "web"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"backend", "backend-v1"} {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "backend"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+		if _, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hr := schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
+	route := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"name": "backend", "namespace": ns},
+		"spec": map[string]any{
+			"parentRefs": []any{map[string]any{"group": "", "kind": "Service", "name": "backend"}},
+			"rules":      []any{map[string]any{"backendRefs": []any{map[string]any{"name": "backend-v1", "port": int64(80)}}}},
+		},
+	}}
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	if _, err := dyn.Resource(hr).Namespace(ns).Create(ctx, route, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		u, err := dyn.Resource(hr).Namespace(ns).Get(ctx, "backend", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parents, _, _ := unstructured.NestedSlice(u.Object, "status", "parents")
+		if accepted(parents) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTPRoute status not Accepted within 30s: %v", u.Object["status"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := cs.CoordinationV1().Leases(install.DefaultNamespace).Get(ctx, "weft-status-writer", metav1.GetOptions{}); err != nil {
+		t.Errorf("the status writer's Lease: %v", err)
+	}
+}
+
+// accepted reports whether a route's status.parents has Accepted=True.
+func accepted(parents []any) bool {
+	for _, p := range parents {
+		conds, _, _ := unstructured.NestedSlice(p.(map[string]any), "conditions")
+		for _, c := range conds {
+			if m := c.(map[string]any); m["type"] == "Accepted" && m["status"] == "True" {
+				return true
+			}
+		}
+	}
+	return false
 }
