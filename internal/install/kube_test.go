@@ -195,6 +195,7 @@ func TestInstallOnAPIServer(t *testing.T) {
 		if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "2/2 replicas ready") {
 			t.Errorf("weft check --kubernetes: exit %d, output:\n%s", code, out)
 		}
+		t.Logf("weft check --kubernetes:\n%s", out)
 	})
 
 	t.Run("service account permissions", func(t *testing.T) {
