@@ -63,6 +63,7 @@ var checkers = []checker{
 
 func newCheckCmd(g *globalFlags) *cobra.Command {
 	var output string
+	var kube *kubeCheckFlags
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check that the mesh is healthy, with a hint for each problem",
@@ -73,6 +74,9 @@ failure. Exits 1 if any check fails.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true, // a failed check is not a usage error
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kube.enabled {
+				return kube.run(cmd) // check_kube.go
+			}
 			if err := checkOutput(output); err != nil {
 				return err
 			}
@@ -97,6 +101,7 @@ failure. Exits 1 if any check fails.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	kube = addKubeCheckFlags(cmd)
 	return cmd
 }
 

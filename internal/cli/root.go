@@ -92,6 +92,7 @@ func newRootCmd() *cobra.Command {
 		newDashboardCmd(g),
 		newInjectWebhookCmd(g),
 		newTransparentInitCmd(),
+		newInstallCmd(),
 	)
 	return root
 }
