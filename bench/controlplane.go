@@ -38,7 +38,10 @@ type cpConfig struct {
 	Proxies                     []int // cumulative proxy counts, the points of the curve
 	Services, Endpoints, Events int
 	WeftBin                     string
-	Keep                        bool
+	// Store is the control plane's store: "bolt" (the default) or
+	// "etcd", a single etcd member from EtcdBin started in the work dir.
+	Store, EtcdBin string
+	Keep           bool
 	Log                         func(string, ...any)
 }
 
@@ -67,6 +70,7 @@ type cpResult struct {
 	Cfg     cpConfig
 	Started time.Time
 	Points  []*cpPoint
+	EtcdRSS uint64 // KiB of the etcd member at the end (store etcd)
 }
 
 const (
@@ -101,15 +105,33 @@ func runControlplane(ctx context.Context, cfg cpConfig) (*cpResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctrl, err := startProc(dir, "weft-control", nil, cfg.WeftBin, "control", "--data-dir", dir,
+	args := []string{"control", "--data-dir", dir,
 		"--listen", addrOf(ports[0]), "--api-listen", addrOf(ports[1]), "--log-level", "error",
 		// The simulated proxies and registrants of a service share its
 		// certificate.
-		"--xds-max-streams-per-cert", "-1")
+		"--xds-max-streams-per-cert", "-1"}
+	var etcd *Proc
+	switch cfg.Store {
+	case "", "bolt":
+	case "etcd":
+		ep, p, err := startEtcd(ctx, dir, cfg.EtcdBin)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Stop()
+		etcd = p
+		args = append(args, "--store", "etcd", "--etcd-endpoints", ep, "--seal-key-file", filepath.Join(dir, "seal.key"))
+	default:
+		return nil, fmt.Errorf("-cp-stores: %q: want bolt or etcd", cfg.Store)
+	}
+	ctrl, err := startProc(dir, "weft-control", nil, append([]string{cfg.WeftBin}, args...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer ctrl.Stop()
+	if etcd != nil {
+		defer func() { res.EtcdRSS, _ = memKiB(etcd.Pid()) }()
+	}
 	if err := waitFile(ctx, ctrl, filepath.Join(dir, "control.json")); err != nil {
 		return nil, err
 	}
@@ -641,8 +663,15 @@ func (m *simMesh) measure(ctx context.Context, ctrl *Proc, e *cpEvent, typeURL, 
 func (r *cpResult) markdown(meta runMeta) string {
 	var b strings.Builder
 	c := r.Cfg
-	fmt.Fprintf(&b, "## Control plane — %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
+	store := c.Store
+	if store == "" {
+		store = "bolt"
+	}
+	fmt.Fprintf(&b, "## Control plane (store: %s) — %s\n\n", store, r.Started.Format("2006-01-02 15:04 MST"))
 	meta.write(&b)
+	if store == "etcd" {
+		fmt.Fprintf(&b, "- store: one local etcd member (%s), its RSS at the end %.1f MiB (not in the CP RSS below)\n", c.EtcdBin, float64(r.EtcdRSS)/1024)
+	}
 	fmt.Fprintf(&b, "- %d services, %d endpoints (registered ADS streams), simulated proxies grown through %v; each proxy is weft's xDS client on its own mTLS connection, subscribed to every Service and to the Endpoints of 4 services (svc-000, which every proxy calls, and 3 others); %d changes of each kind per point; the harness runs on the same cores as the control plane\n\n",
 		c.Services, c.Endpoints, c.Proxies, c.Events)
 	b.WriteString("| proxies | connect all | CP RSS MiB | RSS per proxy KiB | change | affected | ACK p50 ms | p99 ms | max ms | not ACKed | CP CPU ms / change | pushes to unaffected |\n")
@@ -664,4 +693,29 @@ func (r *cpResult) markdown(meta runMeta) string {
 	}
 	b.WriteString("\nRSS per proxy = (control plane RSS with the proxies − RSS with only the endpoints registered) / proxies. ACK times run from the moment the harness triggers the change (API call or stream open/close) to each proxy's ACK, and include the control plane's 100 ms debounce.\n")
 	return b.String()
+}
+
+// startEtcd starts a single etcd member from bin with its data in dir on
+// free loopback ports and returns its client URL once it answers.
+func startEtcd(ctx context.Context, dir, bin string) (string, *Proc, error) {
+	if bin == "" {
+		return "", nil, errors.New("-cp-etcd-bin: no etcd binary (build it with test/etcd/build.sh)")
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return "", nil, err
+	}
+	client, peer := "http://"+addrOf(ports[0]), "http://"+addrOf(ports[1])
+	p, err := startProc(dir, "etcd", nil, bin, "--name", "bench", "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "bench="+peer,
+		"--log-level", "error")
+	if err != nil {
+		return "", nil, err
+	}
+	if err := waitTCP(ctx, p, addrOf(ports[0])); err != nil {
+		p.Stop()
+		return "", nil, fmt.Errorf("etcd: %w", err)
+	}
+	return client, p, nil
 }

@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	services := fs.Int("services", 500, "controlplane: services")
 	endpoints := fs.Int("endpoints", 5000, "controlplane: endpoints (registered workloads with addresses)")
 	events := fs.Int("events", 5, "controlplane: changes of each kind measured per proxy count")
+	cpStores := fs.String("cp-stores", "bolt", "controlplane: stores to measure one after the other in this run: bolt, etcd (a local etcd member from -cp-etcd-bin)")
+	etcdBin := fs.String("cp-etcd-bin", filepath.Join(os.Getenv("HOME"), ".cache/weft/kube-v1.37.2/etcd"), "controlplane: etcd binary for -cp-stores etcd (test/etcd/build.sh builds it)")
 	out := fs.String("out", "", "results file to append to (default: bench/RESULTS.md in the module; \"-\" for stdout only)")
 	keep := fs.Bool("keep", false, "keep the temp dir with configs and logs")
 	authzRules := fs.Int("authz-rules", 0, "dataplane: put an AuthorizationPolicy of this many rules on weft's server-side proxy (0: none)")
@@ -113,11 +115,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *smoke {
 			cfg.Proxies, cfg.Services, cfg.Endpoints, cfg.Events = []int{10, 20}, 10, 40, 2
 		}
-		res, err := runControlplane(ctx, cfg)
-		if err != nil {
-			return fmt.Errorf("controlplane: %w", err)
+		for _, st := range splitList(*cpStores) {
+			cfg.Store, cfg.EtcdBin = st, *etcdBin
+			res, err := runControlplane(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("controlplane (store %s): %w", st, err)
+			}
+			sections = append(sections, res.markdown(meta))
 		}
-		sections = append(sections, res.markdown(meta))
 	}
 	if len(sections) == 0 {
 		return fmt.Errorf("-suite %q: want dataplane, controlplane or all", *suite)
