@@ -42,7 +42,7 @@ type cpConfig struct {
 	// "etcd", a single etcd member from EtcdBin started in the work dir.
 	Store, EtcdBin string
 	Keep           bool
-	Log                         func(string, ...any)
+	Log            func(string, ...any)
 }
 
 // cpEvent is the outcome of one kind of change at one proxy count.
