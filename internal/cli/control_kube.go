@@ -8,12 +8,14 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"weft.dev/weft/internal/api"
+	"weft.dev/weft/internal/control/controlplane"
 	kubestatus "weft.dev/weft/internal/control/kube/status"
 	kubestore "weft.dev/weft/internal/control/kube/store"
+	"weft.dev/weft/internal/control/kube/trustbundle"
 	"weft.dev/weft/internal/control/store"
 )
 
@@ -100,19 +102,27 @@ func storeOpener(name string, k *kubeStoreFlags, e *etcdStoreFlags, log *slog.Lo
 
 // statusWriter is the controlplane.Options.WriteStatus of the Kubernetes
 // store: the replicas elect one that writes route, Gateway and policy
-// statuses back to the cluster.
-func (k *kubeStoreFlags) statusWriter(log *slog.Logger) func(context.Context, store.Store, func([]api.Object) error) error {
-	return func(ctx context.Context, st store.Store, fill func([]api.Object) error) error {
-		ks, ok := st.(*kubestore.Store)
+// statuses back to the cluster and publishes the trust bundle ConfigMap
+// injected sidecars mount.
+func (k *kubeStoreFlags) statusWriter(log *slog.Logger) func(context.Context, controlplane.StatusDeps) error {
+	return func(ctx context.Context, d controlplane.StatusDeps) error {
+		ks, ok := d.Store.(*kubestore.Store)
 		if !ok {
-			return fmt.Errorf("status writer: store %T is not the Kubernetes store", st)
+			return fmt.Errorf("status writer: store %T is not the Kubernetes store", d.Store)
 		}
 		cfg, err := k.restConfig()
 		if err != nil {
 			return err
 		}
+		kube, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("status writer: %w", err)
+		}
+		publish := func(ctx context.Context) {
+			_ = trustbundle.Publish(ctx, kube, d.Bundle, trustbundle.Options{Namespace: k.namespace, Logger: log.With("component", "trustbundle")})
+		}
 		w, err := kubestatus.New(kubestatus.Options{Config: cfg, Namespace: ks.SystemNamespace(), Identity: ks.ReplicaID(),
-			Store: st, Fill: fill, Logger: log.With("component", "status")})
+			Store: d.Store, Fill: d.Fill, Logger: log.With("component", "status"), WhileLeading: publish})
 		if err != nil {
 			return err
 		}

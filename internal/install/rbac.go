@@ -63,6 +63,14 @@ func controlClusterRules() []rbacv1.PolicyRule {
 		// Workloads join with their service-account token, which the
 		// control plane checks with a TokenReview.
 		{APIGroups: []string{groupAuthn}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		// A certificate issued for a service-account token is renewed
+		// only while its ServiceAccount exists.
+		{APIGroups: []string{groupCore}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get"}},
+		// The elected replica publishes the trust bundle as the
+		// ConfigMap weft-ca-root into every namespace (injected sidecars
+		// mount it), following namespaces as they are created.
+		{APIGroups: []string{groupCore}, Resources: []string{"namespaces"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{groupCore}, Resources: []string{"configmaps"}, Verbs: []string{"get", "create", "update"}},
 	}
 }
 

@@ -95,7 +95,7 @@ func service(o Options, name string, ports []corev1.ServicePort) *corev1.Service
 // controlArgs are the control plane's arguments (the image's entrypoint
 // is weft).
 func controlArgs(o Options) []string {
-	args := []string{"control", "--store", "kubernetes", "--system-namespace", o.Namespace,
+	args := []string{"control", "--store", "kubernetes", "--identity", "kubernetes", "--system-namespace", o.Namespace,
 		"--seal-key-file", sealFile, "--data-dir", dataDir,
 		"--listen", "0.0.0.0:" + strconv.Itoa(XDSPort), "--api-listen", "0.0.0.0:" + strconv.Itoa(APIPort),
 		"--log-format", "json"}

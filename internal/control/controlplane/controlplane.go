@@ -74,15 +74,24 @@ type Options struct {
 	// unspecified).
 	AdvertiseXDS string
 	// WriteStatus, if set, runs beside the control plane until ctx ends
-	// (the Kubernetes status writer): it gets the store and the status
-	// computation the API's reads use.
-	WriteStatus func(ctx context.Context, st store.Store, fill func([]api.Object) error) error
+	// (the Kubernetes status writer and trust bundle publisher).
+	WriteStatus func(ctx context.Context, d StatusDeps) error
 	// ServiceAccounts, if set, is the Kubernetes identity (--identity
 	// kubernetes, identity.go): the CA accepts service-account tokens
 	// instead of join tokens (ca.ServiceOptions.ServiceAccounts), no
 	// default join token is written, and xDS accepts only certificates
 	// issued for a service-account token.
 	ServiceAccounts ca.ServiceAccountAuthenticator
+}
+
+// StatusDeps are what Options.WriteStatus works with.
+type StatusDeps struct {
+	// Store is the control plane's store.
+	Store store.Store
+	// Fill computes statuses as the API's reads do.
+	Fill func(objs []api.Object) error
+	// Bundle is the current trust bundle, PEM.
+	Bundle func() []byte
 }
 
 // openStore opens the store opts name: OpenStore's, or the bbolt file.
@@ -218,7 +227,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.WriteStatus != nil {
 		fill := apiserver.NewStatuses(st, apiserver.Options{Snapshot: xdsSrv.Snapshot, GatewayProgrammed: xdsSrv.GatewayProgrammed}).Fill
-		g.Go(func() error { return opts.WriteStatus(gctx, st, fill) })
+		bundle := func() []byte { return connfile.EncodePEMCerts(authority.Bundle()) }
+		g.Go(func() error { return opts.WriteStatus(gctx, StatusDeps{Store: st, Fill: fill, Bundle: bundle}) })
 	}
 	g.Go(func() error { return cat.run(gctx) })
 	g.Go(func() error { return statsSvc.run(gctx) })

@@ -214,7 +214,7 @@ func proxyContainer(cfg Config, service string, appPort int32, appProbes bool) c
 		"--service-account", "$(SERVICE_ACCOUNT)",
 		"--control", strings.Join(cfg.Control, ","),
 		"--ca-file", CADir + "/ca.pem",
-		"--token-file", TokenDir + "/token",
+		"--sa-token-file", TokenDir + "/token",
 		"--address", "$(POD_IP)",
 		"--inbound-port", itoa(cfg.InboundPort),
 		"--outbound-port", itoa(cfg.OutboundPort),

@@ -189,7 +189,7 @@ func TestInjectShape(t *testing.T) {
 		t.Errorf("resources %+v, want %+v", p.Resources, wantRes)
 	}
 	args := strings.Join(p.Args, " ")
-	for _, want := range []string{"proxy ", "--service orders ", "--app-port 8080", "--control weft.weft-system.svc:15012 ", "--token-file /var/run/secrets/weft.dev/token", "--address $(POD_IP)", "--health-port 15021"} {
+	for _, want := range []string{"proxy ", "--service orders ", "--app-port 8080", "--control weft.weft-system.svc:15012 ", "--sa-token-file /var/run/secrets/weft.dev/token", "--address $(POD_IP)", "--health-port 15021"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}

@@ -61,6 +61,9 @@ type Options struct {
 	Resync time.Duration
 	// Logger receives the writer's logs (default slog.Default()).
 	Logger *slog.Logger
+	// WhileLeading, if set, also runs while this replica leads, until
+	// its term ends (the trust bundle publisher).
+	WhileLeading func(ctx context.Context)
 }
 
 // Writer elects a leader among the replicas and, while leading, writes
@@ -175,6 +178,11 @@ func (w *Writer) Run(ctx context.Context) error {
 func (w *Writer) lead(ctx context.Context) {
 	changed, cancel := w.opts.Store.Subscribe()
 	defer cancel()
+	if w.opts.WhileLeading != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { w.opts.WhileLeading(ctx) })
+	}
 	w.mu.Lock()
 	// A new term starts from what is in the cluster, not from what this
 	// replica wrote in an earlier one.
