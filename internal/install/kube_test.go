@@ -30,13 +30,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/cli"
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/controlplane"
 	"weft.dev/weft/internal/control/kube/crd"
 	kubestatus "weft.dev/weft/internal/control/kube/status"
 	kubestore "weft.dev/weft/internal/control/kube/store"
+	"weft.dev/weft/internal/control/kube/trustbundle"
 	"weft.dev/weft/internal/control/store"
 	"weft.dev/weft/internal/install"
 	"weft.dev/weft/internal/testkube"
@@ -291,10 +291,14 @@ func runControlAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Con
 			OpenStore: func(ctx context.Context) (store.Store, error) {
 				return kubestore.Open(ctx, rest.CopyConfig(imp), kubestore.Options{SystemNamespace: install.DefaultNamespace, Logger: log})
 			},
-			WriteStatus: func(ctx context.Context, st store.Store, fill func([]api.Object) error) error {
-				ks := st.(*kubestore.Store)
+			WriteStatus: func(ctx context.Context, d controlplane.StatusDeps) error {
+				ks := d.Store.(*kubestore.Store)
+				kube := kubernetes.NewForConfigOrDie(rest.CopyConfig(imp))
+				publish := func(ctx context.Context) {
+					_ = trustbundle.Publish(ctx, kube, d.Bundle, trustbundle.Options{Interval: time.Second, Logger: log})
+				}
 				w, err := kubestatus.New(kubestatus.Options{Config: rest.CopyConfig(imp), Namespace: ks.SystemNamespace(),
-					Identity: ks.ReplicaID(), Store: st, Fill: fill, Logger: log})
+					Identity: ks.ReplicaID(), Store: d.Store, Fill: d.Fill, Logger: log, WhileLeading: publish})
 				if err != nil {
 					return err
 				}
@@ -365,6 +369,16 @@ func runControlAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Con
 	}
 	if _, err := cs.CoordinationV1().Leases(install.DefaultNamespace).Get(ctx, "weft-status-writer", metav1.GetOptions{}); err != nil {
 		t.Errorf("the status writer's Lease: %v", err)
+	}
+	// The trust bundle reaches the new namespace with the installed RBAC.
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "weft-ca-root", metav1.GetOptions{})
+		if err == nil && strings.Contains(cm.Data[trustbundle.Key], "BEGIN CERTIFICATE") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("trust bundle ConfigMap in %s not published within 10s: %v", ns, err)
+		}
 	}
 }
 
