@@ -100,7 +100,27 @@ func TestKubernetesIdentity(t *testing.T) {
 		}
 		return nil
 	})
-	_ = w
+
+	// Real traffic between two service-account identities: a backend of
+	// ns1/b answers the sidecar of ns1/a over mTLS and sees a's identity.
+	tokB := filepath.Join(t.TempDir(), "token-b")
+	if err := os.WriteFile(tokB, []byte(mint("b", "weft")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	startWorkload(t, c, wlOpts{service: "backend", version: "v1", namespace: "ns1", appPort: port, cmd: backendCmd(port, "v1"), waitApp: true,
+		env:   []string{"WEFT_JOIN_TOKEN="},
+		flags: []string{"--service-account", "b", "--sa-token-file", tokB}})
+	eventually(t, 15*time.Second, 100*time.Millisecond, "a calls b's backend over mTLS", func() error {
+		br, err := w.getBackend("http://backend/")
+		if err != nil {
+			return err
+		}
+		if br.Caller != idA {
+			return stopErr{fmt.Errorf("backend saw caller %q, want %q", br.Caller, idA)}
+		}
+		return nil
+	})
 
 	// A sidecar whose token is for another audience exits, saying why.
 	badFile := filepath.Join(t.TempDir(), "token")

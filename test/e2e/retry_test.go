@@ -415,13 +415,13 @@ func TestRetryBodies(t *testing.T) {
 // flakyGreeter answers Hello with UNAVAILABLE when fail is set.
 type flakyGreeter struct {
 	demov1.UnimplementedGreeterServer
-	fail  bool
+	fail  atomic.Bool
 	calls atomic.Int64
 }
 
 func (g *flakyGreeter) Hello(_ context.Context, req *demov1.HelloRequest) (*demov1.HelloReply, error) {
 	g.calls.Add(1)
-	if g.fail {
+	if g.fail.Load() {
 		return nil, status.Error(codes.Unavailable, "flaky greeter")
 	}
 	return &demov1.HelloReply{Message: "hello " + req.GetName()}, nil
@@ -431,7 +431,10 @@ func (g *flakyGreeter) Hello(_ context.Context, req *demov1.HelloRequest) (*demo
 // a greeter endpoint that fails every call; without it the calls fail.
 func TestRetryGRPCUnavailable(t *testing.T) {
 	c := startControl(t)
-	greeters := []*flakyGreeter{{fail: true}, {}}
+	// Both greeters answer until the client has reached each of them:
+	// failures before the second endpoint is known would eject the first
+	// (default outlier detection) and hide it from the no-policy check.
+	greeters := []*flakyGreeter{{}, {}}
 	for _, g := range greeters {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -465,6 +468,7 @@ func TestRetryGRPCUnavailable(t *testing.T) {
 		}
 		return nil
 	})
+	greeters[0].fail.Store(true)
 	const n = 40
 	failed := 0
 	for range n {
