@@ -42,6 +42,9 @@ machine finds it without flags.`,
 			if opts.ServiceAccounts, err = ident.authenticator(kube); err != nil { // control_identity.go
 				return err
 			}
+			if opts.Membership, err = ident.membership(cmd.Context(), kube); err != nil {
+				return err
+			}
 			return controlplane.Run(cmd.Context(), opts)
 		},
 	}

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 
 	"weft.dev/weft/internal/control/ca"
+	"weft.dev/weft/internal/control/controlplane"
+	"weft.dev/weft/internal/control/kube/podscope"
 	"weft.dev/weft/internal/control/kube/saidentity"
 )
 
@@ -54,4 +57,27 @@ func (i *identityFlags) authenticator(k *kubeStoreFlags) (ca.ServiceAccountAuthe
 		return nil, fmt.Errorf("--sa-token-audience: %w", err)
 	}
 	return a.CA(), nil
+}
+
+// membership returns, for --identity kubernetes, the controlplane.Membership
+// that holds a sidecar to the services of its pods (kube/podscope), its
+// informers running until ctx ends; nil for join tokens. It reads the
+// namespace of --watch-namespace only, if set.
+func (i *identityFlags) membership(ctx context.Context, k *kubeStoreFlags) (controlplane.Membership, error) {
+	if i.mode != identityKubernetes {
+		return nil, nil
+	}
+	cfg, err := k.restConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--identity kubernetes: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--identity kubernetes: kubernetes client: %w", err)
+	}
+	s := podscope.New(cs, podscope.Options{Namespace: k.namespace})
+	if err := s.Start(ctx); err != nil {
+		return nil, fmt.Errorf("--identity kubernetes: %w", err)
+	}
+	return s, nil
 }

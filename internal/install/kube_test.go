@@ -34,6 +34,7 @@ import (
 	"weft.dev/weft/internal/connfile"
 	"weft.dev/weft/internal/control/controlplane"
 	"weft.dev/weft/internal/control/kube/crd"
+	"weft.dev/weft/internal/control/kube/podscope"
 	kubestatus "weft.dev/weft/internal/control/kube/status"
 	kubestore "weft.dev/weft/internal/control/kube/store"
 	"weft.dev/weft/internal/control/kube/trustbundle"
@@ -260,6 +261,18 @@ func TestInstallOnAPIServer(t *testing.T) {
 
 	t.Run("control plane runs as weft-control", func(t *testing.T) {
 		runControlAsServiceAccount(t, ctx, cfg, objs)
+	})
+
+	// --identity kubernetes informs on Pods, Services and
+	// ServiceAccounts (kube/podscope): the installed RBAC lets it list.
+	t.Run("pod membership informs as weft-control", func(t *testing.T) {
+		imp := rest.CopyConfig(cfg)
+		imp.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + install.DefaultNamespace + ":" + install.Control}
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if err := podscope.New(kubernetes.NewForConfigOrDie(imp), podscope.Options{SyncTimeout: 20 * time.Second}).Start(pctx); err != nil {
+			t.Fatalf("podscope as weft-control: %v", err)
+		}
 	})
 }
 

@@ -64,8 +64,11 @@ func controlClusterRules() []rbacv1.PolicyRule {
 		// control plane checks with a TokenReview.
 		{APIGroups: []string{groupAuthn}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 		// A certificate issued for a service-account token is renewed
-		// only while its ServiceAccount exists.
-		{APIGroups: []string{groupCore}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get"}},
+		// only while its ServiceAccount exists (get), and a sidecar may
+		// join only the service of a live Pod of its ServiceAccount
+		// (kube/podscope informs on both).
+		{APIGroups: []string{groupCore}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{groupCore}, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}},
 		// The elected replica publishes the trust bundle as the
 		// ConfigMap weft-ca-root into every namespace (injected sidecars
 		// mount it), following namespaces as they are created.

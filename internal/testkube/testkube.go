@@ -275,6 +275,31 @@ func (s *APIServer) ServiceAccount(t testing.TB, ns, name string) *corev1.Servic
 	return sa
 }
 
+// Pod creates pod (its namespace and service account must exist). A pod
+// without containers gets one that does nothing; no kubelet runs it, so it
+// stays Pending, which counts as running for what weft reads of it.
+func (s *APIServer) Pod(t testing.TB, pod *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	if len(pod.Spec.Containers) == 0 {
+		pod.Spec.Containers = []corev1.Container{{Name: "app", Image: "app:test"}}
+	}
+	p, err := s.clientset.CoreV1().Pods(pod.Namespace).Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("testkube: create pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+	return p
+}
+
+// DeletePod deletes pod ns/name at once (grace period 0: no kubelet is
+// there to confirm a graceful stop).
+func (s *APIServer) DeletePod(t testing.TB, ns, name string) {
+	t.Helper()
+	zero := int64(0)
+	if err := s.clientset.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatalf("testkube: delete pod %s/%s: %v", ns, name, err)
+	}
+}
+
 // Stop stops kube-apiserver, then etcd. The test's cleanup calls it; calling
 // it again does nothing.
 func (s *APIServer) Stop() {

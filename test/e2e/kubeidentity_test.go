@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -50,6 +51,14 @@ func TestKubernetesIdentity(t *testing.T) {
 	s.Namespace(t, "ns1")
 	s.ServiceAccount(t, "ns1", "a")
 	s.ServiceAccount(t, "ns1", "b")
+	// The pods the sidecars below stand for (no kubelet runs them): a
+	// sidecar may join only the service of a live pod of its account.
+	for _, p := range []struct{ name, sa, app string }{{"web-1", "a", "web"}, {"backend-1", "b", "backend"}} {
+		s.Pod(t, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: "ns1", Labels: map[string]string{"app": p.app}},
+			Spec:       corev1.PodSpec{ServiceAccountName: p.sa},
+		})
+	}
 	mint := func(sa, aud string) string {
 		t.Helper()
 		tr, err := cs.CoreV1().ServiceAccounts("ns1").CreateToken(ctx, sa, &authenticationv1.TokenRequest{
@@ -121,6 +130,43 @@ func TestKubernetesIdentity(t *testing.T) {
 		}
 		return nil
 	})
+
+	// a's token cannot join b's service: its pods are not of it. The
+	// sidecar keeps retrying; the control plane refuses it each time.
+	squat := startProc(t, "squatter", []string{"WEFT_JOIN_TOKEN="}, weftBin, "run", "--data-dir", c.dataDir, "--service", "backend", "--namespace", "ns1",
+		"--service-account", "a", "--sa-token-file", tokFile, "--inbound-port", "0", "--outbound-port", "0", "--admin-port", "0", "--", "sleep", "3600")
+	eventually(t, 15*time.Second, 100*time.Millisecond, "a's sidecar refused as a backend", func() error {
+		if _, stderr := c.proc.output(); !strings.Contains(stderr, `service \"backend\": no live pod of service account ns1/a is of service \"backend\"`) &&
+			!strings.Contains(stderr, `service "backend": no live pod of service account ns1/a is of service "backend"`) {
+			return fmt.Errorf("control plane log does not show the refusal yet")
+		}
+		return nil
+	})
+	squat.stop(5 * time.Second)
+	for range 5 {
+		br, err := w.getBackend("http://backend/")
+		if err != nil {
+			t.Fatalf("a -> backend while a's squatter ran: %v", err)
+		}
+		if br.Caller != idA {
+			t.Fatalf("a -> backend answered with caller %q", br.Caller)
+		}
+	}
+
+	// b's pod goes: its sidecar leaves the mesh at the next revalidation.
+	s.DeletePod(t, "ns1", "backend-1")
+	const idB = "spiffe://" + trustDomain + "/ns/ns1/sa/b"
+	left := eventually(t, 15*time.Second, 100*time.Millisecond, "b's sidecar ends when its pod is deleted", func() error {
+		r := c.cli("proxy-status")
+		if r.code != 0 {
+			return fmt.Errorf("proxy-status:\n%s", r)
+		}
+		if strings.Contains(r.stdout, idB) {
+			return fmt.Errorf("b still listed:\n%s", r.stdout)
+		}
+		return nil
+	})
+	t.Logf("b's proxy left the mesh %v after its pod was deleted", left.Round(time.Millisecond))
 
 	// A sidecar whose token is for another audience exits, saying why.
 	badFile := filepath.Join(t.TempDir(), "token")

@@ -82,6 +82,20 @@ type Options struct {
 	// default join token is written, and xDS accepts only certificates
 	// issued for a service-account token.
 	ServiceAccounts ca.ServiceAccountAuthenticator
+	// Membership, with ServiceAccounts, decides which services the
+	// sidecars of a service account may join (kube/podscope); nil lets
+	// them join any service of their namespace.
+	Membership Membership
+}
+
+// Membership answers, for the proxies of a service account, whether they
+// may be in the mesh at all and which services they may join. xDS asks it
+// when a proxy registers and on every revalidation of its stream.
+type Membership interface {
+	// Live returns nil if the service account may run proxies.
+	Live(namespace, serviceAccount string) error
+	// Member returns nil if its proxies may join service.
+	Member(namespace, serviceAccount, service string) error
 }
 
 // StatusDeps are what Options.WriteStatus works with.

@@ -52,6 +52,9 @@ type caller struct {
 	ip netip.Addr
 	// peer is the stream's remote address, for logs.
 	peer string
+	// joined is the service the stream's workload registered for (nil
+	// before it registers), checked again by Revalidate.
+	joined atomic.Pointer[string]
 }
 
 type callerKey struct{}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -144,6 +145,19 @@ func TestRegistrationBinding(t *testing.T) {
 		{name: "service not in the scope", scope: scope([]string{"billing"}), id: sa("payments"), nodeID: "payments-1", w: payments("127.0.0.1:80"),
 			reason: reasonService, msg: `does not allow joining service "payments" (allowed: billing)`},
 		{name: "service in the scope", scope: scope([]string{"billing", "payments"}), id: sa("payments"), nodeID: "payments-1", w: payments("127.0.0.1:80"),
+			want: &mesh.Workload{ID: "payments-1", Address: "127.0.0.1:80", Identity: sa("payments")}},
+		{name: "service refused by the scope's check", scope: func(*x509.Certificate) (Scope, error) {
+			return Scope{Service: func(name string) error { return fmt.Errorf("no pod of the service account is a member of %s", name) }}, nil
+		}, id: sa("payments"), nodeID: "payments-1", w: payments("127.0.0.1:80"),
+			reason: reasonService, msg: `service "payments": no pod of the service account is a member of payments`},
+		{name: "service accepted by the scope's check", scope: func(*x509.Certificate) (Scope, error) {
+			return Scope{Service: func(name string) error {
+				if name != "payments" {
+					return errors.New("not payments")
+				}
+				return nil
+			}}, nil
+		}, id: sa("payments"), nodeID: "payments-1", w: payments("127.0.0.1:80"),
 			want: &mesh.Workload{ID: "payments-1", Address: "127.0.0.1:80", Identity: sa("payments")}},
 		{name: "scope error", scope: func(*x509.Certificate) (Scope, error) { return Scope{}, errors.New("join token revoked") },
 			id: sa("payments"), nodeID: "payments-1", w: payments("127.0.0.1:80"), reason: reasonScope, msg: "join token revoked"},

@@ -61,7 +61,8 @@ func (l *live) snapshot() []*liveStream {
 
 // Revalidate checks the credential of every open stream against
 // Options.Scope again and ends, with PermissionDenied, the streams whose
-// credential is no longer valid (a revoked or expired join token). Their
+// credential is no longer valid (a revoked or expired join token) or whose
+// Scope.Service no longer accepts the service they joined. Their
 // workloads leave the mesh as when their proxies disconnect. It returns
 // the number of streams it ended.
 func (s *Server) Revalidate() int {
@@ -70,7 +71,7 @@ func (s *Server) Revalidate() int {
 	}
 	n := 0
 	for _, ls := range s.live.snapshot() {
-		if _, err := s.opts.Scope(ls.c.leaf); err != nil {
+		if err := s.stillScoped(ls.c); err != nil {
 			err = fmt.Errorf("%w: %w", errRevoked, err)
 			s.refuse(reasonRevoked, ls.c, err)
 			ls.cancel(err)
@@ -78,6 +79,20 @@ func (s *Server) Revalidate() int {
 		}
 	}
 	return n
+}
+
+// stillScoped is nil if c's credential still allows what it registered.
+func (s *Server) stillScoped(c *caller) error {
+	scope, err := s.opts.Scope(c.leaf)
+	if err != nil {
+		return err
+	}
+	if svc := c.joined.Load(); svc != nil && scope.Service != nil {
+		if err := scope.Service(*svc); err != nil {
+			return fmt.Errorf("service %q: %w", *svc, err)
+		}
+	}
+	return nil
 }
 
 // revalidateLoop runs Revalidate every interval until ctx ends.

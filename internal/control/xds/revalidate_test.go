@@ -90,3 +90,53 @@ func TestRevalidateEndsRevokedStreams(t *testing.T) {
 		t.Errorf("billing stream ended: %v", err)
 	}
 }
+
+// TestRevalidateEndsStreamsLeavingTheirService: a stream whose credential
+// still holds but whose Scope.Service no longer accepts the service it
+// joined (on Kubernetes: its pods left the Service) is ended too, and
+// only that one.
+func TestRevalidateEndsStreamsLeavingTheirService(t *testing.T) {
+	var left atomic.Bool
+	scope := func(*x509.Certificate) (Scope, error) {
+		return Scope{Service: func(name string) error {
+			if left.Load() && name == "payments" {
+				return errors.New("no pod is a member of payments any more")
+			}
+			return nil
+		}}, nil
+	}
+	ts := startServer(t, Options{Scope: scope, RevalidateInterval: time.Hour})
+	pay, got := openDelta(t, ts.dial(new(ts.ca.issue(sa("payments"))), ""),
+		node(t, "payments-1", xdsmeta.Workload{Service: "payments", Namespace: "default", ServiceAccount: "payments", Address: "127.0.0.1:7002"}))
+	wantAdmitted(t, got)
+	bill, got := openDelta(t, ts.dial(new(ts.ca.issue(sa("billing"))), ""),
+		node(t, "billing-1", xdsmeta.Workload{Service: "billing", Namespace: "default", ServiceAccount: "billing", Address: "127.0.0.1:7003"}))
+	wantAdmitted(t, got)
+	if n := ts.srv.Revalidate(); n != 0 {
+		t.Fatalf("Revalidate while every member holds ended %d streams", n)
+	}
+	left.Store(true)
+	if n := ts.srv.Revalidate(); n != 1 {
+		t.Fatalf("Revalidate after payments' pods left ended %d streams, want 1", n)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := pay.Recv(); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-errc:
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `service "payments": no pod is a member`) {
+			t.Errorf("stream ended with %v, want PermissionDenied naming the service", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("payments stream still open after 5s")
+	}
+	if err := bill.Context().Err(); err != nil {
+		t.Errorf("billing stream ended: %v", err)
+	}
+}

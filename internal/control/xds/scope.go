@@ -15,6 +15,11 @@ type Scope struct {
 	// Addresses are prefixes the workload may register as its inbound
 	// address besides the IP its xDS stream comes from.
 	Addresses []netip.Prefix
+	// Service, if set, must accept the service the workload joins (on
+	// Kubernetes: one its pods are members of). It is asked when the
+	// workload registers and again on every revalidation, so a workload
+	// whose membership ends leaves the mesh.
+	Service func(name string) error
 }
 
 // ScopeFunc returns the Scope of a proxy's client certificate, or an error

@@ -134,6 +134,7 @@ func (s *streams) OnStreamDeltaRequest(id int64, req *discoveryv3.DeltaDiscovery
 		s.srv.refuse(reason, st.caller, err)
 		return status.Errorf(codes.PermissionDenied, "xds: registration refused: %v", err)
 	}
+	st.caller.joined.Store(&w.Service)
 	s.mu.Lock()
 	st.registered = true
 	st.status.ID, st.status.Service, st.status.Namespace, st.status.Address = w.ID, w.Service, w.Namespace, w.Address
@@ -161,6 +162,11 @@ func (s *streams) register(c *caller, node *corev3.Node) (mesh.Workload, string,
 	}
 	if len(scope.Services) > 0 && !slices.Contains(scope.Services, w.Service) {
 		return w, reasonService, fmt.Errorf("node %q: the credential of %s does not allow joining service %q (allowed: %s)", w.ID, c.id, w.Service, strings.Join(scope.Services, ", "))
+	}
+	if scope.Service != nil {
+		if err := scope.Service(w.Service); err != nil {
+			return w, reasonService, fmt.Errorf("node %q: service %q: %w", w.ID, w.Service, err)
+		}
 	}
 	if err := provenAddress(w.Address, c.ip, scope.Addresses); err != nil {
 		return w, reasonAddress, fmt.Errorf("node %q: %w", w.ID, err)

@@ -67,7 +67,7 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) (*corev1.Pod, str
 		}
 	}
 
-	service, err := serviceName(pod)
+	service, err := ServiceName(pod)
 	if err != nil {
 		return nil, "", err
 	}
@@ -145,8 +145,11 @@ func enabled(pod *corev1.Pod, ns *corev1.Namespace) (bool, error) {
 	return check("namespace "+ns.Name+" label", v)
 }
 
-// serviceName is the Pod's mesh service.
-func serviceName(pod *corev1.Pod) (string, error) {
+// ServiceName is the mesh service of pod: its weft.dev/service annotation,
+// else label app.kubernetes.io/name, else label app, else its service
+// account. The injected sidecar joins it, and on Kubernetes it is the only
+// service that sidecar may join (package podscope).
+func ServiceName(pod *corev1.Pod) (string, error) {
 	for _, c := range []struct{ where, v string }{
 		{"annotation " + AnnotationService, pod.Annotations[AnnotationService]},
 		{"label app.kubernetes.io/name", pod.Labels["app.kubernetes.io/name"]},
