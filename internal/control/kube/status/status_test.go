@@ -4,6 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/apiserver"
@@ -64,7 +68,18 @@ func routeStatus(t *testing.T, dyn dynamic.Interface, name string) (accepted str
 	return accepted, gen, resolved
 }
 
-func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
+// fixture is an API server with weft's CRDs, namespaces weft-system and
+// shop, and config applied through a Kubernetes store.
+type fixture struct {
+	cfg   *rest.Config
+	dyn   *dynamic.DynamicClient
+	st    *kubestore.Store
+	fill  func([]api.Object) error
+	quiet *slog.Logger
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
 	srv := testkube.StartAPIServer(t)
 	cfg := srv.RESTConfig()
 	ext, err := apiextensionsclient.NewForConfig(cfg)
@@ -89,7 +104,7 @@ func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	objs, err := api.Decode([]byte(config))
 	if err != nil {
 		t.Fatal(err)
@@ -98,32 +113,54 @@ func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fill := apiserver.NewStatuses(st, apiserver.Options{}).Fill
-	start := func(id string) (*Writer, context.CancelFunc, chan struct{}) {
-		w, err := New(Options{Config: cfg, Namespace: "weft-system", Identity: id, Store: st, Fill: fill, Logger: quiet,
-			LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 250 * time.Millisecond, Resync: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = w.Run(ctx) }()
-		return w, cancel, done
-	}
-	a, stopA, doneA := start("replica-a")
-	b, stopB, doneB := start("replica-b")
-	defer func() { stopB(); <-doneB }()
+	return &fixture{cfg: cfg, dyn: dyn, st: st, fill: apiserver.NewStatuses(st, apiserver.Options{}).Fill, quiet: quiet}
+}
 
-	waitFor := func(what string, within time.Duration, ok func() bool) {
-		t.Helper()
-		for end := time.Now().Add(within); !ok(); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(end) {
-				t.Fatalf("%s: not within %v", what, within)
-			}
+// start runs a Writer for replica id (fast election timings) on cfg.
+func (f *fixture) start(t *testing.T, id string, cfg *rest.Config) (*Writer, context.CancelFunc, chan struct{}) {
+	t.Helper()
+	w, err := New(Options{Config: cfg, Namespace: "weft-system", Identity: id, Store: f.st, Fill: f.fill, Logger: f.quiet,
+		LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 250 * time.Millisecond, Resync: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	return w, cancel, done
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	for end := time.Now().Add(within); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %v", what, within)
 		}
 	}
-	waitFor("route status Accepted=True", 10*time.Second, func() bool {
-		acc, _, res := routeStatus(t, dyn, "orders")
+}
+
+// breakRoute changes the route's spec (generation 2) to a missing backend.
+func (f *fixture) breakRoute(t *testing.T) {
+	t.Helper()
+	u, err := f.dyn.Resource(gvr(t, api.KindHTTPRoute)).Namespace("shop").Get(context.Background(), "orders", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unstructured.SetNestedSlice(u.Object, []any{map[string]any{"backendRefs": []any{map[string]any{"name": "missing", "port": int64(8080)}}}}, "spec", "rules"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.dyn.Resource(gvr(t, api.KindHTTPRoute)).Namespace("shop").Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
+	f := newFixture(t)
+	a, stopA, doneA := f.start(t, "replica-a", f.cfg)
+	b, stopB, doneB := f.start(t, "replica-b", f.cfg)
+
+	waitFor(t, "route status Accepted=True", 10*time.Second, func() bool {
+		acc, _, res := routeStatus(t, f.dyn, "orders")
 		return acc == "True" && res == "True"
 	})
 	leader, follower, stopLeader, doneLeader := a, b, stopA, doneA
@@ -149,19 +186,9 @@ func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
 	<-doneLeader
 	stopped := time.Now()
 	written := leader.Writes()
-	u, err := dyn.Resource(gvr(t, api.KindHTTPRoute)).Namespace("shop").Get(context.Background(), "orders", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A spec change (new backend weight) moves the generation.
-	if err := unstructured.SetNestedSlice(u.Object, []any{map[string]any{"backendRefs": []any{map[string]any{"name": "missing", "port": int64(8080)}}}}, "spec", "rules"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dyn.Resource(gvr(t, api.KindHTTPRoute)).Namespace("shop").Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor("the new leader writes ResolvedRefs=False for generation 2", 10*time.Second, func() bool {
-		acc, gen, res := routeStatus(t, dyn, "orders")
+	f.breakRoute(t)
+	waitFor(t, "the new leader writes ResolvedRefs=False for generation 2", 10*time.Second, func() bool {
+		acc, gen, res := routeStatus(t, f.dyn, "orders")
 		return acc == "True" && gen == 2 && res == "False"
 	})
 	t.Logf("status of a change after the leader stopped written %v after it stopped", time.Since(stopped).Round(time.Millisecond))
@@ -171,6 +198,97 @@ func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
 	if leader.Writes() != written {
 		t.Errorf("stopped leader wrote %d more statuses", leader.Writes()-written)
 	}
+}
+
+// TestWriterTakesOverFromACutOffLeader: the leader loses the API server
+// without stopping (a crashed node, a partition) and so never releases the
+// Lease. The other replica takes over once the Lease expires, and the cut
+// off leader stops counting itself leader within its renew deadline.
+func TestWriterTakesOverFromACutOffLeader(t *testing.T) {
+	f := newFixture(t)
+	link := newCuttableProxy(t, f.cfg.Host)
+	viaLink := rest.CopyConfig(f.cfg)
+	viaLink.Host = "https://" + link.addr()
+	a, stopA, doneA := f.start(t, "replica-a", viaLink)
+	defer func() { stopA(); <-doneA }()
+	waitFor(t, "replica-a leading", 10*time.Second, a.Leading)
+	waitFor(t, "route status Accepted=True", 10*time.Second, func() bool {
+		acc, _, res := routeStatus(t, f.dyn, "orders")
+		return acc == "True" && res == "True"
+	})
+	b, stopB, doneB := f.start(t, "replica-b", f.cfg)
+	defer func() { stopB(); <-doneB }()
+	time.Sleep(time.Second)
+	if b.Leading() || b.Writes() != 0 {
+		t.Fatalf("replica-b leading=%v writes=%d while replica-a holds the Lease", b.Leading(), b.Writes())
+	}
+
+	link.cut()
+	cut := time.Now()
+	f.breakRoute(t)
+	waitFor(t, "replica-b writes ResolvedRefs=False for generation 2", 15*time.Second, func() bool {
+		acc, gen, res := routeStatus(t, f.dyn, "orders")
+		return acc == "True" && gen == 2 && res == "False"
+	})
+	t.Logf("status written by replica-b %v after replica-a was cut off (lease 3s)", time.Since(cut).Round(time.Millisecond))
+	if !b.Leading() {
+		t.Error("replica-b wrote but does not count itself leader")
+	}
+	waitFor(t, "cut-off replica-a steps down", 5*time.Second, func() bool { return !a.Leading() })
+}
+
+// cuttableProxy forwards TCP to a target until cut, which closes the
+// listener and every connection at once: the client can neither renew
+// nor release anything.
+type cuttableProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cuttableProxy{ln: ln}
+	t.Cleanup(p.cut)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", u.Host)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cuttableProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *cuttableProxy) cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 func TestNewRefusesIncompleteOptions(t *testing.T) {
