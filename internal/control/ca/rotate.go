@@ -218,3 +218,42 @@ func decodeRotation(blob []byte) (*rotation, error) {
 	}
 	return &rotation{next: cert, nextKey: key, started: started, phase: phase}, nil
 }
+
+// FollowRotation adopts a rotation that another replica sharing the
+// CA's Persistence started, as Rotate would have here: the stored new
+// root joins the bundle and signs on the same schedule, and the root that
+// signs here now becomes the one it replaces. It reports whether it
+// adopted one; a stored rotation it already follows, or none, changes
+// nothing. Call it when the store says the rotation's blob changed.
+func (c *CA) FollowRotation() (bool, error) {
+	if c.p == nil {
+		return false, nil // an external CA does not rotate here
+	}
+	blob, err := c.p.GetBlob(nextBlobKey)
+	if err != nil {
+		return false, fmt.Errorf("ca: loading rotation: %w", err)
+	}
+	if len(blob) == 0 {
+		return false, nil
+	}
+	r, err := decodeRotation(blob)
+	if err != nil {
+		return false, fmt.Errorf("ca: decoding stored rotation %q: %w", nextBlobKey, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.rot.Load(); cur != nil && cur.next.Equal(r.next) && cur.started.Equal(r.started) {
+		return false, nil
+	}
+	if err := checkRoot(r.next, c.td); err != nil {
+		return false, fmt.Errorf("ca: stored new root: %w", err)
+	}
+	r.old, r.oldKey = c.signer(c.now())
+	if r.old.Equal(r.next) {
+		return false, nil // this replica already signs with it
+	}
+	c.rot.Store(r)
+	c.logger.Info("following the root rotation another replica started", "new_root", r.next.SerialNumber.Text(16),
+		"old_root", r.old.SerialNumber.Text(16), "signing_switch", r.started.Add(r.phase), "old_dropped", r.started.Add(2*r.phase))
+	return true, nil
+}

@@ -101,3 +101,64 @@ func TestRotateExternalRefused(t *testing.T) {
 		t.Error("Rotate on an external CA accepted")
 	}
 }
+
+// TestFollowRotation: two replicas share one Persistence. A rotation
+// started on one is adopted by the other on FollowRotation, with the same
+// schedule; following it again changes nothing; the next rotation, started
+// on the follower after the first finished, is followed back.
+func TestFollowRotation(t *testing.T) {
+	a, st := newTestCA(t, "weft.local")
+	b, err := New(context.Background(), st, "weft.local", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a.now, b.now = clock, clock
+	if ok, err := b.FollowRotation(); ok || err != nil {
+		t.Fatalf("FollowRotation without a rotation = %v, %v; want false, nil", ok, err)
+	}
+	stA, err := a.Rotate(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.FollowRotation(); !ok || err != nil {
+		t.Fatalf("FollowRotation after a's Rotate = %v, %v; want true, nil", ok, err)
+	}
+	if ok, _ := b.FollowRotation(); ok {
+		t.Error("following the same rotation twice adopted it again")
+	}
+	same := func(when string) {
+		t.Helper()
+		sa, sb := a.Status(), b.Status()
+		if sa.Phase != sb.Phase || sa.Signing != sb.Signing || len(sa.Bundle) != len(sb.Bundle) || !sa.SigningSwitch.Equal(sb.SigningSwitch) {
+			t.Fatalf("%s: a %+v, b %+v; want the same", when, sa, sb)
+		}
+		for i := range sa.Bundle {
+			if sa.Bundle[i] != sb.Bundle[i] {
+				t.Fatalf("%s: bundles %v and %v", when, sa.Bundle, sb.Bundle)
+			}
+		}
+	}
+	same("distributing")
+	if b.Status().NewRoot != stA.NewRoot {
+		t.Fatalf("b follows new root %s, a rotates to %s", b.Status().NewRoot, stA.NewRoot)
+	}
+	now = now.Add(90 * time.Minute)
+	same("signing with the new root")
+	now = now.Add(time.Hour)
+	same("old root dropped")
+
+	// b starts the next rotation; a follows it from the root it signs with.
+	stB, err := b.Rotate(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stB.Signing != stA.NewRoot {
+		t.Fatalf("second rotation replaces %s, want the first rotation's root %s", stB.Signing, stA.NewRoot)
+	}
+	if ok, err := a.FollowRotation(); !ok || err != nil {
+		t.Fatalf("a FollowRotation of b's rotation = %v, %v", ok, err)
+	}
+	same("second rotation")
+}

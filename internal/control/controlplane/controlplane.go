@@ -238,6 +238,7 @@ func Run(ctx context.Context, opts Options) error {
 	if repl != nil {
 		g.Go(func() error { joinTokens.Follow(gctx, repl.shared); return nil })
 		g.Go(func() error { repl.advertise(gctx, opts.DataDir, conn, opts.AdvertiseXDS, log); return nil })
+		g.Go(func() error { repl.followRotations(gctx, authority, log); return nil })
 	}
 	if opts.WriteStatus != nil {
 		fill := apiserver.NewStatuses(st, apiserver.Options{Snapshot: xdsSrv.Snapshot, GatewayProgrammed: xdsSrv.GatewayProgrammed}).Fill

@@ -184,3 +184,39 @@ func (r *replicated) advertise(ctx context.Context, dir string, conn connfile.Co
 		}
 	}
 }
+
+// followRotations adopts the CA root rotations other replicas start: on
+// every change the store reports under the CA's blobs (the watch's first
+// listing included) it asks authority to follow the stored rotation, which
+// is idempotent. The watch is restarted if it fails.
+func (r *replicated) followRotations(ctx context.Context, authority *ca.CA, log *slog.Logger) {
+	changed := make(chan struct{}, 1)
+	go func() {
+		for ctx.Err() == nil {
+			err := r.shared.WatchBlobs(ctx, r.caBlobs.Prefix, func(string, []byte) {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			})
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("watching the CA's blobs for root rotations; restarting the watch", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			if _, err := authority.FollowRotation(); err != nil {
+				log.Error("following a root rotation another replica started", "err", err)
+			}
+		}
+	}
+}

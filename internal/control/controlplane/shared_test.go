@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"weft.dev/weft/internal/connfile"
+	"weft.dev/weft/internal/control/ca"
 	"weft.dev/weft/internal/control/kube/crd"
 	kubestore "weft.dev/weft/internal/control/kube/store"
 	"weft.dev/weft/internal/control/store"
@@ -191,6 +192,27 @@ func testReplicas(t *testing.T, open func(context.Context) (store.Store, error))
 			t.Fatalf("token %s created on A not listed on B within 1s", created.Token.ID)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A root rotation started on A is followed by B: the same new root in
+	// its bundle (ca.pem, the API) on the same schedule, without a restart.
+	var rotA ca.RotationStatus
+	if code := a.api(t, "POST", "/api/v1/ca/rotation", nil, &rotA); code != http.StatusOK || rotA.NewRoot == "" {
+		t.Fatalf("rotating on A: HTTP %d, %+v", code, rotA)
+	}
+	rotStart := time.Now()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var rotB ca.RotationStatus
+		b.api(t, "GET", "/api/v1/ca/rotation", nil, &rotB)
+		pem := readFile(t, filepath.Join(b.dir, connfile.BundleFile))
+		if rotB.NewRoot == rotA.NewRoot && rotB.Phase == ca.PhaseDistribute && rotB.SigningSwitch.Equal(rotA.SigningSwitch) &&
+			strings.Count(pem, "BEGIN CERTIFICATE") == 2 && pem == readFile(t, filepath.Join(a.dir, connfile.BundleFile)) {
+			t.Logf("B follows A's root rotation %v after it started", time.Since(rotStart).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B's rotation %+v and ca.pem with %d roots 5s after A rotated to %s", rotB, strings.Count(pem, "BEGIN CERTIFICATE"), rotA.NewRoot)
+		}
 	}
 
 	// Careless operators: no seal key, another replica's key.
