@@ -15,6 +15,10 @@ func ClearStatus(o Object) {
 		o.Status = gatewayv1.GRPCRouteStatus{}
 	case *DestinationPolicy:
 		o.Status = nil
+	case *AuthorizationPolicy:
+		o.Status = nil
+	case *RequestAuthentication:
+		o.Status = nil
 	case *gatewayv1.Gateway:
 		o.Status = gatewayv1.GatewayStatus{}
 	case *gatewayv1.TLSRoute:

@@ -268,12 +268,16 @@ type RetryPolicy struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=authz;ap
+// +kubebuilder:subresource:status
 type AuthorizationPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// Spec is the policy.
 	Spec AuthorizationPolicySpec `json:"spec"`
+	// Status is computed by the control plane when the policy is read;
+	// it is never stored.
+	Status *PolicyStatus `json:"status,omitempty"`
 }
 
 // RootNamespace is the mesh's root namespace: an AuthorizationPolicy there

@@ -45,12 +45,16 @@ const (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=ra
+// +kubebuilder:subresource:status
 type RequestAuthentication struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// Spec is the body.
 	Spec RequestAuthenticationSpec `json:"spec"`
+	// Status is computed by the control plane when the resource is read;
+	// it is never stored.
+	Status *PolicyStatus `json:"status,omitempty"`
 }
 
 // RequestAuthenticationSpec is the body of a RequestAuthentication.

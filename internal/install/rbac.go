@@ -58,8 +58,8 @@ func controlClusterRules() []rbacv1.PolicyRule {
 		// The elected status writer reports Accepted/ResolvedRefs on
 		// routes and Gateways (it reads the object with get, above)...
 		{APIGroups: []string{groupGateway}, Resources: statusResources, Verbs: []string{"update"}},
-		// ...and on DestinationPolicies.
-		{APIGroups: []string{groupWeft}, Resources: []string{"destinationpolicies/status"}, Verbs: []string{"update"}},
+		// ...and Accepted on the weft policies that target a Service.
+		{APIGroups: []string{groupWeft}, Resources: []string{"destinationpolicies/status", "authorizationpolicies/status", "requestauthentications/status"}, Verbs: []string{"update"}},
 		// Workloads join with their service-account token, which the
 		// control plane checks with a TokenReview.
 		{APIGroups: []string{groupAuthn}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},

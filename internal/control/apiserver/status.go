@@ -92,14 +92,37 @@ func setStatus(o api.Object, services map[string]*mesh.Service) {
 		}
 		setTCPRouteStatus(o, services) // status_tcp.go
 	case *api.DestinationPolicy:
-		c := metav1.Condition{Type: "Accepted", Status: metav1.ConditionTrue, Reason: ReasonAccepted, ObservedGeneration: o.Generation,
-			Message: fmt.Sprintf("applies to Service %s/%s", o.Namespace, o.Spec.TargetRef.Name)}
-		if services[weftv1.ResourceName(o.Spec.TargetRef.Name, o.Namespace)] == nil {
-			c.Status, c.Reason = metav1.ConditionFalse, ReasonTargetNotFound
-			c.Message = fmt.Sprintf("no Service %q in namespace %q: the policy takes effect when one exists", o.Spec.TargetRef.Name, o.Namespace)
+		o.Status = targetStatus(o.Namespace, o.Generation, o.Spec.TargetRef.Name, services)
+	case *api.RequestAuthentication:
+		o.Status = targetStatus(o.Namespace, o.Generation, o.Spec.TargetRef.Name, services)
+	case *api.AuthorizationPolicy:
+		if o.Spec.TargetRef.Name != "" {
+			o.Status = targetStatus(o.Namespace, o.Generation, o.Spec.TargetRef.Name, services)
+			break
 		}
-		o.Status = &api.PolicyStatus{Conditions: []metav1.Condition{c}}
+		scope := "every workload of namespace " + o.Namespace
+		if o.Namespace == api.RootNamespace {
+			scope = "every workload of the mesh (root namespace " + api.RootNamespace + ")"
+		}
+		if o.Spec.Selector != nil {
+			scope += " that its selector matches"
+		}
+		o.Status = &api.PolicyStatus{Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: ReasonAccepted,
+			ObservedGeneration: o.Generation, Message: "applies to " + scope}}}
 	}
+}
+
+// targetStatus is the status of a policy of namespace ns and generation
+// gen whose targetRef names Service target: Accepted, or TargetNotFound
+// while the Service is not in the mesh.
+func targetStatus(ns string, gen int64, target string, services map[string]*mesh.Service) *api.PolicyStatus {
+	c := metav1.Condition{Type: "Accepted", Status: metav1.ConditionTrue, Reason: ReasonAccepted, ObservedGeneration: gen,
+		Message: fmt.Sprintf("applies to Service %s/%s", ns, target)}
+	if services[weftv1.ResourceName(target, ns)] == nil {
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonTargetNotFound
+		c.Message = fmt.Sprintf("no Service %q in namespace %q: the policy takes effect when one exists", target, ns)
+	}
+	return &api.PolicyStatus{Conditions: []metav1.Condition{c}}
 }
 
 // ruleBackends is what a route's status says about one of its rules.

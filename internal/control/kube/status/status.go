@@ -37,7 +37,8 @@ const LeaseName = "weft-status-writer"
 
 // Kinds are the kinds whose status weft writes.
 func Kinds() []string {
-	return []string{api.KindHTTPRoute, api.KindGRPCRoute, api.KindTCPRoute, api.KindTLSRoute, api.KindGateway, api.KindDestinationPolicy}
+	return []string{api.KindHTTPRoute, api.KindGRPCRoute, api.KindTCPRoute, api.KindTLSRoute, api.KindGateway, api.KindDestinationPolicy,
+		api.KindAuthorizationPolicy, api.KindRequestAuthentication}
 }
 
 // Options configure a Writer.

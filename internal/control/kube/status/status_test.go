@@ -39,7 +39,39 @@ spec:
   parentRefs: [{group: "", kind: Service, name: orders, port: 8080}]
   rules:
   - backendRefs: [{name: orders, port: 8080}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: orders, namespace: shop}
+spec:
+  targetRef: {kind: Service, name: orders}
+  rules: [{from: [{namespaces: [shop]}]}]
+---
+apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: payments, namespace: shop}
+spec:
+  targetRef: {kind: Service, name: payments}
+  action: DENY
+  rules: [{from: [{namespaces: [other]}]}]
 `
+
+// policyAccepted returns the status and reason of AuthorizationPolicy
+// shop/name's Accepted condition ("" if none).
+func policyAccepted(t *testing.T, dyn dynamic.Interface, name string) (status, reason string) {
+	t.Helper()
+	u, err := dyn.Resource(gvr(t, api.KindAuthorizationPolicy)).Namespace("shop").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if c := c.(map[string]any); c["type"] == "Accepted" {
+			return c["status"].(string), c["reason"].(string)
+		}
+	}
+	return "", ""
+}
 
 // routeStatus returns the HTTPRoute's first parent's Accepted condition
 // and ResolvedRefs status, as stored in the cluster.
@@ -162,6 +194,11 @@ func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
 	waitFor(t, "route status Accepted=True", 10*time.Second, func() bool {
 		acc, _, res := routeStatus(t, f.dyn, "orders")
 		return acc == "True" && res == "True"
+	})
+	waitFor(t, "AuthorizationPolicy statuses", 5*time.Second, func() bool {
+		okStatus, okReason := policyAccepted(t, f.dyn, "orders")
+		noStatus, noReason := policyAccepted(t, f.dyn, "payments")
+		return okStatus == "True" && okReason == "Accepted" && noStatus == "False" && noReason == "TargetNotFound"
 	})
 	leader, follower, stopLeader, doneLeader := a, b, stopA, doneA
 	if b.Leading() {
