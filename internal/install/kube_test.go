@@ -1,6 +1,7 @@
 package install_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -158,6 +159,44 @@ func TestInstallOnAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(ctx, t, cfg, objs)
+
+	// A careless upgrade: the Secrets of a second `weft install` applied
+	// over the first. The seal key is immutable, so the API server refuses
+	// the new key and the replicas keep the one that opens the CA root.
+	t.Run("a later install cannot replace the seal key", func(t *testing.T) {
+		again, err := install.Render(install.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fresh *corev1.Secret
+		for _, o := range again {
+			if s, ok := o.(*corev1.Secret); ok && s.Name == install.SealSecret {
+				fresh = s
+			}
+		}
+		if fresh == nil {
+			t.Fatal("no seal key Secret rendered")
+		}
+		stored, err := cs.CoreV1().Secrets(install.DefaultNamespace).Get(ctx, install.SealSecret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(stored.Data["seal.key"], fresh.Data["seal.key"]) {
+			t.Fatal("two renders made the same seal key")
+		}
+		fresh.ResourceVersion = stored.ResourceVersion
+		_, err = cs.CoreV1().Secrets(install.DefaultNamespace).Update(ctx, fresh, metav1.UpdateOptions{})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "immutable") {
+			t.Fatalf("replacing the seal key: %v, want refused as immutable", err)
+		}
+		after, err := cs.CoreV1().Secrets(install.DefaultNamespace).Get(ctx, install.SealSecret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(after.Data["seal.key"], stored.Data["seal.key"]) {
+			t.Error("the stored seal key changed")
+		}
+	})
 
 	t.Run("check without a kubelet", func(t *testing.T) {
 		got := results(t, ctx, cfg)

@@ -52,7 +52,9 @@ func namespace(o Options) *corev1.Namespace {
 
 // sealKeySecret holds seal.KeySize random bytes, as hex on one line (the
 // format of --seal-key-file), that seal the state the replicas share in
-// the store.
+// the store. It is immutable: applying a later `weft install`, which
+// renders a new key, over a running installation is refused by the API
+// server instead of leaving the replicas unable to unseal the CA root.
 func sealKeySecret(o Options) (*corev1.Secret, error) {
 	key := make([]byte, seal.KeySize)
 	if _, err := rand.Read(key); err != nil {
@@ -62,6 +64,7 @@ func sealKeySecret(o Options) (*corev1.Secret, error) {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: meta(o, SealSecret),
 		Type:       corev1.SecretTypeOpaque,
+		Immutable:  ptr(true),
 		Data:       map[string][]byte{"seal.key": []byte(hex.EncodeToString(key) + "\n")},
 	}, nil
 }
