@@ -12,7 +12,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,7 +88,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 			t.Fatalf("testetcd: %v", err)
 		}
 	}
-	ports, err := freePorts(2 * n)
+	ports, err := testkube.FreePorts(2 * n)
 	if err != nil {
 		t.Fatalf("testetcd: %v", err)
 	}
@@ -298,24 +297,4 @@ func tail(path string, n int) string {
 		b = b[len(b)-n:]
 	}
 	return strings.TrimSpace(string(b))
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
