@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -54,22 +55,8 @@ func TestRevalidateEndsRevokedStreams(t *testing.T) {
 		t.Fatalf("Revalidate after revoking payments ended %d streams, want 1", n)
 	}
 	// The revoked stream ends with the reason...
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := pay.Recv(); err != nil {
-				errc <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-errc:
-		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "join token revoked") {
-			t.Errorf("revoked stream ended with %v, want PermissionDenied naming the revocation", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("revoked stream still open after 5s")
+	if err := streamEnd(t, pay); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "join token revoked") {
+		t.Errorf("revoked stream ended with %v, want PermissionDenied naming the revocation", err)
 	}
 	if n := ts.refusals(reasonRevoked); n != 1 {
 		t.Errorf("refusals{reason=revoked} = %v, want 1", n)
@@ -119,10 +106,24 @@ func TestRevalidateEndsStreamsLeavingTheirService(t *testing.T) {
 	if n := ts.srv.Revalidate(); n != 1 {
 		t.Fatalf("Revalidate after payments' pods left ended %d streams, want 1", n)
 	}
+	if err := streamEnd(t, pay); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `service "payments": no pod is a member`) {
+		t.Errorf("stream ended with %v, want PermissionDenied naming the service", err)
+	}
+	if err := bill.Context().Err(); err != nil {
+		t.Errorf("billing stream ended: %v", err)
+	}
+}
+
+// streamEnd returns the error that ends stream, failing the test if it is
+// still open after 5s.
+func streamEnd(t *testing.T, stream interface {
+	Recv() (*discoveryv3.DeltaDiscoveryResponse, error)
+}) error {
+	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
 		for {
-			if _, err := pay.Recv(); err != nil {
+			if _, err := stream.Recv(); err != nil {
 				errc <- err
 				return
 			}
@@ -130,13 +131,9 @@ func TestRevalidateEndsStreamsLeavingTheirService(t *testing.T) {
 	}()
 	select {
 	case err := <-errc:
-		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `service "payments": no pod is a member`) {
-			t.Errorf("stream ended with %v, want PermissionDenied naming the service", err)
-		}
+		return err
 	case <-time.After(5 * time.Second):
-		t.Fatal("payments stream still open after 5s")
-	}
-	if err := bill.Context().Err(); err != nil {
-		t.Errorf("billing stream ended: %v", err)
+		t.Fatal("stream still open after 5s")
+		return nil
 	}
 }
