@@ -79,7 +79,7 @@ func (s *service) serviceAccountRenewal(ctx context.Context, leaf *x509.Certific
 	if now := s.ca.now(); now.After(leaf.NotAfter) {
 		return Grant{}, refuse(ReasonClientCert, "client certificate %s expired at %s; start the workload again with a service-account token", id, leaf.NotAfter.Format(time.RFC3339))
 	}
-	ns, name, err := workloadNames(id)
+	ns, name, err := WorkloadNames(id)
 	if err != nil {
 		return Grant{}, refuse(ReasonClientCert, "client certificate %s: %w", id, err)
 	}

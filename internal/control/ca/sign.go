@@ -158,7 +158,7 @@ func (c *CA) SignCSR(csrDER []byte, ttl time.Duration, g Grant) ([]*x509.Certifi
 
 // allows checks a requested workload ID against the grant.
 func (g Grant) allows(id spiffeid.ID) error {
-	ns, sa, _ := workloadNames(id)
+	ns, sa, _ := WorkloadNames(id)
 	switch {
 	case ns == ControlNamespace:
 		return refuse(ReasonControlIdentity, "%s is in the control plane's namespace %q, which no workload may have", id, ControlNamespace)
@@ -212,16 +212,16 @@ func (c *CA) csrID(csr *x509.CertificateRequest) (spiffeid.ID, error) {
 	if !id.MemberOf(c.td) {
 		return spiffeid.ID{}, refuse(ReasonTrustDomain, "CSR SPIFFE ID %q is not in trust domain %q", id, c.td.Name())
 	}
-	if _, _, err := workloadNames(id); err != nil {
+	if _, _, err := WorkloadNames(id); err != nil {
 		return spiffeid.ID{}, refuse(ReasonSPIFFEID, "CSR SPIFFE ID %q: %w", id, err)
 	}
 	return id, nil
 }
 
-// workloadNames returns the namespace and service account of a workload
+// WorkloadNames returns the namespace and service account of a workload
 // ID, which must be exactly /ns/<namespace>/sa/<service-account> (go-spiffe
 // has already checked the path's characters).
-func workloadNames(id spiffeid.ID) (ns, sa string, err error) {
+func WorkloadNames(id spiffeid.ID) (ns, sa string, err error) {
 	if err := checkWorkloadPath(id.Path()); err != nil {
 		return "", "", err
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
@@ -49,9 +48,8 @@ func serviceAccountOf(leaf *x509.Certificate) (namespace, serviceAccount string,
 	if err != nil {
 		return "", "", fmt.Errorf("certificate: %w", err)
 	}
-	seg := strings.Split(strings.TrimPrefix(id.Path(), "/"), "/")
-	if len(seg) != 4 || seg[0] != "ns" || seg[2] != "sa" {
-		return "", "", fmt.Errorf("certificate: SPIFFE ID %s is not /ns/<namespace>/sa/<service account>", id)
+	if namespace, serviceAccount, err = ca.WorkloadNames(id); err != nil {
+		return "", "", fmt.Errorf("certificate: SPIFFE ID %s: %w", id, err)
 	}
-	return seg[1], seg[3], nil
+	return namespace, serviceAccount, nil
 }

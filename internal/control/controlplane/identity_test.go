@@ -94,7 +94,7 @@ func TestXDSScopeMembership(t *testing.T) {
 	}
 	for id, want := range map[string]string{
 		"spiffe://cluster.local/ns/shop/sa/idle": "no live pod runs as service account shop/idle",
-		"spiffe://cluster.local/weird/path":      "is not /ns/<namespace>/sa/<service account>",
+		"spiffe://cluster.local/weird/path":      "is not /ns/<namespace>/sa/<service-account>",
 	} {
 		if _, err := scope(cert(id)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("scope(%s) = %v, want an error containing %q", id, err, want)
