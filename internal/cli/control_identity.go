@@ -44,13 +44,9 @@ func (i *identityFlags) authenticator(k *kubeStoreFlags) (ca.ServiceAccountAuthe
 	default:
 		return nil, fmt.Errorf("--identity %q: want %s or %s", i.mode, identityJoinToken, identityKubernetes)
 	}
-	cfg, err := k.restConfig()
+	cs, err := k.identityClient()
 	if err != nil {
-		return nil, fmt.Errorf("--identity kubernetes: %w", err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("--identity kubernetes: kubernetes client: %w", err)
+		return nil, err
 	}
 	a, err := saidentity.New(cs, saidentity.Options{Audiences: i.audiences})
 	if err != nil {
@@ -67,6 +63,20 @@ func (i *identityFlags) membership(ctx context.Context, k *kubeStoreFlags) (cont
 	if i.mode != identityKubernetes {
 		return nil, nil
 	}
+	cs, err := k.identityClient()
+	if err != nil {
+		return nil, err
+	}
+	s := podscope.New(cs, podscope.Options{Namespace: k.namespace})
+	if err := s.Start(ctx); err != nil {
+		return nil, fmt.Errorf("--identity kubernetes: %w", err)
+	}
+	return s, nil
+}
+
+// identityClient is the client of --identity kubernetes: the cluster of
+// the kube flags, whatever the --store.
+func (k *kubeStoreFlags) identityClient() (kubernetes.Interface, error) {
 	cfg, err := k.restConfig()
 	if err != nil {
 		return nil, fmt.Errorf("--identity kubernetes: %w", err)
@@ -75,9 +85,5 @@ func (i *identityFlags) membership(ctx context.Context, k *kubeStoreFlags) (cont
 	if err != nil {
 		return nil, fmt.Errorf("--identity kubernetes: kubernetes client: %w", err)
 	}
-	s := podscope.New(cs, podscope.Options{Namespace: k.namespace})
-	if err := s.Start(ctx); err != nil {
-		return nil, fmt.Errorf("--identity kubernetes: %w", err)
-	}
-	return s, nil
+	return cs, nil
 }
