@@ -229,7 +229,9 @@ func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
 		return acc == "True" && gen == 2 && res == "False"
 	})
 	t.Logf("status of a change after the leader stopped written %v after it stopped", time.Since(stopped).Round(time.Millisecond))
-	if !follower.Leading() || follower.Writes() == 0 {
+	// The write is visible to the API before the writer counts it.
+	waitFor(t, "the follower counts its write", 2*time.Second, func() bool { return follower.Writes() > 0 })
+	if !follower.Leading() {
 		t.Errorf("follower leading=%v writes=%d, want it leading and writing", follower.Leading(), follower.Writes())
 	}
 	if leader.Writes() != written {
