@@ -19,6 +19,12 @@ func ClearStatus(o Object) {
 		o.Status = nil
 	case *RequestAuthentication:
 		o.Status = nil
+	case *MeshConfig:
+		o.Status = nil
+	case *FaultInjection:
+		o.Status = nil
+	case *ExternalService:
+		o.Status = nil
 	case *gatewayv1.Gateway:
 		o.Status = gatewayv1.GatewayStatus{}
 	case *gatewayv1.TLSRoute:

@@ -51,12 +51,16 @@ const (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=mc
+// +kubebuilder:subresource:status
 type MeshConfig struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// Spec is the mesh-wide configuration.
 	Spec MeshConfigSpec `json:"spec"`
+	// Status is computed by the control plane when the resource is read;
+	// it is never stored.
+	Status *PolicyStatus `json:"status,omitempty"`
 }
 
 // MeshConfigSpec is the body of a MeshConfig.

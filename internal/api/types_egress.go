@@ -73,12 +73,16 @@ type EgressGatewayRef struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=es;se
+// +kubebuilder:subresource:status
 type ExternalService struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// Spec is the body.
 	Spec ExternalServiceSpec `json:"spec"`
+	// Status is computed by the control plane when the resource is read;
+	// it is never stored.
+	Status *PolicyStatus `json:"status,omitempty"`
 }
 
 // ExternalServiceSpec is the body of an ExternalService.

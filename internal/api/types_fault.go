@@ -34,12 +34,16 @@ const (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=fi
+// +kubebuilder:subresource:status
 type FaultInjection struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// Spec is the body.
 	Spec FaultInjectionSpec `json:"spec"`
+	// Status is computed by the control plane when the resource is read;
+	// it is never stored.
+	Status *PolicyStatus `json:"status,omitempty"`
 }
 
 // FaultInjectionSpec is the body of a FaultInjection. Set delay, abort or

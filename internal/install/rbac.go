@@ -27,6 +27,11 @@ var (
 var weftResources = []string{"meshconfigs", "destinationpolicies", "authorizationpolicies",
 	"requestauthentications", "faultinjections", "externalservices"}
 
+// weftStatusResources are the status subresources of the weft.dev kinds,
+// which the elected status writer updates.
+var weftStatusResources = []string{"meshconfigs/status", "destinationpolicies/status", "authorizationpolicies/status",
+	"requestauthentications/status", "faultinjections/status", "externalservices/status"}
+
 // gatewayResources are the Gateway API kinds the store informs on and
 // `weft apply` writes.
 var gatewayResources = []string{"gateways", "httproutes", "grpcroutes", "tcproutes", "tlsroutes"}
@@ -58,8 +63,9 @@ func controlClusterRules() []rbacv1.PolicyRule {
 		// The elected status writer reports Accepted/ResolvedRefs on
 		// routes and Gateways (it reads the object with get, above)...
 		{APIGroups: []string{groupGateway}, Resources: statusResources, Verbs: []string{"update"}},
-		// ...and Accepted on the weft policies that target a Service.
-		{APIGroups: []string{groupWeft}, Resources: []string{"destinationpolicies/status", "authorizationpolicies/status", "requestauthentications/status"}, Verbs: []string{"update"}},
+		// ...and Accepted (ResolvedRefs where they name an egress
+		// gateway) on the weft kinds.
+		{APIGroups: []string{groupWeft}, Resources: weftStatusResources, Verbs: []string{"update"}},
 		// Workloads join with their service-account token, which the
 		// control plane checks with a TokenReview.
 		{APIGroups: []string{groupAuthn}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},

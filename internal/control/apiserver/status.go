@@ -25,16 +25,16 @@ const (
 // statusMesh is the mesh statuses are computed against: the stored
 // configuration over the current workloads, so a status always describes
 // the object as stored and the services as they are now.
-func (h *handler) statusMesh() (map[string]*mesh.Service, error) {
+func (h *handler) statusMesh() (*api.Set, map[string]*mesh.Service, error) {
 	cfg, err := h.st.Set()
 	if err != nil {
-		return nil, fmt.Errorf("reading stored configuration: %w", err)
+		return nil, nil, fmt.Errorf("reading stored configuration: %w", err)
 	}
 	var workloads []*mesh.Workload
 	if snap := h.snapshot(); snap != nil {
 		workloads = snap.Workloads
 	}
-	return mesh.Build(cfg, workloads).Services, nil
+	return cfg, mesh.Build(cfg, workloads).Services, nil
 }
 
 // withStatus fills in the computed status of every route and policy of
@@ -43,19 +43,21 @@ func (h *handler) withStatus(objs []api.Object) error {
 	need := false
 	for _, o := range objs {
 		switch o.(type) {
-		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy, *gatewayv1.Gateway, *gatewayv1.TLSRoute, *gatewayv1.TCPRoute:
+		case *gatewayv1.HTTPRoute, *gatewayv1.GRPCRoute, *api.DestinationPolicy, *gatewayv1.Gateway, *gatewayv1.TLSRoute, *gatewayv1.TCPRoute,
+			*api.AuthorizationPolicy, *api.RequestAuthentication, *api.MeshConfig, *api.ExternalService, *api.FaultInjection:
 			need = true
 		}
 	}
 	if !need {
 		return nil
 	}
-	services, err := h.statusMesh()
+	cfg, services, err := h.statusMesh()
 	if err != nil {
 		return err
 	}
 	for _, o := range objs {
 		setStatus(o, services)
+		setConfigStatus(o, cfg, services) // status_config.go
 	}
 	if err := h.withGatewayStatus(objs); err != nil { // gateway_status.go
 		return err

@@ -38,7 +38,7 @@ const LeaseName = "weft-status-writer"
 // Kinds are the kinds whose status weft writes.
 func Kinds() []string {
 	return []string{api.KindHTTPRoute, api.KindGRPCRoute, api.KindTCPRoute, api.KindTLSRoute, api.KindGateway, api.KindDestinationPolicy,
-		api.KindAuthorizationPolicy, api.KindRequestAuthentication}
+		api.KindAuthorizationPolicy, api.KindRequestAuthentication, api.KindMeshConfig, api.KindFaultInjection, api.KindExternalService}
 }
 
 // Options configure a Writer.
