@@ -122,7 +122,7 @@ func (k *kubeStoreFlags) statusWriter(log *slog.Logger) func(context.Context, co
 			_ = trustbundle.Publish(ctx, kube, d.Bundle, trustbundle.Options{Namespace: k.namespace, Logger: log.With("component", "trustbundle")})
 		}
 		w, err := kubestatus.New(kubestatus.Options{Config: cfg, Namespace: ks.SystemNamespace(), Identity: ks.ReplicaID(),
-			Store: d.Store, Fill: d.Fill, Logger: log.With("component", "status"), WhileLeading: publish})
+			Store: d.Store, Fill: d.Fill, Rejected: ks.Rejected, Logger: log.With("component", "status"), WhileLeading: publish})
 		if err != nil {
 			return err
 		}

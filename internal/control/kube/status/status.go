@@ -19,6 +19,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"weft.dev/weft/internal/api"
+	kubestore "weft.dev/weft/internal/control/kube/store"
 	"weft.dev/weft/internal/control/store"
 )
 
@@ -54,6 +56,10 @@ type Options struct {
 	Store store.Store
 	// Fill computes the status of objs (apiserver.Statuses.Fill). Required.
 	Fill func(objs []api.Object) error
+	// Rejected lists the objects the store ignores because they are not
+	// valid weft configuration (kubestore.Store.Rejected); each gets a
+	// status that says why (rejected.go). Optional.
+	Rejected func() []kubestore.Rejection
 	// LeaseDuration, RenewDeadline and RetryPeriod tune the election
 	// (defaults 15s, 10s, 2s, client-go's usual).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
@@ -222,19 +228,28 @@ func (w *Writer) sync(ctx context.Context) error {
 			objs = append(objs, o.DeepCopyObject().(api.Object))
 		}
 	}
-	if len(objs) == 0 {
-		return nil
-	}
-	if err := w.opts.Fill(objs); err != nil {
-		return fmt.Errorf("computing statuses: %w", err)
-	}
 	var errs []error
+	if len(objs) > 0 {
+		if err := w.opts.Fill(objs); err != nil {
+			return fmt.Errorf("computing statuses: %w", err)
+		}
+	}
 	for _, o := range objs {
 		if ctx.Err() != nil || !w.leading.Load() {
 			return nil
 		}
 		if err := w.write(ctx, o); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if w.opts.Rejected != nil {
+		for _, r := range w.opts.Rejected() {
+			if ctx.Err() != nil || !w.leading.Load() {
+				return nil
+			}
+			if err := w.writeRejected(ctx, r); err != nil { // rejected.go
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -247,24 +262,12 @@ func (w *Writer) write(ctx context.Context, o api.Object) error {
 	if err != nil || want == nil {
 		return err
 	}
-	w.mu.Lock()
-	prev, ok := w.written[k]
-	w.mu.Unlock()
-	if ok && prev.uid == o.GetUID() && bytes.Equal(prev.status, want) {
+	if w.unchanged(k, o.GetUID(), want) {
 		return nil
 	}
-	info, ok := api.LookupKind(k.Kind)
-	if !ok {
-		return nil
-	}
-	gv, _ := schema.ParseGroupVersion(info.APIVersion)
-	res := w.dyn.Resource(gv.WithResource(info.Plural)).Namespace(k.Namespace)
-	live, err := res.Get(ctx, k.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", k, err)
+	res, live, err := w.live(ctx, k)
+	if err != nil || live == nil {
+		return err
 	}
 	if live.GetUID() != o.GetUID() {
 		return nil // replaced meanwhile; the next sync sees the new one
@@ -273,6 +276,43 @@ func (w *Writer) write(ctx context.Context, o api.Object) error {
 	if err := json.Unmarshal(want, &st); err != nil {
 		return err
 	}
+	return w.update(ctx, res, live, k, st, want)
+}
+
+// unchanged reports whether want is the status last written (or found)
+// for the object k with the given UID.
+func (w *Writer) unchanged(k api.Key, uid types.UID, want []byte) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	prev, ok := w.written[k]
+	return ok && prev.uid == uid && bytes.Equal(prev.status, want)
+}
+
+// live reads the object k from the API server, with the client of its
+// kind; nil if it is gone.
+func (w *Writer) live(ctx context.Context, k api.Key) (dynamic.ResourceInterface, *unstructured.Unstructured, error) {
+	info, ok := api.LookupKind(k.Kind)
+	if !ok {
+		return nil, nil, nil
+	}
+	gv, _ := schema.ParseGroupVersion(info.APIVersion)
+	res := w.dyn.Resource(gv.WithResource(info.Plural)).Namespace(k.Namespace)
+	live, err := res.Get(ctx, k.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", k, err)
+	}
+	return res, live, nil
+}
+
+// update writes st (want is its JSON as computed) as the status of live,
+// unless live already has it, and remembers it as written.
+func (w *Writer) update(ctx context.Context, res dynamic.ResourceInterface, live *unstructured.Unstructured, k api.Key, st any, want []byte) error {
+	// Route statuses list a parent status per controller: those of other
+	// controllers (another Gateway API implementation's Gateways) stay.
+	keepForeignParents(st, live.Object["status"])
 	// Conditions keep the transition time the cluster has for them while
 	// their status stays; new or flipped ones transition now.
 	withTransitionTimes(st, live.Object["status"], metav1.Now().UTC().Format(time.RFC3339))
@@ -290,7 +330,7 @@ func (w *Writer) write(ctx context.Context, o api.Object) error {
 		w.log.Debug("wrote status", "object", k.String())
 	}
 	w.mu.Lock()
-	w.written[k] = writtenStatus{uid: o.GetUID(), status: want}
+	w.written[k] = writtenStatus{uid: live.GetUID(), status: want}
 	w.mu.Unlock()
 	return nil
 }

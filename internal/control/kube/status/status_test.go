@@ -151,7 +151,7 @@ func newFixture(t *testing.T) *fixture {
 // start runs a Writer for replica id (fast election timings) on cfg.
 func (f *fixture) start(t *testing.T, id string, cfg *rest.Config) (*Writer, context.CancelFunc, chan struct{}) {
 	t.Helper()
-	w, err := New(Options{Config: cfg, Namespace: "weft-system", Identity: id, Store: f.st, Fill: f.fill, Logger: f.quiet,
+	w, err := New(Options{Config: cfg, Namespace: "weft-system", Identity: id, Store: f.st, Fill: f.fill, Rejected: f.st.Rejected, Logger: f.quiet,
 		LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 250 * time.Millisecond, Resync: time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -395,6 +395,8 @@ func testInvalidExternal(t *testing.T, c *cluster) {
 	if _, err := s.Get(k); !errors.Is(err, weftstore.ErrNotFound) {
 		t.Errorf("invalid object served: %v", err)
 	}
+	// The rejection wakes the subscribers (the status writer reports it).
+	waitNotified(t, ch, time.Second)
 	if l := logs.String(); !strings.Contains(l, "not valid weft configuration") || !strings.Contains(l, "DestinationPolicy/inv/typo") || !strings.Contains(l, "perTryTimeout") {
 		t.Errorf("no log naming the object and the field:\n%s", l)
 	}

@@ -328,7 +328,8 @@ func (s *Store) Revision() uint64 {
 }
 
 // Subscribe returns a channel that receives after every change of the
-// configuration the store serves (coalesced: it has a buffer of one) and a
+// configuration the store serves and after it starts ignoring an object
+// (a new Rejected entry), coalesced (it has a buffer of one), and a
 // function that ends the subscription.
 func (s *Store) Subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
@@ -460,14 +461,19 @@ func (s *Store) upsert(kc *kindClient, obj any) {
 	changed := false
 	if err != nil {
 		prev, had := s.rejected[k]
-		if !had || prev.ResourceVersion != u.GetResourceVersion() {
-			s.log.Log(s.ctx, slog.LevelWarn, "ignoring an object that is not valid weft configuration", "object", k.String(),
-				"resourceVersion", u.GetResourceVersion(), "reason", err)
-		}
 		s.rejected[k] = Rejection{Key: k, ResourceVersion: u.GetResourceVersion(), Err: err}
 		if _, had := s.objs[k]; had {
 			delete(s.objs, k)
 			changed = true
+		}
+		if !had || prev.ResourceVersion != u.GetResourceVersion() {
+			s.log.Log(s.ctx, slog.LevelWarn, "ignoring an object that is not valid weft configuration", "object", k.String(),
+				"resourceVersion", u.GetResourceVersion(), "reason", err)
+			if !changed {
+				// Nothing served changed, but the status writer reports
+				// the rejection.
+				s.notify()
+			}
 		}
 	} else {
 		delete(s.rejected, k)
@@ -516,15 +522,20 @@ func (s *Store) advance(kc *kindClient, rv uint64, changed bool) {
 			s.rev++
 		}
 		s.set = nil
-		for ch := range s.subs {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
+		s.notify()
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// notify wakes every subscriber. s.mu is held.
+func (s *Store) notify() {
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // waitFor blocks until cond (called with s.mu held) holds, the write
