@@ -210,7 +210,10 @@ func TestWriterElectsOneLeaderAndHandsOver(t *testing.T) {
 	if !leader.Leading() || follower.Leading() {
 		t.Fatalf("leading: a=%v b=%v, want exactly one", a.Leading(), b.Leading())
 	}
-	// Resyncs of an unchanged status write nothing; the follower never writes.
+	// One write per status (the route and the two policies), counted
+	// after the API shows it; then resyncs of an unchanged status write
+	// nothing, and the follower never writes.
+	waitFor(t, "the leader counts its 3 writes", 2*time.Second, func() bool { return leader.Writes() == 3 })
 	n := leader.Writes()
 	time.Sleep(2500 * time.Millisecond)
 	if leader.Writes() != n || follower.Writes() != 0 {
