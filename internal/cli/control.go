@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"time"
 
@@ -16,6 +17,7 @@ func newControlCmd(g *globalFlags) *cobra.Command {
 	var kube *kubeStoreFlags
 	var etcd *etcdStoreFlags
 	var ident *identityFlags
+	var admission controlplane.AdmissionOptions
 	cmd := &cobra.Command{
 		Use:   "control",
 		Short: "Run the control plane (xDS, CA, API) with its state in --data-dir",
@@ -39,6 +41,14 @@ machine finds it without flags.`,
 			if storeName == storeKubernetes {
 				opts.WriteStatus = kube.statusWriter(log) // control_kube.go
 			}
+			switch {
+			case admission.Listen != "" && storeName != storeKubernetes:
+				return errors.New("--admission-listen serves the Kubernetes validating webhook: it needs --store kubernetes")
+			case admission.Listen != "":
+				opts.Admission = &admission
+			case admission.CertFile != "" || admission.KeyFile != "":
+				return errors.New("--admission-tls-cert and --admission-tls-key need --admission-listen")
+			}
 			if opts.ServiceAccounts, err = ident.authenticator(kube); err != nil { // control_identity.go
 				return err
 			}
@@ -55,6 +65,9 @@ machine finds it without flags.`,
 	f.StringVar(&opts.SealKeyFile, "seal-key-file", "", "with a store several replicas share (etcd, kubernetes): file of the key sealing the CA root and admin token in the store, created if missing; give every replica the same one (see docs/ha.md)")
 	etcd = addEtcdStoreFlags(f)
 	ident = addIdentityFlags(f)
+	f.StringVar(&admission.Listen, "admission-listen", "", "with --store kubernetes: serve the validating admission webhook on this host:port over HTTPS (POST /validate): weft.dev objects are checked as `weft apply` checks them before the cluster stores them (see docs/kubernetes/install.md)")
+	f.StringVar(&admission.CertFile, "admission-tls-cert", "", "PEM certificate (chain) of --admission-listen")
+	f.StringVar(&admission.KeyFile, "admission-tls-key", "", "PEM private key of --admission-tls-cert")
 	f.StringVar(&opts.XDSListen, "listen", "127.0.0.1:15010", "address for xDS and the CA (gRPC over TLS)")
 	f.StringVar(&opts.APIListen, "api-listen", "127.0.0.1:15000", "address for the HTTPS API used by the CLI")
 	f.StringVar(&opts.TrustDomain, "trust-domain", "cluster.local", "SPIFFE trust domain of the mesh (fixed when the CA is first created)")

@@ -313,3 +313,20 @@ func NewStatuses(st store.Store, opts Options) *Statuses {
 // Fill sets the status of every route, Gateway and policy of objs, which
 // are the caller's to modify.
 func (s *Statuses) Fill(objs []api.Object) error { return s.h.withStatus(objs) }
+
+// Validator checks objects as `weft apply` checks them before storing
+// them: each supported and valid, a MeshConfig on the CA's trust domain,
+// and the stored configuration with them compiling to xDS resources every
+// proxy accepts. The Kubernetes validating webhook uses it, so a kubectl
+// apply is refused for what `weft apply` would refuse.
+type Validator struct{ h *handler }
+
+// NewValidator returns the checks of the API over st; opts' Snapshot and
+// TrustDomain are used, the rest ignored.
+func NewValidator(st store.Store, opts Options) *Validator {
+	return &Validator{h: &handler{st: st, log: slog.New(slog.DiscardHandler), opts: opts}}
+}
+
+// Check returns why objs would be refused, naming the object and the
+// field, or nil. objs are the caller's and may be modified (defaulted).
+func (v *Validator) Check(objs []api.Located) error { return v.h.check(objs) }

@@ -24,6 +24,7 @@ import (
 	"weft.dev/weft/internal/control/apiserver"
 	"weft.dev/weft/internal/control/ca"
 	"weft.dev/weft/internal/control/dashboard"
+	"weft.dev/weft/internal/control/kube/validation"
 	"weft.dev/weft/internal/control/registry"
 	"weft.dev/weft/internal/control/store"
 	"weft.dev/weft/internal/control/tokens"
@@ -86,6 +87,9 @@ type Options struct {
 	// sidecars of a service account may join (kube/podscope); nil lets
 	// them join any service of their namespace.
 	Membership Membership
+	// Admission, if set, serves the Kubernetes validating webhook
+	// (admission.go).
+	Admission *AdmissionOptions
 }
 
 // Membership answers, for the proxies of a service account, whether they
@@ -225,6 +229,16 @@ func Run(ctx context.Context, opts Options) error {
 	dashboard.New(dashboard.Options{API: mux, AdminToken: adminToken, Proxies: xdsSrv.Proxies, CertExpiry: authority.IssuedNotAfter, DemoBreakDir: opts.DemoBreakDir, Logger: log.With("component", "dashboard"), Context: ctx}).Register(mux)
 	apiSrv := &http.Server{Handler: mux, TLSConfig: cat.config("h2", "http/1.1"), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
+	var admission *admissionServer
+	if opts.Admission != nil {
+		admission, err = newAdmission(opts.Admission, st, apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String()},
+			metrics, log.With("component", "admission"))
+		if err != nil {
+			return err
+		}
+		defer admission.ln.Close()
+	}
+
 	conn := connfile.Connection{XDS: xdsLn.Addr().String(), API: apiLn.Addr().String(), TrustDomain: authority.TrustDomain().String(), PID: os.Getpid()}
 	if err := connfile.Write(opts.DataDir, conn); err != nil {
 		return fmt.Errorf("writing connection file: %w", err)
@@ -244,6 +258,9 @@ func Run(ctx context.Context, opts Options) error {
 		fill := apiserver.NewStatuses(st, apiserver.Options{Snapshot: xdsSrv.Snapshot, GatewayProgrammed: xdsSrv.GatewayProgrammed}).Fill
 		bundle := func() []byte { return connfile.EncodePEMCerts(authority.Bundle()) }
 		g.Go(func() error { return opts.WriteStatus(gctx, StatusDeps{Store: st, Fill: fill, Bundle: bundle}) })
+	}
+	if admission != nil {
+		g.Go(func() error { return admission.run(gctx) })
 	}
 	g.Go(func() error { return cat.run(gctx) })
 	g.Go(func() error { return statsSvc.run(gctx) })
@@ -273,7 +290,11 @@ func Run(ctx context.Context, opts Options) error {
 		defer cancel()
 		return apiSrv.Shutdown(shutCtx)
 	})
-	log.Info("control plane serving", "xds", conn.XDS, "api", "https://"+conn.API, "trust_domain", conn.TrustDomain, "data_dir", opts.DataDir)
+	logArgs := []any{"xds", conn.XDS, "api", "https://" + conn.API, "trust_domain", conn.TrustDomain, "data_dir", opts.DataDir}
+	if admission != nil {
+		logArgs = append(logArgs, "admission", "https://"+admission.ln.Addr().String()+validation.Path)
+	}
+	log.Info("control plane serving", logArgs...)
 	if opts.Ready != nil {
 		opts.Ready(conn)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 
@@ -13,11 +12,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
 
-// MaxReviewBytes bounds an AdmissionReview request body (the API server
-// sends a Pod, far smaller).
-const MaxReviewBytes = 1 << 20
+	"weft.dev/weft/internal/control/kube/admission"
+)
 
 // NamespaceGetter looks a Namespace up by name.
 type NamespaceGetter func(ctx context.Context, name string) (*corev1.Namespace, error)
@@ -89,44 +86,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST an admission.k8s.io/v1 AdmissionReview", http.StatusMethodNotAllowed)
 		return
 	}
-	review, err := decodeReview(w, r)
+	review, err := admission.Decode(w, r)
 	if err != nil {
 		h.results.WithLabelValues("error").Inc()
 		h.log.Warn("bad admission review", "err", err, "remote", r.RemoteAddr)
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		admission.WriteError(w, err)
 		return
 	}
-	resp := h.review(r.Context(), review.Request)
-	out := admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp}
-	b, err := json.Marshal(out)
-	if err != nil {
-		http.Error(w, "encoding response: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(b)
-}
-
-// decodeReview reads and checks an AdmissionReview.
-func decodeReview(w http.ResponseWriter, r *http.Request) (*admissionv1.AdmissionReview, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxReviewBytes))
-	if err != nil {
-		return nil, fmt.Errorf("reading review: %w", err)
-	}
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
-		return nil, fmt.Errorf("decoding review: %w", err)
-	}
-	if review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" {
-		return nil, fmt.Errorf("review: apiVersion %q kind %q: want %s AdmissionReview", review.APIVersion, review.Kind, admissionv1.SchemeGroupVersion)
-	}
-	if review.Request == nil {
-		return nil, errors.New("review: no request")
-	}
-	if review.Request.UID == "" {
-		return nil, errors.New("review: request has no uid")
-	}
-	return &review, nil
+	admission.Respond(w, review, h.review(r.Context(), review.Request))
 }
 
 // review decides one request.

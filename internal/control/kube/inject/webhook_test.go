@@ -17,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"weft.dev/weft/internal/control/kube/admission"
 )
 
 func testHandler(t testing.TB, namespaces map[string]*corev1.Namespace) (*Handler, *prometheus.Registry) {
@@ -73,7 +75,7 @@ func TestHandlerMalformed(t *testing.T) {
 		{name: "no request", method: http.MethodPost, body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), code: http.StatusBadRequest, wantBody: "no request"},
 		{name: "no uid", method: http.MethodPost, body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}`), code: http.StatusBadRequest, wantBody: "no uid"},
 		{name: "request a wrong type", method: http.MethodPost, body: []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":[1]}`), code: http.StatusBadRequest, wantBody: "decoding review"},
-		{name: "too large", method: http.MethodPost, body: append([]byte(`{"apiVersion":"`), bytes.Repeat([]byte("a"), MaxReviewBytes+1)...), code: http.StatusBadRequest, wantBody: "reading review"},
+		{name: "too large", method: http.MethodPost, body: append([]byte(`{"apiVersion":"`), bytes.Repeat([]byte("a"), admission.MaxReviewBytes+1)...), code: http.StatusBadRequest, wantBody: "reading review"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
