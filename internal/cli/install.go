@@ -49,5 +49,6 @@ func addInstallFlags(cmd *cobra.Command, opts *install.Options) {
 	f := cmd.Flags()
 	f.StringVar(&opts.Namespace, "namespace", install.DefaultNamespace, "namespace of the control plane and the webhook")
 	f.BoolVar(&opts.NoWebhook, "no-webhook", false, "without the sidecar injection webhook")
+	f.BoolVar(&opts.NoValidation, "no-validation", false, "without the validating webhook that checks kubectl writes of weft.dev objects as weft apply does")
 	f.StringVar(&opts.WatchNamespace, "watch-namespace", "", "limit the control plane to this namespace's resources (default: all namespaces)")
 }

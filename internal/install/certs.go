@@ -24,10 +24,14 @@ type webhookPKI struct {
 	caPEM, certPEM, keyPEM []byte
 }
 
-// WebhookDNSNames are the names the webhook's certificate is valid for.
+// WebhookDNSNames are the names the webhooks' certificate is valid for:
+// those of the injection webhook's Service, then the control plane's.
 func WebhookDNSNames(o Options) []string {
-	return []string{Inject + "." + o.Namespace + ".svc", Inject + "." + o.Namespace + ".svc.cluster.local",
-		Inject + "." + o.Namespace, Inject}
+	var out []string
+	for _, s := range []string{Inject, Control} {
+		out = append(out, s+"."+o.Namespace+".svc", s+"."+o.Namespace+".svc.cluster.local", s+"."+o.Namespace, s)
+	}
+	return out
 }
 
 func newWebhookPKI(o Options) (*webhookPKI, error) {
@@ -37,7 +41,7 @@ func newWebhookPKI(o Options) (*webhookPKI, error) {
 		return nil, fmt.Errorf("webhook CA key: %w", err)
 	}
 	caTmpl := &x509.Certificate{
-		SerialNumber: serial(), Subject: pkix.Name{CommonName: "weft-inject-ca"},
+		SerialNumber: serial(), Subject: pkix.Name{CommonName: "weft-webhook-ca"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(certLifetime),
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
 	}
@@ -82,7 +86,7 @@ func serial() *big.Int {
 func (p *webhookPKI) secret(o Options) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: meta(o, InjectTLSSecret),
+		ObjectMeta: meta(o, WebhookTLSSecret),
 		Type:       corev1.SecretTypeTLS,
 		Data:       map[string][]byte{"tls.crt": p.certPEM, "tls.key": p.keyPEM, "ca.crt": p.caPEM},
 	}

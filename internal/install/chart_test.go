@@ -96,7 +96,7 @@ func normalize(t *testing.T, m map[string]any) map[string]any {
 		for k := range data {
 			data[k] = "<generated>"
 		}
-	case "MutatingWebhookConfiguration":
+	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
 		for _, h := range m["webhooks"].([]any) {
 			cc := h.(map[string]any)["clientConfig"].(map[string]any)
 			if str(cc["caBundle"]) == "" {
@@ -124,6 +124,8 @@ func TestHelmChartRendersTheSameObjects(t *testing.T) {
 		{"defaults", Options{}, nil},
 		{"everything set", Options{Namespace: "mesh", Replicas: 3, Image: "example.com/weft:v9", NoWebhook: true, WatchNamespace: "shop"},
 			[]string{"namespace=mesh", "replicas=3", "image=example.com/weft:v9", "webhook.enabled=false", "watchNamespace=shop"}},
+		{"no webhooks", Options{NoWebhook: true, NoValidation: true}, []string{"webhook.enabled=false", "validation.enabled=false"}},
+		{"validation only off", Options{NoValidation: true}, []string{"validation.enabled=false"}},
 		{"webhook in another namespace", Options{Namespace: "mesh"}, []string{"namespace=mesh"}},
 	}
 	for _, tt := range tests {
@@ -156,7 +158,10 @@ func TestHelmChartRendersTheSameObjects(t *testing.T) {
 			ns := opts.Defaults().Namespace
 			checkSealKey(t, b64(t, got["Secret/"+ns+"/"+SealSecret]["data"].(map[string]any)["seal.key"]))
 			if !opts.NoWebhook {
-				checkHelmCert(t, got["Secret/"+ns+"/"+InjectTLSSecret], got["MutatingWebhookConfiguration//"+Inject], WebhookDNSNames(opts.Defaults())[0])
+				checkHelmCert(t, got["Secret/"+ns+"/"+WebhookTLSSecret], got["MutatingWebhookConfiguration//"+Inject], WebhookDNSNames(opts.Defaults())[0])
+			}
+			if !opts.NoValidation {
+				checkHelmCert(t, got["Secret/"+ns+"/"+WebhookTLSSecret], got["ValidatingWebhookConfiguration//"+Validate], Control+"."+ns+".svc")
 			}
 			for key, w := range want {
 				if strings.HasPrefix(key, "CustomResourceDefinition/") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,8 +37,9 @@ type clients struct {
 type installCheck struct {
 	name string
 	run  func(ctx context.Context, c *clients) (string, error)
-	// webhook checks are skipped with Options.NoWebhook.
-	webhook bool
+	// webhook checks are skipped with Options.NoWebhook, validation
+	// checks with Options.NoValidation.
+	webhook, validation bool
 }
 
 var installChecks = []installCheck{
@@ -48,6 +50,7 @@ var installChecks = []installCheck{
 	{name: "control plane Service", run: func(ctx context.Context, c *clients) (string, error) { return checkService(ctx, c, Control) }},
 	{name: "webhook configuration and Service", run: checkWebhook, webhook: true},
 	{name: "webhook Deployment available", run: func(ctx context.Context, c *clients) (string, error) { return checkDeployment(ctx, c, Inject) }, webhook: true},
+	{name: "validating webhook configuration", run: checkValidation, validation: true},
 }
 
 // Check checks the installation opts describes (Namespace, NoWebhook,
@@ -65,7 +68,7 @@ func Check(ctx context.Context, cfg *rest.Config, opts Options) ([]CheckResult, 
 	c := &clients{kube: kube, ext: ext, o: opts}
 	var out []CheckResult
 	for _, ck := range installChecks {
-		if ck.webhook && opts.NoWebhook {
+		if ck.webhook && opts.NoWebhook || ck.validation && opts.NoValidation {
 			continue
 		}
 		detail, err := ck.run(ctx, c)
@@ -195,30 +198,57 @@ func checkWebhook(ctx context.Context, c *clients) (string, error) {
 		return "", fmt.Errorf("MutatingWebhookConfiguration %s has no webhooks", Inject)
 	}
 	for _, h := range wc.Webhooks {
-		if len(h.ClientConfig.CABundle) == 0 {
-			return "", fmt.Errorf("webhook %s: no caBundle", h.Name)
-		}
-		ref := h.ClientConfig.Service
-		if ref == nil {
-			return "", fmt.Errorf("webhook %s: calls a URL, not the %s Service", h.Name, Inject)
-		}
-		s, err := c.kube.CoreV1().Services(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if err != nil {
-			return "", fmt.Errorf("webhook %s: Service %s/%s: %s", h.Name, ref.Namespace, ref.Name, reason(err))
-		}
-		port := int32(443)
-		if ref.Port != nil {
-			port = *ref.Port
-		}
-		found := false
-		for _, p := range s.Spec.Ports {
-			found = found || p.Port == port
-		}
-		if !found {
-			return "", fmt.Errorf("webhook %s: Service %s/%s has no port %d", h.Name, ref.Namespace, ref.Name, port)
+		if err := checkClientConfig(ctx, c, h.Name, h.ClientConfig, Inject); err != nil {
+			return "", err
 		}
 	}
 	return fmt.Sprintf("%d webhooks → Service %s/%s", len(wc.Webhooks), c.o.Namespace, Inject), nil
+}
+
+// checkValidation checks the ValidatingWebhookConfiguration: it calls the
+// control plane's Service, which has the port it names.
+func checkValidation(ctx context.Context, c *clients) (string, error) {
+	wc, err := c.kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, Validate, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("ValidatingWebhookConfiguration %s: %s (installed with --no-validation? then check with --no-validation)", Validate, reason(err))
+	}
+	if len(wc.Webhooks) == 0 {
+		return "", fmt.Errorf("ValidatingWebhookConfiguration %s has no webhooks", Validate)
+	}
+	for _, h := range wc.Webhooks {
+		if err := checkClientConfig(ctx, c, h.Name, h.ClientConfig, Control); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("weft.dev writes → Service %s/%s", c.o.Namespace, Control), nil
+}
+
+// checkClientConfig checks that webhook name trusts a CA and calls the
+// Service want, which has the port it names.
+func checkClientConfig(ctx context.Context, c *clients, name string, cc admissionregistrationv1.WebhookClientConfig, want string) error {
+	if len(cc.CABundle) == 0 {
+		return fmt.Errorf("webhook %s: no caBundle", name)
+	}
+	ref := cc.Service
+	if ref == nil {
+		return fmt.Errorf("webhook %s: calls a URL, not the %s Service", name, want)
+	}
+	s, err := c.kube.CoreV1().Services(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("webhook %s: Service %s/%s: %s", name, ref.Namespace, ref.Name, reason(err))
+	}
+	port := int32(443)
+	if ref.Port != nil {
+		port = *ref.Port
+	}
+	found := false
+	for _, p := range s.Spec.Ports {
+		found = found || p.Port == port
+	}
+	if !found {
+		return fmt.Errorf("webhook %s: Service %s/%s has no port %d", name, ref.Namespace, ref.Name, port)
+	}
+	return nil
 }
 
 // reason is err's short form: "not found" rather than the API's sentence.

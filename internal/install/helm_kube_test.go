@@ -52,13 +52,13 @@ func TestHelmInstallOnAPIServer(t *testing.T) {
 		}
 		return s.Data[key]
 	}
-	seal, cert := get(SealSecret, "seal.key"), get(InjectTLSSecret, "tls.crt")
+	seal, cert := get(SealSecret, "seal.key"), get(WebhookTLSSecret, "tls.crt")
 	checkSealKey(t, seal)
 	wc, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, Inject, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(wc.Webhooks[0].ClientConfig.CABundle, get(InjectTLSSecret, "ca.crt")) {
+	if !bytes.Equal(wc.Webhooks[0].ClientConfig.CABundle, get(WebhookTLSSecret, "ca.crt")) {
 		t.Error("the webhook configuration does not trust the Secret's CA")
 	}
 
@@ -66,7 +66,7 @@ func TestHelmInstallOnAPIServer(t *testing.T) {
 	if !bytes.Equal(get(SealSecret, "seal.key"), seal) {
 		t.Error("helm upgrade replaced the seal key")
 	}
-	if !bytes.Equal(get(InjectTLSSecret, "tls.crt"), cert) {
+	if !bytes.Equal(get(WebhookTLSSecret, "tls.crt"), cert) {
 		t.Error("helm upgrade replaced the webhook certificate")
 	}
 	d, err := cs.AppsV1().Deployments(DefaultNamespace).Get(ctx, Control, metav1.GetOptions{})

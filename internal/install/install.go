@@ -1,7 +1,8 @@
 // Package install builds the Kubernetes objects of a weft installation —
 // the CRDs, the weft-system Namespace, least-privilege RBAC, the control
 // plane's Deployment, PodDisruptionBudget and Service, the sidecar
-// injection webhook with its certificate, and the seal key — for `weft
+// injection webhook, the validating webhook the control plane serves,
+// their certificate, and the seal key — for `weft
 // install --kubernetes` to print, and checks an installed cluster for
 // `weft check --kubernetes`. The Helm chart in charts/weft renders the same
 // objects; a test keeps the two in step.
@@ -31,9 +32,13 @@ const (
 	// SealSecret holds the key (seal.key) sealing the CA root and admin
 	// token the replicas share.
 	SealSecret = "weft-seal-key"
-	// InjectTLSSecret holds the webhook's serving certificate (tls.crt,
-	// tls.key) and the CA that signed it (ca.crt).
-	InjectTLSSecret = "weft-inject-tls"
+	// Validate names the ValidatingWebhookConfiguration that sends weft.dev
+	// writes to the control plane's Service.
+	Validate = "weft-validate"
+	// WebhookTLSSecret holds the serving certificate of both webhooks
+	// (tls.crt, tls.key), valid for the weft-inject and weft-control
+	// Services, and the CA that signed it (ca.crt).
+	WebhookTLSSecret = "weft-webhook-tls"
 	// GatewaySecretsRole names the ClusterRole that reads TLS Secrets in
 	// every namespace, installed only when the store watches every
 	// namespace (see rbac.go).
@@ -41,7 +46,8 @@ const (
 )
 
 // Ports of the control plane (the defaults of `weft control`) and of the
-// webhook.
+// webhooks (the injection webhook's, and the control plane's validating
+// webhook, --admission-listen).
 const (
 	XDSPort     = 15010
 	APIPort     = 15000
@@ -62,6 +68,10 @@ type Options struct {
 	Image string
 	// NoWebhook leaves the injection webhook out.
 	NoWebhook bool
+	// NoValidation leaves the validating webhook out: weft.dev objects
+	// written with kubectl are then checked only when the control plane
+	// reads them (an invalid one is ignored, and its status says why).
+	NoValidation bool
 	// WatchNamespace, if set, limits the control plane to the namespaced
 	// resources of that namespace (weft control --watch-namespace); the
 	// TLS Secrets it reads are then granted in that namespace only.
@@ -113,10 +123,9 @@ func (o Options) Validate() error {
 
 // Render builds every object of an installation, in the order they are
 // applied: CRDs, Namespace, ServiceAccounts, RBAC, Secrets, Services,
-// Deployments, PodDisruptionBudgets and, last, the
-// MutatingWebhookConfiguration (so the API server never calls a webhook
-// that is not there yet). Each call makes a new webhook certificate and
-// seal key.
+// Deployments, PodDisruptionBudgets and, last, the webhook configurations
+// (so the API server never calls a webhook that is not there yet). Each
+// call makes a new webhook certificate and seal key.
 func Render(opts Options) ([]runtime.Object, error) {
 	opts = opts.Defaults()
 	if err := opts.Validate(); err != nil {
@@ -135,7 +144,7 @@ func Render(opts Options) ([]runtime.Object, error) {
 	out = append(out, rbac(opts)...)
 	out = append(out, seal)
 	var pki *webhookPKI
-	if !opts.NoWebhook {
+	if !opts.NoWebhook || !opts.NoValidation {
 		if pki, err = newWebhookPKI(opts); err != nil {
 			return nil, err
 		}
@@ -144,6 +153,9 @@ func Render(opts Options) ([]runtime.Object, error) {
 	out = append(out, controlService(opts), controlDeployment(opts), pdb(opts, Control))
 	if !opts.NoWebhook {
 		out = append(out, injectService(opts), injectDeployment(opts), pdb(opts, Inject), webhookConfiguration(opts, pki.caPEM))
+	}
+	if !opts.NoValidation {
+		out = append(out, validatingConfiguration(opts, pki.caPEM))
 	}
 	return out, nil
 }

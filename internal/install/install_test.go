@@ -43,8 +43,14 @@ func TestRenderKinds(t *testing.T) {
 			"CustomResourceDefinition": len(crds), "Namespace": 1, "ServiceAccount": 2,
 			"ClusterRole": 3, "ClusterRoleBinding": 3, "Role": 1, "RoleBinding": 1,
 			"Secret": 2, "Service": 2, "Deployment": 2, "PodDisruptionBudget": 2, "MutatingWebhookConfiguration": 1,
+			"ValidatingWebhookConfiguration": 1,
 		}},
-		{"no webhook", Options{NoWebhook: true}, map[string]int{
+		{"no injection webhook", Options{NoWebhook: true}, map[string]int{
+			"CustomResourceDefinition": len(crds), "Namespace": 1, "ServiceAccount": 1,
+			"ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1,
+			"Secret": 2, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1, "ValidatingWebhookConfiguration": 1,
+		}},
+		{"no webhooks", Options{NoWebhook: true, NoValidation: true}, map[string]int{
 			"CustomResourceDefinition": len(crds), "Namespace": 1, "ServiceAccount": 1,
 			"ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 1, "RoleBinding": 1,
 			"Secret": 1, "Service": 1, "Deployment": 1, "PodDisruptionBudget": 1,
@@ -53,6 +59,7 @@ func TestRenderKinds(t *testing.T) {
 			"CustomResourceDefinition": len(crds), "Namespace": 1, "ServiceAccount": 2,
 			"ClusterRole": 2, "ClusterRoleBinding": 2, "Role": 2, "RoleBinding": 2,
 			"Secret": 2, "Service": 2, "Deployment": 2, "PodDisruptionBudget": 2, "MutatingWebhookConfiguration": 1,
+			"ValidatingWebhookConfiguration": 1,
 		}},
 	}
 	for _, tt := range tests {
@@ -78,10 +85,8 @@ func TestRenderKinds(t *testing.T) {
 					t.Fatalf("object %d is a %s, want the CRDs first", i, k)
 				}
 			}
-			if !tt.opts.NoWebhook {
-				if k := objs[len(objs)-1].GetObjectKind().GroupVersionKind().Kind; k != "MutatingWebhookConfiguration" {
-					t.Errorf("last object is a %s, want the webhook configuration", k)
-				}
+			if k := objs[len(objs)-1].GetObjectKind().GroupVersionKind().Kind; !tt.opts.NoValidation && k != "ValidatingWebhookConfiguration" {
+				t.Errorf("last object is a %s, want the webhook configuration", k)
 			}
 		})
 	}
@@ -113,7 +118,8 @@ func TestRenderWorkloads(t *testing.T) {
 			}
 			if o.Name == Control {
 				args := strings.Join(c.Args, " ")
-				for _, want := range []string{"--store kubernetes", "--system-namespace mesh", "--seal-key-file " + sealFile} {
+				for _, want := range []string{"--store kubernetes", "--system-namespace mesh", "--seal-key-file " + sealFile,
+					"--admission-listen :9443", "--admission-tls-cert " + tlsMount + "/tls.crt"} {
 					if !strings.Contains(args, want) {
 						t.Errorf("control args %q lack %q", args, want)
 					}
@@ -127,8 +133,9 @@ func TestRenderWorkloads(t *testing.T) {
 			if o.Name == SealSecret {
 				checkSealKey(t, o.Data["seal.key"])
 			}
-			if o.Name == InjectTLSSecret {
+			if o.Name == WebhookTLSSecret {
 				checkWebhookCert(t, o, "weft-inject.mesh.svc")
+				checkWebhookCert(t, o, "weft-control.mesh.svc")
 			}
 		}
 	}

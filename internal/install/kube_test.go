@@ -83,6 +83,8 @@ func apply(ctx context.Context, t *testing.T, cfg *rest.Config, objs []runtime.O
 			_, err = cs.PolicyV1().PodDisruptionBudgets(o.Namespace).Create(ctx, o, co)
 		case *admissionregistrationv1.MutatingWebhookConfiguration:
 			_, err = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, o, co)
+		case *admissionregistrationv1.ValidatingWebhookConfiguration:
+			_, err = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, o, co)
 		default:
 			t.Fatalf("no client for %T", o)
 		}
@@ -110,8 +112,8 @@ func results(t *testing.T, ctx context.Context, cfg *rest.Config) map[string]ins
 	for _, r := range rs {
 		out[r.Name] = r
 	}
-	if len(out) != 7 {
-		t.Fatalf("%d checks, want 7: %+v", len(out), rs)
+	if len(out) != 8 {
+		t.Fatalf("%d checks, want 8: %+v", len(out), rs)
 	}
 	return out
 }

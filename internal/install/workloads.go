@@ -17,6 +17,7 @@ import (
 
 	"weft.dev/weft/internal/control/kube/crd"
 	"weft.dev/weft/internal/control/kube/inject"
+	"weft.dev/weft/internal/control/kube/validation"
 	"weft.dev/weft/internal/control/seal"
 )
 
@@ -75,10 +76,14 @@ func selector(name string) map[string]string {
 }
 
 func controlService(o Options) *corev1.Service {
-	return service(o, Control, []corev1.ServicePort{
+	ports := []corev1.ServicePort{
 		{Name: "grpc-xds", Port: XDSPort, TargetPort: intstr.FromString("xds")},
 		{Name: "https-api", Port: APIPort, TargetPort: intstr.FromString("api")},
-	})
+	}
+	if !o.NoValidation {
+		ports = append(ports, corev1.ServicePort{Name: "https-admission", Port: 443, TargetPort: intstr.FromString("admission")})
+	}
+	return service(o, Control, ports)
 }
 
 func injectService(o Options) *corev1.Service {
@@ -105,6 +110,10 @@ func controlArgs(o Options) []string {
 	if o.WatchNamespace != "" {
 		args = append(args, "--watch-namespace", o.WatchNamespace)
 	}
+	if !o.NoValidation {
+		args = append(args, "--admission-listen", ":"+strconv.Itoa(WebhookPort),
+			"--admission-tls-cert", tlsMount+"/tls.crt", "--admission-tls-key", tlsMount+"/tls.key")
+	}
 	return args
 }
 
@@ -120,8 +129,11 @@ func injectArgs(o Options) []string {
 }
 
 func controlDeployment(o Options) *appsv1.Deployment {
-	c := container(o, "control", controlArgs(o), []corev1.ContainerPort{
-		{Name: "xds", ContainerPort: XDSPort}, {Name: "api", ContainerPort: APIPort}})
+	ports := []corev1.ContainerPort{{Name: "xds", ContainerPort: XDSPort}, {Name: "api", ContainerPort: APIPort}}
+	if !o.NoValidation {
+		ports = append(ports, corev1.ContainerPort{Name: "admission", ContainerPort: WebhookPort})
+	}
+	c := container(o, "control", controlArgs(o), ports)
 	// The control plane serves gRPC over mTLS on xds; a TCP probe is the
 	// readiness it offers without a client certificate.
 	c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("xds")}},
@@ -137,7 +149,17 @@ func controlDeployment(o Options) *appsv1.Deployment {
 		{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
+	if !o.NoValidation {
+		c := &d.Spec.Template.Spec.Containers[0]
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "tls", MountPath: tlsMount, ReadOnly: true})
+		d.Spec.Template.Spec.Volumes = append(d.Spec.Template.Spec.Volumes, tlsVolume())
+	}
 	return d
+}
+
+// tlsVolume is the webhooks' certificate Secret, readable by the owner.
+func tlsVolume() corev1.Volume {
+	return corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: WebhookTLSSecret, DefaultMode: ptr(int32(0o400))}}}
 }
 
 func injectDeployment(o Options) *appsv1.Deployment {
@@ -146,9 +168,7 @@ func injectDeployment(o Options) *appsv1.Deployment {
 		Path: "/ready", Port: intstr.FromString("webhook"), Scheme: corev1.URISchemeHTTPS}}, PeriodSeconds: 5, FailureThreshold: 3}
 	c.VolumeMounts = []corev1.VolumeMount{{Name: "tls", MountPath: tlsMount, ReadOnly: true}}
 	d := deployment(o, Inject, c)
-	d.Spec.Template.Spec.Volumes = []corev1.Volume{
-		{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: InjectTLSSecret, DefaultMode: ptr(int32(0o400))}}},
-	}
+	d.Spec.Template.Spec.Volumes = []corev1.Volume{tlsVolume()}
 	return d
 }
 
@@ -219,6 +239,18 @@ func webhookConfiguration(o Options, caPEM []byte) *admissionregistrationv1.Muta
 		wc.Webhooks[i].ClientConfig.URL = nil
 		wc.Webhooks[i].ClientConfig.Service = &admissionregistrationv1.ServiceReference{
 			Namespace: o.Namespace, Name: Inject, Path: ptr("/inject"), Port: ptr(int32(443))}
+	}
+	return wc
+}
+
+// validatingConfiguration is validation.WebhookConfiguration pointed at
+// the control plane's Service.
+func validatingConfiguration(o Options, caPEM []byte) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	wc := validation.WebhookConfiguration(Validate, "https://unused", caPEM)
+	for i := range wc.Webhooks {
+		wc.Webhooks[i].ClientConfig.URL = nil
+		wc.Webhooks[i].ClientConfig.Service = &admissionregistrationv1.ServiceReference{
+			Namespace: o.Namespace, Name: Control, Path: ptr(validation.Path), Port: ptr(int32(443))}
 	}
 	return wc
 }

@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,13 +21,17 @@ import (
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/kube/crd"
+	"weft.dev/weft/internal/control/kube/validation"
 	"weft.dev/weft/internal/testkube"
+	"weft.dev/weft/internal/testpki"
 )
 
 // TestKubernetesStore: weft control --store kubernetes on a real API
 // server. Services and an HTTPRoute created through the Kubernetes API
-// (as kubectl does, not weft apply) reach a running proxy within 1 s, and
-// the elected status writer reports the route Accepted.
+// (as kubectl does, not weft apply) reach a running proxy within 1 s, the
+// elected status writer reports the route Accepted, and the control
+// plane's validating webhook (--admission-listen) refuses the weft.dev
+// objects `weft apply` would refuse before the cluster stores them.
 func TestKubernetesStore(t *testing.T) {
 	srv := testkube.StartAPIServer(t)
 	ctx := context.Background()
@@ -43,8 +52,27 @@ func TestKubernetesStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	hookCA, err := testpki.New("weft e2e webhook CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookCert, hookKey, err := hookCA.Issue(2, &x509.Certificate{Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, hookCert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, hookKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hookAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	c := startControl(t, "--store", "kubernetes", "--kubeconfig", srv.Kubeconfig(), "--system-namespace", "weft-system",
-		"--seal-key-file", filepath.Join(t.TempDir(), "seal.key"))
+		"--seal-key-file", filepath.Join(t.TempDir(), "seal.key"),
+		"--admission-listen", hookAddr, "--admission-tls-cert", certFile, "--admission-tls-key", keyFile)
 	startBackend(t, c, "v1")
 	startBackend(t, c, "v2")
 	client := startClient(t, c, "client")
@@ -112,4 +140,37 @@ func TestKubernetesStore(t *testing.T) {
 		}
 		return fmt.Errorf("no Accepted condition in %v", conds)
 	})
+
+	// The validating webhook, registered as `weft install` registers it
+	// (but by URL: there is no Service without a cluster network).
+	if _, err := srv.Clientset().AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx,
+		validation.WebhookConfiguration("weft-validate", "https://"+hookAddr+validation.Path, hookCA.PEM), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	policies := dyn.Resource(schema.GroupVersionResource{Group: api.GroupWeft, Version: "v1alpha1", Resource: "destinationpolicies"}).Namespace("default")
+	typo := &unstructured.Unstructured{Object: map[string]any{"apiVersion": api.WeftV1Alpha1, "kind": api.KindDestinationPolicy,
+		"metadata": map[string]any{"name": "typo"},
+		"spec":     map[string]any{"targetRef": map[string]any{"kind": "Service", "name": "backend"}, "retry": map[string]any{"perTryTimeout": "soon"}}}}
+	eventually(t, 10*time.Second, 100*time.Millisecond, "an invalid DestinationPolicy refused by the control plane's webhook", func() error {
+		_, err := policies.Create(ctx, typo, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil || !strings.Contains(err.Error(), `admission webhook "`+validation.WebhookName+`" denied the request`) ||
+			!strings.Contains(err.Error(), "spec.retry.perTryTimeout") {
+			return fmt.Errorf("create: %v", err)
+		}
+		return nil
+	})
+	meshConfigs := dyn.Resource(schema.GroupVersionResource{Group: api.GroupWeft, Version: "v1alpha1", Resource: "meshconfigs"})
+	_, err = meshConfigs.Create(ctx, &unstructured.Unstructured{Object: map[string]any{"apiVersion": api.WeftV1Alpha1, "kind": api.KindMeshConfig,
+		"metadata": map[string]any{"name": "default"}, "spec": map[string]any{"trustDomain": "prod.example.com"}}}, metav1.CreateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "spec.trustDomain") {
+		t.Errorf("a MeshConfig on another trust domain than the CA's: %v, want refused naming spec.trustDomain", err)
+	}
+	good := typo.DeepCopy()
+	good.SetName("backend")
+	if err := unstructured.SetNestedField(good.Object, "250ms", "spec", "retry", "perTryTimeout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policies.Create(ctx, good, metav1.CreateOptions{}); err != nil {
+		t.Errorf("a valid DestinationPolicy was refused: %v", err)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,8 +43,8 @@ func newAdmission(o *AdmissionOptions, st store.Store, vopts apiserver.Options, 
 	if o.CertFile == "" || o.KeyFile == "" {
 		return nil, errors.New("the validating webhook needs a certificate and key (--admission-tls-cert, --admission-tls-key): the API server calls webhooks over HTTPS only")
 	}
-	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-	if err != nil {
+	cert := &certFiles{certFile: o.CertFile, keyFile: o.KeyFile}
+	if err := cert.reload(); err != nil {
 		return nil, fmt.Errorf("validating webhook certificate: %w", err)
 	}
 	h, err := validation.NewHandler(validation.Options{Check: apiserver.NewValidator(st, vopts).Check, Logger: log, Registerer: reg})
@@ -58,7 +60,7 @@ func newAdmission(o *AdmissionOptions, st store.Store, vopts apiserver.Options, 
 	}
 	return &admissionServer{ln: ln, srv: &http.Server{
 		Handler:           mux,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         &tls.Config{GetCertificate: cert.get, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -77,4 +79,46 @@ func (a *admissionServer) run(ctx context.Context) error {
 		return fmt.Errorf("serving the validating webhook: %w", err)
 	}
 	return nil
+}
+
+// certFiles serves a certificate from files that may be replaced while it
+// runs (a Kubernetes Secret volume is updated in place when the Secret
+// changes): each handshake checks the files' modification times and loads
+// them again when they changed. A replacement that does not load (a
+// half-written pair) keeps the last good certificate.
+type certFiles struct {
+	certFile, keyFile string
+
+	mu       sync.Mutex
+	cert     *tls.Certificate
+	modified [2]time.Time
+}
+
+func (c *certFiles) reload() error {
+	var mod [2]time.Time
+	for i, f := range []string{c.certFile, c.keyFile} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return err
+		}
+		mod[i] = fi.ModTime()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cert != nil && mod == c.modified {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return err
+	}
+	c.cert, c.modified = &cert, mod
+	return nil
+}
+
+func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	_ = c.reload() // on error, the last good certificate
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cert, nil
 }
