@@ -305,7 +305,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 type Statuses struct{ h *handler }
 
 // NewStatuses returns the status computation of the API over st; opts'
-// Snapshot and GatewayProgrammed are used, the rest ignored.
+// Snapshot, GatewayProgrammed and TrustDomain are used, the rest ignored.
 func NewStatuses(st store.Store, opts Options) *Statuses {
 	return &Statuses{h: &handler{st: st, log: slog.New(slog.DiscardHandler), opts: opts}}
 }

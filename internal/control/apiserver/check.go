@@ -24,21 +24,22 @@ func (h *handler) check(objs []api.Located) error {
 		if err := api.Validate(o.Object); err != nil {
 			return fmt.Errorf("%s: %w", o.Where, err)
 		}
-		if mc, ok := o.Object.(*api.MeshConfig); ok {
-			if err := h.checkTrustDomain(mc); err != nil {
-				return fmt.Errorf("%s: %w", o.Where, err)
-			}
+		if err := CheckTrustDomain(o.Object, h.opts.TrustDomain); err != nil {
+			return fmt.Errorf("%s: %w", o.Where, err)
 		}
 	}
 	return h.checkCompiles(objs)
 }
 
-// checkTrustDomain refuses a MeshConfig whose trust domain is not the CA's:
-// the trust domain is in the CA's root and in every certificate it issued,
-// so it cannot change under a running mesh. An empty one is the CA's.
-func (h *handler) checkTrustDomain(mc *api.MeshConfig) error {
-	td := h.opts.TrustDomain
-	if td == "" {
+// CheckTrustDomain refuses a MeshConfig o whose trust domain is not td,
+// the CA's: the trust domain is in the CA's root and in every certificate
+// it issued, so it cannot change under a running mesh. An empty one is
+// set to td. Other kinds, and an empty td, pass. The Kubernetes store
+// applies it to what it reads (kubestore.Store.SetCheck), for objects
+// written around the validating webhook.
+func CheckTrustDomain(o api.Object, td string) error {
+	mc, ok := o.(*api.MeshConfig)
+	if !ok || td == "" {
 		return nil
 	}
 	switch mc.Spec.TrustDomain {

@@ -57,7 +57,7 @@ func (h *handler) withStatus(objs []api.Object) error {
 	}
 	for _, o := range objs {
 		setStatus(o, services)
-		setConfigStatus(o, cfg, services) // status_config.go
+		setConfigStatus(o, cfg, services, h.opts.TrustDomain) // status_config.go
 	}
 	if err := h.withGatewayStatus(objs); err != nil { // gateway_status.go
 		return err

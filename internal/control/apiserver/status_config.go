@@ -30,12 +30,13 @@ const (
 const conditionResolvedRefs = "ResolvedRefs"
 
 // setConfigStatus computes the status of a MeshConfig, ExternalService or
-// FaultInjection o, against cfg (the stored configuration) and services
-// (the mesh's services by key). Other kinds are left alone.
-func setConfigStatus(o api.Object, cfg *api.Set, services map[string]*mesh.Service) {
+// FaultInjection o, against cfg (the stored configuration), services (the
+// mesh's services by key) and td (the CA's trust domain, "" if unknown).
+// Other kinds are left alone.
+func setConfigStatus(o api.Object, cfg *api.Set, services map[string]*mesh.Service, td string) {
 	switch o := o.(type) {
 	case *api.MeshConfig:
-		o.Status = meshConfigStatus(o, services)
+		o.Status = meshConfigStatus(o, services, td)
 	case *api.ExternalService:
 		o.Status = externalServiceStatus(o, cfg.MeshConfig, services)
 	case *api.FaultInjection:
@@ -44,8 +45,11 @@ func setConfigStatus(o api.Object, cfg *api.Set, services map[string]*mesh.Servi
 }
 
 // meshConfigStatus is Accepted, with the settings that matter most in its
-// message, and ResolvedRefs when it names a default egress gateway.
-func meshConfigStatus(mc *api.MeshConfig, services map[string]*mesh.Service) *api.PolicyStatus {
+// message, and ResolvedRefs when it names a default egress gateway. The
+// trust domain named is the CA's (td), which every certificate carries;
+// a spec.trustDomain that differs (written around the validating webhook)
+// is reported in the message, since it changes nothing.
+func meshConfigStatus(mc *api.MeshConfig, services map[string]*mesh.Service, td string) *api.PolicyStatus {
 	mode := api.MTLSStrict
 	if mc.Spec.MTLS != nil && mc.Spec.MTLS.Mode != "" {
 		mode = mc.Spec.MTLS.Mode
@@ -54,10 +58,13 @@ func meshConfigStatus(mc *api.MeshConfig, services map[string]*mesh.Service) *ap
 	if p := mc.Spec.OutboundTrafficPolicy; p != nil && p.Mode != "" {
 		outbound = p.Mode
 	}
+	td = cmp.Or(td, mc.Spec.TrustDomain, mesh.DefaultTrustDomain)
+	msg := fmt.Sprintf("applies to every workload of the mesh: trust domain %s, mutual TLS %s, outbound traffic %s", td, mode, outbound)
+	if mc.Spec.TrustDomain != "" && mc.Spec.TrustDomain != td {
+		msg += fmt.Sprintf("; spec.trustDomain %q is ignored: the CA's trust domain %q is in every certificate and cannot change", mc.Spec.TrustDomain, td)
+	}
 	st := &api.PolicyStatus{Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: ReasonAccepted,
-		ObservedGeneration: mc.Generation,
-		Message: fmt.Sprintf("applies to every workload of the mesh: trust domain %s, mutual TLS %s, outbound traffic %s",
-			cmp.Or(mc.Spec.TrustDomain, mesh.DefaultTrustDomain), mode, outbound)}}}
+		ObservedGeneration: mc.Generation, Message: msg}}}
 	if p := mc.Spec.OutboundTrafficPolicy; p != nil && p.EgressGateway != nil {
 		ns := cmp.Or(p.EgressGateway.Namespace, api.DefaultNS)
 		st.Conditions = append(st.Conditions, gatewayCondition(mc.Generation, "spec.outboundTrafficPolicy.egressGateway", ns, p.EgressGateway.Name,

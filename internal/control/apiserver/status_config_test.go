@@ -68,32 +68,37 @@ spec:
 		name string
 		obj  api.Object
 		mc   *api.MeshConfig
+		td   string
 		want []cond
 	}{
-		{"mesh config defaults", &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default", Generation: 2}}, nil,
+		{"mesh config defaults", &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default", Generation: 2}}, nil, "",
 			[]cond{{"Accepted", "True", ReasonAccepted, "trust domain cluster.local, mutual TLS STRICT, outbound traffic ALLOW_ANY"}}},
-		{"mesh config with a gateway", gw("egress", ""), nil,
+		{"mesh config names the CA's trust domain", &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default", Generation: 2}}, nil, "prod.example.com",
+			[]cond{{"Accepted", "True", ReasonAccepted, "trust domain prod.example.com, mutual TLS STRICT"}}},
+		{"mesh config on another trust domain", &api.MeshConfig{ObjectMeta: metav1.ObjectMeta{Name: "default", Generation: 2}, Spec: api.MeshConfigSpec{TrustDomain: "other.example"}}, nil, "prod.example.com",
+			[]cond{{"Accepted", "True", ReasonAccepted, `trust domain prod.example.com, mutual TLS STRICT, outbound traffic ALLOW_ANY; spec.trustDomain "other.example" is ignored`}}},
+		{"mesh config with a gateway", gw("egress", ""), nil, "",
 			[]cond{{"Accepted", "True", ReasonAccepted, "outbound traffic REGISTRY_ONLY"}, {"ResolvedRefs", "True", ReasonResolvedRefs, "egress gateway default/egress"}}},
-		{"mesh config with a missing gateway", gw("egress", "edge"), nil,
+		{"mesh config with a missing gateway", gw("egress", "edge"), nil, "",
 			[]cond{{"Accepted", "True", ReasonAccepted, ""}, {"ResolvedRefs", "False", ReasonEgressGatewayNotFound, `spec.outboundTrafficPolicy.egressGateway: no Service "egress" in namespace "edge"`}}},
-		{"external service direct", &api.ExternalService{ObjectMeta: meta("shop"), Spec: api.ExternalServiceSpec{Hosts: []string{"api.example.com", "*.cdn.example.com"}}}, nil,
+		{"external service direct", &api.ExternalService{ObjectMeta: meta("shop"), Spec: api.ExternalServiceSpec{Hosts: []string{"api.example.com", "*.cdn.example.com"}}}, nil, "",
 			[]cond{{"Accepted", "True", ReasonAccepted, "declares api.example.com, *.cdn.example.com"}}},
-		{"external service through its gateway", &api.ExternalService{ObjectMeta: meta("shop"), Spec: api.ExternalServiceSpec{Hosts: []string{"a.example"}, EgressGateway: "egress"}}, nil,
+		{"external service through its gateway", &api.ExternalService{ObjectMeta: meta("shop"), Spec: api.ExternalServiceSpec{Hosts: []string{"a.example"}, EgressGateway: "egress"}}, nil, "",
 			[]cond{{"Accepted", "True", ReasonAccepted, ""}, {"ResolvedRefs", "True", ReasonResolvedRefs, "shop/egress"}}},
-		{"external service through a missing gateway", &api.ExternalService{ObjectMeta: meta("shop"), Spec: api.ExternalServiceSpec{Hosts: []string{"a.example"}, EgressGateway: "gone"}}, nil,
+		{"external service through a missing gateway", &api.ExternalService{ObjectMeta: meta("shop"), Spec: api.ExternalServiceSpec{Hosts: []string{"a.example"}, EgressGateway: "gone"}}, nil, "",
 			[]cond{{"Accepted", "True", ReasonAccepted, ""}, {"ResolvedRefs", "False", ReasonEgressGatewayNotFound, `spec.egressGateway: no Service "gone" in namespace "shop": calls that should go through it are answered 503`}}},
-		{"external service through the mesh default gateway", &api.ExternalService{ObjectMeta: meta("shop"), Spec: api.ExternalServiceSpec{Hosts: []string{"a.example"}}}, gw("missing", ""),
+		{"external service through the mesh default gateway", &api.ExternalService{ObjectMeta: meta("shop"), Spec: api.ExternalServiceSpec{Hosts: []string{"a.example"}}}, gw("missing", ""), "",
 			[]cond{{"Accepted", "True", ReasonAccepted, ""}, {"ResolvedRefs", "False", ReasonEgressGatewayNotFound, `MeshConfig spec.outboundTrafficPolicy.egressGateway: no Service "missing" in namespace "default"`}}},
-		{"fault used by two routes", &api.FaultInjection{ObjectMeta: meta("shop")}, nil,
+		{"fault used by two routes", &api.FaultInjection{ObjectMeta: meta("shop")}, nil, "",
 			[]cond{{"Accepted", "True", ReasonAccepted, "injected by HTTPRoute orders rule 1, GRPCRoute greeter rule 0"}}},
-		{"fault used by nothing in its namespace", &api.FaultInjection{ObjectMeta: meta("other")}, nil,
+		{"fault used by nothing in its namespace", &api.FaultInjection{ObjectMeta: meta("other")}, nil, "",
 			[]cond{{"Accepted", "False", ReasonNotReferenced, `no HTTPRoute or GRPCRoute rule in namespace "other" names it`}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := *cfg
 			c.MeshConfig = tc.mc
-			setConfigStatus(tc.obj, &c, services)
+			setConfigStatus(tc.obj, &c, services, tc.td)
 			var st *api.PolicyStatus
 			switch o := tc.obj.(type) {
 			case *api.MeshConfig:

@@ -214,7 +214,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", apiserver.New(st, adminToken, log.With("component", "api"), apiserver.Options{Snapshot: xdsSrv.Snapshot, TrustDomain: authority.TrustDomain().String(), Registerer: metrics, GatewayProgrammed: xdsSrv.GatewayProgrammed}))
-	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv)))
+	mux.Handle("GET /api/v1/mesh", authed(adminToken, meshHandler(xdsSrv, authority.TrustDomain().String())))
 	mux.Handle("GET /api/v1/proxies", authed(adminToken, jsonHandler(func() any { return withRoots(xdsSrv.Proxies(), authority) })))
 	mux.Handle("GET /api/v1/revision", authed(adminToken, jsonHandler(func() any {
 		return RevisionStatus{Store: st.Revision(), Served: xdsSrv.Revision(), Replica: replicaID(st)}
@@ -255,7 +255,8 @@ func Run(ctx context.Context, opts Options) error {
 		g.Go(func() error { repl.followRotations(gctx, authority, log); return nil })
 	}
 	if opts.WriteStatus != nil {
-		fill := apiserver.NewStatuses(st, apiserver.Options{Snapshot: xdsSrv.Snapshot, GatewayProgrammed: xdsSrv.GatewayProgrammed}).Fill
+		fill := apiserver.NewStatuses(st, apiserver.Options{Snapshot: xdsSrv.Snapshot, GatewayProgrammed: xdsSrv.GatewayProgrammed,
+			TrustDomain: authority.TrustDomain().String()}).Fill
 		bundle := func() []byte { return connfile.EncodePEMCerts(authority.Bundle()) }
 		g.Go(func() error { return opts.WriteStatus(gctx, StatusDeps{Store: st, Fill: fill, Bundle: bundle}) })
 	}
@@ -335,7 +336,7 @@ func jsonHandler(f func() any) http.Handler {
 }
 
 // meshHandler serves the current services and their endpoints.
-func meshHandler(x *xds.Server) http.Handler {
+func meshHandler(x *xds.Server, trustDomain string) http.Handler {
 	type endpoint struct {
 		Workload string `json:"workload"`
 		Address  string `json:"address"`
@@ -359,6 +360,7 @@ func meshHandler(x *xds.Server) http.Handler {
 			}
 			out = append(out, svc)
 		}
-		return map[string]any{"trustDomain": snap.TrustDomain, "services": out}
+		// The CA's trust domain: the one every certificate carries.
+		return map[string]any{"trustDomain": trustDomain, "services": out}
 	})
 }

@@ -26,7 +26,6 @@ func (b *Builder) ApplyConfig(cfg *api.Set) (*Snapshot, Changes) {
 	prev := b.snap
 	next := *prev
 	next.Config = cfg
-	next.TrustDomain = trustDomain(cfg)
 	b.snap = &next
 
 	// decls maps the key of every service whose Service resource changed

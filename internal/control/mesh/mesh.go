@@ -16,7 +16,8 @@ import (
 	"weft.dev/weft/internal/api"
 )
 
-// DefaultTrustDomain is used when no MeshConfig sets one.
+// DefaultTrustDomain is the trust domain of a control plane started without
+// --trust-domain (weft control's default).
 const DefaultTrustDomain = "cluster.local"
 
 // Workload is one registered proxy and the app behind it.
@@ -60,7 +61,6 @@ func serviceKey(name, namespace string) string { return name + "." + namespace }
 // Snapshot is one immutable, consistent view of the mesh. Callers must not
 // modify anything reachable from it.
 type Snapshot struct {
-	TrustDomain string
 	// Services by key, and Keys in sorted order.
 	Services map[string]*Service
 	Keys     []string
@@ -81,10 +81,9 @@ func Build(cfg *api.Set, workloads []*Workload) *Snapshot {
 		cfg = &api.Set{}
 	}
 	snap := &Snapshot{
-		TrustDomain: trustDomain(cfg),
-		Services:    map[string]*Service{},
-		Endpoints:   map[string][]*Workload{},
-		Config:      cfg,
+		Services:  map[string]*Service{},
+		Endpoints: map[string][]*Workload{},
+		Config:    cfg,
 	}
 	ws := workloads
 	if !sort.SliceIsSorted(ws, func(i, j int) bool { return ws[i].ID < ws[j].ID }) {
@@ -140,13 +139,6 @@ func Build(cfg *api.Set, workloads []*Workload) *Snapshot {
 	return snap
 }
 
-// trustDomain is the trust domain cfg sets, or the default.
-func trustDomain(cfg *api.Set) string {
-	if mc := cfg.MeshConfig; mc != nil && mc.Spec.TrustDomain != "" {
-		return mc.Spec.TrustDomain
-	}
-	return DefaultTrustDomain
-}
 
 // implicitService is the service that workloads registered with --service
 // name in namespace define when no Service resource declares it.

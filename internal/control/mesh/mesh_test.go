@@ -54,9 +54,6 @@ func TestBuildSelectsEndpoints(t *testing.T) {
 	if _, ok := snap.Services["orders-v2.default"]; !ok || !snap.Services["orders-v2.default"].Declared {
 		t.Error("declared service missing")
 	}
-	if snap.TrustDomain != DefaultTrustDomain {
-		t.Errorf("trust domain %q", snap.TrustDomain)
-	}
 }
 
 // BenchmarkBuild: 500 services of 10 workloads each, plus 100 declared
