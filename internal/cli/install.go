@@ -19,8 +19,10 @@ func newInstallCmd() *cobra.Command {
 the weft and Gateway API CRDs, the weft-system Namespace, least-privilege
 RBAC, the control plane Deployment (--replicas, with a PodDisruptionBudget)
 and Service, the sidecar injection webhook with a new self-signed
-certificate, and a new seal key (see docs/kubernetes/install.md). Each run
-makes a new certificate and seal key: to upgrade, see the doc.`,
+certificate, the validating webhook's configuration, and a new seal key
+(see docs/kubernetes/install.md). Each run makes a new certificate and seal
+key; to upgrade a running installation, print with --upgrade, which leaves
+the seal key out (the replicas must keep theirs).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !kube {
@@ -38,6 +40,7 @@ makes a new certificate and seal key: to upgrade, see the doc.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&kube, "kubernetes", false, "print Kubernetes manifests")
+	f.BoolVar(&opts.Upgrade, "upgrade", false, "for a cluster where weft is installed: leave out the seal key Secret, which must not change")
 	addInstallFlags(cmd, &opts)
 	f.Int32Var(&opts.Replicas, "replicas", 2, "replicas of the control plane and of the webhook")
 	f.StringVar(&opts.Image, "image", install.DefaultImage(), "weft image of the control plane, the webhook and the sidecars")

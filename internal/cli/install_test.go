@@ -12,13 +12,18 @@ func TestInstallCmd(t *testing.T) {
 		args    []string
 		wantErr string
 		want    []string
+		not     []string
 	}{
-		{"without --kubernetes", nil, "--kubernetes is required", nil},
-		{"no replicas", []string{"--kubernetes", "--replicas", "0"}, "--replicas 0", nil},
-		{"bad namespace", []string{"--kubernetes", "--namespace", "A_B"}, `namespace "A_B"`, nil},
-		{"defaults", []string{"--kubernetes"}, "", []string{"kind: MutatingWebhookConfiguration", "namespace: weft-system", "replicas: 2"}},
+		{"without --kubernetes", nil, "--kubernetes is required", nil, nil},
+		{"no replicas", []string{"--kubernetes", "--replicas", "0"}, "--replicas 0", nil, nil},
+		{"bad namespace", []string{"--kubernetes", "--namespace", "A_B"}, `namespace "A_B"`, nil, nil},
+		{"defaults", []string{"--kubernetes"}, "", []string{"kind: MutatingWebhookConfiguration", "kind: ValidatingWebhookConfiguration",
+			"name: weft-seal-key", "namespace: weft-system", "replicas: 2", "--admission-listen"}, nil},
 		{"flags", []string{"--kubernetes", "--namespace", "mesh", "--replicas", "3", "--image", "example.com/weft:v9", "--no-webhook"}, "",
-			[]string{"namespace: mesh", "replicas: 3", "image: example.com/weft:v9"}},
+			[]string{"namespace: mesh", "replicas: 3", "image: example.com/weft:v9", "kind: ValidatingWebhookConfiguration"}, []string{"MutatingWebhookConfiguration"}},
+		{"no validation", []string{"--kubernetes", "--no-validation"}, "", []string{"kind: MutatingWebhookConfiguration"},
+			[]string{"ValidatingWebhookConfiguration", "--admission-listen", "https-admission"}},
+		{"upgrade", []string{"--kubernetes", "--upgrade"}, "", []string{"kind: Deployment", "name: weft-webhook-tls"}, []string{"name: weft-seal-key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,8 +48,10 @@ func TestInstallCmd(t *testing.T) {
 					t.Errorf("output lacks %q", w)
 				}
 			}
-			if strings.Contains(strings.Join(tt.args, " "), "--no-webhook") && strings.Contains(s, "MutatingWebhookConfiguration") {
-				t.Error("--no-webhook printed a webhook configuration")
+			for _, n := range tt.not {
+				if strings.Contains(s, n) {
+					t.Errorf("output has %q", n)
+				}
 			}
 		})
 	}

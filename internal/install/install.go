@@ -72,6 +72,10 @@ type Options struct {
 	// written with kubectl are then checked only when the control plane
 	// reads them (an invalid one is ignored, and its status says why).
 	NoValidation bool
+	// Upgrade leaves the seal key Secret out: the manifests are for a
+	// cluster where weft runs, whose replicas must keep the key that
+	// opens the CA root they share (the Secret is immutable anyway).
+	Upgrade bool
 	// WatchNamespace, if set, limits the control plane to the namespaced
 	// resources of that namespace (weft control --watch-namespace); the
 	// TLS Secrets it reads are then granted in that namespace only.
@@ -142,7 +146,9 @@ func Render(opts Options) ([]runtime.Object, error) {
 	out := append(crds, namespace(opts))
 	out = append(out, serviceAccounts(opts)...)
 	out = append(out, rbac(opts)...)
-	out = append(out, seal)
+	if !opts.Upgrade {
+		out = append(out, seal)
+	}
 	var pki *webhookPKI
 	if !opts.NoWebhook || !opts.NoValidation {
 		if pki, err = newWebhookPKI(opts); err != nil {

@@ -23,13 +23,17 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 
 	"weft.dev/weft/internal/cli"
 	"weft.dev/weft/internal/connfile"
@@ -197,6 +201,68 @@ func TestInstallOnAPIServer(t *testing.T) {
 		}
 		if !bytes.Equal(after.Data["seal.key"], stored.Data["seal.key"]) {
 			t.Error("the stored seal key changed")
+		}
+	})
+
+	// `weft install --upgrade` over the running installation, applied the
+	// way `kubectl apply --server-side` applies it: every object is
+	// accepted, the seal key stays, and the webhooks' new certificate and
+	// the caBundles that trust it arrive together.
+	t.Run("an upgrade render applies cleanly", func(t *testing.T) {
+		up, err := install.Render(install.Options{Upgrade: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := cs.CoreV1().Secrets(install.DefaultNamespace).Get(ctx, install.SealSecret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
+		dyn := dynamic.NewForConfigOrDie(cfg)
+		for _, o := range up {
+			if s, ok := o.(*corev1.Secret); ok && s.Name == install.SealSecret {
+				t.Fatal("the upgrade render has the seal key")
+			}
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &unstructured.Unstructured{Object: m}
+			gvk := u.GroupVersionKind()
+			mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			if err != nil {
+				t.Fatalf("%s: %v", gvk, err)
+			}
+			body, err := u.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
+			if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+				res = dyn.Resource(mapping.Resource).Namespace(u.GetNamespace())
+			}
+			if _, err := res.Patch(ctx, u.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: "kubectl", Force: ptr(true)}); err != nil {
+				t.Fatalf("applying %s %s: %v", gvk.Kind, u.GetName(), err)
+			}
+		}
+		after, err := cs.CoreV1().Secrets(install.DefaultNamespace).Get(ctx, install.SealSecret, metav1.GetOptions{})
+		if err != nil || !bytes.Equal(after.Data["seal.key"], before.Data["seal.key"]) {
+			t.Fatalf("the seal key changed or went: %v", err)
+		}
+		tlsSecret, err := cs.CoreV1().Secrets(install.DefaultNamespace).Get(ctx, install.WebhookTLSSecret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vwc, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, install.Validate, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mwc, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, install.Inject, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(vwc.Webhooks[0].ClientConfig.CABundle, tlsSecret.Data["ca.crt"]) || !bytes.Equal(mwc.Webhooks[0].ClientConfig.CABundle, tlsSecret.Data["ca.crt"]) {
+			t.Error("the webhook configurations do not trust the CA of the upgraded certificate")
 		}
 	})
 
@@ -448,3 +514,5 @@ func accepted(parents []any) bool {
 	}
 	return false
 }
+
+func ptr[T any](v T) *T { return &v }
