@@ -23,7 +23,6 @@ import (
 	"google.golang.org/grpc/status"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"weft.dev/weft/internal/connfile"
@@ -40,11 +39,7 @@ func TestKubernetesIdentity(t *testing.T) {
 	s := testkube.StartAPIServer(t)
 	cs := s.Clientset()
 	ctx := context.Background()
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crd.Install(ctx, apiextensionsclient.NewForConfigOrDie(s.RESTConfig()), crds); err != nil {
+	if err := crd.InstallAll(ctx, s.RESTConfig()); err != nil {
 		t.Fatal(err)
 	}
 	s.Namespace(t, "weft-system")

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -35,15 +34,7 @@ import (
 func TestKubernetesStore(t *testing.T) {
 	srv := testkube.StartAPIServer(t)
 	ctx := context.Background()
-	ext, err := apiextensionsclient.NewForConfig(srv.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crd.Install(ctx, ext, crds); err != nil {
+	if err := crd.InstallAll(ctx, srv.RESTConfig()); err != nil {
 		t.Fatal(err)
 	}
 	srv.Namespace(t, "weft-system")

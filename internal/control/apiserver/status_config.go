@@ -3,6 +3,7 @@ package apiserver
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -110,23 +111,18 @@ func gatewayCondition(gen int64, field, ns, name, scope string, services map[str
 // filters name the FaultInjection in its message; Accepted is False,
 // NotReferenced, while none does, because it injects nothing then.
 func faultStatus(f *api.FaultInjection, cfg *api.Set) *api.PolicyStatus {
-	var users []string
 	uses := func(ext *gatewayv1.LocalObjectReference) bool {
 		return ext != nil && string(ext.Name) == f.Name && string(ext.Kind) == api.KindFaultInjection
 	}
+	var users []string
 	for _, r := range cfg.HTTPRoutes {
 		if r.Namespace != f.Namespace {
 			continue
 		}
 		for i, rule := range r.Spec.Rules {
-			used := false
-			for _, fl := range rule.Filters {
-				used = used || uses(fl.ExtensionRef)
-			}
+			used := slices.ContainsFunc(rule.Filters, func(fl gatewayv1.HTTPRouteFilter) bool { return uses(fl.ExtensionRef) })
 			for _, b := range rule.BackendRefs {
-				for _, fl := range b.Filters {
-					used = used || uses(fl.ExtensionRef)
-				}
+				used = used || slices.ContainsFunc(b.Filters, func(fl gatewayv1.HTTPRouteFilter) bool { return uses(fl.ExtensionRef) })
 			}
 			if used {
 				users = append(users, fmt.Sprintf("HTTPRoute %s rule %d", r.Name, i))
@@ -138,14 +134,9 @@ func faultStatus(f *api.FaultInjection, cfg *api.Set) *api.PolicyStatus {
 			continue
 		}
 		for i, rule := range r.Spec.Rules {
-			used := false
-			for _, fl := range rule.Filters {
-				used = used || uses(fl.ExtensionRef)
-			}
+			used := slices.ContainsFunc(rule.Filters, func(fl gatewayv1.GRPCRouteFilter) bool { return uses(fl.ExtensionRef) })
 			for _, b := range rule.BackendRefs {
-				for _, fl := range b.Filters {
-					used = used || uses(fl.ExtensionRef)
-				}
+				used = used || slices.ContainsFunc(b.Filters, func(fl gatewayv1.GRPCRouteFilter) bool { return uses(fl.ExtensionRef) })
 			}
 			if used {
 				users = append(users, fmt.Sprintf("GRPCRoute %s rule %d", r.Name, i))

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	"k8s.io/client-go/rest"
 
 	"weft.dev/weft/internal/connfile"
@@ -230,15 +229,7 @@ func testReplicas(t *testing.T, open func(context.Context) (store.Store, error))
 func TestReplicasOnKubernetes(t *testing.T) {
 	srv := testkube.StartAPIServer(t)
 	cfg := srv.RESTConfig()
-	ext, err := apiextensionsclient.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crd.Install(context.Background(), ext, crds); err != nil {
+	if err := crd.InstallAll(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	srv.Namespace(t, "weft-system")

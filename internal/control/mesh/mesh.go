@@ -139,7 +139,6 @@ func Build(cfg *api.Set, workloads []*Workload) *Snapshot {
 	return snap
 }
 
-
 // implicitService is the service that workloads registered with --service
 // name in namespace define when no Service resource declares it.
 func implicitService(name, namespace string) *Service {

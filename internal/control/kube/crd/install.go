@@ -9,6 +9,7 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 )
 
 // Install creates the CRDs, or replaces their spec where they exist, and
@@ -65,4 +66,18 @@ func waitEstablished(ctx context.Context, cs apiextensionsclient.Interface, name
 		case <-t.C:
 		}
 	}
+}
+
+// InstallAll installs every CRD of All (weft's and the Gateway API's) in
+// the cluster cfg reaches, as Install does.
+func InstallAll(ctx context.Context, cfg *rest.Config) error {
+	cs, err := apiextensionsclient.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("apiextensions client: %w", err)
+	}
+	crds, err := All()
+	if err != nil {
+		return err
+	}
+	return Install(ctx, cs, crds)
 }

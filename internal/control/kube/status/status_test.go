@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -114,15 +113,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	srv := testkube.StartAPIServer(t)
 	cfg := srv.RESTConfig()
-	ext, err := apiextensionsclient.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crd.Install(context.Background(), ext, crds); err != nil {
+	if err := crd.InstallAll(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	srv.Namespace(t, "weft-system")

@@ -14,7 +14,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -119,11 +118,7 @@ func TestKube(t *testing.T) {
 		}
 	})
 
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crd.Install(ctx, apiextensionsclient.NewForConfigOrDie(cfg), crds); err != nil {
+	if err := crd.InstallAll(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	c.namespace(t, "weft-system")

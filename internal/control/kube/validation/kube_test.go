@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -34,15 +33,7 @@ func TestWebhookWithAPIServer(t *testing.T) {
 	srv := testkube.StartAPIServer(t)
 	cfg := srv.RESTConfig()
 	ctx := context.Background()
-	ext, err := apiextensionsclient.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds, err := crd.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := crd.Install(ctx, ext, crds); err != nil {
+	if err := crd.InstallAll(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	srv.Namespace(t, "weft-system")
