@@ -12,6 +12,7 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -30,6 +31,7 @@ type CheckResult struct {
 type clients struct {
 	kube kubernetes.Interface
 	ext  apiextensionsclient.Interface
+	dyn  dynamic.Interface
 	o    Options
 }
 
@@ -51,6 +53,7 @@ var installChecks = []installCheck{
 	{name: "webhook configuration and Service", run: checkWebhook, webhook: true},
 	{name: "webhook Deployment available", run: func(ctx context.Context, c *clients) (string, error) { return checkDeployment(ctx, c, Inject) }, webhook: true},
 	{name: "validating webhook configuration", run: checkValidation, validation: true},
+	{name: "weft objects ignored as invalid", run: checkIgnored}, // check_ignored.go
 }
 
 // Check checks the installation opts describes (Namespace, NoWebhook,
@@ -65,7 +68,11 @@ func Check(ctx context.Context, cfg *rest.Config, opts Options) ([]CheckResult, 
 	if err != nil {
 		return nil, fmt.Errorf("apiextensions client: %w", err)
 	}
-	c := &clients{kube: kube, ext: ext, o: opts}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	c := &clients{kube: kube, ext: ext, dyn: dyn, o: opts}
 	var out []CheckResult
 	for _, ck := range installChecks {
 		if ck.webhook && opts.NoWebhook || ck.validation && opts.NoValidation {

@@ -116,8 +116,8 @@ func results(t *testing.T, ctx context.Context, cfg *rest.Config) map[string]ins
 	for _, r := range rs {
 		out[r.Name] = r
 	}
-	if len(out) != 8 {
-		t.Fatalf("%d checks, want 8: %+v", len(out), rs)
+	if len(out) != 9 {
+		t.Fatalf("%d checks, want 9: %+v", len(out), rs)
 	}
 	return out
 }
@@ -304,6 +304,38 @@ func TestInstallOnAPIServer(t *testing.T) {
 			t.Errorf("weft check --kubernetes: exit %d, output:\n%s", code, out)
 		}
 		t.Logf("weft check --kubernetes:\n%s", out)
+	})
+
+	// A route the control plane ignores, as its status writer marks one:
+	// weft check fails, naming it and why.
+	t.Run("check names an ignored route", func(t *testing.T) {
+		srv.Namespace(t, "legacy")
+		routes := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}).Namespace("legacy")
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+			"metadata": map[string]any{"name": "magic"},
+			"spec": map[string]any{"parentRefs": []any{map[string]any{"group": "", "kind": "Service", "name": "orders"}},
+				"rules": []any{map[string]any{"backendRefs": []any{map[string]any{"name": "orders", "port": int64(80)}}}}}}}
+		created, err := routes.Create(ctx, u, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.Object["status"] = map[string]any{"parents": []any{map[string]any{
+			"parentRef": map[string]any{"group": "", "kind": "Service", "name": "orders"}, "controllerName": "weft.dev/mesh",
+			"conditions": []any{map[string]any{"type": "Accepted", "status": "False", "reason": "UnsupportedValue", "lastTransitionTime": "2026-01-01T00:00:00Z",
+				"message": "ignored by weft: spec.rules[0].filters[0]: unsupported extension filter"}}}}}
+		if _, err := routes.UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r := results(t, ctx, cfg)["weft objects ignored as invalid"]
+		if r.OK || !strings.Contains(r.Detail, "HTTPRoute legacy/magic: ignored by weft: spec.rules[0].filters[0]") {
+			t.Errorf("check = %+v, want a failure naming HTTPRoute legacy/magic and why", r)
+		}
+		if err := routes.Delete(ctx, "magic", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if r := results(t, ctx, cfg)["weft objects ignored as invalid"]; !r.OK {
+			t.Errorf("after the delete: %+v", r)
+		}
 	})
 
 	t.Run("service account permissions", func(t *testing.T) {
