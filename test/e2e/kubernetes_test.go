@@ -164,4 +164,10 @@ func TestKubernetesStore(t *testing.T) {
 	if _, err := policies.Create(ctx, good, metav1.CreateOptions{}); err != nil {
 		t.Errorf("a valid DestinationPolicy was refused: %v", err)
 	}
+	// weft apply through the control plane passes the webhook too: its
+	// writes to the API server are checked again there.
+	c.apply("apiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: via-weft, namespace: default}\nspec: {targetRef: {kind: Service, name: backend}, retry: {perTryTimeout: 500ms}}\n")
+	if _, err := policies.Get(ctx, "via-weft", metav1.GetOptions{}); err != nil {
+		t.Errorf("the policy weft apply wrote is not in the cluster: %v", err)
+	}
 }

@@ -114,11 +114,19 @@ func TestWebhookWithAPIServer(t *testing.T) {
 		_, err := res(api.KindMeshConfig, "").Create(ctx, obj(`{apiVersion: weft.dev/v1alpha1, kind: MeshConfig, metadata: {name: default}, spec: {trustDomain: prod.example.com}}`), metav1.CreateOptions{})
 		refused(t, err, "spec.trustDomain", `"prod.example.com"`)
 	})
-	t.Run("valid, then broken by an update, then deleted", func(t *testing.T) {
+	t.Run("valid, updated, broken by an update, then deleted", func(t *testing.T) {
 		r := res(api.KindDestinationPolicy, "shop")
 		good, err := r.Create(ctx, obj(`{apiVersion: weft.dev/v1alpha1, kind: DestinationPolicy, metadata: {name: orders}, spec: {targetRef: {kind: Service, name: orders}, retry: {perTryTimeout: 250ms}}}`), metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("a valid policy was refused: %v", err)
+		}
+		// An update as kubectl sends it: the stored object (uid,
+		// resourceVersion, managedFields) with a changed field.
+		if err := unstructured.SetNestedField(good.Object, "300ms", "spec", "retry", "perTryTimeout"); err != nil {
+			t.Fatal(err)
+		}
+		if good, err = r.Update(ctx, good, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("a valid update was refused: %v", err)
 		}
 		broken := good.DeepCopy()
 		if err := unstructured.SetNestedField(broken.Object, "later", "spec", "retry", "perTryTimeout"); err != nil {
