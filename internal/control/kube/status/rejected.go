@@ -41,6 +41,12 @@ func (w *Writer) writeRejected(ctx context.Context, r kubestore.Rejection) error
 			return nil
 		}
 	}
+	w.mu.Lock()
+	settled := w.settled[r.Key] == r.ResourceVersion
+	w.mu.Unlock()
+	if settled {
+		return nil
+	}
 	res, live, err := w.live(ctx, r.Key)
 	if err != nil || live == nil {
 		return err
@@ -69,6 +75,11 @@ func (w *Writer) writeRejected(ctx context.Context, r kubestore.Rejection) error
 		return err
 	}
 	if w.unchanged(r.Key, live.GetUID(), want) {
+		// Written before and still there: nothing to read until the
+		// object changes.
+		w.mu.Lock()
+		w.settled[r.Key] = r.ResourceVersion
+		w.mu.Unlock()
 		return nil
 	}
 	return w.update(ctx, res, live, r.Key, st, want)

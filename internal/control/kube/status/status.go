@@ -87,6 +87,9 @@ type Writer struct {
 	// written is the status last written (or found) per object, by UID
 	// and resource version, so that unchanged statuses are not written.
 	written map[api.Key]writtenStatus
+	// settled is the resource version of each rejected object found
+	// holding its status already, so that resyncs do not read it again.
+	settled map[api.Key]string
 }
 
 type writtenStatus struct {
@@ -129,7 +132,7 @@ func New(opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status writer: %w", err)
 	}
-	return &Writer{opts: opts, dyn: dyn, kube: kube, log: opts.Logger, written: map[api.Key]writtenStatus{}}, nil
+	return &Writer{opts: opts, dyn: dyn, kube: kube, log: opts.Logger, written: map[api.Key]writtenStatus{}, settled: map[api.Key]string{}}, nil
 }
 
 // Leading reports whether this replica is the status writer now.
@@ -194,6 +197,7 @@ func (w *Writer) lead(ctx context.Context) {
 	// A new term starts from what is in the cluster, not from what this
 	// replica wrote in an earlier one.
 	w.written = map[api.Key]writtenStatus{}
+	w.settled = map[api.Key]string{}
 	w.mu.Unlock()
 	t := time.NewTicker(w.opts.Resync)
 	defer t.Stop()
