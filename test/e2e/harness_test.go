@@ -399,6 +399,9 @@ type wlOpts struct {
 	appProtocol string
 	// flags are more `weft run` flags (e.g. --upstream, --egress).
 	flags []string
+	// wrap, if set, runs `weft run` through this command line (e.g.
+	// privateHosts).
+	wrap []string
 }
 
 // startWorkload starts `weft run` against c and waits until its sidecar is
@@ -424,6 +427,7 @@ func startWorkload(t *testing.T, c *control, o wlOpts) *workload {
 	args = append(args, o.flags...)
 	args = append(args, "--")
 	args = append(args, o.cmd...)
+	args = append(slices.Clone(o.wrap), args...)
 	name := o.service
 	if o.version != "" {
 		name += "-" + o.version

@@ -7,15 +7,19 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 
 	"weft.dev/weft/internal/api"
@@ -170,4 +174,111 @@ func TestKubernetesStore(t *testing.T) {
 	if _, err := policies.Get(ctx, "via-weft", metav1.GetOptions{}); err != nil {
 		t.Errorf("the policy weft apply wrote is not in the cluster: %v", err)
 	}
+}
+
+// TestKubernetesPodsWithoutSidecar: a Service whose pods have no sidecar
+// (listed only by its EndpointSlice) is reached through the mesh in
+// plaintext, carrying no identity; once one of its pods has a sidecar,
+// every call goes to the meshed pod over mutual TLS, none in plaintext.
+func TestKubernetesPodsWithoutSidecar(t *testing.T) {
+	srv := testkube.StartAPIServer(t)
+	ctx := context.Background()
+	if err := crd.InstallAll(ctx, srv.RESTConfig()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Namespace(t, "weft-system")
+	c := startControl(t, "--store", "kubernetes", "--kubeconfig", srv.Kubeconfig(), "--system-namespace", "weft-system",
+		"--seal-key-file", filepath.Join(t.TempDir(), "seal.key"))
+	// The API server refuses loopback IPs in an EndpointSlice, and the test
+	// runs on loopback only: the slice names the pod by a DNS name (address
+	// type FQDN) that only the client's sidecar resolves, to 127.0.0.1,
+	// through its own /etc/hosts. That takes the same path through the
+	// store, xDS and the proxy as a pod IP would.
+	const podName = "legacy-0.pods.weft.test"
+	client := startWorkload(t, c, wlOpts{service: "client", cmd: []string{"sleep", "3600"}, wrap: privateHosts(t, "127.0.0.1 "+podName)})
+
+	// The legacy app without a sidecar, and what Kubernetes would list for
+	// it: its Service and an EndpointSlice (no controller-manager runs
+	// here to write one).
+	plainPort := freePort(t)
+	startProc(t, "legacy-plain", nil, weftBin, "demo-app", "backend", "--listen", addr(plainPort), "--version", "plain")
+	cs := srv.Clientset()
+	if _, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "legacy"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(int32(plainPort))}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ready := true
+	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "legacy-x1", Labels: map[string]string{discoveryv1.LabelServiceName: "legacy"}},
+		AddressType: discoveryv1.AddressTypeFQDN,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{podName}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "legacy-0"}}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(plainPort))}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	created := time.Now()
+	eventually(t, 10*time.Second, 50*time.Millisecond, "the pod without a sidecar reached through the mesh", func() error {
+		br, err := client.getBackend("http://legacy/")
+		if err != nil {
+			return err
+		}
+		if br.Version != "plain" || br.Caller != "" {
+			return fmt.Errorf("reached version %q with caller %q, want the plain pod and no caller identity", br.Version, br.Caller)
+		}
+		return nil
+	})
+	t.Logf("pod without a sidecar reachable %v after its EndpointSlice was created", time.Since(created).Round(time.Millisecond))
+
+	// A pod of the Service gets a sidecar: only it serves the Service now.
+	meshedPort := freePort(t)
+	startWorkload(t, c, wlOpts{service: "legacy", version: "meshed", appPort: meshedPort, waitApp: true,
+		cmd: []string{weftBin, "demo-app", "backend", "--listen", addr(meshedPort), "--version", "meshed"}})
+	eventually(t, 10*time.Second, 50*time.Millisecond, "only the meshed pod serves the Service", func() error {
+		for i := range 10 {
+			br, err := client.getBackend("http://legacy/")
+			if err != nil {
+				return err
+			}
+			if br.Version != "meshed" || br.Caller != client.spiffeID() {
+				return fmt.Errorf("request %d reached version %q with caller %q, want the meshed pod seeing %s", i, br.Version, br.Caller, client.spiffeID())
+			}
+		}
+		return nil
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// privateHosts returns the wrap (wlOpts.wrap) that runs a process in a
+// mount namespace of its own where /etc/hosts is a copy with lines added:
+// names only that process resolves, nothing changed on the machine. It
+// needs root, as the network-namespace tests do (WEFT_REQUIRE_NETNS=1
+// fails instead of skipping).
+func privateHosts(t *testing.T, lines ...string) []string {
+	t.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "not root"
+	} else if _, err := exec.LookPath("unshare"); err != nil {
+		why = "unshare not installed"
+	}
+	if why != "" {
+		if os.Getenv("WEFT_REQUIRE_NETNS") == "1" {
+			t.Fatalf("a private /etc/hosts needs a mount namespace (%s) and WEFT_REQUIRE_NETNS=1", why)
+		}
+		t.Skipf("skipping: a private /etc/hosts needs a mount namespace (%s)", why)
+	}
+	orig, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(f, append(orig, []byte("\n"+strings.Join(lines, "\n")+"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, f}
 }

@@ -173,7 +173,9 @@ func Run(ctx context.Context, opts Options) error {
 	if repl != nil {
 		reg.Replicate(repl.shared, 0)
 	}
-	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, Logger: log.With("component", "xds"),
+	// The Kubernetes store knows the pods without a sidecar.
+	nonMesh, _ := st.(xds.NonMesh)
+	xdsSrv := xds.New(xds.Options{Config: st, Registry: reg, NonMesh: nonMesh, Logger: log.With("component", "xds"),
 		TrustDomain: authority.TrustDomain(), Limits: opts.XDSLimits, Scope: xdsScope(opts, joinTokens), ReplicaID: repl.replicaID()})
 	if err := metrics.Register(xdsSrv.Collector()); err != nil {
 		return fmt.Errorf("registering xDS metrics: %w", err)

@@ -42,6 +42,17 @@ type Workload struct {
 	Revision uint64 `json:"-"`
 }
 
+// PlainEndpoint is a pod without a sidecar that serves a Service, as its
+// EndpointSlices list it on Kubernetes. The proxies reach it in plaintext,
+// and only while the Service has no mesh endpoint: a Service with a
+// sidecar pod is never served in plaintext.
+type PlainEndpoint struct {
+	// Address is the pod's host:port for the Service's port.
+	Address string
+	// Pod names the pod, when the EndpointSlice does.
+	Pod string
+}
+
 // Service is a mesh service: implicit (the --service of registered
 // workloads, selecting app=<name>) or declared by a Service resource.
 type Service struct {

@@ -29,6 +29,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	corev1 "k8s.io/api/core/v1"
 
 	"weft.dev/weft/internal/api"
 	"weft.dev/weft/internal/control/mesh"
@@ -44,11 +45,28 @@ type ConfigSource interface {
 	Subscribe() (<-chan struct{}, func())
 }
 
+// NonMesh lists the pods without a sidecar of each Service (the Kubernetes
+// store does, from the EndpointSlices).
+type NonMesh interface {
+	// PlainEndpoints returns the ready pods of Service namespace/name, at
+	// their port for the Service's port.
+	PlainEndpoints(namespace, name string, port corev1.ServicePort) []mesh.PlainEndpoint
+	// EndpointChanges receives after the pods of some Services changed
+	// (coalesced).
+	EndpointChanges() <-chan struct{}
+	// TakeEndpointChanges returns the keys ("<name>.<namespace>") of the
+	// Services whose pods changed since the last call.
+	TakeEndpointChanges() []string
+}
+
 // Options configure a Server.
 type Options struct {
 	Config   ConfigSource
 	Registry *registry.Registry
-	Logger   *slog.Logger
+	// NonMesh, if set, gives a declared Service with no mesh endpoint its
+	// pods without a sidecar as plaintext endpoints (xdsgen.Endpoints).
+	NonMesh NonMesh
+	Logger  *slog.Logger
 	// Debounce is the quiet period before a rebuild (default 100ms);
 	// MaxDelay bounds how long events can postpone one (default 1s).
 	Debounce time.Duration
@@ -202,6 +220,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		timer.Reset(wait)
 	}
+	var plainChanges <-chan struct{}
+	if s.opts.NonMesh != nil {
+		plainChanges = s.opts.NonMesh.EndpointChanges()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -209,6 +231,10 @@ func (s *Server) Run(ctx context.Context) error {
 				timer.Stop()
 			}
 			return nil
+		case <-plainChanges:
+			if _, err := s.applyPlain(); err != nil {
+				s.opts.Logger.Error("updating the endpoints of pods without a sidecar", "err", err)
+			}
 		case <-changes:
 			configChanged = true
 			event()
@@ -327,7 +353,7 @@ func (s *Server) publish(snap *mesh.Snapshot, services, endpoints []string) (pus
 			return nil, false
 		}
 		p.generated++
-		return xdsgen.Endpoints(svc, snap.Endpoints[key]), true
+		return xdsgen.Endpoints(svc, snap.Endpoints[key], s.plainEndpoints(svc, snap.Endpoints[key])), true
 	})
 	if errSvc != nil || errEps != nil {
 		return p, errors.Join(wrap("updating services", errSvc), wrap("updating endpoints", errEps))
@@ -337,6 +363,31 @@ func (s *Server) publish(snap *mesh.Snapshot, services, endpoints []string) (pus
 		s.opts.Logger.Debug("pushed mesh update", "services", len(p.services), "endpoints", len(p.endpoints), "generated", p.generated, "workloads", len(snap.Workloads))
 	}
 	return p, nil
+}
+
+// plainEndpoints are the pods without a sidecar of svc, for its first port,
+// while it is a declared Service with no mesh endpoint (eps).
+func (s *Server) plainEndpoints(svc *mesh.Service, eps []*mesh.Workload) []mesh.PlainEndpoint {
+	if s.opts.NonMesh == nil || len(eps) > 0 || !svc.Declared || len(svc.Ports) == 0 {
+		return nil
+	}
+	return s.opts.NonMesh.PlainEndpoints(svc.Namespace, svc.Name, svc.Ports[0])
+}
+
+// applyPlain regenerates the Endpoints of the services whose pods without
+// a sidecar changed.
+func (s *Server) applyPlain() (push, error) {
+	snap := s.snapshot.Load()
+	var keys []string
+	for _, k := range s.opts.NonMesh.TakeEndpointChanges() {
+		if _, ok := snap.Services[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return push{}, nil
+	}
+	return s.publish(snap, nil, sortedSet(keys))
 }
 
 // wrap adds context to err, if any.

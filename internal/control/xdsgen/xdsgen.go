@@ -37,7 +37,7 @@ func Generate(snap *mesh.Snapshot) Resources {
 	for _, key := range snap.Keys {
 		s := snap.Services[key]
 		out.Services[key] = routing.Service(s)
-		out.Endpoints[key] = Endpoints(s, snap.Endpoints[key])
+		out.Endpoints[key] = Endpoints(s, snap.Endpoints[key], nil)
 	}
 	return out
 }
@@ -117,8 +117,11 @@ func (r *Routing) Service(s *mesh.Service) *weftv1.Service {
 
 // Endpoints builds the Endpoints resource of service s from the workloads
 // that serve it (the snapshot's Endpoints of s), in their order. Labels are
-// shared with the workloads and must not be modified.
-func Endpoints(s *mesh.Service, eps []*mesh.Workload) *weftv1.Endpoints {
+// shared with the workloads and must not be modified. While s has no
+// workload, its pods without a sidecar (plain) are its endpoints, marked
+// plaintext; once one pod of it has a sidecar, only the mesh endpoints
+// serve it, so no call to a meshed service goes out in plaintext.
+func Endpoints(s *mesh.Service, eps []*mesh.Workload, plain []mesh.PlainEndpoint) *weftv1.Endpoints {
 	out := &weftv1.Endpoints{Service: s.Name, Namespace: s.Namespace}
 	for _, w := range eps {
 		out.Endpoints = append(out.Endpoints, &weftv1.Endpoint{
@@ -127,6 +130,16 @@ func Endpoints(s *mesh.Service, eps []*mesh.Workload) *weftv1.Endpoints {
 			Workload: w.ID,
 			Labels:   w.Labels,
 		})
+	}
+	if len(eps) > 0 {
+		return out
+	}
+	for _, p := range plain {
+		id := "pod/" + s.Namespace + "/" + p.Pod
+		if p.Pod == "" {
+			id = "pod/" + s.Namespace + "/" + p.Address
+		}
+		out.Endpoints = append(out.Endpoints, &weftv1.Endpoint{Address: p.Address, Workload: id, Plaintext: true})
 	}
 	return out
 }

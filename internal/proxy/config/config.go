@@ -147,12 +147,16 @@ type Route struct {
 // Backend is a weighted backend of a route (see route.Backend).
 type Backend = route.Backend
 
-// Endpoint is one peer proxy inbound listener.
+// Endpoint is one peer proxy inbound listener, or a pod without a sidecar
+// (Plaintext).
 type Endpoint struct {
 	Address  string
 	Identity spiffeid.ID
 	Workload string
 	Labels   map[string]string
+	// Plaintext: the proxy speaks plain HTTP or TCP to Address, with no
+	// identity to check (weftv1.Endpoint.plaintext).
+	Plaintext bool
 }
 
 // Empty returns a Config with no services.
@@ -309,8 +313,8 @@ func buildEndpoints(e *weftv1.Endpoints) ([]Endpoint, error) {
 	}
 	eps := make([]Endpoint, 0, len(e.GetEndpoints()))
 	for _, ep := range e.GetEndpoints() {
-		id, _ := spiffeid.FromString(ep.GetIdentity()) // checked by ValidateEndpoints
-		eps = append(eps, Endpoint{Address: ep.GetAddress(), Identity: id, Workload: ep.GetWorkload(), Labels: ep.GetLabels()})
+		id, _ := spiffeid.FromString(ep.GetIdentity()) // checked by ValidateEndpoints; zero for plaintext
+		eps = append(eps, Endpoint{Address: ep.GetAddress(), Identity: id, Workload: ep.GetWorkload(), Labels: ep.GetLabels(), Plaintext: ep.GetPlaintext()})
 	}
 	sort.Slice(eps, func(i, j int) bool { return eps[i].Address < eps[j].Address })
 	return eps, nil

@@ -26,6 +26,18 @@ type ConnGateKey struct{}
 
 // gatedDial dials with dial under the ConnGate of ctx, if any.
 func gatedDial(ctx context.Context, dial func() (*tls.Conn, error)) (net.Conn, error) {
+	return withGate(ctx, dial, func(c *tls.Conn, g ConnGate) net.Conn { return &gatedConn{Conn: c, gateRelease: gateRelease{gate: g}} })
+}
+
+// gatedDialPlain is gatedDial for a plain TCP connection (a pod without a
+// sidecar).
+func gatedDialPlain(ctx context.Context, dial func() (net.Conn, error)) (net.Conn, error) {
+	return withGate(ctx, dial, func(c net.Conn, g ConnGate) net.Conn {
+		return &gatedPlainConn{Conn: c, gateRelease: gateRelease{gate: g}}
+	})
+}
+
+func withGate[C net.Conn](ctx context.Context, dial func() (C, error), wrap func(C, ConnGate) net.Conn) (net.Conn, error) {
 	g, _ := ctx.Value(ConnGateKey{}).(ConnGate)
 	if g == nil {
 		c, err := dial()
@@ -42,20 +54,41 @@ func gatedDial(ctx context.Context, dial func() (*tls.Conn, error)) (net.Conn, e
 		g.CloseConn()
 		return nil, err
 	}
-	return &gatedConn{Conn: c, gate: g}, nil
+	return wrap(c, g), nil
 }
 
-// gatedConn releases its reservation once, on the first Close. It keeps
-// the methods of *tls.Conn (ConnectionState, NetConn) that transports use.
-type gatedConn struct {
-	*tls.Conn
+// gateRelease releases a connection's reservation once, on the first
+// Close.
+type gateRelease struct {
 	gate   ConnGate
 	closed atomic.Bool
 }
 
-func (c *gatedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.gate.CloseConn()
+func (r *gateRelease) release() {
+	if r.closed.CompareAndSwap(false, true) {
+		r.gate.CloseConn()
 	}
+}
+
+// gatedConn is a gated mTLS connection. It keeps the methods of *tls.Conn
+// (ConnectionState, NetConn) that transports use.
+type gatedConn struct {
+	*tls.Conn
+	gateRelease
+}
+
+func (c *gatedConn) Close() error {
+	c.release()
+	return c.Conn.Close()
+}
+
+// gatedPlainConn is a gated plain TCP connection.
+type gatedPlainConn struct {
+	net.Conn
+	gateRelease
+}
+
+func (c *gatedPlainConn) Close() error {
+	c.release()
 	return c.Conn.Close()
 }

@@ -80,41 +80,43 @@ func New(opts Options) *Pool {
 
 // peer is one endpoint (a peer proxy's inbound listener) and its pools.
 type peer struct {
-	addr     string
-	id       spiffeid.ID
-	inflight atomic.Int64
-	h1       *H1Transport
-	h2       *http2.Transport
-	pool     *Pool
-	tls      [3]*tls.Config // by ALPN: h1, h2, tcp
+	addr string
+	id   spiffeid.ID
+	// plaintext: a pod without a sidecar, reached over plain TCP.
+	plaintext bool
+	inflight  atomic.Int64
+	h1        *H1Transport
+	h2        *http2.Transport
+	pool      *Pool
+	tls       [3]*tls.Config // by ALPN: h1, h2, tcp
 }
 
 // peer returns the pools of ep, creating them on first use.
 func (p *Pool) peer(ep *config.Endpoint) *peer {
-	if pr := (*p.peers.Load())[ep.Address]; pr != nil && pr.id == ep.Identity {
+	if pr := (*p.peers.Load())[ep.Address]; pr != nil && pr.id == ep.Identity && pr.plaintext == ep.Plaintext {
 		return pr
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cur := *p.peers.Load()
 	old := cur[ep.Address]
-	if old != nil && old.id == ep.Identity {
+	if old != nil && old.id == ep.Identity && old.plaintext == ep.Plaintext {
 		return old
 	}
-	pr := p.newPeer(ep.Address, ep.Identity)
+	pr := p.newPeer(ep.Address, ep.Identity, ep.Plaintext)
 	next := maps.Clone(cur)
 	next[ep.Address] = pr
 	p.peers.Store(&next)
 	if old != nil {
-		// The address now belongs to another identity: never reuse the
-		// old connections.
+		// The address now belongs to another identity (or a pod that
+		// gained or lost its sidecar): never reuse the old connections.
 		old.closeIdle()
 	}
 	return pr
 }
 
-func (p *Pool) newPeer(addr string, id spiffeid.ID) *peer {
-	pr := &peer{addr: addr, id: id, pool: p}
+func (p *Pool) newPeer(addr string, id spiffeid.ID, plaintext bool) *peer {
+	pr := &peer{addr: addr, id: id, plaintext: plaintext, pool: p}
 	for i, alpn := range []string{identity.ALPNHTTP1, identity.ALPNHTTP2, identity.ALPNTCP} {
 		pr.tls[i] = p.opts.Identity.ClientTLS(id, alpn)
 	}
@@ -147,9 +149,27 @@ func (p *Pool) newPeer(addr string, id spiffeid.ID) *peer {
 }
 
 // dial opens an mTLS connection to the peer negotiating the ALPN protocol
-// of cfg index i, under the request's ConnGate (conngate.go).
+// of cfg index i, or a plain TCP one to a plaintext peer, under the
+// request's ConnGate (conngate.go).
 func (pr *peer) dial(ctx context.Context, i int) (net.Conn, error) {
+	if pr.plaintext {
+		return gatedDialPlain(ctx, func() (net.Conn, error) { return pr.dialPlain(ctx) })
+	}
 	return gatedDial(ctx, func() (*tls.Conn, error) { return pr.dialTLS(ctx, i) })
+}
+
+// dialPlain opens the connection of dial to a pod without a sidecar: the
+// same bytes the app would send it without the mesh (HTTP/1.1, h2c or the
+// TCP stream), with no identity to check.
+func (pr *peer) dialPlain(ctx context.Context) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, pr.pool.opts.DialTimeout)
+	defer cancel()
+	d := net.Dialer{KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", pr.addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s (plaintext, no sidecar): %w", pr.addr, err)
+	}
+	return c, nil
 }
 
 // dialTLS opens the connection of dial; the peer must present exactly the
@@ -219,7 +239,7 @@ func (p *Pool) Prune(cfg *config.Config) {
 	cur := *p.peers.Load()
 	var next map[string]*peer
 	for addr, pr := range cur {
-		if live(cfg, addr, pr.id) {
+		if live(cfg, addr, pr.id, pr.plaintext) {
 			continue
 		}
 		if next == nil {
@@ -243,10 +263,12 @@ func (p *Pool) Prune(cfg *config.Config) {
 	})
 }
 
-func live(cfg *config.Config, addr string, id spiffeid.ID) bool {
+// live reports whether cfg still lists the endpoint addr with identity id
+// (or, plaintext, the pod without a sidecar at addr).
+func live(cfg *config.Config, addr string, id spiffeid.ID, plaintext bool) bool {
 	for _, eps := range cfg.Endpoints {
 		for i := range eps {
-			if eps[i].Address == addr && eps[i].Identity == id {
+			if eps[i].Address == addr && eps[i].Identity == id && eps[i].Plaintext == plaintext {
 				return true
 			}
 		}

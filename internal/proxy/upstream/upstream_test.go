@@ -272,3 +272,74 @@ func TestPickKeepsOutlierSpec(t *testing.T) {
 		t.Fatalf("ejected %v, want [%s]", got, bad)
 	}
 }
+
+// TestPlaintextEndpoint: an endpoint marked plaintext (a pod without a
+// sidecar) is reached over plain TCP with HTTP/1.1, h2c and an opaque
+// stream, and the same address as an mTLS endpoint gets a pool of its own.
+func TestPlaintextEndpoint(t *testing.T) {
+	ca := meshtest.NewCA(t, "cluster.local")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s tls=%v", r.Proto, r.Host, r.TLS != nil)
+	}), Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	addr := ln.Addr().String()
+
+	p := New(Options{Identity: ca.Source(t, "default", "web")})
+	defer p.Close()
+	eps := []config.Endpoint{{Address: addr, Plaintext: true, Workload: "pod/default/legacy-0"}}
+	for _, tc := range []struct {
+		name string
+		rt   func(Lease) http.RoundTripper
+		want string
+	}{
+		{"HTTP/1.1", Lease.HTTP1, "HTTP/1.1 legacy tls=false"},
+		{"h2c", Lease.HTTP2, "HTTP/2.0 legacy tls=false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := p.Pick("legacy.default", config.RoundRobin, eps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Done()
+			req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+			req.Host = "legacy"
+			resp, err := tc.rt(l).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != tc.want {
+				t.Fatalf("server saw %q, want %q", body, tc.want)
+			}
+		})
+	}
+	t.Run("TCP", func(t *testing.T) {
+		l, _ := p.Pick("legacy.default", config.RoundRobin, eps)
+		defer l.Done()
+		c, err := l.DialTCP(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: raw\r\nConnection: close\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		if !strings.Contains(string(b), "HTTP/1.1 raw tls=false") {
+			t.Fatalf("opaque stream got %q", b)
+		}
+	})
+	t.Run("an mTLS endpoint at the same address is another peer", func(t *testing.T) {
+		plain := p.peer(&eps[0])
+		meshed := p.peer(&config.Endpoint{Address: addr, Identity: ca.ID("default", "legacy")})
+		if plain == meshed || meshed.plaintext || p.peer(&eps[0]) == meshed {
+			t.Fatal("a plaintext and an mTLS endpoint at one address share a pool")
+		}
+	})
+}

@@ -130,6 +130,15 @@ func ValidateEndpoints(e *Endpoints) error {
 		if _, _, err := net.SplitHostPort(ep.GetAddress()); err != nil {
 			return fmt.Errorf("endpoints[%d].address: %w", i, err)
 		}
+		if ep.GetPlaintext() {
+			// A pod without a sidecar: nothing to verify, and a plaintext
+			// endpoint that named an identity would be one the proxy
+			// cannot hold to it.
+			if ep.GetIdentity() != "" {
+				return fmt.Errorf("endpoints[%d]: a plaintext endpoint has no identity, got %q", i, ep.GetIdentity())
+			}
+			continue
+		}
 		if _, err := spiffeid.FromString(ep.GetIdentity()); err != nil {
 			return fmt.Errorf("endpoints[%d].identity: %w", i, err)
 		}

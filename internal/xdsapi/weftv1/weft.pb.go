@@ -1950,13 +1950,21 @@ func (x *Endpoints) GetEndpoints() []*Endpoint {
 // Endpoint is one workload's inbound listener.
 type Endpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Address is host:port of the workload proxy's mTLS inbound listener.
+	// Address is host:port of the workload proxy's mTLS inbound listener, or of
+	// the pod itself for a plaintext endpoint.
 	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	// Identity is the SPIFFE ID the peer must present.
+	// Identity is the SPIFFE ID the peer must present; empty for a plaintext
+	// endpoint.
 	Identity string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
-	// Workload is the proxy's node ID.
-	Workload      string            `protobuf:"bytes,3,opt,name=workload,proto3" json:"workload,omitempty"`
-	Labels        map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Workload is the proxy's node ID, or "pod/<namespace>/<pod>" (the address
+	// when the EndpointSlice names no pod) for a plaintext endpoint.
+	Workload string            `protobuf:"bytes,3,opt,name=workload,proto3" json:"workload,omitempty"`
+	Labels   map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Plaintext marks a pod without a sidecar, listed by its Service's
+	// EndpointSlices on Kubernetes: the proxy speaks plain HTTP or TCP to
+	// address and checks no identity. The control plane sends plaintext
+	// endpoints only for a Service that has no mesh endpoint.
+	Plaintext     bool `protobuf:"varint,5,opt,name=plaintext,proto3" json:"plaintext,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2017,6 +2025,13 @@ func (x *Endpoint) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *Endpoint) GetPlaintext() bool {
+	if x != nil {
+		return x.Plaintext
+	}
+	return false
 }
 
 // ConnectionLimits bound what one client proxy puts on a service; 0 means no limit.
@@ -4272,12 +4287,13 @@ const file_internal_xdsapi_weftv1_weft_proto_rawDesc = "" +
 	"\tEndpoints\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12/\n" +
-	"\tendpoints\x18\x03 \x03(\v2\x11.weft.v1.EndpointR\tendpoints\"\xce\x01\n" +
+	"\tendpoints\x18\x03 \x03(\v2\x11.weft.v1.EndpointR\tendpoints\"\xec\x01\n" +
 	"\bEndpoint\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x1a\n" +
 	"\bworkload\x18\x03 \x01(\tR\bworkload\x125\n" +
-	"\x06labels\x18\x04 \x03(\v2\x1d.weft.v1.Endpoint.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\x04 \x03(\v2\x1d.weft.v1.Endpoint.LabelsEntryR\x06labels\x12\x1c\n" +
+	"\tplaintext\x18\x05 \x01(\bR\tplaintext\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa5\x01\n" +

@@ -2,20 +2,26 @@ package store
 
 import (
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"weft.dev/weft/internal/control/mesh"
 )
 
-// EndpointSlices are informative in weft: the mesh's endpoints are the
-// workloads whose sidecars registered over xDS (with their identities and
-// ports), not the addresses Kubernetes lists. The store keeps the slices so
-// that tools and later features (non-mesh endpoints) can read them without
-// another watch.
+// The mesh's endpoints are the workloads whose sidecars registered over
+// xDS (with their identities and ports), not the addresses Kubernetes
+// lists. EndpointSlices add one thing: the pods without a sidecar of a
+// Service that has no mesh endpoint (PlainEndpoints), which the proxies
+// reach in plaintext, so a half-meshed cluster keeps working.
 
 // indexService indexes EndpointSlices by "<namespace>/<service>".
 const indexService = "service"
@@ -34,6 +40,10 @@ type Endpoint struct {
 
 type endpointSlices struct {
 	informer cache.SharedIndexInformer
+
+	mu      sync.Mutex
+	changed map[string]bool // service keys "<name>.<namespace>"
+	notify  chan struct{}
 }
 
 func newEndpointSlices(kube kubernetes.Interface, namespace string) *endpointSlices {
@@ -51,7 +61,87 @@ func newEndpointSlices(kube kubernetes.Interface, namespace string) *endpointSli
 			return []string{es.Namespace + "/" + svc}, nil
 		},
 	})
-	return &endpointSlices{informer: inf}
+	return &endpointSlices{informer: inf, changed: map[string]bool{}, notify: make(chan struct{}, 1)}
+}
+
+// watchChanges records the Service of every EndpointSlice that comes, goes
+// or changes.
+func (e *endpointSlices) watchChanges() error {
+	note := func(obj any) {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		es, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok || es.Labels[discoveryv1.LabelServiceName] == "" {
+			return
+		}
+		e.mu.Lock()
+		e.changed[es.Labels[discoveryv1.LabelServiceName]+"."+es.Namespace] = true
+		e.mu.Unlock()
+		select {
+		case e.notify <- struct{}{}:
+		default:
+		}
+	}
+	_, err := e.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    note,
+		UpdateFunc: func(_, obj any) { note(obj) },
+		DeleteFunc: note,
+	})
+	if err != nil {
+		return fmt.Errorf("watching endpointslices: %w", err)
+	}
+	return nil
+}
+
+// EndpointChanges receives after the EndpointSlices of some Services
+// changed (coalesced); nil without the EndpointSlice informer.
+func (s *Store) EndpointChanges() <-chan struct{} {
+	if s.eps == nil {
+		return nil
+	}
+	return s.eps.notify
+}
+
+// TakeEndpointChanges returns the keys ("<name>.<namespace>") of the
+// Services whose EndpointSlices changed since the last call.
+func (s *Store) TakeEndpointChanges() []string {
+	if s.eps == nil {
+		return nil
+	}
+	s.eps.mu.Lock()
+	defer s.eps.mu.Unlock()
+	out := make([]string, 0, len(s.eps.changed))
+	for k := range s.eps.changed {
+		out = append(out, k)
+	}
+	clear(s.eps.changed)
+	return out
+}
+
+// PlainEndpoints returns the ready endpoints the EndpointSlices of Service
+// namespace/name list, as host:port for port (matched by name, as the
+// EndpointSlice controller names the ports), sorted by address. Whether
+// they have a sidecar is not known here: the xDS server uses them only
+// for a Service without mesh endpoints.
+func (s *Store) PlainEndpoints(namespace, name string, port corev1.ServicePort) []mesh.PlainEndpoint {
+	eps, err := s.ServiceEndpoints(namespace, name)
+	if err != nil {
+		return nil
+	}
+	var out []mesh.PlainEndpoint
+	for _, e := range eps {
+		n, ok := e.Ports[port.Name]
+		if !ok || !e.Ready {
+			continue
+		}
+		addr := net.JoinHostPort(e.Address, strconv.Itoa(int(n)))
+		if len(out) > 0 && out[len(out)-1].Address == addr {
+			continue // listed by two slices
+		}
+		out = append(out, mesh.PlainEndpoint{Address: addr, Pod: e.Pod})
+	}
+	return out
 }
 
 // ServiceEndpoints returns the addresses the EndpointSlices of Service

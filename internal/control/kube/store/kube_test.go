@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -642,5 +643,26 @@ func testEndpointSlices(t *testing.T, c *cluster) {
 	}
 	if other, _ := s.ServiceEndpoints("default", "orders"); len(other) != 0 {
 		t.Errorf("another namespace's service: %v", other)
+	}
+
+	// The pods without a sidecar xDS may use: the ready ones, at the port
+	// of the Service port's name; the change is reported by service key.
+	select {
+	case <-s.EndpointChanges():
+	case <-time.After(time.Second):
+		t.Fatal("no endpoint change notified")
+	}
+	if keys := s.TakeEndpointChanges(); !slices.Equal(keys, []string{"orders.eps"}) {
+		t.Errorf("changed services %v, want [orders.eps]", keys)
+	}
+	if keys := s.TakeEndpointChanges(); len(keys) != 0 {
+		t.Errorf("changes taken twice: %v", keys)
+	}
+	plain := s.PlainEndpoints("eps", "orders", corev1.ServicePort{Name: "http", Port: 80})
+	if len(plain) != 1 || plain[0].Address != "10.1.0.2:8080" || plain[0].Pod != "orders-1" {
+		t.Errorf("PlainEndpoints = %+v, want the ready pod at 10.1.0.2:8080", plain)
+	}
+	if p := s.PlainEndpoints("eps", "orders", corev1.ServicePort{Name: "grpc", Port: 9000}); len(p) != 0 {
+		t.Errorf("PlainEndpoints for a port the slice does not list = %+v", p)
 	}
 }

@@ -206,6 +206,10 @@ func Open(ctx context.Context, cfg *rest.Config, opts Options) (*Store, error) {
 	synced = append(synced, s.blobInf.HasSynced)
 	if !opts.NoEndpointSlices {
 		s.eps = newEndpointSlices(kube, opts.Namespace)
+		if err := s.eps.watchChanges(); err != nil {
+			cancel()
+			return nil, err
+		}
 		synced = append(synced, s.eps.informer.HasSynced)
 	}
 	run := func(inf cache.SharedIndexInformer) {
