@@ -213,7 +213,11 @@ func (l *Listener) meshError(w http.ResponseWriter, r *http.Request, err error) 
 		l.markTimeout(w, st, err) // retry.go
 		upstream.WriteError(w, r, http.StatusGatewayTimeout, fmt.Sprintf("weft: %s timed out (endpoint %s)", st.dest, ep.Address))
 	default:
-		upstream.WriteError(w, r, http.StatusBadGateway, fmt.Sprintf("weft: upstream %s at %s (%s): %v", st.dest, ep.Address, ep.Identity, err))
+		who := ep.Identity.String()
+		if ep.Plaintext {
+			who = "no sidecar"
+		}
+		upstream.WriteError(w, r, http.StatusBadGateway, fmt.Sprintf("weft: upstream %s at %s (%s): %v", st.dest, ep.Address, who, err))
 	}
 }
 
