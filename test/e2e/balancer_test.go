@@ -79,7 +79,11 @@ func waitSticky(t *testing.T, client *workload, lb string) {
 // TestConsistentHash (issue #9 item 4): with the RING_HASH and MAGLEV
 // policies of docs/traffic/load-balancing.md, ≥ 99% of a key's requests go
 // to one endpoint while the set is stable, and when one endpoint of four
-// leaves at most ~1/4 (+ 8%) of 200 keys move.
+// leaves only its keys move, plus at most 8% of 200 keys from the others.
+// Its share is ~1/4: how far from it the ring puts four random addresses
+// (256 points each) is bounded loosely, at 1/4 + 15% (a simulation of
+// 2,000 rings drew at most 77 of 200 keys; 1/4 + 8%, the bound once used
+// for the keys moved, failed about 1 run in 90).
 func TestConsistentHash(t *testing.T) {
 	c := startControl(t)
 	var backends []*workload
@@ -127,8 +131,11 @@ func TestConsistentHash(t *testing.T) {
 		c.apply(docYAML(t, "traffic/load-balancing.md", docMarked(name)))
 		waitSticky(t, client, lbs[name])
 		after, _ := keyVersions(t, client, keys, 1)
-		moved, stray := 0, 0
+		moved, stray, onGone := 0, 0, 0
 		for k, v := range before[name] {
+			if v == "v4" {
+				onGone++
+			}
 			if after[k] != v {
 				moved++
 				if v != "v4" {
@@ -136,9 +143,15 @@ func TestConsistentHash(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%s: %d of %d keys moved when 1 of 4 endpoints left (%d from endpoints that stayed)", name, moved, keys, stray)
-		if limit := keys/4 + keys*8/100; moved > limit {
-			t.Errorf("%s: %d of %d keys moved, want ≤ %d", name, moved, keys, limit)
+		t.Logf("%s: %d of %d keys moved when 1 of 4 endpoints left (%d had been on it, %d from endpoints that stayed)", name, moved, keys, onGone, stray)
+		if moved != onGone+stray {
+			t.Errorf("%s: %d keys moved but %d were on the endpoint that left and %d moved from the others", name, moved, onGone, stray)
+		}
+		if limit := keys * 8 / 100; stray > limit {
+			t.Errorf("%s: %d of %d keys moved between endpoints that stayed, want ≤ %d", name, stray, keys, limit)
+		}
+		if limit := keys/4 + keys*15/100; onGone > limit {
+			t.Errorf("%s: the endpoint that left held %d of %d keys, want ≤ %d (about a quarter)", name, onGone, keys, limit)
 		}
 	}
 }
