@@ -234,7 +234,7 @@ func (s *Bolt) Apply(objs []api.Object) ([]Change, error) {
 		return nil, err
 	}
 	if newRev != 0 {
-		s.revision.Store(newRev)
+		s.advance(newRev)
 		s.notify()
 	}
 	return changes, nil
@@ -261,9 +261,21 @@ func (s *Bolt) Delete(k api.Key) error {
 	if err != nil {
 		return err
 	}
-	s.revision.Store(newRev)
+	s.advance(newRev)
 	s.notify()
 	return nil
+}
+
+// advance raises Revision to rev. Two writes commit in order but may
+// record their revisions after their transactions in either order: the
+// counter never goes back.
+func (s *Bolt) advance(rev uint64) {
+	for {
+		cur := s.revision.Load()
+		if rev <= cur || s.revision.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
 }
 
 // Get returns the object with key k; the error wraps ErrNotFound if there is
